@@ -1,0 +1,3 @@
+module pfmpi
+
+go 1.26

@@ -1,0 +1,21 @@
+//go:build !mpi
+
+package mpitest
+
+import (
+	"os"
+	"testing"
+
+	"pfmpi/mpi"
+)
+
+// Main runs the tests. Without MPI there is nothing to set up.
+func Main(m *testing.M) { os.Exit(m.Run()) }
+
+// Run runs body on n in-process ranks and fails tb if any rank fails.
+func Run(tb testing.TB, n int, body func(c mpi.Comm) error) {
+	tb.Helper()
+	if err := mpi.Run(n, body); err != nil {
+		tb.Fatalf("%d ranks: %v", n, err)
+	}
+}

@@ -1,0 +1,118 @@
+package mpi_test
+
+import (
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"pfmpi/mpi"
+)
+
+// The tests in this file exercise behaviour specific to the in-process
+// backend (failure handling, shared memory); they run in every build.
+
+func TestRunAbort(t *testing.T) {
+	err := mpi.Run(3, func(c mpi.Comm) error {
+		if c.Rank() == 1 {
+			c.Abort(7)
+		}
+		// The others block in a collective that rank 1 never reaches.
+		c.Barrier()
+		return nil
+	})
+	var ae *mpi.AbortError
+	if !errors.As(err, &ae) || ae.Rank != 1 || ae.Code != 7 {
+		t.Fatalf("Run = %v, want rank 1's Abort(7)", err)
+	}
+}
+
+func TestRunErrorAndPanic(t *testing.T) {
+	err := mpi.Run(2, func(c mpi.Comm) error {
+		if c.Rank() == 0 {
+			return errors.New("bad input")
+		}
+		c.Sendrecv(nil, 0, 0, nil, 0, 0) // would wait forever without the abort
+		return nil
+	})
+	if err == nil || !strings.Contains(err.Error(), "rank 0: bad input") {
+		t.Fatalf("Run = %v, want rank 0's error", err)
+	}
+	err = mpi.Run(2, func(c mpi.Comm) error {
+		if c.Rank() == 1 {
+			var m map[int]int
+			m[0] = 1
+		}
+		c.Barrier()
+		return nil
+	})
+	if err == nil || !strings.Contains(err.Error(), "rank 1 panicked") {
+		t.Fatalf("Run = %v, want rank 1's panic", err)
+	}
+}
+
+func TestTruncationPanics(t *testing.T) {
+	err := mpi.Run(2, func(c mpi.Comm) error {
+		peer := 1 - c.Rank()
+		c.Sendrecv(make([]byte, 8), peer, 0, make([]byte, 4), peer, 0)
+		return nil
+	})
+	if err == nil || !strings.Contains(err.Error(), "truncated") {
+		t.Fatalf("Run = %v, want a truncation error", err)
+	}
+}
+
+func TestBarrierOrders(t *testing.T) {
+	const n = 5
+	var arrived atomic.Int32
+	err := mpi.Run(n, func(c mpi.Comm) error {
+		for round := int32(1); round <= 3; round++ {
+			arrived.Add(1)
+			c.Barrier()
+			if got := arrived.Load(); got < round*n {
+				return errors.New("left the barrier before every rank arrived")
+			}
+			c.Barrier()
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLocalNoAllocation(t *testing.T) {
+	err := mpi.Run(1, func(c mpi.Comm) error {
+		send, recv := make([]byte, 64), make([]byte, 64)
+		x := make([]float64, 16)
+		ex := c.NewExchange([]mpi.Transfer{{Peer: 0, Tag: 1, Buf: send}}, []mpi.Transfer{{Peer: 0, Tag: 1, Buf: recv}})
+		allocs := testing.AllocsPerRun(100, func() {
+			c.Sendrecv(send, 0, 3, recv, 0, 3)
+			ex.Start()
+			ex.Wait()
+			c.Allreduce(mpi.Sum, x)
+		})
+		if allocs != 0 {
+			return errors.New("steady-state communication allocates")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestInitWithoutMPI(t *testing.T) {
+	if mpi.Backend != "in-process" {
+		t.Skip("MPI backend: Init belongs to TestMain")
+	}
+	t.Setenv("OMPI_COMM_WORLD_SIZE", "4")
+	if _, err := mpi.Init(); err == nil || !strings.Contains(err.Error(), "-tags mpi") {
+		t.Fatalf("Init under a 4-copy mpirun = %v, want advice to rebuild with -tags mpi", err)
+	}
+	t.Setenv("OMPI_COMM_WORLD_SIZE", "1")
+	c, err := mpi.Init()
+	if err != nil || c.Size() != 1 || c.Rank() != 0 {
+		t.Fatalf("Init = %v, %v; want a one-rank world", c, err)
+	}
+}
