@@ -343,9 +343,9 @@ func TestAutoGrid(t *testing.T) {
 		want  []int
 	}{
 		{[]int{16, 16}, 1, true, []int{1, 1}},
-		{[]int{16, 16}, 4, true, []int{4, 1}},   // ties with 2×2 and 1×4: fewer split directions, time first
-		{[]int{16, 64}, 4, true, []int{1, 4}},   // the long direction has the small faces
-		{[]int{16, 16}, 16, true, []int{4, 4}},  // 16×1 would leave local extent 1
+		{[]int{16, 16}, 4, true, []int{4, 1}},                 // ties with 2×2 and 1×4: fewer split directions, time first
+		{[]int{16, 64}, 4, true, []int{1, 4}},                 // the long direction has the small faces
+		{[]int{16, 16}, 16, true, []int{4, 4}},                // 16×1 would leave local extent 1
 		{[]int{32, 16, 16, 16}, 16, false, []int{8, 2, 1, 1}}, // surface 6144 sites; 2×2×2×2 has 7168
 		{[]int{12, 12}, 3, false, []int{3, 1}},
 	} {
