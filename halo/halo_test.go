@@ -1,0 +1,343 @@
+package halo_test
+
+import (
+	"fmt"
+	"math"
+	"math/cmplx"
+	"testing"
+
+	"pfmpi/decomp"
+	"pfmpi/halo"
+	"pfmpi/internal/mpitest"
+	"pfmpi/mpi"
+	"pfmpi/rng"
+)
+
+func TestMain(m *testing.M) { mpitest.Main(m) }
+
+// grids are the acceptance list's process grids. Extents are chosen so that
+// some local extents are odd or smaller than the depth.
+var grids = []struct{ dims, grid []int }{
+	{[]int{8, 12}, []int{1, 1}},
+	{[]int{8, 12}, []int{2, 1}},
+	{[]int{8, 12}, []int{1, 2}},
+	{[]int{8, 12}, []int{2, 2}},
+	{[]int{8, 12}, []int{4, 1}},
+	{[]int{8, 12}, []int{1, 4}},
+	{[]int{4, 4, 4, 4}, []int{2, 1, 1, 2}},
+	{[]int{4, 4, 6, 4}, []int{1, 2, 2, 1}},
+}
+
+var selections = []decomp.Parity{decomp.All, decomp.Even, decomp.Odd}
+
+func ranks(grid []int) int {
+	n := 1
+	for _, g := range grid {
+		n *= g
+	}
+	return n
+}
+
+// setup builds the zone and the halo for this rank.
+func setup[T halo.Elem](c mpi.Comm, dims, grid []int, depth int, shape decomp.Shape, n int, phases []complex128) (*decomp.Layout, *decomp.Zone, *halo.Halo[T], error) {
+	lat, err := decomp.NewLattice(dims, grid, false)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ly, err := lat.Layout(c.Rank())
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	z, err := ly.NewZone(depth, shape)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	h, err := halo.New[T](c, z, n, phases)
+	return ly, z, h, err
+}
+
+// value is the test field's component j at global site g.
+func value[T halo.Elem](key rng.Key, g int64, j int) T {
+	s := key.Stream(uint64(g))
+	var z complex128
+	for range j + 1 {
+		z = s.ComplexNormal()
+	}
+	return elem[T](z)
+}
+
+// elem converts z to the element type (the real part for float64).
+func elem[T halo.Elem](z complex128) T {
+	var t T
+	switch p := any(&t).(type) {
+	case *float64:
+		*p = real(z)
+	case *complex128:
+		*p = z
+	}
+	return t
+}
+
+// gatherGlobal assembles the global field (global lexicographic order, n
+// values per site) from every rank's local sites and gives it to all ranks.
+func gatherGlobal[T halo.Elem](c mpi.Comm, ly *decomp.Layout, f []T, n int) []T {
+	lat := ly.Lattice()
+	v := ly.Volume()
+	block := make([]T, v*n)
+	for lex, s := range ly.LexToSite() {
+		copy(block[lex*n:(lex+1)*n], f[int(s)*n:(int(s)+1)*n])
+	}
+	all := make([]T, int(lat.GlobalVolume())*n)
+	blocks := make([]T, len(all))
+	c.Gather(0, mpi.Bytes(block), mpi.Bytes(blocks))
+	if c.Rank() == 0 {
+		nd := lat.NumDims()
+		local := lat.Local()
+		coord, y, x := make([]int, nd), make([]int, nd), make([]int, nd)
+		for r := 0; r < c.Size(); r++ {
+			lat.RankCoord(r, coord)
+			for lex := 0; lex < v; lex++ {
+				k := lex
+				for mu := nd - 1; mu >= 0; mu-- {
+					y[mu] = k % local[mu]
+					k /= local[mu]
+					x[mu] = coord[mu]*local[mu] + y[mu]
+				}
+				g := int(lat.GlobalIndex(x))
+				copy(all[g*n:(g+1)*n], blocks[(r*v+lex)*n:(r*v+lex+1)*n])
+			}
+		}
+	}
+	c.Bcast(0, mpi.Bytes(all))
+	return all
+}
+
+// phaseOf is ε(w) = Π e_μ^{w_μ}.
+func phaseOf(phases []complex128, wrap [decomp.MaxDims]int8) complex128 {
+	e := complex(1, 0)
+	for mu, p := range phases {
+		e *= cmplx.Pow(p, complex(float64(wrap[mu]), 0))
+	}
+	return e
+}
+
+func asComplex[T halo.Elem](t T) complex128 {
+	switch v := any(t).(type) {
+	case float64:
+		return complex(v, 0)
+	case complex128:
+		return v
+	}
+	panic("unreachable")
+}
+
+// checkForward fills the local sites from global coordinates, exchanges the
+// selection and compares every halo cell with the gathered global field.
+func checkForward[T halo.Elem](c mpi.Comm, dims, grid []int, depth int, shape decomp.Shape, sel decomp.Parity, phases []complex128) error {
+	const n = 3
+	ly, z, h, err := setup[T](c, dims, grid, depth, shape, n, phases)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	key := rng.New(7, "halo-test")
+	f := make([]T, z.Len()*n)
+	for s := 0; s < ly.Volume(); s++ {
+		for j := 0; j < n; j++ {
+			f[s*n+j] = value[T](key, ly.GlobalIndex(s), j)
+		}
+	}
+	sentinel := elem[T](complex(math.NaN(), 0))
+	for i := ly.Volume() * n; i < len(f); i++ {
+		f[i] = sentinel
+	}
+	// Two rounds: an exchange must be repeatable on the same buffers.
+	h.Exchange(f, sel)
+	h.Exchange(f, sel)
+	global := gatherGlobal(c, ly, f, n)
+	lat := ly.Lattice()
+	x := make([]int, lat.NumDims())
+	for i, cell := range z.Cells() {
+		got := f[(ly.Volume()+i)*n : (ly.Volume()+i+1)*n]
+		if sel != decomp.All && cell.Parity != sel {
+			for j := range got {
+				if !math.IsNaN(real(asComplex(got[j]))) {
+					return fmt.Errorf("%v %v depth %d sel %v: cell %d of parity %v was written", grid, shape, depth, sel, i, cell.Parity)
+				}
+			}
+			continue
+		}
+		z.CellCoord(i, x)
+		g := int(lat.GlobalIndex(x))
+		e := phaseOf(phases, cell.Wrap)
+		for j := 0; j < n; j++ {
+			want := e * asComplex(global[g*n+j])
+			if cmplx.Abs(asComplex(got[j])-want) > 1e-15*cmplx.Abs(want) {
+				return fmt.Errorf("%v %v depth %d sel %v: cell %d (%v, wrap %v) component %d = %v, want %v",
+					grid, shape, depth, sel, i, x, cell.Wrap, j, got[j], want)
+			}
+		}
+	}
+	return nil
+}
+
+func TestForwardAgainstGlobalField(t *testing.T) {
+	antiperiodic := func(nd int) []complex128 {
+		p := make([]complex128, nd)
+		for mu := range p {
+			p[mu] = 1
+		}
+		p[0] = -1
+		return p
+	}
+	for _, g := range grids {
+		nd := len(g.dims)
+		twisted := antiperiodic(nd)
+		twisted[nd-1] = cmplx.Exp(complex(0, math.Pi/3)) // a θ-twist, complex fields only
+		for _, shape := range []decomp.Shape{decomp.Faces, decomp.Box} {
+			t.Run(fmt.Sprintf("%v/%v/%v", g.dims, g.grid, shape), func(t *testing.T) {
+				mpitest.Run(t, ranks(g.grid), func(c mpi.Comm) error {
+					var first error
+					note := func(err error) {
+						if err != nil && first == nil {
+							first = err
+						}
+					}
+					for depth := 1; depth <= 3; depth++ {
+						for _, sel := range selections {
+							note(checkForward[complex128](c, g.dims, g.grid, depth, shape, sel, antiperiodic(nd)))
+							note(checkForward[complex128](c, g.dims, g.grid, depth, shape, sel, twisted))
+							note(checkForward[float64](c, g.dims, g.grid, depth, shape, sel, antiperiodic(nd)))
+						}
+					}
+					return first
+				})
+			})
+		}
+	}
+}
+
+// checkAdjoint verifies ⟨H x, y⟩ = ⟨x, Hᵀ y⟩ summed over all ranks, and that
+// Hᵀ zeroes exactly the selected halo cells.
+func checkAdjoint[T halo.Elem](c mpi.Comm, dims, grid []int, depth int, shape decomp.Shape, sel decomp.Parity, phases []complex128) error {
+	const n = 2
+	ly, z, h, err := setup[T](c, dims, grid, depth, shape, n, phases)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	v := ly.Volume() * n
+	x, y := make([]T, z.Len()*n), make([]T, z.Len()*n)
+	for i := range x {
+		if i < v {
+			x[i] = value[T](rng.New(1, "x"), int64(i), c.Rank())
+		}
+		y[i] = value[T](rng.New(2, "y"), int64(i), c.Rank())
+	}
+	hx := append([]T(nil), x...)
+	h.Exchange(hx, sel)
+	hty := append([]T(nil), y...)
+	h.Adjoint(hty, sel)
+	var lhs, rhs complex128
+	for i := range hx {
+		lhs += cmplx.Conj(asComplex(hx[i])) * asComplex(y[i])
+	}
+	for i := 0; i < v; i++ {
+		rhs += cmplx.Conj(asComplex(x[i])) * asComplex(hty[i])
+	}
+	// With the selection, H leaves unselected halo cells as they were (zero
+	// in x): the identity holds on the selected cells only, so remove the
+	// unselected cells' share from the left side.
+	for i, cell := range z.Cells() {
+		if sel != decomp.All && cell.Parity != sel {
+			for j := 0; j < n; j++ {
+				k := (ly.Volume()+i)*n + j
+				lhs -= cmplx.Conj(asComplex(hx[k])) * asComplex(y[k])
+				if hty[k] != y[k] {
+					return fmt.Errorf("adjoint changed unselected cell %d", i)
+				}
+			}
+		} else {
+			for j := 0; j < n; j++ {
+				if k := (ly.Volume()+i)*n + j; hty[k] != 0 {
+					return fmt.Errorf("adjoint left selected cell %d non-zero", i)
+				}
+			}
+		}
+	}
+	sums := []complex128{lhs, rhs}
+	mpi.AllreduceComplex(c, mpi.Sum, sums)
+	if d := cmplx.Abs(sums[0] - sums[1]); d > 1e-13*cmplx.Abs(sums[0]) {
+		return fmt.Errorf("%v %v depth %d sel %v %T: ⟨Hx, y⟩ = %v, ⟨x, Hᵀy⟩ = %v", grid, shape, depth, sel, x[0], sums[0], sums[1])
+	}
+	return nil
+}
+
+func TestAdjointIdentity(t *testing.T) {
+	for _, g := range grids {
+		nd := len(g.dims)
+		phases := make([]complex128, nd)
+		for mu := range phases {
+			phases[mu] = 1
+		}
+		phases[0] = -1
+		twisted := append([]complex128(nil), phases...)
+		twisted[nd-1] = cmplx.Exp(complex(0, 0.7))
+		for _, shape := range []decomp.Shape{decomp.Faces, decomp.Box} {
+			t.Run(fmt.Sprintf("%v/%v/%v", g.dims, g.grid, shape), func(t *testing.T) {
+				mpitest.Run(t, ranks(g.grid), func(c mpi.Comm) error {
+					var first error
+					for depth := 1; depth <= 3; depth++ {
+						for _, sel := range selections {
+							for _, err := range []error{
+								checkAdjoint[complex128](c, g.dims, g.grid, depth, shape, sel, twisted),
+								checkAdjoint[float64](c, g.dims, g.grid, depth, shape, sel, phases),
+							} {
+								if err != nil && first == nil {
+									first = err
+								}
+							}
+						}
+					}
+					return first
+				})
+			})
+		}
+	}
+}
+
+func TestNewErrors(t *testing.T) {
+	mpitest.Run(t, 2, func(c mpi.Comm) error {
+		if _, _, _, err := setup[float64](c, []int{8, 8}, []int{2, 1}, 1, decomp.Faces, 1, []complex128{1i, 1}); err == nil {
+			return fmt.Errorf("a complex phase on a real field must be refused")
+		}
+		if _, _, _, err := setup[complex128](c, []int{8, 8}, []int{2, 1}, 1, decomp.Faces, 1, []complex128{2, 1}); err == nil {
+			return fmt.Errorf("a phase of modulus 2 must be refused")
+		}
+		if _, _, _, err := setup[complex128](c, []int{8, 8}, []int{1, 1}, 1, decomp.Faces, 1, nil); err == nil {
+			return fmt.Errorf("a 2-rank communicator on a 1-rank grid must be refused")
+		}
+		return nil
+	})
+}
+
+func TestNoAllocation(t *testing.T) {
+	mpitest.Run(t, 2, func(c mpi.Comm) error {
+		ly, z, h, err := setup[complex128](c, []int{8, 8}, []int{2, 1}, 1, decomp.Faces, 4, []complex128{-1, 1})
+		if err != nil {
+			return err
+		}
+		_ = ly
+		f := make([]complex128, z.Len()*4)
+		allocs := testing.AllocsPerRun(20, func() {
+			h.Exchange(f, decomp.All)
+			h.Exchange(f, decomp.Odd)
+			h.Adjoint(f, decomp.Even)
+		})
+		h.Close()
+		if allocs != 0 {
+			return fmt.Errorf("%v allocations per exchange round", allocs)
+		}
+		return nil
+	})
+}
