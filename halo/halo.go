@@ -38,15 +38,21 @@ type peer[T Elem] struct {
 	p       *decomp.Peer
 	sendBuf []T // packed values of p.Send (forward: sent; adjoint: received)
 	recvBuf []T // values of the cells [RecvLo, RecvHi) (forward: received; adjoint: sent)
-	runs    []run[T]
+	segs    []segment[T]
 }
 
-// run is a range of Send entries with its phase ε(w) and conjugate.
-type run[T Elem] struct {
+// segment is a range [lo, hi) of Send entries that share one phase and name
+// consecutive sites site, site+1, …, so that it packs with one copy.
+type segment[T Elem] struct {
 	lo, hi     int
-	phase, bar T
-	one        bool // phase == 1: plain copy
+	site       int
+	phase, bar T    // ε(w) and its conjugate
+	one        bool // ε(w) = 1: plain copy
 }
+
+// in reports whether the segment belongs to the Send range [lo, hi) of a
+// selection; segments never straddle the parity boundary.
+func (s *segment[T]) in(lo, hi int) bool { return s.lo >= lo && s.hi <= hi }
 
 // plan is the persistent exchange of one parity selection.
 type plan struct {
@@ -105,7 +111,14 @@ func New[T Elem](comm mpi.Comm, zone *decomp.Zone, n int, phases []complex128) (
 					e *= cmplx.Conj(phases[mu])
 				}
 			}
-			pr.runs = append(pr.runs, run[T]{lo: r.Lo, hi: r.Hi, phase: fromComplex[T](e), bar: fromComplex[T](cmplx.Conj(e)), one: e == 1})
+			for k := r.Lo; k < r.Hi; k++ {
+				if k > r.Lo && dp.Send[k] == dp.Send[k-1]+1 {
+					pr.segs[len(pr.segs)-1].hi++
+					continue
+				}
+				pr.segs = append(pr.segs, segment[T]{lo: k, hi: k + 1, site: int(dp.Send[k]),
+					phase: fromComplex[T](e), bar: fromComplex[T](cmplx.Conj(e)), one: e == 1})
+			}
 		}
 		if dp.Rank == ly.Rank() {
 			pr.sendBuf, pr.recvBuf = nil, nil // copies stay in the field
@@ -212,20 +225,9 @@ func (h *Halo[T]) Start(f []T, sel decomp.Parity) {
 	for i := range h.remote {
 		pr := &h.remote[i]
 		lo, hi := pr.p.SendRange(sel)
-		for _, r := range pr.runs {
-			if r.hi <= lo || r.lo >= hi {
-				continue
-			}
-			for k := r.lo; k < r.hi; k++ {
-				s := int(pr.p.Send[k]) * n
-				dst, src := pr.sendBuf[k*n:(k+1)*n], f[s:s+n]
-				if r.one {
-					copy(dst, src)
-					continue
-				}
-				for j := range dst {
-					dst[j] = r.phase * src[j]
-				}
+		for _, sg := range pr.segs {
+			if sg.in(lo, hi) {
+				scale(pr.sendBuf[sg.lo*n:sg.hi*n], f[sg.site*n:(sg.site+sg.hi-sg.lo)*n], sg.phase, sg.one)
 			}
 		}
 	}
@@ -233,21 +235,47 @@ func (h *Halo[T]) Start(f []T, sel decomp.Parity) {
 	if pr := h.self; pr != nil {
 		lo, hi := pr.p.SendRange(sel)
 		cell0 := h.volume + pr.p.RecvLo
-		for _, r := range pr.runs {
-			if r.hi <= lo || r.lo >= hi {
-				continue
+		for _, sg := range pr.segs {
+			if sg.in(lo, hi) {
+				scale(f[(cell0+sg.lo)*n:(cell0+sg.hi)*n], f[sg.site*n:(sg.site+sg.hi-sg.lo)*n], sg.phase, sg.one)
 			}
-			for k := r.lo; k < r.hi; k++ {
-				s, c := int(pr.p.Send[k])*n, (cell0+k)*n
-				dst, src := f[c:c+n], f[s:s+n]
-				if r.one {
-					copy(dst, src)
-					continue
-				}
-				for j := range dst {
-					dst[j] = r.phase * src[j]
-				}
-			}
+		}
+	}
+}
+
+// scale sets dst = e·src.
+func scale[T Elem](dst, src []T, e T, one bool) {
+	if one {
+		copy(dst, src)
+		return
+	}
+	src = src[:len(dst)]
+	if e == -1 {
+		for j := range dst {
+			dst[j] = -src[j]
+		}
+		return
+	}
+	for j := range dst {
+		dst[j] = e * src[j]
+	}
+}
+
+// accumulate adds ē·src to dst, where bar = ē.
+func accumulate[T Elem](dst, src []T, bar T, one bool) {
+	src = src[:len(dst)]
+	switch {
+	case one:
+		for j := range dst {
+			dst[j] += src[j]
+		}
+	case bar == -1:
+		for j := range dst {
+			dst[j] -= src[j]
+		}
+	default:
+		for j := range dst {
+			dst[j] += bar * src[j]
 		}
 	}
 }
@@ -287,23 +315,11 @@ func (h *Halo[T]) StartAdjoint(f []T, sel decomp.Parity) {
 	if pr := h.self; pr != nil {
 		lo, hi := pr.p.SendRange(sel)
 		cell0 := h.volume + pr.p.RecvLo
-		for _, r := range pr.runs {
-			if r.hi <= lo || r.lo >= hi {
-				continue
-			}
-			for k := r.lo; k < r.hi; k++ {
-				s, c := int(pr.p.Send[k])*n, (cell0+k)*n
-				dst, src := f[s:s+n], f[c:c+n]
-				if r.one {
-					for j := range dst {
-						dst[j] += src[j]
-					}
-				} else {
-					for j := range dst {
-						dst[j] += r.bar * src[j]
-					}
-				}
-				clear(src)
+		for _, sg := range pr.segs {
+			if sg.in(lo, hi) {
+				cells := f[(cell0+sg.lo)*n : (cell0+sg.hi)*n]
+				accumulate(f[sg.site*n:(sg.site+sg.hi-sg.lo)*n], cells, sg.bar, sg.one)
+				clear(cells)
 			}
 		}
 	}
@@ -318,22 +334,9 @@ func (h *Halo[T]) FinishAdjoint(f []T, sel decomp.Parity) {
 	for i := range h.remote {
 		pr := &h.remote[i]
 		lo, hi := pr.p.SendRange(sel)
-		for _, r := range pr.runs {
-			if r.hi <= lo || r.lo >= hi {
-				continue
-			}
-			for k := r.lo; k < r.hi; k++ {
-				s := int(pr.p.Send[k]) * n
-				dst, src := f[s:s+n], pr.sendBuf[k*n:(k+1)*n]
-				if r.one {
-					for j := range dst {
-						dst[j] += src[j]
-					}
-				} else {
-					for j := range dst {
-						dst[j] += r.bar * src[j]
-					}
-				}
+		for _, sg := range pr.segs {
+			if sg.in(lo, hi) {
+				accumulate(f[sg.site*n:(sg.site+sg.hi-sg.lo)*n], pr.sendBuf[sg.lo*n:sg.hi*n], sg.bar, sg.one)
 			}
 		}
 	}
