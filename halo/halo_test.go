@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"pfmpi/decomp"
+	"pfmpi/field"
 	"pfmpi/halo"
 	"pfmpi/internal/mpitest"
 	"pfmpi/mpi"
@@ -80,36 +81,13 @@ func elem[T halo.Elem](z complex128) T {
 
 // gatherGlobal assembles the global field (global lexicographic order, n
 // values per site) from every rank's local sites and gives it to all ranks.
-func gatherGlobal[T halo.Elem](c mpi.Comm, ly *decomp.Layout, f []T, n int) []T {
-	lat := ly.Lattice()
-	v := ly.Volume()
-	block := make([]T, v*n)
-	for lex, s := range ly.LexToSite() {
-		copy(block[lex*n:(lex+1)*n], f[int(s)*n:(int(s)+1)*n])
+func gatherGlobal[T halo.Elem](c mpi.Comm, f *field.Field[T]) []T {
+	global := field.Gather(c, f, 0)
+	if global == nil {
+		global = make([]T, int(f.Layout().Lattice().GlobalVolume())*f.PerSite())
 	}
-	all := make([]T, int(lat.GlobalVolume())*n)
-	blocks := make([]T, len(all))
-	c.Gather(0, mpi.Bytes(block), mpi.Bytes(blocks))
-	if c.Rank() == 0 {
-		nd := lat.NumDims()
-		local := lat.Local()
-		coord, y, x := make([]int, nd), make([]int, nd), make([]int, nd)
-		for r := 0; r < c.Size(); r++ {
-			lat.RankCoord(r, coord)
-			for lex := 0; lex < v; lex++ {
-				k := lex
-				for mu := nd - 1; mu >= 0; mu-- {
-					y[mu] = k % local[mu]
-					k /= local[mu]
-					x[mu] = coord[mu]*local[mu] + y[mu]
-				}
-				g := int(lat.GlobalIndex(x))
-				copy(all[g*n:(g+1)*n], blocks[(r*v+lex)*n:(r*v+lex+1)*n])
-			}
-		}
-	}
-	c.Bcast(0, mpi.Bytes(all))
-	return all
+	c.Bcast(0, mpi.Bytes(global))
+	return global
 }
 
 // phaseOf is ε(w) = Π e_μ^{w_μ}.
@@ -141,7 +119,8 @@ func checkForward[T halo.Elem](c mpi.Comm, dims, grid []int, depth int, shape de
 	}
 	defer h.Close()
 	key := rng.New(7, "halo-test")
-	f := make([]T, z.Len()*n)
+	fld := field.New[T](z, n)
+	f := fld.Data()
 	for s := 0; s < ly.Volume(); s++ {
 		for j := 0; j < n; j++ {
 			f[s*n+j] = value[T](key, ly.GlobalIndex(s), j)
@@ -154,7 +133,7 @@ func checkForward[T halo.Elem](c mpi.Comm, dims, grid []int, depth int, shape de
 	// Two rounds: an exchange must be repeatable on the same buffers.
 	h.Exchange(f, sel)
 	h.Exchange(f, sel)
-	global := gatherGlobal(c, ly, f, n)
+	global := gatherGlobal(c, fld)
 	lat := ly.Lattice()
 	x := make([]int, lat.NumDims())
 	for i, cell := range z.Cells() {

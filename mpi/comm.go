@@ -65,7 +65,9 @@ type Transfer struct {
 type Exchange interface {
 	Start()
 	Wait()
-	// Free releases the exchange; it must not be in flight.
+	// Free releases the exchange; it must not be in flight. Free is required:
+	// the MPI backend holds MPI requests and pins the buffers until Free, and
+	// the Go runtime panics if it collects a buffer that is still pinned.
 	Free()
 }
 

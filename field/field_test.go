@@ -1,0 +1,155 @@
+package field_test
+
+import (
+	"fmt"
+	"math"
+	"testing"
+
+	"pfmpi/decomp"
+	"pfmpi/field"
+	"pfmpi/internal/mpitest"
+	"pfmpi/mpi"
+	"pfmpi/rng"
+)
+
+func TestMain(m *testing.M) { mpitest.Main(m) }
+
+var grids = []struct{ dims, grid []int }{
+	{[]int{8, 12}, []int{1, 1}},
+	{[]int{8, 12}, []int{2, 1}},
+	{[]int{8, 12}, []int{1, 2}},
+	{[]int{8, 12}, []int{2, 2}},
+	{[]int{8, 12}, []int{4, 1}},
+	{[]int{8, 12}, []int{1, 4}},
+	{[]int{4, 4, 4, 4}, []int{2, 1, 1, 2}},
+	{[]int{4, 4, 6, 4}, []int{1, 2, 2, 1}},
+}
+
+func ranks(grid []int) int {
+	n := 1
+	for _, g := range grid {
+		n *= g
+	}
+	return n
+}
+
+// newField builds a field with n values per site on this rank's block.
+func newField[T field.Elem](c mpi.Comm, dims, grid []int, n int) (*field.Field[T], error) {
+	lat, err := decomp.NewLattice(dims, grid, false)
+	if err != nil {
+		return nil, err
+	}
+	ly, err := lat.Layout(c.Rank())
+	if err != nil {
+		return nil, err
+	}
+	z, err := ly.NewZone(1, decomp.Faces)
+	if err != nil {
+		return nil, err
+	}
+	return field.New[T](z, n), nil
+}
+
+// TestGaussianFieldIsGridIndependent generates real and complex Gaussian
+// fields on every grid and compares the gathered result bitwise with the
+// field generated on a single rank.
+func TestGaussianFieldIsGridIndependent(t *testing.T) {
+	key := rng.New(2026, "gaussian-field")
+	for _, g := range grids {
+		t.Run(fmt.Sprintf("%v/%v", g.dims, g.grid), func(t *testing.T) {
+			mpitest.Run(t, ranks(g.grid), func(c mpi.Comm) error {
+				re, err := newField[float64](c, g.dims, g.grid, 3)
+				if err != nil {
+					return err
+				}
+				cx, _ := newField[complex128](c, g.dims, g.grid, 2)
+				field.FillNormal(re, key)
+				field.FillComplexNormal(cx, key.Derive(1))
+				gotRe, gotCx := field.Gather(c, re, 0), field.Gather(c, cx, 0)
+
+				// The reference: the same fields on a one-rank grid.
+				self := c.Split(c.Rank(), 0)
+				defer self.Free()
+				ones := make([]int, len(g.dims))
+				for i := range ones {
+					ones[i] = 1
+				}
+				re1, _ := newField[float64](self, g.dims, ones, 3)
+				cx1, _ := newField[complex128](self, g.dims, ones, 2)
+				field.FillNormal(re1, key)
+				field.FillComplexNormal(cx1, key.Derive(1))
+				wantRe, wantCx := field.Gather(self, re1, 0), field.Gather(self, cx1, 0)
+
+				if c.Rank() != 0 {
+					return nil
+				}
+				for i := range wantRe {
+					if math.Float64bits(gotRe[i]) != math.Float64bits(wantRe[i]) {
+						return fmt.Errorf("real field value %d: %v on grid %v, %v on one rank", i, gotRe[i], g.grid, wantRe[i])
+					}
+				}
+				for i := range wantCx {
+					if math.Float64bits(real(gotCx[i])) != math.Float64bits(real(wantCx[i])) ||
+						math.Float64bits(imag(gotCx[i])) != math.Float64bits(imag(wantCx[i])) {
+						return fmt.Errorf("complex field value %d: %v on grid %v, %v on one rank", i, gotCx[i], g.grid, wantCx[i])
+					}
+				}
+				// And it is a Gaussian field: mean 0 and variance 1 within 5σ.
+				var s, s2 float64
+				for _, v := range gotRe {
+					s += v
+					s2 += v * v
+				}
+				n := float64(len(gotRe))
+				if math.Abs(s/n) > 5/math.Sqrt(n) || math.Abs(s2/n-1) > 5*math.Sqrt(2/n) {
+					return fmt.Errorf("field moments: mean %v, variance %v", s/n, s2/n)
+				}
+				return nil
+			})
+		})
+	}
+}
+
+func TestScatterGatherRoundTrip(t *testing.T) {
+	for _, g := range grids {
+		t.Run(fmt.Sprintf("%v/%v", g.dims, g.grid), func(t *testing.T) {
+			mpitest.Run(t, ranks(g.grid), func(c mpi.Comm) error {
+				const n = 2
+				f, err := newField[complex128](c, g.dims, g.grid, n)
+				if err != nil {
+					return err
+				}
+				ly := f.Layout()
+				var global []complex128
+				if c.Rank() == 0 {
+					global = make([]complex128, int(ly.Lattice().GlobalVolume())*n)
+					for i := range global {
+						global[i] = complex(float64(i/n), float64(i%n))
+					}
+				}
+				field.Scatter(c, f, 0, global)
+				for s := 0; s < ly.Volume(); s++ {
+					g := float64(ly.GlobalIndex(s))
+					for j, v := range f.Site(s) {
+						if v != complex(g, float64(j)) {
+							return fmt.Errorf("site %d (global %v) value %d = %v after Scatter", s, g, j, v)
+						}
+					}
+				}
+				back := field.Gather(c, f, 0)
+				if c.Rank() == 0 {
+					for i := range global {
+						if back[i] != global[i] {
+							return fmt.Errorf("Gather(Scatter(x))[%d] = %v, want %v", i, back[i], global[i])
+						}
+					}
+				}
+				// Parity views are the halves of the local sites.
+				if len(f.Parity(decomp.Even))+len(f.Parity(decomp.Odd)) != len(f.Local()) {
+					return fmt.Errorf("parity blocks do not tile the local sites")
+				}
+				return nil
+			})
+		})
+	}
+}
