@@ -1,0 +1,109 @@
+package config
+
+// The run-file schema. Every key is one struct field; its tags are the single
+// source of the parser's defaults, its validation and `pfmpi help config`:
+//
+//	toml     key name
+//	default  TOML literal applied before the file is read (absent: required)
+//	example  TOML literal shown in the help for a required key
+//	enum     allowed values, separated by |  (strings and string arrays)
+//	min, gt  lower bound, inclusive or strict (numbers and number arrays)
+//	requiredby  phases that need a key without default (absent: always required)
+//	doc      one line of documentation
+//
+// Sections tagged phase:"…" are optional; a section present in the file
+// switches its phase on.
+
+// Config is a parsed and validated run file.
+type Config struct {
+	Run      Run      `toml:"run" doc:"run identity: seed and output directory"`
+	Lattice  Lattice  `toml:"lattice" doc:"the lattice and the gauge group"`
+	Parallel Parallel `toml:"parallel" doc:"process grid and replicas: ranks = replicas × product(grid)"`
+	Action   Action   `toml:"action" doc:"gauge action and Nf = 2 Wilson fermions"`
+	Model    Model    `toml:"model" doc:"the flow model (train and sample phases)"`
+	HMC      *HMC     `toml:"hmc" phase:"hmc" doc:"pseudofermion HMC baseline"`
+	Train    *Train   `toml:"train" phase:"train" doc:"training of the flow by reverse KL"`
+	Sample   *Sample  `toml:"sample" phase:"sample" doc:"sampling, ESS and independence Metropolis"`
+	Bench    *Bench   `toml:"bench" phase:"bench" doc:"kernel benchmarks"`
+
+	file  string
+	lines map[string]int // "section.key" → line in the file
+}
+
+// Run identifies the run.
+type Run struct {
+	Seed   int64  `toml:"seed" default:"1234" min:"0" doc:"all randomness derives from this (counter-based, rank-independent)"`
+	Output string `toml:"output" default:"\"out\"" doc:"output directory; created if missing"`
+	Resume string `toml:"resume" default:"\"auto\"" enum:"auto|never|require" doc:"an existing run in output: resume it (auto), refuse (never), or require one (require)"`
+}
+
+// Lattice is the global lattice.
+type Lattice struct {
+	Dims  []int  `toml:"dims" example:"[8, 8]" min:"1" doc:"global extents, direction 0 is time; 2, 3 or 4 entries"`
+	Group string `toml:"group" default:"\"u1\"" enum:"u1|su3" doc:"gauge group"`
+}
+
+// Parallel is the process layout.
+type Parallel struct {
+	Grid     Grid `toml:"grid" default:"\"auto\"" doc:"process grid over the lattice directions, or \"auto\" (least halo surface)"`
+	Replicas int  `toml:"replicas" default:"0" min:"0" doc:"replicas splitting the batch; 0: ranks / product(grid) (with \"auto\": 1)"`
+}
+
+// Action is the lattice action.
+type Action struct {
+	Beta           float64   `toml:"beta" example:"2.0" requiredby:"hmc|train|sample" gt:"0" doc:"gauge coupling β"`
+	Kappa          float64   `toml:"kappa" default:"0.0" min:"0" doc:"Wilson hopping parameter κ; 0 = pure gauge"`
+	Precondition   string    `toml:"precondition" default:"\"eo\"" enum:"none|eo" doc:"even/odd preconditioning of the fermion determinant"`
+	Hasenbusch     []float64 `toml:"hasenbusch" default:"[]" gt:"0" doc:"Hasenbusch shifts μ₁ < μ₂ < …; empty = one monomial"`
+	TrainRegulator float64   `toml:"train_regulator" default:"0.0" min:"0" doc:"μ₀ added to the kernel during training only"`
+}
+
+// Model is the flow architecture.
+type Model struct {
+	GaugeLayers     int      `toml:"gauge_layers" default:"24" min:"0" doc:"gauge coupling layers"`
+	GaugeHidden     []int    `toml:"gauge_hidden" default:"[32, 32]" min:"1" doc:"context network channels of the gauge layers"`
+	GaugeTransform  string   `toml:"gauge_transform" default:"\"spline\"" enum:"spline|ncp" doc:"gauge kernel: rational-quadratic spline or non-compact projection"`
+	PFLayers        int      `toml:"pf_layers" default:"24" min:"0" doc:"pseudofermion layers per monomial"`
+	PFPartition     []string `toml:"pf_partition" default:"[\"rows\"]" enum:"checkerboard|rows|spin" doc:"masking patterns of the pseudofermion layers, cycled"`
+	NPT             int      `toml:"n_pt" default:"6" min:"1" doc:"parallel-transport convolutions per PTCN"`
+	PTHidden        int      `toml:"pt_hidden" default:"2" min:"1" doc:"hidden channels H of intermediate PTCs"`
+	PFContextHidden int      `toml:"pf_context_hidden" default:"16" min:"1" doc:"channels of the pseudofermion context network"`
+}
+
+// HMC is the HMC phase.
+type HMC struct {
+	Trajectories int     `toml:"trajectories" default:"1000" min:"1" doc:"trajectories after thermalisation"`
+	Thermalize   int     `toml:"thermalize" default:"200" min:"0" doc:"trajectories discarded first"`
+	Tau          float64 `toml:"tau" default:"1.0" gt:"0" doc:"trajectory length"`
+	Steps        int     `toml:"steps" default:"10" min:"1" doc:"integration steps of the outermost level"`
+	Integrator   string  `toml:"integrator" default:"\"omelyan\"" enum:"leapfrog|omelyan" doc:"molecular-dynamics integrator"`
+	SaveEvery    int     `toml:"save_every" default:"100" min:"0" doc:"write the configuration every N trajectories (0 = never)"`
+}
+
+// Train is the training phase.
+type Train struct {
+	Steps           int     `toml:"steps" default:"2000" min:"1" doc:"optimizer steps"`
+	Batch           int     `toml:"batch" default:"64" min:"1" doc:"configurations per step, split over the replicas"`
+	Optimizer       string  `toml:"optimizer" default:"\"adamw\"" enum:"adam|adamw" doc:"optimizer"`
+	LR              float64 `toml:"lr" default:"5e-4" gt:"0" doc:"learning rate"`
+	Eps             float64 `toml:"eps" default:"0.02" gt:"0" doc:"Adam ε"`
+	LRDecayEvery    int     `toml:"lr_decay_every" default:"1000" min:"0" doc:"multiply the learning rate by lr_decay_factor every N steps (0 = never)"`
+	LRDecayFactor   float64 `toml:"lr_decay_factor" default:"0.5" gt:"0" doc:"learning-rate decay factor, in (0, 1]"`
+	CheckpointEvery int     `toml:"checkpoint_every" default:"200" min:"0" doc:"checkpoint every N steps (0 = only at the end)"`
+	ESSEvery        int     `toml:"ess_every" default:"100" min:"0" doc:"measure the ESS every N steps (0 = never)"`
+	ESSBatch        int     `toml:"ess_batch" default:"1024" min:"1" doc:"fresh samples per ESS measurement"`
+}
+
+// Sample is the sampling phase.
+type Sample struct {
+	N          int   `toml:"n" default:"20000" min:"1" doc:"proposals"`
+	NPF        []int `toml:"npf" default:"[1]" min:"1" doc:"pseudofermion draws per gauge field, one ESS/acceptance measurement each"`
+	Metropolis bool  `toml:"metropolis" default:"true" doc:"run the independence Metropolis chain"`
+	SaveEvery  int   `toml:"save_every" default:"0" min:"0" doc:"write accepted configurations every N (0 = never)"`
+}
+
+// Bench is the benchmark phase.
+type Bench struct {
+	Ops     []string `toml:"ops" default:"[\"dslash\", \"cg\", \"halo\", \"train_step\"]" enum:"dslash|cg|halo|train_step" doc:"kernels to time"`
+	Repeats int      `toml:"repeats" default:"20" min:"1" doc:"timed repetitions per kernel"`
+}

@@ -1,0 +1,22 @@
+// Package examples holds the run files shipped with pfmpi.
+//
+// quickstart.toml is embedded in the binary as [Quickstart]: `pfmpi check` and
+// `pfmpi run` without a file use it. contract.toml is the example of the
+// run-file contract (../shared/design/CONFIG.md), kept verbatim so that a test
+// proves the parser accepts every key of it.
+package examples
+
+import (
+	"embed"
+	_ "embed"
+)
+
+// Quickstart is the default run file.
+//
+//go:embed quickstart.toml
+var Quickstart []byte
+
+// Files holds every shipped run file.
+//
+//go:embed *.toml
+var Files embed.FS
