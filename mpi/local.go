@@ -23,12 +23,21 @@ func (e *AbortError) Error() string {
 	return fmt.Sprintf("mpi: rank %d called Abort(%d)", e.Rank, e.Code)
 }
 
+// RankError is a failure of one rank of an in-process job.
+type RankError struct {
+	Rank int
+	Err  error
+}
+
+func (e *RankError) Error() string { return fmt.Sprintf("rank %d: %v", e.Rank, e.Err) }
+func (e *RankError) Unwrap() error { return e.Err }
+
 // Run starts an in-process job of n ranks. Each rank is a goroutine that calls
 // body with its world communicator. Run returns when every rank has returned.
 //
 // If a rank returns an error, panics or calls Abort, the job is aborted: ranks
 // blocked in a communication panic with ErrAborted and are collected, and Run
-// returns the first failure, naming the rank.
+// returns the first failure: a *RankError, or an *AbortError.
 func Run(n int, body func(c Comm) error) error {
 	if n < 1 {
 		return fmt.Errorf("mpi: Run needs at least one rank, got %d", n)
@@ -50,13 +59,13 @@ func Run(n int, body func(c Comm) error) error {
 					case *AbortError:
 						errs[r] = p
 					default:
-						errs[r] = fmt.Errorf("rank %d panicked: %v\n%s", r, p, debug.Stack())
+						errs[r] = &RankError{Rank: r, Err: fmt.Errorf("panic: %v\n%s", p, debug.Stack())}
 					}
 					w.abort(errs[r])
 				}
 			}()
 			if err := body(c); err != nil {
-				errs[r] = fmt.Errorf("rank %d: %w", r, err)
+				errs[r] = &RankError{Rank: r, Err: err}
 				w.abort(errs[r])
 			}
 		}()

@@ -35,7 +35,8 @@ func TestRunErrorAndPanic(t *testing.T) {
 		c.Sendrecv(nil, 0, 0, nil, 0, 0) // would wait forever without the abort
 		return nil
 	})
-	if err == nil || !strings.Contains(err.Error(), "rank 0: bad input") {
+	var re *mpi.RankError
+	if !errors.As(err, &re) || re.Rank != 0 || re.Err.Error() != "bad input" {
 		t.Fatalf("Run = %v, want rank 0's error", err)
 	}
 	err = mpi.Run(2, func(c mpi.Comm) error {
@@ -46,7 +47,7 @@ func TestRunErrorAndPanic(t *testing.T) {
 		c.Barrier()
 		return nil
 	})
-	if err == nil || !strings.Contains(err.Error(), "rank 1 panicked") {
+	if !errors.As(err, &re) || re.Rank != 1 || !strings.Contains(err.Error(), "rank 1: panic: assignment to entry in nil map") {
 		t.Fatalf("Run = %v, want rank 1's panic", err)
 	}
 }

@@ -1,0 +1,283 @@
+// Command pfmpi samples lattice gauge theories with dynamical fermions using
+// gauge-equivariant normalizing flows with pseudofermions.
+//
+// Usage:
+//
+//	pfmpi [run] [FILE.toml] [-ranks N]   run the phases of a run file
+//	pfmpi check [FILE.toml] [-ranks N]   validate a run file and its rank layout
+//	pfmpi help [config]                  usage, or every run-file key
+//	pfmpi version                        version, Go, communicator backend
+//
+// Without FILE.toml the embedded quickstart (examples/quickstart.toml) is used.
+// Ranks come from mpirun/srun when the binary is built with `-tags mpi`;
+// -ranks N runs N in-process ranks instead (no MPI needed).
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"strings"
+
+	"pfmpi/config"
+	"pfmpi/decomp"
+	"pfmpi/examples"
+	"pfmpi/mpi"
+)
+
+// version is pfmpi's release.
+const version = "0.1.0-dev"
+
+// MPI is initialised with MPI_THREAD_FUNNELED: every MPI call must come from
+// the main goroutine's OS thread.
+func init() { runtime.LockOSThread() }
+
+func main() { os.Exit(pfmpi(os.Args[1:], os.Stdout, os.Stderr)) }
+
+const usage = `pfmpi — normalizing flows with pseudofermions for lattice gauge theories
+
+Usage:
+  pfmpi [run] [FILE.toml] [-ranks N]   run the phases of a run file
+  pfmpi check [FILE.toml] [-ranks N]   validate a run file and its rank layout
+  pfmpi help [config]                  this text, or every run-file key
+  pfmpi version                        version, Go, communicator backend
+
+Without FILE.toml the embedded quickstart (examples/quickstart.toml) is used.
+Under mpirun/srun (binary built with -tags mpi) the ranks are the launcher's;
+-ranks N runs N in-process ranks instead, without MPI.
+`
+
+// Exit codes.
+const (
+	exitOK       = 0
+	exitError    = 1 // bad input or a failed run
+	exitUsage    = 2 // bad command line
+	exitNotReady = 3 // the phase is not implemented yet
+)
+
+// pfmpi runs the command line args and returns the exit code.
+func pfmpi(args []string, stdout, stderr io.Writer) int {
+	cmd := "run"
+	if len(args) > 0 {
+		switch args[0] {
+		case "run", "check", "help", "version":
+			cmd, args = args[0], args[1:]
+		case "-h", "-help", "--help":
+			cmd, args = "help", nil
+		}
+	}
+	fs := flag.NewFlagSet("pfmpi "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	ranks := fs.Int("ranks", 0, "run `N` in-process ranks (no MPI)")
+	fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return exitOK
+			}
+			return exitUsage
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos, args = append(pos, fs.Arg(0)), fs.Args()[1:]
+	}
+	switch cmd {
+	case "help":
+		if len(pos) == 1 && pos[0] == "config" {
+			config.Help(stdout)
+			return exitOK
+		}
+		if len(pos) > 0 {
+			fmt.Fprintf(stderr, "pfmpi help: unknown topic %q; try `pfmpi help config`\n", strings.Join(pos, " "))
+			return exitUsage
+		}
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	case "version":
+		printVersion(stdout)
+		return exitOK
+	}
+	if len(pos) > 1 {
+		fmt.Fprintf(stderr, "pfmpi %s: one run file at a time, got %q\n", cmd, pos)
+		return exitUsage
+	}
+	file := ""
+	if len(pos) == 1 {
+		file = pos[0]
+	}
+	if *ranks < 0 {
+		fmt.Fprintf(stderr, "pfmpi %s: -ranks %d: give a positive number of in-process ranks\n", cmd, *ranks)
+		return exitUsage
+	}
+	return launch(cmd, file, *ranks, stdout, stderr)
+}
+
+// launch starts the world (MPI or in-process ranks) and runs cmd on every rank.
+func launch(cmd, file string, ranks int, stdout, stderr io.Writer) int {
+	world, err := mpi.Init()
+	if err != nil {
+		fmt.Fprintln(stderr, "pfmpi:", err)
+		return exitError
+	}
+	defer mpi.Finalize()
+	body := func(c mpi.Comm) error { return execute(c, cmd, file, stdout) }
+	switch {
+	case ranks > 0 && world.Size() > 1:
+		if world.Rank() == 0 {
+			fmt.Fprintf(stderr, "pfmpi: -ranks %d runs in-process ranks, but mpirun started %d processes; use one or the other\n", ranks, world.Size())
+		}
+		return exitUsage
+	case ranks > 0:
+		err = mpi.Run(ranks, body)
+	default:
+		err = body(world)
+	}
+	var nr notReady
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &nr):
+		if world.Rank() == 0 {
+			fmt.Fprintln(stderr, "pfmpi:", err)
+		}
+		return exitNotReady
+	default:
+		if world.Rank() == 0 {
+			// Bad input fails every rank alike: report the file's errors
+			// without the rank that happened to fail first.
+			var re *mpi.RankError
+			if errors.As(err, &re) && isInputError(re.Err) {
+				err = re.Err
+			}
+			fmt.Fprintln(stderr, "pfmpi:", err)
+		}
+		return exitError
+	}
+}
+
+// isInputError reports whether err is about the run file, which every rank
+// reads alike.
+func isInputError(err error) bool {
+	var ce *config.Error
+	return errors.As(err, &ce)
+}
+
+// notReady reports a phase whose issue has not landed.
+type notReady struct{ phase string }
+
+func (e notReady) Error() string {
+	return fmt.Sprintf("the %s phase is not implemented yet; `pfmpi check` validates the file and the rank layout", e.phase)
+}
+
+// execute runs cmd on one rank. Output comes from world rank 0 only.
+func execute(world mpi.Comm, cmd, file string, stdout io.Writer) error {
+	p := func(format string, args ...any) {
+		if world.Rank() == 0 {
+			fmt.Fprintf(stdout, format, args...)
+		}
+	}
+	cfg, name, err := loadConfig(world, file)
+	if err != nil {
+		return err
+	}
+	ly, err := resolveLayout(cfg, world.Size())
+	if err != nil {
+		return err
+	}
+	domain, replica, err := decomp.SplitWorld(world, ly.lat)
+	if err != nil {
+		return err
+	}
+	defer domain.Free()
+	defer replica.Free()
+
+	p("pfmpi %s: %s\n", cmd, name)
+	p("  lattice      %s, %s, direction 0 = time\n", times(ly.lat.Dims()), cfg.Lattice.Group)
+	ly.describe(p)
+	phases := cfg.Phases()
+	if len(phases) == 0 {
+		phases = []string{"none (add [hmc], [train], [sample] or [bench])"}
+	}
+	p("  phases       %s\n", strings.Join(phases, ", "))
+	p("  backend      %s, %d rank(s)\n", mpi.Backend, world.Size())
+	if ly.ranks <= 64 {
+		if err := ly.rankTable(p); err != nil {
+			return err
+		}
+	}
+	if ly.lat.GlobalVolume() <= selfTestMaxSites {
+		if err := haloSelfTest(world, domain, ly.lat); err != nil {
+			return err
+		}
+		p("  self-test    halo exchange (faces depth 1, box depth ≤ 3, antiperiodic time) and its adjoint: OK\n")
+	} else {
+		p("  self-test    skipped: the lattice has more than %d sites\n", selfTestMaxSites)
+	}
+	if cmd == "check" {
+		p("%s: OK\n", name)
+		return nil
+	}
+	if len(cfg.Phases()) == 0 {
+		return fmt.Errorf("%s has no phase section; add [hmc], [train], [sample] or [bench]", name)
+	}
+	return notReady{phase: cfg.Phases()[0]}
+}
+
+// loadConfig reads the run file on rank 0, broadcasts it and parses it on
+// every rank (one file read, however many ranks).
+func loadConfig(world mpi.Comm, file string) (*config.Config, string, error) {
+	name := file
+	var data []byte
+	var readErr error
+	if file == "" {
+		name, data = "examples/quickstart.toml (embedded)", examples.Quickstart
+	} else if world.Rank() == 0 {
+		data, readErr = os.ReadFile(file)
+	}
+	// Broadcast the length (−1: rank 0 could not read the file), then the text.
+	n := []float64{float64(len(data))}
+	if readErr != nil {
+		n[0] = -1
+	}
+	world.Bcast(0, mpi.Bytes(n))
+	if n[0] < 0 {
+		if readErr == nil {
+			readErr = fmt.Errorf("cannot read %s on rank 0", file)
+		}
+		return nil, name, readErr
+	}
+	if world.Rank() != 0 {
+		data = make([]byte, int(n[0]))
+	}
+	world.Bcast(0, data)
+	cfg, err := config.Parse(name, data)
+	return cfg, name, err
+}
+
+func printVersion(w io.Writer) {
+	fmt.Fprintf(w, "pfmpi %s\n", version)
+	fmt.Fprintf(w, "  go        %s %s/%s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	fmt.Fprintf(w, "  backend   %s\n", mpi.Backend)
+	fmt.Fprintf(w, "  MPI       %s\n", firstLine(mpi.LibraryVersion()))
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision", "vcs.modified", "-tags", "GOAMD64", "GOEXPERIMENT":
+				fmt.Fprintf(w, "  %-9s %s\n", strings.TrimPrefix(s.Key, "-"), s.Value)
+			}
+		}
+	}
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}

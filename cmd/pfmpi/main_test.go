@@ -1,0 +1,144 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"pfmpi/config"
+	"pfmpi/mpi"
+)
+
+// The CLI tests start in-process ranks; with -tags mpi the binary itself is
+// tested under mpirun by .ci/run instead.
+func TestMain(m *testing.M) {
+	if mpi.Backend != "in-process" {
+		fmt.Fprintln(os.Stderr, "cmd/pfmpi: the CLI tests run in-process ranks; under -tags mpi .ci/run tests the binary with mpirun")
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// runCLI runs pfmpi with args and returns the exit code and both outputs.
+func runCLI(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := pfmpi(args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func writeFile(t *testing.T, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "run.toml")
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestCheckGoodFilePrintsLayout(t *testing.T) {
+	f := writeFile(t, "[lattice]\ndims = [8, 12]\n[parallel]\ngrid = [2, 2]\n[action]\nbeta = 2.0\nkappa = 0.25\n[train]\nbatch = 8\n")
+	code, out, errOut := runCLI(t, "check", f, "-ranks", "8")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{
+		"8 = 2 replica(s) × grid 2 × 2 (from parallel.grid)",
+		"4 × 6 = 24 sites per rank; 12 even + 12 odd",
+		"phases       train",
+		"in-process, 8 rank(s)",
+		"self-test    halo exchange",
+		"OK",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	// The rank table: world rank 5 is domain rank 1 of replica 1, grid (0, 1),
+	// origin (0, 6), with halo peers 4 and 7 (its neighbours in replica 1).
+	if !strings.Contains(out, "5      1        1       [0 1]          [0 6]          [4 7]") {
+		t.Errorf("rank table wrong:\n%s", out)
+	}
+}
+
+func TestCheckEmbeddedQuickstart(t *testing.T) {
+	code, out, errOut := runCLI(t, "check", "-ranks", "4")
+	if code != exitOK || !strings.Contains(out, "examples/quickstart.toml (embedded): OK") ||
+		!strings.Contains(out, "grid 4 × 1 (auto: least halo surface)") {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+}
+
+func TestCheckBadFiles(t *testing.T) {
+	for _, c := range []struct {
+		name, text string
+		ranks      string
+		want       []string
+	}{
+		{"unknown key", "[lattice]\ndims = [8, 8]\ndimz = 3\n", "1",
+			[]string{"run.toml:3:", `unknown key "dimz"`, `did you mean "dims"`}},
+		{"indivisible grid", "[lattice]\ndims = [8, 10]\n[parallel]\ngrid = [1, 4]\n", "4",
+			[]string{"run.toml:4:", "parallel.grid", "dims[1] = 10 is not divisible by grid[1] = 4", "divisors [1 2 5 10]"}},
+		{"wrong rank count", "[lattice]\ndims = [8, 8]\n[parallel]\ngrid = [2, 2]\n", "6",
+			[]string{"run.toml:4:", "6 ranks is not a multiple of the process grid [2 2]", "multiple of 4 ranks"}},
+		{"odd local extent with even/odd", "[lattice]\ndims = [8, 6]\n[parallel]\ngrid = [1, 2]\n[action]\nkappa = 0.2\n", "2",
+			[]string{"parallel.grid", "is odd", "even/odd"}},
+		{"auto impossible", "[lattice]\ndims = [6, 6]\n[action]\nkappa = 0.2\n", "4",
+			[]string{"parallel.grid", "no process grid of 4 ranks", "domain sizes that work"}},
+		{"replicas disagree", "[lattice]\ndims = [8, 8]\n[parallel]\ngrid = [2, 1]\nreplicas = 3\n", "4",
+			[]string{"run.toml:5:", "parallel.replicas", "make 2 replicas"}},
+		{"batch split", "[lattice]\ndims = [8, 8]\n[parallel]\ngrid = [1, 1]\n[action]\nbeta = 1.0\n[train]\nbatch = 10\n", "4",
+			[]string{"train.batch", "10 configurations do not split evenly over 4 replicas"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			code, out, errOut := runCLI(t, "check", writeFile(t, c.text), "-ranks", c.ranks)
+			if code != exitError {
+				t.Fatalf("exit %d, want %d\n%s", code, exitError, out)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(errOut, w) {
+					t.Errorf("stderr %q lacks %q", errOut, w)
+				}
+			}
+			if strings.Contains(errOut, "rank ") {
+				t.Errorf("input errors should not name a rank: %q", errOut)
+			}
+		})
+	}
+}
+
+func TestUsage(t *testing.T) {
+	if code, out, _ := runCLI(t, "help", "config"); code != exitOK {
+		t.Fatalf("help config: exit %d", code)
+	} else {
+		var want bytes.Buffer
+		config.Help(&want)
+		if out != want.String() {
+			t.Errorf("help config does not print the schema's help")
+		}
+	}
+	if code, out, _ := runCLI(t, "version"); code != exitOK || !strings.Contains(out, "backend") {
+		t.Errorf("version: exit %d\n%s", code, out)
+	}
+	if code, _, _ := runCLI(t, "check", "a.toml", "b.toml"); code != exitUsage {
+		t.Errorf("two files: exit %d, want %d", code, exitUsage)
+	}
+	if code, _, _ := runCLI(t, "check", "-ranks", "-2"); code != exitUsage {
+		t.Errorf("negative ranks: exit %d, want %d", code, exitUsage)
+	}
+	if code, _, errOut := runCLI(t, "check", "/nonexistent/run.toml"); code != exitError || !strings.Contains(errOut, "no such file") {
+		t.Errorf("missing file: exit %d, %q", code, errOut)
+	}
+	// Phases not implemented yet say so with their own exit code.
+	if code, _, errOut := runCLI(t, "run", "-ranks", "2"); code != exitNotReady || !strings.Contains(errOut, "not implemented yet") {
+		t.Errorf("run: exit %d, %q", code, errOut)
+	}
+	// The bare form `pfmpi FILE.toml` is `pfmpi run FILE.toml`.
+	f := writeFile(t, "[lattice]\ndims = [4, 4]\n[action]\nbeta = 1.0\n[hmc]\n")
+	if code, out, _ := runCLI(t, f); code != exitNotReady || !strings.Contains(out, "pfmpi run: "+f) {
+		t.Errorf("bare file: exit %d\n%s", code, out)
+	}
+}
