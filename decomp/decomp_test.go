@@ -392,3 +392,32 @@ func TestSplitWorld(t *testing.T) {
 		return nil
 	})
 }
+
+// BenchmarkNewZone measures the set-up of halo zones on production-sized
+// blocks (built once per run).
+func BenchmarkNewZone(b *testing.B) {
+	for _, c := range []struct {
+		name       string
+		dims, grid []int
+		depth      int
+		shape      Shape
+	}{
+		{"2D-256x256-grid2x2-faces1", []int{256, 256}, []int{2, 2}, 1, Faces},
+		{"2D-64x64-grid2x2-box3", []int{64, 64}, []int{2, 2}, 3, Box},
+		{"4D-48x48x48x48-grid3x3x3x3-faces1", []int{48, 48, 48, 48}, []int{3, 3, 3, 3}, 1, Faces},
+		{"4D-32x32x32x32-grid2x2x2x2-box1", []int{32, 32, 32, 32}, []int{2, 2, 2, 2}, 1, Box},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			l, err := NewLattice(c.dims, c.grid, true)
+			if err != nil {
+				b.Fatal(err)
+			}
+			ly, _ := l.Layout(l.DomainSize() / 2)
+			for b.Loop() {
+				if _, err := ly.NewZone(c.depth, c.shape); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

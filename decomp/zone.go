@@ -117,7 +117,7 @@ func (ly *Layout) NewZone(depth int, shape Shape) (*Zone, error) {
 		}
 	}
 	z := &Zone{ly: ly, depth: depth, shape: shape}
-	raw := l.haloCells(ly.origin, depth, shape)
+	raw := l.haloCells(ly.origin, depth, shape, -1)
 	z.cells = make([]Cell, len(raw))
 	z.coords = make([][MaxDims]int32, len(raw))
 	for i, c := range raw {
@@ -139,9 +139,10 @@ func (ly *Layout) NewZone(depth int, shape Shape) (*Zone, error) {
 }
 
 // haloCells lists, in zone order, the halo cells of the block with the given
-// origin. It works for any block, so a rank can compute what its neighbours
-// expect from it.
-func (l *Lattice) haloCells(origin [MaxDims]int, depth int, shape Shape) []rawCell {
+// origin, or only those held by rank owner if owner ≥ 0. It works for any
+// block, so a rank can compute what its neighbours expect from it. (Zone order
+// is a total order, so sorting a subset gives the subset of the sorted list.)
+func (l *Lattice) haloCells(origin [MaxDims]int, depth int, shape Shape, owner int) []rawCell {
 	nd := l.nd
 	var cells []rawCell
 	// A region picks, per direction, below (0), inside (1) or above (2) the block.
@@ -182,8 +183,10 @@ func (l *Lattice) haloCells(origin [MaxDims]int, depth int, shape Shape) []rawCe
 				sumx += x[mu]
 			}
 			o, s := l.Owner(x[:nd])
-			c.owner, c.site, c.par = o, int32(s), Parity(sumx%2)
-			cells = append(cells, c)
+			if owner < 0 || o == owner {
+				c.owner, c.site, c.par = o, int32(s), Parity(sumx%2)
+				cells = append(cells, c)
+			}
 			// odometer over the region, last direction fastest
 			mu := nd - 1
 			for ; mu >= 0; mu-- {
@@ -277,19 +280,14 @@ func (z *Zone) buildPeers(raw []rawCell) {
 		}
 		i = j
 	}
-	for _, r := range l.ranksWithin(z.ly.coord, z.depth) {
+	for _, r := range l.ranksWithin(z.ly.coord, z.depth, z.shape) {
 		var origin [MaxDims]int
 		var c [MaxDims]int
 		l.RankCoord(r, c[:l.nd])
 		for mu := 0; mu < l.nd; mu++ {
 			origin[mu] = c[mu] * l.local[mu]
 		}
-		var mine []rawCell
-		for _, cell := range l.haloCells(origin, z.depth, z.shape) {
-			if cell.owner == me {
-				mine = append(mine, cell)
-			}
-		}
+		mine := l.haloCells(origin, z.depth, z.shape, me)
 		if len(mine) == 0 {
 			continue
 		}
@@ -313,9 +311,11 @@ func (z *Zone) buildPeers(raw []rawCell) {
 	slices.SortFunc(z.peers, func(a, b Peer) int { return cmp.Compare(a.Rank, b.Rank) })
 }
 
-// ranksWithin lists the domain ranks whose blocks lie within depth sites of
-// the block at grid coordinate c, including c's own rank.
-func (l *Lattice) ranksWithin(c [MaxDims]int, depth int) []int {
+// ranksWithin lists the domain ranks whose halo zones of the given depth and
+// shape can hold sites of the block at grid coordinate c, including c's own
+// rank. A faces halo reaches along one axis only, so for Faces the ranks
+// differ from c in one grid direction at most.
+func (l *Lattice) ranksWithin(c [MaxDims]int, depth int, shape Shape) []int {
 	var offsets [MaxDims][]int
 	for mu := 0; mu < l.nd; mu++ {
 		reach := (depth + l.local[mu] - 1) / l.local[mu]
@@ -337,7 +337,13 @@ func (l *Lattice) ranksWithin(c [MaxDims]int, depth int) []int {
 		for mu := 0; mu < l.nd; mu++ {
 			g[mu] = offsets[mu][idx[mu]]
 		}
-		if r := l.RankAt(g[:l.nd]); !seen[r] {
+		moved := 0
+		for mu := 0; mu < l.nd; mu++ {
+			if g[mu] != c[mu] {
+				moved++
+			}
+		}
+		if r := l.RankAt(g[:l.nd]); !seen[r] && (shape == Box || moved <= 1) {
 			seen[r] = true
 			ranks = append(ranks, r)
 		}
