@@ -205,7 +205,17 @@ func execute(world mpi.Comm, cmd, file string, stdout io.Writer) error {
 		phases = []string{"none (add [hmc], [train], [sample] or [bench])"}
 	}
 	p("  phases       %s\n", strings.Join(phases, ", "))
-	p("  backend      %s, %d rank(s)\n", mpi.Backend, world.Size())
+	threads := float64(runtime.GOMAXPROCS(0))
+	lo, hi := -mpi.MaxFloat64(world, -threads), mpi.MaxFloat64(world, threads)
+	share := ""
+	if mpi.Backend == "in-process" && world.Size() > 1 {
+		share = ", shared by the in-process ranks"
+	}
+	if lo == hi {
+		p("  backend      %s, %d rank(s); GOMAXPROCS %v%s\n", mpi.Backend, world.Size(), hi, share)
+	} else {
+		p("  backend      %s, %d rank(s); GOMAXPROCS %v to %v: give every rank the same cores\n", mpi.Backend, world.Size(), lo, hi)
+	}
 	if ly.ranks <= 64 {
 		if err := ly.rankTable(p); err != nil {
 			return err
