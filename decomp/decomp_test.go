@@ -151,9 +151,20 @@ func stencil(nd, depth int, shape Shape) [][]int {
 	return out
 }
 
+// twistings are the choices of twisted directions a zone test runs with.
+func twistings(nd int) map[string][]int {
+	all := make([]int, nd)
+	for mu := range all {
+		all[mu] = mu
+	}
+	return map[string][]int{"all": all, "none": nil, "time": {0}}
+}
+
 // TestZoneGeometry checks every neighbour table entry against coordinates:
 // an in-block neighbour is the site at y+δ; a halo cell records the unwrapped
-// coordinate x+δ, its owner and site, and its wrap.
+// coordinate x+δ, its owner and site, and its wrap; a neighbour read in place
+// across the boundary is this rank's own site reached through untwisted
+// directions only.
 func TestZoneGeometry(t *testing.T) {
 	for _, c := range cases {
 		l := mustLattice(t, c.dims, c.grid)
@@ -163,88 +174,114 @@ func TestZoneGeometry(t *testing.T) {
 				if depth > slices.Min(c.dims) {
 					continue
 				}
-				for r := 0; r < l.DomainSize(); r++ {
-					ly, _ := l.Layout(r)
-					z, err := ly.NewZone(depth, shape)
-					if err != nil {
-						t.Fatal(err)
-					}
-					// Size formula.
-					loc := l.Local()
-					want := 1
-					if shape == Box {
-						inner := 1
-						for _, e := range loc {
-							want *= e + 2*depth
-							inner *= e
-						}
-						want -= inner
-					} else {
-						want = 0
-						for mu := range loc {
-							f := 2 * depth
-							for nu := range loc {
-								if nu != mu {
-									f *= loc[nu]
-								}
-							}
-							want += f
-						}
-					}
-					if z.Size() != want || z.Len() != ly.Volume()+want {
-						t.Fatalf("%v %v depth %d: %d halo cells, want %d", c, shape, depth, z.Size(), want)
-					}
-					used := make([]bool, z.Size())
-					x, y, cx := make([]int, nd), make([]int, nd), make([]int, nd)
-					for _, delta := range stencil(nd, depth, shape) {
-						tab, err := z.Shift(delta)
+				for tname, twisted := range twistings(nd) {
+					for r := 0; r < l.DomainSize(); r++ {
+						ly, _ := l.Layout(r)
+						z, err := ly.NewZone(ZoneSpec{Depth: depth, Shape: shape, Twisted: twisted})
 						if err != nil {
 							t.Fatal(err)
 						}
-						for s := 0; s < ly.Volume(); s++ {
-							ly.LocalCoord(s, y)
-							ly.GlobalCoord(s, x)
-							inside := true
-							for mu := 0; mu < nd; mu++ {
-								y[mu] += delta[mu]
-								x[mu] += delta[mu]
-								inside = inside && y[mu] >= 0 && y[mu] < loc[mu]
-							}
-							n := int(tab[s])
-							if inside {
-								if n != ly.SiteAt(y) {
-									t.Fatalf("%v: site %d + %v = %d, want local site %d", c, s, delta, n, ly.SiteAt(y))
-								}
-								continue
-							}
-							if n < ly.Volume() {
-								t.Fatalf("%v: site %d + %v leaves the block but points to local site %d", c, s, delta, n)
-							}
-							i := n - ly.Volume()
-							used[i] = true
-							z.CellCoord(i, cx)
-							if !slices.Equal(cx, x) {
-								t.Fatalf("%v: site %d + %v: cell %d at %v, want %v", c, s, delta, i, cx, x)
-							}
-							cell := z.Cells()[i]
-							or, os := l.Owner(x)
-							if cell.Owner != or || int(cell.Site) != os {
-								t.Fatalf("%v: cell %d owner (%d, %d), want (%d, %d)", c, i, cell.Owner, cell.Site, or, os)
-							}
-							for mu := 0; mu < nd; mu++ {
-								if w := floorDiv(x[mu], c.dims[mu]); int(cell.Wrap[mu]) != w {
-									t.Fatalf("%v: cell %d wrap %v, want %d in direction %d", c, i, cell.Wrap, w, mu)
-								}
-							}
-						}
-					}
-					for i, u := range used {
-						if !u {
-							t.Fatalf("%v %v depth %d: halo cell %d is never a neighbour", c, shape, depth, i)
-						}
+						checkZone(t, fmt.Sprintf("%v %v depth %d twisted %s rank %d", c, shape, depth, tname, r), ly, z, tname == "all")
 					}
 				}
 			}
+		}
+	}
+}
+
+func checkZone(t *testing.T, name string, ly *Layout, z *Zone, allTwisted bool) {
+	t.Helper()
+	l := ly.Lattice()
+	nd := l.NumDims()
+	loc := l.Local()
+	if allTwisted {
+		// Every neighbour outside the block is a halo cell: the size formula holds.
+		want := 1
+		if z.Shape() == Box {
+			inner := 1
+			for _, e := range loc {
+				want *= e + 2*z.Depth()
+				inner *= e
+			}
+			want -= inner
+		} else {
+			want = 0
+			for mu := range loc {
+				f := 2 * z.Depth()
+				for nu := range loc {
+					if nu != mu {
+						f *= loc[nu]
+					}
+				}
+				want += f
+			}
+		}
+		if z.Size() != want || z.Len() != ly.Volume()+want {
+			t.Fatalf("%s: %d halo cells, want %d", name, z.Size(), want)
+		}
+	}
+	twistedWrap := func(x []int) bool {
+		for mu := 0; mu < nd; mu++ {
+			if floorDiv(x[mu], l.dims[mu]) != 0 && z.Twisted(mu) {
+				return true
+			}
+		}
+		return false
+	}
+	used := make([]bool, z.Size())
+	x, y, cx := make([]int, nd), make([]int, nd), make([]int, nd)
+	for _, delta := range stencil(nd, z.Depth(), z.Shape()) {
+		tab, err := z.Shift(delta)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for s := 0; s < ly.Volume(); s++ {
+			ly.LocalCoord(s, y)
+			ly.GlobalCoord(s, x)
+			inside := true
+			for mu := 0; mu < nd; mu++ {
+				y[mu] += delta[mu]
+				x[mu] += delta[mu]
+				inside = inside && y[mu] >= 0 && y[mu] < loc[mu]
+			}
+			n := int(tab[s])
+			if inside {
+				if n != ly.SiteAt(y) {
+					t.Fatalf("%s: site %d + %v = %d, want local site %d", name, s, delta, n, ly.SiteAt(y))
+				}
+				continue
+			}
+			or, os := l.Owner(x)
+			if n < ly.Volume() {
+				if or != ly.Rank() || os != n || twistedWrap(x) {
+					t.Fatalf("%s: site %d + %v (%v) is read in place at site %d, but it is (%d, %d) and twisted %v",
+						name, s, delta, x, n, or, os, twistedWrap(x))
+				}
+				continue
+			}
+			i := n - ly.Volume()
+			used[i] = true
+			z.CellCoord(i, cx)
+			if !slices.Equal(cx, x) {
+				t.Fatalf("%s: site %d + %v: cell %d at %v, want %v", name, s, delta, i, cx, x)
+			}
+			cell := z.Cells()[i]
+			if cell.Owner != or || int(cell.Site) != os {
+				t.Fatalf("%s: cell %d owner (%d, %d), want (%d, %d)", name, i, cell.Owner, cell.Site, or, os)
+			}
+			if or == ly.Rank() && !twistedWrap(x) {
+				t.Fatalf("%s: cell %d copies this rank's site %d across untwisted boundaries", name, i, os)
+			}
+			for mu := 0; mu < nd; mu++ {
+				if w := floorDiv(x[mu], l.dims[mu]); int(cell.Wrap[mu]) != w {
+					t.Fatalf("%s: cell %d wrap %v, want %d in direction %d", name, i, cell.Wrap, w, mu)
+				}
+			}
+		}
+	}
+	for i, u := range used {
+		if !u {
+			t.Fatalf("%s: halo cell %d is never a neighbour", name, i)
 		}
 	}
 }
@@ -259,55 +296,57 @@ func TestPeersAgree(t *testing.T) {
 				if depth > slices.Min(c.dims) {
 					continue
 				}
-				zones := make([]*Zone, l.DomainSize())
-				for r := range zones {
-					ly, _ := l.Layout(r)
-					zones[r], _ = ly.NewZone(depth, shape)
-				}
-				for r, z := range zones {
-					received := 0
-					for _, p := range z.Peers() {
-						var back *Peer
-						for i := range zones[p.Rank].Peers() {
-							if q := &zones[p.Rank].Peers()[i]; q.Rank == r {
-								back = q
-							}
-						}
-						if back == nil {
-							t.Fatalf("%v: rank %d lists peer %d, which does not list it", c, r, p.Rank)
-						}
-						for _, par := range []Parity{Even, Odd, All} {
-							lo, hi := p.RecvRange(par)
-							slo, shi := back.SendRange(par)
-							if hi-lo != shi-slo {
-								t.Fatalf("%v: rank %d expects %d %v cells from %d, which sends %d", c, r, hi-lo, par, p.Rank, shi-slo)
-							}
-							for k := 0; k < hi-lo; k++ {
-								cell := z.Cells()[lo+k]
-								if cell.Owner != p.Rank || cell.Site != back.Send[slo+k] || (par != All && cell.Parity != par) {
-									t.Fatalf("%v: rank %d cell %d = %+v, peer %d sends site %d", c, r, lo+k, cell, p.Rank, back.Send[slo+k])
-								}
-							}
-						}
-						covered := 0
-						for _, run := range back.Runs {
-							for k := run.Lo; k < run.Hi; k++ {
-								if z.Cells()[p.RecvLo+k].Wrap != run.Wrap {
-									t.Fatalf("%v: run wrap %v disagrees with cell wrap %v", c, run.Wrap, z.Cells()[p.RecvLo+k].Wrap)
-								}
-							}
-							if run.Lo < back.SendOdd && run.Hi > back.SendOdd {
-								t.Fatalf("run [%d,%d) straddles the parity boundary %d", run.Lo, run.Hi, back.SendOdd)
-							}
-							covered += run.Hi - run.Lo
-						}
-						if covered != len(back.Send) {
-							t.Fatalf("runs cover %d of %d send entries", covered, len(back.Send))
-						}
-						received += p.RecvHi - p.RecvLo
+				for _, twisted := range twistings(l.NumDims()) {
+					zones := make([]*Zone, l.DomainSize())
+					for r := range zones {
+						ly, _ := l.Layout(r)
+						zones[r], _ = ly.NewZone(ZoneSpec{Depth: depth, Shape: shape, Twisted: twisted})
 					}
-					if received != z.Size() {
-						t.Fatalf("%v: peers deliver %d of %d halo cells", c, received, z.Size())
+					for r, z := range zones {
+						received := 0
+						for _, p := range z.Peers() {
+							var back *Peer
+							for i := range zones[p.Rank].Peers() {
+								if q := &zones[p.Rank].Peers()[i]; q.Rank == r {
+									back = q
+								}
+							}
+							if back == nil {
+								t.Fatalf("%v: rank %d lists peer %d, which does not list it", c, r, p.Rank)
+							}
+							for _, par := range []Parity{Even, Odd, All} {
+								lo, hi := p.RecvRange(par)
+								slo, shi := back.SendRange(par)
+								if hi-lo != shi-slo {
+									t.Fatalf("%v: rank %d expects %d %v cells from %d, which sends %d", c, r, hi-lo, par, p.Rank, shi-slo)
+								}
+								for k := 0; k < hi-lo; k++ {
+									cell := z.Cells()[lo+k]
+									if cell.Owner != p.Rank || cell.Site != back.Send[slo+k] || (par != All && cell.Parity != par) {
+										t.Fatalf("%v: rank %d cell %d = %+v, peer %d sends site %d", c, r, lo+k, cell, p.Rank, back.Send[slo+k])
+									}
+								}
+							}
+							covered := 0
+							for _, run := range back.Runs {
+								for k := run.Lo; k < run.Hi; k++ {
+									if z.Cells()[p.RecvLo+k].Wrap != run.Wrap {
+										t.Fatalf("%v: run wrap %v disagrees with cell wrap %v", c, run.Wrap, z.Cells()[p.RecvLo+k].Wrap)
+									}
+								}
+								if run.Lo < back.SendOdd && run.Hi > back.SendOdd {
+									t.Fatalf("run [%d,%d) straddles the parity boundary %d", run.Lo, run.Hi, back.SendOdd)
+								}
+								covered += run.Hi - run.Lo
+							}
+							if covered != len(back.Send) {
+								t.Fatalf("runs cover %d of %d send entries", covered, len(back.Send))
+							}
+							received += p.RecvHi - p.RecvLo
+						}
+						if received != z.Size() {
+							t.Fatalf("%v: peers deliver %d of %d halo cells", c, received, z.Size())
+						}
 					}
 				}
 			}
@@ -318,15 +357,18 @@ func TestPeersAgree(t *testing.T) {
 func TestShiftErrors(t *testing.T) {
 	l := mustLattice(t, []int{8, 8}, []int{2, 1})
 	ly, _ := l.Layout(1)
-	z, _ := ly.NewZone(1, Faces)
+	z, _ := ly.NewZone(ZoneSpec{Depth: 1, Shape: Faces})
 	if _, err := z.Shift([]int{1, 1}); err == nil || !strings.Contains(err.Error(), "box zone") {
 		t.Errorf("diagonal offset in a faces zone: %v", err)
 	}
 	if _, err := z.Shift([]int{2, 0}); err == nil || !strings.Contains(err.Error(), "deeper") {
 		t.Errorf("offset beyond the depth: %v", err)
 	}
-	if _, err := ly.NewZone(9, Box); err == nil {
+	if _, err := ly.NewZone(ZoneSpec{Depth: 9, Shape: Box}); err == nil {
 		t.Errorf("a zone deeper than the lattice must be refused")
+	}
+	if _, err := ly.NewZone(ZoneSpec{Depth: 1, Shape: Box, Twisted: []int{2}}); err == nil {
+		t.Errorf("a twisted direction beyond the lattice must be refused")
 	}
 	// Up and Dn are the unit shifts.
 	up, _ := z.Shift([]int{0, 1})
@@ -414,7 +456,7 @@ func BenchmarkNewZone(b *testing.B) {
 			}
 			ly, _ := l.Layout(l.DomainSize() / 2)
 			for b.Loop() {
-				if _, err := ly.NewZone(c.depth, c.shape); err != nil {
+				if _, err := ly.NewZone(ZoneSpec{Depth: c.depth, Shape: c.shape, Twisted: []int{0}}); err != nil {
 					b.Fatal(err)
 				}
 			}

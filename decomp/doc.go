@@ -31,7 +31,8 @@
 //
 // # Halo zone and neighbour tables
 //
-// A [Zone] of depth d extends the local block by d sites in every direction:
+// A [Zone] of depth d ([ZoneSpec]) extends the local block by d sites in
+// every direction:
 //
 //   - [Faces]: the cells x ± k e_μ (1 ≤ k ≤ d) outside the block, which
 //     stencils along the axes need (Wilson–Dirac operator: d = 1);
@@ -39,11 +40,13 @@
 //     which D-dimensional convolutions need (kernel 3, dilation ≤ d).
 //
 // Halo cells get indices V, V+1, …, V+H−1 after the local sites, so a field
-// stored on a zone has V+H sites. Every neighbour that lies outside the local
-// block is a halo cell, even when the grid has a single rank in that
-// direction and the site is this rank's own: the halo exchange then copies
-// it, applying the boundary phase, so that operators never special-case the
-// global boundary.
+// stored on a zone has V+H sites. A neighbour outside the block is a halo cell
+// when another rank holds it, or when it is this rank's own site reached
+// across the global boundary of a *twisted* direction (one whose fields may
+// carry a boundary phase: direction 0 for fermions). The halo exchange then
+// copies it with the phase, so that operators never special-case the global
+// boundary. A rank's own site reached across periodic boundaries only is read
+// in place: a neighbour table entry < V, no copy.
 //
 // A halo cell's unwrapped global coordinate o + y may leave [0, L_μ); its
 // wrap w_μ = ⌊(o_μ + y_μ)/L_μ⌋ counts the crossings of the global boundary

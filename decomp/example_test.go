@@ -18,7 +18,7 @@ func ExampleLattice_Layout() {
 	ly, _ := lat.Layout(1)
 	fmt.Println("local", lat.Local(), "origin", ly.Origin(), "even sites", ly.EvenCount())
 
-	z, _ := ly.NewZone(1, decomp.Faces)
+	z, _ := ly.NewZone(decomp.ZoneSpec{Depth: 1, Shape: decomp.Faces, Twisted: []int{0}})
 	s := ly.SiteAt([]int{3, 5}) // the last time slice of the block
 	n := int(z.Up(0)[s])        // its neighbour in +t lies in the halo
 	cell := z.Cells()[n-ly.Volume()]

@@ -26,6 +26,17 @@ func (s Shape) String() string {
 	return fmt.Sprintf("Shape(%d)", int(s))
 }
 
+// ZoneSpec describes a halo zone.
+type ZoneSpec struct {
+	Depth int   // d ≥ 1
+	Shape Shape // Faces or Box
+	// Twisted lists the directions in which fields on the zone may carry a
+	// boundary phase other than 1 (fermions: direction 0). Across the global
+	// boundary of any other direction a neighbour held by this rank is read
+	// in place, without a halo copy.
+	Twisted []int
+}
+
 // Cell is one halo cell: a copy of a site held by Owner.
 type Cell struct {
 	Owner  int           // domain rank holding the site
@@ -80,9 +91,10 @@ func (p *Peer) SendRange(par Parity) (lo, hi int) {
 // Zone is a halo zone around one rank's block, with its neighbour tables and
 // the communication pattern that fills it. It is immutable.
 type Zone struct {
-	ly     *Layout
-	depth  int
-	shape  Shape
+	ly      *Layout
+	depth   int
+	shape   Shape
+	twisted [MaxDims]bool
 	cells  []Cell
 	coords [][MaxDims]int32 // unwrapped local coordinate of each cell
 	peers  []Peer
@@ -100,9 +112,10 @@ type rawCell struct {
 	wrap  [MaxDims]int8
 }
 
-// NewZone builds the halo zone of the given depth and shape around ly.
-func (ly *Layout) NewZone(depth int, shape Shape) (*Zone, error) {
+// NewZone builds the halo zone spec describes around ly.
+func (ly *Layout) NewZone(spec ZoneSpec) (*Zone, error) {
 	l := ly.lat
+	depth, shape := spec.Depth, spec.Shape
 	if depth < 1 {
 		return nil, fmt.Errorf("halo depth %d: must be ≥ 1", depth)
 	}
@@ -117,7 +130,13 @@ func (ly *Layout) NewZone(depth int, shape Shape) (*Zone, error) {
 		}
 	}
 	z := &Zone{ly: ly, depth: depth, shape: shape}
-	raw := l.haloCells(ly.origin, depth, shape, -1)
+	for _, mu := range spec.Twisted {
+		if mu < 0 || mu >= l.nd {
+			return nil, fmt.Errorf("twisted direction %d: the lattice has directions 0 to %d", mu, l.nd-1)
+		}
+		z.twisted[mu] = true
+	}
+	raw := z.haloCells(ly.origin, ly.rank, -1)
 	z.cells = make([]Cell, len(raw))
 	z.coords = make([][MaxDims]int32, len(raw))
 	for i, c := range raw {
@@ -138,11 +157,14 @@ func (ly *Layout) NewZone(depth int, shape Shape) (*Zone, error) {
 	return z, nil
 }
 
-// haloCells lists, in zone order, the halo cells of the block with the given
-// origin, or only those held by rank owner if owner ≥ 0. It works for any
-// block, so a rank can compute what its neighbours expect from it. (Zone order
-// is a total order, so sorting a subset gives the subset of the sorted list.)
-func (l *Lattice) haloCells(origin [MaxDims]int, depth int, shape Shape, owner int) []rawCell {
+// haloCells lists, in zone order, the halo cells of the block of rank
+// receiver with the given origin, or only those held by rank owner if owner ≥
+// 0. It works for any block, so a rank can compute what its neighbours expect
+// from it. (Zone order is a total order, so sorting a subset gives the subset
+// of the sorted list.) A site the receiver holds itself, reached across
+// untwisted boundaries only, is no halo cell: it is read in place.
+func (z *Zone) haloCells(origin [MaxDims]int, receiver, owner int) []rawCell {
+	l, depth, shape := z.ly.lat, z.depth, z.shape
 	nd := l.nd
 	var cells []rawCell
 	// A region picks, per direction, below (0), inside (1) or above (2) the block.
@@ -183,7 +205,7 @@ func (l *Lattice) haloCells(origin [MaxDims]int, depth int, shape Shape, owner i
 				sumx += x[mu]
 			}
 			o, s := l.Owner(x[:nd])
-			if owner < 0 || o == owner {
+			if (owner < 0 || o == owner) && !(o == receiver && !z.twistedWrap(c.wrap)) {
 				c.owner, c.site, c.par = o, int32(s), Parity(sumx%2)
 				cells = append(cells, c)
 			}
@@ -223,6 +245,19 @@ func (l *Lattice) haloCells(origin [MaxDims]int, depth int, shape Shape, owner i
 	return cells
 }
 
+// twistedWrap reports whether a wrap crosses the boundary of a twisted direction.
+func (z *Zone) twistedWrap(w [MaxDims]int8) bool {
+	for mu := 0; mu < z.ly.lat.nd; mu++ {
+		if w[mu] != 0 && z.twisted[mu] {
+			return true
+		}
+	}
+	return false
+}
+
+// Twisted reports whether direction mu may carry a boundary phase on this zone.
+func (z *Zone) Twisted(mu int) bool { return z.twisted[mu] }
+
 func (z *Zone) padIndex(y *[MaxDims]int) int {
 	i := 0
 	for mu := 0; mu < z.ly.lat.nd; mu++ {
@@ -249,6 +284,31 @@ func (z *Zone) buildPad(raw []rawCell) {
 	}
 	for i, c := range raw {
 		z.padIdx[z.padIndex(&c.y)] = int32(l.volume + i)
+	}
+	// Sites of this rank reached across untwisted boundaries only: in place.
+	var x [MaxDims]int
+	for i := range z.padIdx {
+		if z.padIdx[i] >= 0 {
+			continue
+		}
+		k, outside, wrap := i, 0, [MaxDims]int8{}
+		for mu := l.nd - 1; mu >= 0; mu-- {
+			y[mu] = k%z.padExt[mu] - z.depth
+			k /= z.padExt[mu]
+			if y[mu] < 0 || y[mu] >= l.local[mu] {
+				outside++
+			}
+			g := z.ly.origin[mu] + y[mu]
+			w := floorDiv(g, l.dims[mu])
+			wrap[mu] = int8(w)
+			x[mu] = g - w*l.dims[mu]
+		}
+		if outside == 0 || (z.shape == Faces && outside > 1) {
+			continue
+		}
+		if o, s := l.Owner(x[:l.nd]); o == z.ly.rank && !z.twistedWrap(wrap) {
+			z.padIdx[i] = int32(s)
+		}
 	}
 }
 
@@ -287,7 +347,7 @@ func (z *Zone) buildPeers(raw []rawCell) {
 		for mu := 0; mu < l.nd; mu++ {
 			origin[mu] = c[mu] * l.local[mu]
 		}
-		mine := l.haloCells(origin, z.depth, z.shape, me)
+		mine := z.haloCells(origin, r, me)
 		if len(mine) == 0 {
 			continue
 		}

@@ -15,7 +15,7 @@ func ExampleGather() {
 	draw := func(c mpi.Comm, grid []int) []float64 {
 		lat, _ := decomp.NewLattice([]int{4, 4}, grid, false)
 		ly, _ := lat.Layout(c.Rank())
-		z, _ := ly.NewZone(1, decomp.Faces)
+		z, _ := ly.NewZone(decomp.ZoneSpec{Depth: 1, Shape: decomp.Faces})
 		f := field.New[float64](z, 2)
 		field.FillNormal(f, key)
 		return field.Gather(c, f, 0)

@@ -43,7 +43,7 @@ func newField[T field.Elem](c mpi.Comm, dims, grid []int, n int) (*field.Field[T
 	if err != nil {
 		return nil, err
 	}
-	z, err := ly.NewZone(1, decomp.Faces)
+	z, err := ly.NewZone(decomp.ZoneSpec{Depth: 1, Shape: decomp.Faces})
 	if err != nil {
 		return nil, err
 	}

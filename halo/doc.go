@@ -17,7 +17,8 @@
 //
 // where e_μ is the boundary phase of direction μ (fermions: e₀ = −1,
 // antiperiodic in time; gauge fields and networks: all 1). Phases have unit
-// modulus, so e^{−1} = ē; a float64 field accepts only ±1. A parity
+// modulus, so e^{−1} = ē; a float64 field accepts only ±1; a phase other
+// than 1 needs a zone built with its direction twisted (decomp.ZoneSpec). A parity
 // selection p exchanges only the cells whose site has parity p and leaves the
 // others untouched; Even/odd operators need one parity at a time and move
 // half the bytes.

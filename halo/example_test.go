@@ -18,7 +18,7 @@ func ExampleHalo_Exchange() {
 			return err
 		}
 		ly, _ := lat.Layout(c.Rank())
-		z, _ := ly.NewZone(1, decomp.Faces)
+		z, _ := ly.NewZone(decomp.ZoneSpec{Depth: 1, Shape: decomp.Faces, Twisted: []int{0}})
 		h, err := halo.New[complex128](c, z, 1, []complex128{-1, 1})
 		if err != nil {
 			return err

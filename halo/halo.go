@@ -91,6 +91,10 @@ func New[T Elem](comm mpi.Comm, zone *decomp.Zone, n int, phases []complex128) (
 		if isReal && imag(e) != 0 {
 			return nil, fmt.Errorf("halo: boundary phase %v of direction %d is complex but the field is real; use ±1", e, mu)
 		}
+		if e != 1 && !zone.Twisted(mu) {
+			return nil, fmt.Errorf("halo: boundary phase %v in direction %d, but the zone reads that boundary in place; "+
+				"build the zone with direction %d in ZoneSpec.Twisted", e, mu, mu)
+		}
 	}
 	h := &Halo[T]{zone: zone, comm: comm, n: n, volume: ly.Volume()}
 	peers := zone.Peers()

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/cmplx"
+	"strings"
 	"testing"
 
 	"pfmpi/decomp"
@@ -49,7 +50,13 @@ func setup[T halo.Elem](c mpi.Comm, dims, grid []int, depth int, shape decomp.Sh
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	z, err := ly.NewZone(depth, shape)
+	var twisted []int
+	for mu, e := range phases {
+		if e != 1 {
+			twisted = append(twisted, mu)
+		}
+	}
+	z, err := ly.NewZone(decomp.ZoneSpec{Depth: depth, Shape: shape, Twisted: twisted})
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -90,7 +97,38 @@ func gatherGlobal[T halo.Elem](c mpi.Comm, f *field.Field[T]) []T {
 	return global
 }
 
-// phaseOf is ε(w) = Π e_μ^{w_μ}.
+// offsets lists the stencil a zone serves.
+func offsets(nd, depth int, shape decomp.Shape) [][]int {
+	var out [][]int
+	n := 1
+	for range nd {
+		n *= 2*depth + 1
+	}
+	for i := 0; i < n; i++ {
+		d, k, nonzero := make([]int, nd), i, 0
+		for mu := nd - 1; mu >= 0; mu-- {
+			d[mu] = k%(2*depth+1) - depth
+			k /= 2*depth + 1
+			if d[mu] != 0 {
+				nonzero++
+			}
+		}
+		if nonzero > 0 && (shape == decomp.Box || nonzero == 1) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+func floorDiv(a, n int) int {
+	q := a / n
+	if a%n != 0 && a < 0 {
+		q--
+	}
+	return q
+}
+
+// phaseOf is ε(w) = Π e_μ^{w_μ} (nil phases: periodic).
 func phaseOf(phases []complex128, wrap [decomp.MaxDims]int8) complex128 {
 	e := complex(1, 0)
 	for mu, p := range phases {
@@ -136,6 +174,38 @@ func checkForward[T halo.Elem](c mpi.Comm, dims, grid []int, depth int, shape de
 	global := gatherGlobal(c, fld)
 	lat := ly.Lattice()
 	x := make([]int, lat.NumDims())
+	// Every neighbour a stencil reads, through the neighbour tables, holds the
+	// boundary phase times the global field at the unwrapped coordinate
+	// (halo cells of unselected parity aside).
+	for _, delta := range offsets(lat.NumDims(), depth, shape) {
+		tab, err := z.Shift(delta)
+		if err != nil {
+			return err
+		}
+		for s := 0; s < ly.Volume(); s++ {
+			ly.GlobalCoord(s, x)
+			var wrap [decomp.MaxDims]int8
+			sum := 0
+			for mu := range x {
+				x[mu] += delta[mu]
+				wrap[mu] = int8(floorDiv(x[mu], lat.Dims()[mu]))
+				sum += x[mu]
+			}
+			nb := int(tab[s])
+			if nb >= ly.Volume() && sel != decomp.All && decomp.Parity((sum%2+2)%2) != sel {
+				continue
+			}
+			g := int(lat.GlobalIndex(x))
+			e := phaseOf(phases, wrap)
+			for j := 0; j < n; j++ {
+				got, want := asComplex(f[nb*n+j]), e*asComplex(global[g*n+j])
+				if cmplx.Abs(got-want) > 1e-15*cmplx.Abs(want) {
+					return fmt.Errorf("%v %v depth %d sel %v phases %v: site %d + %v reads %v, want %v",
+						grid, shape, depth, sel, phases, s, delta, got, want)
+				}
+			}
+		}
+	}
 	for i, cell := range z.Cells() {
 		got := f[(ly.Volume()+i)*n : (ly.Volume()+i+1)*n]
 		if sel != decomp.All && cell.Parity != sel {
@@ -187,6 +257,7 @@ func TestForwardAgainstGlobalField(t *testing.T) {
 							note(checkForward[complex128](c, g.dims, g.grid, depth, shape, sel, antiperiodic(nd)))
 							note(checkForward[complex128](c, g.dims, g.grid, depth, shape, sel, twisted))
 							note(checkForward[float64](c, g.dims, g.grid, depth, shape, sel, antiperiodic(nd)))
+							note(checkForward[float64](c, g.dims, g.grid, depth, shape, sel, nil))
 						}
 					}
 					return first
@@ -295,6 +366,12 @@ func TestNewErrors(t *testing.T) {
 		}
 		if _, _, _, err := setup[complex128](c, []int{8, 8}, []int{1, 1}, 1, decomp.Faces, 1, nil); err == nil {
 			return fmt.Errorf("a 2-rank communicator on a 1-rank grid must be refused")
+		}
+		lat, _ := decomp.NewLattice([]int{8, 8}, []int{2, 1}, false)
+		ly, _ := lat.Layout(c.Rank())
+		z, _ := ly.NewZone(decomp.ZoneSpec{Depth: 1, Shape: decomp.Faces}) // periodic: no twist
+		if _, err := halo.New[complex128](c, z, 1, []complex128{-1, 1}); err == nil || !strings.Contains(err.Error(), "Twisted") {
+			return fmt.Errorf("an antiperiodic phase on an untwisted zone must be refused: %v", err)
 		}
 		return nil
 	})

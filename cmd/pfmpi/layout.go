@@ -115,7 +115,7 @@ func (ly *layout) rankTable(p func(format string, args ...any)) error {
 		if err != nil {
 			return err
 		}
-		z, err := l.NewZone(1, decomp.Faces)
+		z, err := l.NewZone(decomp.ZoneSpec{Depth: 1, Shape: decomp.Faces})
 		if err != nil {
 			return err
 		}

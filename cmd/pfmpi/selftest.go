@@ -39,7 +39,7 @@ func haloSelfTest(world, domain mpi.Comm, lat *decomp.Lattice) error {
 		depth int
 		shape decomp.Shape
 	}{{1, decomp.Faces}, {depth, decomp.Box}} {
-		z, err := ly.NewZone(zs.depth, zs.shape)
+		z, err := ly.NewZone(decomp.ZoneSpec{Depth: zs.depth, Shape: zs.shape, Twisted: []int{0}})
 		if err != nil {
 			return err
 		}
