@@ -95,12 +95,12 @@ type Zone struct {
 	depth   int
 	shape   Shape
 	twisted [MaxDims]bool
-	cells  []Cell
-	coords [][MaxDims]int32 // unwrapped local coordinate of each cell
-	peers  []Peer
-	padExt [MaxDims]int // l_μ + 2 depth
-	padIdx []int32      // padded-block lexicographic index → site or V+cell, −1 if outside the zone
-	up, dn [MaxDims][]int32
+	cells   []Cell
+	coords  [][MaxDims]int32 // unwrapped local coordinate of each cell
+	peers   []Peer
+	padExt  [MaxDims]int // l_μ + 2 depth
+	padIdx  []int32      // padded-block lexicographic index → site or V+cell, −1 if outside the zone
+	up, dn  [MaxDims][]int32
 }
 
 // rawCell is a halo cell during construction.
