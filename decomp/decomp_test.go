@@ -12,20 +12,12 @@ import (
 
 func TestMain(m *testing.M) { mpitest.Main(m) }
 
-// cases are the process grids of the acceptance list plus some with odd local
-// extents (no even/odd) and halos deeper than a block.
-var cases = []struct{ dims, grid []int }{
-	{[]int{8, 12}, []int{1, 1}},
-	{[]int{8, 12}, []int{2, 1}},
-	{[]int{8, 12}, []int{1, 2}},
-	{[]int{8, 12}, []int{2, 2}},
-	{[]int{8, 12}, []int{4, 1}},
-	{[]int{8, 12}, []int{1, 4}},
-	{[]int{4, 4, 4, 4}, []int{2, 1, 1, 2}},
-	{[]int{4, 4, 6, 4}, []int{1, 2, 2, 1}},
-	{[]int{6, 5}, []int{2, 1}},
-	{[]int{9, 6, 3}, []int{3, 2, 1}},
-}
+// cases are the acceptance list's process grids plus some with odd local
+// extents (no even/odd) and a 3D lattice.
+var cases = append(mpitest.Grids(),
+	mpitest.Grid{Dims: []int{6, 5}, Grid: []int{2, 1}},
+	mpitest.Grid{Dims: []int{9, 6, 3}, Grid: []int{3, 2, 1}},
+)
 
 func mustLattice(t *testing.T, dims, grid []int) *Lattice {
 	t.Helper()
@@ -70,7 +62,7 @@ func TestNewLatticeErrors(t *testing.T) {
 // indices and ownership on every rank of every case.
 func TestSiteNumbering(t *testing.T) {
 	for _, c := range cases {
-		l := mustLattice(t, c.dims, c.grid)
+		l := mustLattice(t, c.Dims, c.Grid)
 		nd := l.NumDims()
 		owned := make([]int, l.GlobalVolume())
 		for r := 0; r < l.DomainSize(); r++ {
@@ -98,7 +90,7 @@ func TestSiteNumbering(t *testing.T) {
 				// C order, direction 0 slowest.
 				var want int64
 				for mu := 0; mu < nd; mu++ {
-					want = want*int64(c.dims[mu]) + int64(x[mu])
+					want = want*int64(c.Dims[mu]) + int64(x[mu])
 				}
 				if g != want {
 					t.Fatalf("GlobalIndex(%v) = %d, want %d", x, g, want)
@@ -167,11 +159,11 @@ func twistings(nd int) map[string][]int {
 // directions only.
 func TestZoneGeometry(t *testing.T) {
 	for _, c := range cases {
-		l := mustLattice(t, c.dims, c.grid)
+		l := mustLattice(t, c.Dims, c.Grid)
 		nd := l.NumDims()
 		for _, shape := range []Shape{Faces, Box} {
 			for depth := 1; depth <= 3; depth++ {
-				if depth > slices.Min(c.dims) {
+				if depth > slices.Min(c.Dims) {
 					continue
 				}
 				for tname, twisted := range twistings(nd) {
@@ -290,10 +282,10 @@ func checkZone(t *testing.T, name string, ly *Layout, z *Zone, allTwisted bool) 
 // expect, cell by cell, for both parities.
 func TestPeersAgree(t *testing.T) {
 	for _, c := range cases {
-		l := mustLattice(t, c.dims, c.grid)
+		l := mustLattice(t, c.Dims, c.Grid)
 		for _, shape := range []Shape{Faces, Box} {
 			for depth := 1; depth <= 3; depth++ {
-				if depth > slices.Min(c.dims) {
+				if depth > slices.Min(c.Dims) {
 					continue
 				}
 				for _, twisted := range twistings(l.NumDims()) {

@@ -14,25 +14,6 @@ import (
 
 func TestMain(m *testing.M) { mpitest.Main(m) }
 
-var grids = []struct{ dims, grid []int }{
-	{[]int{8, 12}, []int{1, 1}},
-	{[]int{8, 12}, []int{2, 1}},
-	{[]int{8, 12}, []int{1, 2}},
-	{[]int{8, 12}, []int{2, 2}},
-	{[]int{8, 12}, []int{4, 1}},
-	{[]int{8, 12}, []int{1, 4}},
-	{[]int{4, 4, 4, 4}, []int{2, 1, 1, 2}},
-	{[]int{4, 4, 6, 4}, []int{1, 2, 2, 1}},
-}
-
-func ranks(grid []int) int {
-	n := 1
-	for _, g := range grid {
-		n *= g
-	}
-	return n
-}
-
 // newField builds a field with n values per site on this rank's block.
 func newField[T field.Elem](c mpi.Comm, dims, grid []int, n int) (*field.Field[T], error) {
 	lat, err := decomp.NewLattice(dims, grid, false)
@@ -55,14 +36,14 @@ func newField[T field.Elem](c mpi.Comm, dims, grid []int, n int) (*field.Field[T
 // field generated on a single rank.
 func TestGaussianFieldIsGridIndependent(t *testing.T) {
 	key := rng.New(2026, "gaussian-field")
-	for _, g := range grids {
-		t.Run(fmt.Sprintf("%v/%v", g.dims, g.grid), func(t *testing.T) {
-			mpitest.Run(t, ranks(g.grid), func(c mpi.Comm) error {
-				re, err := newField[float64](c, g.dims, g.grid, 3)
+	for _, g := range mpitest.Grids() {
+		t.Run(fmt.Sprintf("%v/%v", g.Dims, g.Grid), func(t *testing.T) {
+			mpitest.Run(t, g.Ranks(), func(c mpi.Comm) error {
+				re, err := newField[float64](c, g.Dims, g.Grid, 3)
 				if err != nil {
 					return err
 				}
-				cx, _ := newField[complex128](c, g.dims, g.grid, 2)
+				cx, _ := newField[complex128](c, g.Dims, g.Grid, 2)
 				field.FillNormal(re, key)
 				field.FillComplexNormal(cx, key.Derive(1))
 				gotRe, gotCx := field.Gather(c, re, 0), field.Gather(c, cx, 0)
@@ -70,12 +51,12 @@ func TestGaussianFieldIsGridIndependent(t *testing.T) {
 				// The reference: the same fields on a one-rank grid.
 				self := c.Split(c.Rank(), 0)
 				defer self.Free()
-				ones := make([]int, len(g.dims))
+				ones := make([]int, len(g.Dims))
 				for i := range ones {
 					ones[i] = 1
 				}
-				re1, _ := newField[float64](self, g.dims, ones, 3)
-				cx1, _ := newField[complex128](self, g.dims, ones, 2)
+				re1, _ := newField[float64](self, g.Dims, ones, 3)
+				cx1, _ := newField[complex128](self, g.Dims, ones, 2)
 				field.FillNormal(re1, key)
 				field.FillComplexNormal(cx1, key.Derive(1))
 				wantRe, wantCx := field.Gather(self, re1, 0), field.Gather(self, cx1, 0)
@@ -85,13 +66,13 @@ func TestGaussianFieldIsGridIndependent(t *testing.T) {
 				}
 				for i := range wantRe {
 					if math.Float64bits(gotRe[i]) != math.Float64bits(wantRe[i]) {
-						return fmt.Errorf("real field value %d: %v on grid %v, %v on one rank", i, gotRe[i], g.grid, wantRe[i])
+						return fmt.Errorf("real field value %d: %v on grid %v, %v on one rank", i, gotRe[i], g.Grid, wantRe[i])
 					}
 				}
 				for i := range wantCx {
 					if math.Float64bits(real(gotCx[i])) != math.Float64bits(real(wantCx[i])) ||
 						math.Float64bits(imag(gotCx[i])) != math.Float64bits(imag(wantCx[i])) {
-						return fmt.Errorf("complex field value %d: %v on grid %v, %v on one rank", i, gotCx[i], g.grid, wantCx[i])
+						return fmt.Errorf("complex field value %d: %v on grid %v, %v on one rank", i, gotCx[i], g.Grid, wantCx[i])
 					}
 				}
 				// And it is a Gaussian field: mean 0 and variance 1 within 5σ.
@@ -111,11 +92,11 @@ func TestGaussianFieldIsGridIndependent(t *testing.T) {
 }
 
 func TestScatterGatherRoundTrip(t *testing.T) {
-	for _, g := range grids {
-		t.Run(fmt.Sprintf("%v/%v", g.dims, g.grid), func(t *testing.T) {
-			mpitest.Run(t, ranks(g.grid), func(c mpi.Comm) error {
+	for _, g := range mpitest.Grids() {
+		t.Run(fmt.Sprintf("%v/%v", g.Dims, g.Grid), func(t *testing.T) {
+			mpitest.Run(t, g.Ranks(), func(c mpi.Comm) error {
 				const n = 2
-				f, err := newField[complex128](c, g.dims, g.grid, n)
+				f, err := newField[complex128](c, g.Dims, g.Grid, n)
 				if err != nil {
 					return err
 				}

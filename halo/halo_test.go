@@ -19,26 +19,7 @@ func TestMain(m *testing.M) { mpitest.Main(m) }
 
 // grids are the acceptance list's process grids. Extents are chosen so that
 // some local extents are odd or smaller than the depth.
-var grids = []struct{ dims, grid []int }{
-	{[]int{8, 12}, []int{1, 1}},
-	{[]int{8, 12}, []int{2, 1}},
-	{[]int{8, 12}, []int{1, 2}},
-	{[]int{8, 12}, []int{2, 2}},
-	{[]int{8, 12}, []int{4, 1}},
-	{[]int{8, 12}, []int{1, 4}},
-	{[]int{4, 4, 4, 4}, []int{2, 1, 1, 2}},
-	{[]int{4, 4, 6, 4}, []int{1, 2, 2, 1}},
-}
-
 var selections = []decomp.Parity{decomp.All, decomp.Even, decomp.Odd}
-
-func ranks(grid []int) int {
-	n := 1
-	for _, g := range grid {
-		n *= g
-	}
-	return n
-}
 
 // setup builds the zone and the halo for this rank.
 func setup[T halo.Elem](c mpi.Comm, dims, grid []int, depth int, shape decomp.Shape, n int, phases []complex128) (*decomp.Layout, *decomp.Zone, *halo.Halo[T], error) {
@@ -239,13 +220,13 @@ func TestForwardAgainstGlobalField(t *testing.T) {
 		p[0] = -1
 		return p
 	}
-	for _, g := range grids {
-		nd := len(g.dims)
+	for _, g := range mpitest.Grids() {
+		nd := len(g.Dims)
 		twisted := antiperiodic(nd)
 		twisted[nd-1] = cmplx.Exp(complex(0, math.Pi/3)) // a θ-twist, complex fields only
 		for _, shape := range []decomp.Shape{decomp.Faces, decomp.Box} {
-			t.Run(fmt.Sprintf("%v/%v/%v", g.dims, g.grid, shape), func(t *testing.T) {
-				mpitest.Run(t, ranks(g.grid), func(c mpi.Comm) error {
+			t.Run(fmt.Sprintf("%v/%v/%v", g.Dims, g.Grid, shape), func(t *testing.T) {
+				mpitest.Run(t, g.Ranks(), func(c mpi.Comm) error {
 					var first error
 					note := func(err error) {
 						if err != nil && first == nil {
@@ -254,10 +235,10 @@ func TestForwardAgainstGlobalField(t *testing.T) {
 					}
 					for depth := 1; depth <= 3; depth++ {
 						for _, sel := range selections {
-							note(checkForward[complex128](c, g.dims, g.grid, depth, shape, sel, antiperiodic(nd)))
-							note(checkForward[complex128](c, g.dims, g.grid, depth, shape, sel, twisted))
-							note(checkForward[float64](c, g.dims, g.grid, depth, shape, sel, antiperiodic(nd)))
-							note(checkForward[float64](c, g.dims, g.grid, depth, shape, sel, nil))
+							note(checkForward[complex128](c, g.Dims, g.Grid, depth, shape, sel, antiperiodic(nd)))
+							note(checkForward[complex128](c, g.Dims, g.Grid, depth, shape, sel, twisted))
+							note(checkForward[float64](c, g.Dims, g.Grid, depth, shape, sel, antiperiodic(nd)))
+							note(checkForward[float64](c, g.Dims, g.Grid, depth, shape, sel, nil))
 						}
 					}
 					return first
@@ -324,8 +305,8 @@ func checkAdjoint[T halo.Elem](c mpi.Comm, dims, grid []int, depth int, shape de
 }
 
 func TestAdjointIdentity(t *testing.T) {
-	for _, g := range grids {
-		nd := len(g.dims)
+	for _, g := range mpitest.Grids() {
+		nd := len(g.Dims)
 		phases := make([]complex128, nd)
 		for mu := range phases {
 			phases[mu] = 1
@@ -334,14 +315,14 @@ func TestAdjointIdentity(t *testing.T) {
 		twisted := append([]complex128(nil), phases...)
 		twisted[nd-1] = cmplx.Exp(complex(0, 0.7))
 		for _, shape := range []decomp.Shape{decomp.Faces, decomp.Box} {
-			t.Run(fmt.Sprintf("%v/%v/%v", g.dims, g.grid, shape), func(t *testing.T) {
-				mpitest.Run(t, ranks(g.grid), func(c mpi.Comm) error {
+			t.Run(fmt.Sprintf("%v/%v/%v", g.Dims, g.Grid, shape), func(t *testing.T) {
+				mpitest.Run(t, g.Ranks(), func(c mpi.Comm) error {
 					var first error
 					for depth := 1; depth <= 3; depth++ {
 						for _, sel := range selections {
 							for _, err := range []error{
-								checkAdjoint[complex128](c, g.dims, g.grid, depth, shape, sel, twisted),
-								checkAdjoint[float64](c, g.dims, g.grid, depth, shape, sel, phases),
+								checkAdjoint[complex128](c, g.Dims, g.Grid, depth, shape, sel, twisted),
+								checkAdjoint[float64](c, g.Dims, g.Grid, depth, shape, sel, phases),
 							} {
 								if err != nil && first == nil {
 									first = err
