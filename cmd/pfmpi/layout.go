@@ -105,24 +105,29 @@ func times(x []int) string {
 }
 
 // rankTable writes one line per world rank: replica, domain rank, grid
-// coordinate, origin and the ranks it exchanges halos with.
+// coordinate, origin and the ranks it exchanges depth-1 halos with (its
+// neighbours ±1 along the split directions).
 func (ly *layout) rankTable(p func(format string, args ...any)) error {
 	lat := ly.lat
 	d := lat.DomainSize()
+	grid := lat.Grid()
 	p("  %-6s %-8s %-7s %-14s %-14s %s\n", "rank", "replica", "domain", "grid coord", "origin", "halo peers (depth 1)")
 	for w := 0; w < ly.ranks; w++ {
 		l, err := lat.Layout(w % d)
 		if err != nil {
 			return err
 		}
-		z, err := l.NewZone(decomp.ZoneSpec{Depth: 1, Shape: decomp.Faces})
-		if err != nil {
-			return err
-		}
 		var peers []int
-		for _, pr := range z.Peers() {
-			if pr.Rank != l.Rank() {
-				peers = append(peers, w/d*d+pr.Rank)
+		for mu, g := range grid {
+			if g == 1 {
+				continue
+			}
+			for _, step := range []int{-1, 1} {
+				c := l.Coord()
+				c[mu] += step
+				if r := w/d*d + lat.RankAt(c); !slices.Contains(peers, r) {
+					peers = append(peers, r)
+				}
 			}
 		}
 		slices.Sort(peers)
