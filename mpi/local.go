@@ -43,7 +43,7 @@ func Run(n int, body func(c Comm) error) error {
 		return fmt.Errorf("mpi: Run needs at least one rank, got %d", n)
 	}
 	w := &world{aborted: make(chan struct{})}
-	g := w.newGroup(n, nil)
+	g := w.newGroup(n)
 	var wg sync.WaitGroup
 	errs := make([]error, n)
 	for r := range n {
@@ -82,8 +82,6 @@ type world struct {
 	once    sync.Once
 	aborted chan struct{} // closed when the job is aborted
 	cause   error         // the first failure; written once before aborted is closed
-	nextID  int
-	mu      sync.Mutex
 	// exitOnAbort is set for the one-rank world of Init without MPI: there is
 	// no Run to report to, so Abort exits the process as MPI_Abort does.
 	exitOnAbort bool
@@ -101,11 +99,9 @@ type abortedPanic struct{}
 
 // group is the shared state of one communicator: a mailbox per rank.
 type group struct {
-	w      *world
-	id     int
-	size   int
-	worlds []int     // world rank of each member, for messages
-	boxes  []mailbox // boxes[dst] holds traffic addressed to rank dst
+	w     *world
+	size  int
+	boxes []mailbox // boxes[dst] holds traffic addressed to rank dst
 	// split results, written by rank 0 of the parent before it releases the others
 	split []splitResult
 }
@@ -115,18 +111,8 @@ type splitResult struct {
 	rank int
 }
 
-func (w *world) newGroup(n int, worlds []int) *group {
-	w.mu.Lock()
-	id := w.nextID
-	w.nextID++
-	w.mu.Unlock()
-	if worlds == nil {
-		worlds = make([]int, n)
-		for i := range worlds {
-			worlds[i] = i
-		}
-	}
-	return &group{w: w, id: id, size: n, worlds: worlds, boxes: make([]mailbox, n)}
+func (w *world) newGroup(n int) *group {
+	return &group{w: w, size: n, boxes: make([]mailbox, n)}
 }
 
 // mailbox holds the unmatched sends addressed to one rank and the unmatched
@@ -445,11 +431,7 @@ func (c *localComm) Split(color, key int) Comm {
 				}
 				return a - b
 			})
-			worlds := make([]int, len(members))
-			for i, m := range members {
-				worlds[i] = c.g.worlds[m]
-			}
-			ng := c.g.w.newGroup(len(members), worlds)
+			ng := c.g.w.newGroup(len(members))
 			for i, m := range members {
 				res[m] = splitResult{g: ng, rank: i}
 			}

@@ -21,7 +21,7 @@ func Init() (Comm, error) {
 			"or run one copy with `-ranks %d` for in-process ranks", by, n, n)
 	}
 	w := &world{aborted: make(chan struct{}), exitOnAbort: true}
-	return newLocalComm(w.newGroup(1, nil), 0, 0), nil
+	return newLocalComm(w.newGroup(1), 0, 0), nil
 }
 
 // Finalize does nothing without MPI.
