@@ -1,16 +1,3 @@
-// Command pfmpi samples lattice gauge theories with dynamical fermions using
-// gauge-equivariant normalizing flows with pseudofermions.
-//
-// Usage:
-//
-//	pfmpi [run] [FILE.toml] [-ranks N]   run the phases of a run file
-//	pfmpi check [FILE.toml] [-ranks N]   validate a run file and its rank layout
-//	pfmpi help [config]                  usage, or every run-file key
-//	pfmpi version                        version, Go, communicator backend
-//
-// Without FILE.toml the embedded quickstart (examples/quickstart.toml) is used.
-// Ranks come from mpirun/srun when the binary is built with `-tags mpi`;
-// -ranks N runs N in-process ranks instead (no MPI needed).
 package main
 
 import (
