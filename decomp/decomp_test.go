@@ -320,7 +320,7 @@ func TestPeersAgree(t *testing.T) {
 								}
 							}
 							covered := 0
-							for _, run := range back.Runs {
+							for _, run := range back.Wraps {
 								for k := run.Lo; k < run.Hi; k++ {
 									if z.Cells()[p.RecvLo+k].Wrap != run.Wrap {
 										t.Fatalf("%v: run wrap %v disagrees with cell wrap %v", c, run.Wrap, z.Cells()[p.RecvLo+k].Wrap)

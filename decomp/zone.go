@@ -45,8 +45,8 @@ type Cell struct {
 	Wrap   [MaxDims]int8 // crossings of the global boundary per direction
 }
 
-// Run is a range [Lo, Hi) of a Peer's Send entries that share one wrap.
-type Run struct {
+// WrapRun is a range [Lo, Hi) of a Peer's Send entries that share one wrap.
+type WrapRun struct {
 	Lo, Hi int
 	Wrap   [MaxDims]int8
 }
@@ -62,8 +62,9 @@ type Peer struct {
 	// Send[:SendOdd], odd ones Send[SendOdd:].
 	Send    []int32
 	SendOdd int
-	// Runs cover Send with consecutive entries of equal wrap; none straddles SendOdd.
-	Runs []Run
+	// Wraps cover Send with runs of consecutive entries of equal wrap; none
+	// straddles SendOdd.
+	Wraps []WrapRun
 }
 
 // RecvRange returns the halo cells [lo, hi) received from the peer for parity p.
@@ -360,9 +361,9 @@ func (z *Zone) buildPeers(raw []rawCell) {
 				p.SendOdd = k
 			}
 			if k == 0 || cell.wrap != mine[k-1].wrap || cell.par != mine[k-1].par {
-				p.Runs = append(p.Runs, Run{Lo: k, Wrap: cell.wrap})
+				p.Wraps = append(p.Wraps, WrapRun{Lo: k, Wrap: cell.wrap})
 			}
-			p.Runs[len(p.Runs)-1].Hi = k + 1
+			p.Wraps[len(p.Wraps)-1].Hi = k + 1
 		}
 	}
 	for _, p := range byRank {

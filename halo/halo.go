@@ -105,7 +105,7 @@ func New[T Elem](comm mpi.Comm, zone *decomp.Zone, n int, phases []complex128) (
 			sendBuf: make([]T, len(dp.Send)*n),
 			recvBuf: make([]T, (dp.RecvHi-dp.RecvLo)*n),
 		}
-		for _, r := range dp.Runs {
+		for _, r := range dp.Wraps {
 			e := complex(1, 0)
 			for mu := 0; mu < nd; mu++ {
 				for w := int(r.Wrap[mu]); w > 0; w-- {
