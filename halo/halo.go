@@ -100,11 +100,7 @@ func New[T Elem](comm mpi.Comm, zone *decomp.Zone, n int, phases []complex128) (
 	peers := zone.Peers()
 	for i := range peers {
 		dp := &peers[i]
-		pr := peer[T]{
-			p:       dp,
-			sendBuf: make([]T, len(dp.Send)*n),
-			recvBuf: make([]T, (dp.RecvHi-dp.RecvLo)*n),
-		}
+		pr := peer[T]{p: dp}
 		for _, r := range dp.Wraps {
 			e := complex(1, 0)
 			for mu := 0; mu < nd; mu++ {
@@ -125,10 +121,11 @@ func New[T Elem](comm mpi.Comm, zone *decomp.Zone, n int, phases []complex128) (
 			}
 		}
 		if dp.Rank == ly.Rank() {
-			pr.sendBuf, pr.recvBuf = nil, nil // copies stay in the field
-			h.self = &pr
+			h.self = &pr // its copies stay in the field: no buffers
 			continue
 		}
+		pr.sendBuf = make([]T, len(dp.Send)*n)
+		pr.recvBuf = make([]T, (dp.RecvHi-dp.RecvLo)*n)
 		h.remote = append(h.remote, pr)
 	}
 	for _, sel := range []decomp.Parity{decomp.Even, decomp.Odd, decomp.All} {
