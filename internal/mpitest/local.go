@@ -19,3 +19,6 @@ func Run(tb testing.TB, n int, body func(c mpi.Comm) error) {
 		tb.Fatalf("%d ranks: %v", n, err)
 	}
 }
+
+// TempDir returns a temporary directory for the test, removed when it ends.
+func TempDir(tb testing.TB) string { return tb.TempDir() }

@@ -84,3 +84,29 @@ func Run(tb testing.TB, n int, body func(c mpi.Comm) error) {
 		tb.Fatal(err)
 	}
 }
+
+// TempDir returns a temporary directory shared by every process of the MPI
+// job (world rank 0 creates it and broadcasts its path; the processes run on
+// one machine in tests) and removed by rank 0 when the test ends. Every
+// process must call it at the same point of the test.
+func TempDir(tb testing.TB) string {
+	tb.Helper()
+	var dir string
+	done := make(chan struct{})
+	jobs <- func() {
+		defer close(done)
+		var path []byte
+		if world.Rank() == 0 {
+			path = []byte(tb.TempDir())
+		}
+		n := []float64{float64(len(path))}
+		world.Bcast(0, mpi.Bytes(n))
+		if world.Rank() != 0 {
+			path = make([]byte, int(n[0]))
+		}
+		world.Bcast(0, path)
+		dir = string(path)
+	}
+	<-done
+	return dir
+}
