@@ -5,6 +5,8 @@
 //
 //	pfmpi [run] [FILE.toml] [-ranks N]   run the phases of a run file
 //	pfmpi check [FILE.toml] [-ranks N]   validate a run file and its rank layout
+//	pfmpi info CONFIG [-json] [-beta B]  describe a gauge configuration file
+//	pfmpi convert IN OUT [-beta B]       convert between .pfg, .npy and .lime/.ildg
 //	pfmpi help [config]                  usage, or every run-file key
 //	pfmpi version                        version, Go, communicator backend
 //

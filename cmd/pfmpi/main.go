@@ -30,6 +30,8 @@ const usage = `pfmpi — normalizing flows with pseudofermions for lattice gauge
 Usage:
   pfmpi [run] [FILE.toml] [-ranks N]   run the phases of a run file
   pfmpi check [FILE.toml] [-ranks N]   validate a run file and its rank layout
+  pfmpi info CONFIG [-json] [-beta B]  geometry, plaquette, action, charge, checksum of a configuration
+  pfmpi convert IN OUT [-beta B]       convert a configuration (.pfg, .npy, .lime/.ildg by extension)
   pfmpi help [config]                  this text, or every run-file key
   pfmpi version                        version, Go, communicator backend
 
@@ -51,7 +53,7 @@ func pfmpi(args []string, stdout, stderr io.Writer) int {
 	cmd := "run"
 	if len(args) > 0 {
 		switch args[0] {
-		case "run", "check", "help", "version":
+		case "run", "check", "help", "version", "info", "convert":
 			cmd, args = args[0], args[1:]
 		case "-h", "-help", "--help":
 			cmd, args = "help", nil
@@ -59,23 +61,13 @@ func pfmpi(args []string, stdout, stderr io.Writer) int {
 	}
 	fs := flag.NewFlagSet("pfmpi "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	ranks := fs.Int("ranks", 0, "run `N` in-process ranks (no MPI)")
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return exitOK
-			}
-			return exitUsage
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		pos, args = append(pos, fs.Arg(0)), fs.Args()[1:]
-	}
 	switch cmd {
 	case "help":
+		pos, code, ok := parseArgs(fs, args)
+		if !ok {
+			return code
+		}
 		if len(pos) == 1 && pos[0] == "config" {
 			config.Help(stdout)
 			return exitOK
@@ -89,6 +81,15 @@ func pfmpi(args []string, stdout, stderr io.Writer) int {
 	case "version":
 		printVersion(stdout)
 		return exitOK
+	case "info":
+		return infoCommand(fs, args, stdout, stderr)
+	case "convert":
+		return convertCommand(fs, args, stdout, stderr)
+	}
+	ranks := fs.Int("ranks", 0, "run `N` in-process ranks (no MPI)")
+	pos, code, ok := parseArgs(fs, args)
+	if !ok {
+		return code
 	}
 	if len(pos) > 1 {
 		fmt.Fprintf(stderr, "pfmpi %s: one run file at a time, got %q\n", cmd, pos)
@@ -103,6 +104,23 @@ func pfmpi(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	return launch(cmd, file, *ranks, stdout, stderr)
+}
+
+// parseArgs parses flags anywhere among the arguments and returns the
+// positional ones; ok is false (with the exit code) on a bad or help flag.
+func parseArgs(fs *flag.FlagSet, args []string) (pos []string, code int, ok bool) {
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, exitOK, false
+			}
+			return nil, exitUsage, false
+		}
+		if fs.NArg() == 0 {
+			return pos, exitOK, true
+		}
+		pos, args = append(pos, fs.Arg(0)), fs.Args()[1:]
+	}
 }
 
 // launch starts the world (MPI or in-process ranks) and runs cmd on every rank.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,7 +10,11 @@ import (
 	"testing"
 
 	"pfmpi/config"
+	"pfmpi/decomp"
+	"pfmpi/gauge"
+	"pfmpi/gaugeio"
 	"pfmpi/mpi"
+	"pfmpi/rng"
 )
 
 // The CLI tests start in-process ranks; with -tags mpi the binary itself is
@@ -140,5 +145,94 @@ func TestUsage(t *testing.T) {
 	f := writeFile(t, "[lattice]\ndims = [4, 4]\n[action]\nbeta = 1.0\n[hmc]\n")
 	if code, out, _ := runCLI(t, f); code != exitNotReady || !strings.Contains(out, "pfmpi run: "+f) {
 		t.Errorf("bare file: exit %d\n%s", code, out)
+	}
+}
+
+// writeConfig saves a near-identity SU(3) or hot U(1) field for the tools.
+func writeConfig(t *testing.T, path string, dims []int, nc int) {
+	t.Helper()
+	err := mpi.Run(1, func(c mpi.Comm) error {
+		grid := make([]int, len(dims))
+		for i := range grid {
+			grid[i] = 1
+		}
+		lat, err := decomp.NewLattice(dims, grid, false)
+		if err != nil {
+			return err
+		}
+		ly, _ := lat.Layout(0)
+		sp, err := gauge.NewSpace(c, ly, nc)
+		if err != nil {
+			return err
+		}
+		defer sp.Close()
+		u := sp.NewField()
+		u.SetNearIdentity(rng.New(3, "tools"), 0.4)
+		return gaugeio.Save(u, path, gaugeio.Meta{Beta: 2.5})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestInfoAndConvert(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "u1.pfg")
+	writeConfig(t, src, []int{8, 8}, 1)
+	code, out, errOut := runCLI(t, "info", src)
+	if code != exitOK {
+		t.Fatalf("info: exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{"8 × 8, u1", "crc32c", "ok", "(agrees)", "at β = 2.5", "Q = ", "polyakov"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("info output lacks %q:\n%s", want, out)
+		}
+	}
+	var first infoReport
+	code, out, _ = runCLI(t, "info", "-json", src)
+	if code != exitOK || json.Unmarshal([]byte(out), &first) != nil {
+		t.Fatalf("info -json: exit %d\n%s", code, out)
+	}
+	// Converting through every format keeps the configuration bit for bit:
+	// the plaquette, charge and Polyakov loop are identical.
+	prev := src
+	for _, ext := range []string{".npy", ".lime", ".pfg"} {
+		next := filepath.Join(dir, "copy"+ext)
+		if code, _, errOut := runCLI(t, "convert", prev, next); code != exitOK {
+			t.Fatalf("convert %s %s: exit %d: %s", prev, next, code, errOut)
+		}
+		var rep infoReport
+		code, out, _ := runCLI(t, "info", next, "-json", "-beta", "2.5")
+		if code != exitOK || json.Unmarshal([]byte(out), &rep) != nil {
+			t.Fatalf("info %s: exit %d\n%s", next, code, out)
+		}
+		if rep.Plaquette != first.Plaquette || *rep.TopologicalCharge != *first.TopologicalCharge ||
+			rep.PolyakovRe != first.PolyakovRe || *rep.Action != *first.Action {
+			t.Errorf("%s differs from the original: %+v vs %+v", next, rep, first)
+		}
+		prev = next
+	}
+	// 4D SU(3) goes to a standard ILDG file.
+	su3 := filepath.Join(dir, "su3.pfg")
+	writeConfig(t, su3, []int{4, 2, 2, 2}, 3)
+	ildg := filepath.Join(dir, "su3.ildg")
+	if code, _, errOut := runCLI(t, "convert", su3, ildg); code != exitOK {
+		t.Fatalf("convert to ILDG: %s", errOut)
+	}
+	if code, out, _ := runCLI(t, "info", ildg); code != exitOK || !strings.Contains(out, "scidac suma") {
+		t.Errorf("info on ILDG: exit %d\n%s", code, out)
+	}
+	// Bad input.
+	if code, _, errOut := runCLI(t, "convert", src, filepath.Join(dir, "x.cfg")); code != exitUsage || !strings.Contains(errOut, ".pfg") {
+		t.Errorf("unknown output extension: exit %d %q", code, errOut)
+	}
+	bad := filepath.Join(dir, "bad.pfg")
+	data, _ := os.ReadFile(src)
+	os.WriteFile(bad, data[:len(data)-20], 0o644)
+	if code, _, errOut := runCLI(t, "info", bad); code != exitError || !strings.Contains(errOut, "bad.pfg") {
+		t.Errorf("truncated file: exit %d %q", code, errOut)
+	}
+	if code, _, _ := runCLI(t, "info"); code != exitUsage {
+		t.Errorf("info without a file: exit %d", code)
 	}
 }
