@@ -2,6 +2,7 @@ package gauge
 
 import (
 	"fmt"
+	"math/cmplx"
 
 	"pfmpi/decomp"
 	"pfmpi/field"
@@ -277,5 +278,32 @@ func (u *Field) Transform(g *Transform) {
 			mul(tmp, g.At(s), l, sp.nc)
 			mulAdj(l, tmp, g.At(int(sp.zone.Up(mu)[s])), sp.nc)
 		}
+	}
+}
+
+// Angles writes the link angles θ_μ(x) ∈ (−π, π] of a U(1) field, U = e^{iθ},
+// into dst: V·Nd values, local site-major (value s·Nd + μ).
+func (u *Field) Angles(dst []float64) {
+	u.checkU1(len(dst))
+	for i := range dst {
+		dst[i] = cmplx.Phase(u.f.Data()[i])
+	}
+}
+
+// SetAngles sets the links of a U(1) field to e^{iθ} from V·Nd angles in the
+// layout of Angles.
+func (u *Field) SetAngles(theta []float64) {
+	u.checkU1(len(theta))
+	for i, t := range theta {
+		u.f.Data()[i] = cmplx.Rect(1, t)
+	}
+}
+
+func (u *Field) checkU1(n int) {
+	if u.sp.nc != 1 {
+		panic("gauge: angles are the U(1) representation; the field is SU(3)")
+	}
+	if n != u.sp.ly.Volume()*u.sp.nd {
+		panic(fmt.Sprintf("gauge: %d angles for %d sites × %d directions", n, u.sp.ly.Volume(), u.sp.nd))
 	}
 }

@@ -84,14 +84,26 @@ func TestU1PlaquetteAngles(t *testing.T) {
 		u.SetHot(rng.New(1, "u1-plaq"))
 		u.Exchange()
 		ly := sp.Layout()
-		theta := func(x0, x1, mu int) float64 {
+		angle := func(x0, x1, mu int) float64 {
 			return cmplx.Phase(u.Link(ly.SiteAt([]int{(x0 + 4) % 4, (x1 + 6) % 6}), mu)[0])
+		}
+		// The angle representation round-trips.
+		theta := make([]float64, ly.Volume()*2)
+		u.Angles(theta)
+		v := sp.NewField()
+		v.SetAngles(theta)
+		for s := 0; s < ly.Volume(); s++ {
+			for mu := 0; mu < 2; mu++ {
+				if d := cmplx.Abs(v.Link(s, mu)[0] - u.Link(s, mu)[0]); d > 1e-15 || math.Abs(theta[2*s+mu]) > math.Pi {
+					return fmt.Errorf("angle round trip off by %g", d)
+				}
+			}
 		}
 		var p [1]complex128
 		for x0 := 0; x0 < 4; x0++ {
 			for x1 := 0; x1 < 6; x1++ {
 				u.Plaquette(p[:], ly.SiteAt([]int{x0, x1}), 0, 1)
-				want := theta(x0, x1, 0) + theta(x0+1, x1, 1) - theta(x0, x1+1, 0) - theta(x0, x1, 1)
+				want := angle(x0, x1, 0) + angle(x0+1, x1, 1) - angle(x0, x1+1, 0) - angle(x0, x1, 1)
 				if cmplx.Abs(p[0]-cmplx.Rect(1, want)) > 1e-14 {
 					return fmt.Errorf("P_01(%d,%d) = %v, want e^{i%v}", x0, x1, p[0], want)
 				}
