@@ -81,7 +81,7 @@ func TestRoundTripAcrossGrids(t *testing.T) {
 					// The reference: the same hot field generated on one rank.
 					self := comm.Split(comm.Rank(), 0)
 					defer self.Free()
-					ref, err := newField(self, c.dims, make4(len(c.dims)), c.nc)
+					ref, err := newField(self, c.dims, ones(len(c.dims)), c.nc)
 					if err != nil {
 						return err
 					}
@@ -204,7 +204,7 @@ func hotConfig(t *testing.T, dims []int, nc int) *Config {
 	t.Helper()
 	var c *Config
 	mpitest.Run(t, 1, func(comm mpi.Comm) error {
-		u, err := newField(comm, dims, make4(len(dims)), nc)
+		u, err := newField(comm, dims, ones(len(dims)), nc)
 		if err != nil {
 			return err
 		}
@@ -216,7 +216,7 @@ func hotConfig(t *testing.T, dims []int, nc int) *Config {
 	return c
 }
 
-func make4(n int) []int {
+func ones(n int) []int {
 	g := make([]int, n)
 	for i := range g {
 		g[i] = 1
