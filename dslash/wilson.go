@@ -1,0 +1,395 @@
+package dslash
+
+import (
+	"fmt"
+	"math/cmplx"
+
+	"pfmpi/decomp"
+	"pfmpi/gauge"
+	"pfmpi/halo"
+)
+
+// Operator is a Dirac operator on one rank's share of fermion fields. Full
+// vectors hold the V local sites in parity order (even sites first), Ns·Nc
+// values per site, spin-major; even vectors hold the V_e even sites and odd
+// vectors the odd ones. All methods are collective over the domain
+// communicator.
+type Operator interface {
+	Layout() *decomp.Layout
+	// PerSite is Ns·Nc.
+	PerSite() int
+	// M sets out = D in and Mdag out = D† in (full vectors).
+	M(out, in []complex128)
+	Mdag(out, in []complex128)
+	// Meo sets out (even) = D_eo in (odd); Moe sets out (odd) = D_oe in
+	// (even). With dag, the blocks of D†: (D†)_eo = (D_oe)†, (D†)_oe = (D_eo)†.
+	Meo(out, in []complex128, dag bool)
+	Moe(out, in []complex128, dag bool)
+	// MDeriv adds coeff·∂/∂x_a Re⟨χ, D ψ⟩ at U_μ(x) → exp(x_b T_b) U_μ(x) to f
+	// (full vectors; see gauge for the algebra coordinates).
+	MDeriv(f *gauge.Algebra, chi, psi []complex128, coeff float64)
+	// Cost is the work of one M on this rank.
+	Cost() Cost
+}
+
+// Cost counts floating-point operations and bytes moved (no cache reuse) by
+// one application of an operator on one rank.
+type Cost struct {
+	Flops int64
+	Bytes int64
+}
+
+// Wilson is the Wilson–Dirac operator of Eq. (5), in 2D and 4D:
+//
+//	(Dψ)(x) = ψ(x) − κ Σ_μ [(1 − γ_μ) U_μ(x) ψ(x+μ̂) + (1 + γ_μ) U_μ†(x−μ̂) ψ(x−μ̂)],
+//
+// antiperiodic in time (direction 0), periodic in space.
+type Wilson struct {
+	u        *gauge.Field
+	kappa    float64
+	basis    *spinBasis
+	ly       *decomp.Layout
+	zone     *decomp.Zone
+	nc, n    int // colours; values per site Ns·Nc
+	hn       int // values per half spinor
+	v, ve    int
+	nd       int
+	eo       bool // even global extents: the parity blocks exist
+	ex       *projExchange
+	full     *halo.Halo[complex128] // full-spinor halo for MDeriv
+	scratch  [2][]complex128        // (V+H)·n buffers for MDeriv
+	up, dn   [decomp.MaxDims][]int32
+	interior [3][]int32 // per output parity (Even, Odd, All): sites whose hops stay on the rank
+	boundary [3][]int32
+	// Overlap controls whether hops compute interior sites while the halo
+	// is in flight (default true); switch it off to measure the gain.
+	Overlap bool
+}
+
+// Phases is the fermion boundary phase per direction: −1 in time.
+func Phases(nd int) []float64 {
+	p := make([]float64, nd)
+	for mu := range p {
+		p[mu] = 1
+	}
+	p[0] = -1
+	return p
+}
+
+// NewWilson returns the Wilson operator with hopping parameter κ on the gauge
+// field u (which it reads at every application; update u in place to change it).
+func NewWilson(u *gauge.Field, kappa float64) (*Wilson, error) {
+	sp := u.Space()
+	ly := sp.Layout()
+	lat := ly.Lattice()
+	basis, err := basisFor(lat.NumDims())
+	if err != nil {
+		return nil, err
+	}
+	zone, err := ly.NewZone(decomp.ZoneSpec{Depth: 1, Shape: decomp.Faces, Twisted: []int{0}})
+	if err != nil {
+		return nil, err
+	}
+	w := &Wilson{
+		u: u, kappa: kappa, basis: basis, ly: ly, zone: zone, nc: sp.Nc(),
+		n: basis.ns * sp.Nc(), hn: basis.half * sp.Nc(), v: ly.Volume(), ve: ly.EvenCount(),
+		nd: lat.NumDims(), Overlap: true,
+	}
+	w.eo = true
+	for _, l := range lat.Dims() {
+		w.eo = w.eo && l%2 == 0
+	}
+	phases := Phases(w.nd)
+	if w.ex, err = newProjExchange(sp.Comm(), zone, phases, w.hn); err != nil {
+		return nil, err
+	}
+	cphases := make([]complex128, w.nd)
+	for mu, p := range phases {
+		cphases[mu] = complex(p, 0)
+	}
+	if w.full, err = halo.New[complex128](sp.Comm(), zone, w.n, cphases); err != nil {
+		w.ex.close()
+		return nil, err
+	}
+	for i := range w.scratch {
+		w.scratch[i] = make([]complex128, zone.Len()*w.n)
+	}
+	for mu := 0; mu < w.nd; mu++ {
+		w.up[mu], w.dn[mu] = zone.Up(mu), zone.Dn(mu)
+	}
+	for _, p := range []decomp.Parity{decomp.Even, decomp.Odd, decomp.All} {
+		lo, hi := ly.Sites(p)
+		for s := lo; s < hi; s++ {
+			inside := true
+			for mu := 0; mu < w.nd; mu++ {
+				inside = inside && int(w.up[mu][s]) < w.v && int(w.dn[mu][s]) < w.v
+			}
+			if inside {
+				w.interior[p] = append(w.interior[p], int32(s))
+			} else {
+				w.boundary[p] = append(w.boundary[p], int32(s))
+			}
+		}
+	}
+	return w, nil
+}
+
+// Close releases the communication plans.
+func (w *Wilson) Close() {
+	w.ex.close()
+	w.full.Close()
+}
+
+// Kappa is the hopping parameter.
+func (w *Wilson) Kappa() float64 { return w.kappa }
+
+// Gauge is the gauge field the operator reads.
+func (w *Wilson) Gauge() *gauge.Field { return w.u }
+
+func (w *Wilson) Layout() *decomp.Layout { return w.ly }
+func (w *Wilson) PerSite() int           { return w.n }
+
+// Spins is Ns (2 in 2D, 4 in 4D).
+func (w *Wilson) Spins() int { return w.basis.ns }
+
+// Gamma5 applies γ5 = diag(1, …, −1, …) to a full, even or odd vector in place.
+func (w *Wilson) Gamma5(x []complex128) {
+	half := w.basis.half * w.nc
+	for s := 0; s+w.n <= len(x); s += w.n {
+		lower := x[s+half : s+w.n]
+		for i := range lower {
+			lower[i] = -lower[i]
+		}
+	}
+}
+
+func (w *Wilson) checkLen(what string, x []complex128, sites int) {
+	if len(x) != sites*w.n {
+		panic(fmt.Sprintf("dslash: %s has %d values, want %d sites × %d", what, len(x), sites, w.n))
+	}
+}
+
+func (w *Wilson) M(out, in []complex128) {
+	w.checkLen("M output", out, w.v)
+	w.checkLen("M input", in, w.v)
+	w.apply(out, decomp.All, in, decomp.All, false, in)
+}
+
+func (w *Wilson) Mdag(out, in []complex128) {
+	w.checkLen("Mdag output", out, w.v)
+	w.checkLen("Mdag input", in, w.v)
+	w.apply(out, decomp.All, in, decomp.All, true, in)
+}
+
+func (w *Wilson) requireEO() {
+	if !w.eo {
+		panic(fmt.Sprintf("dslash: even/odd blocks need even global extents, the lattice is %v", w.ly.Lattice().Dims()))
+	}
+}
+
+func (w *Wilson) Meo(out, in []complex128, dag bool) {
+	w.requireEO()
+	w.checkLen("Meo output", out, w.ve)
+	w.checkLen("Meo input", in, w.v-w.ve)
+	w.apply(out, decomp.Even, in, decomp.Odd, dag, nil)
+}
+
+func (w *Wilson) Moe(out, in []complex128, dag bool) {
+	w.requireEO()
+	w.checkLen("Moe output", out, w.v-w.ve)
+	w.checkLen("Moe input", in, w.ve)
+	w.apply(out, decomp.Odd, in, decomp.Even, dag, nil)
+}
+
+// apply computes out = x − κ H in on the sites of parity pOut from in on
+// parity pIn (x nil: out = −κ H in), exchanging projected half spinors and,
+// with Overlap, computing interior sites while they travel.
+func (w *Wilson) apply(out []complex128, pOut decomp.Parity, in []complex128, pIn decomp.Parity, dag bool, x []complex128) {
+	outLo, _ := w.ly.Sites(pOut)
+	inLo, _ := w.ly.Sites(pIn)
+	w.startHalo(in, inLo, pIn, dag)
+	if w.Overlap {
+		w.hop(out, outLo, w.interior[pOut], in, inLo, dag, x)
+		w.finishHalo(pIn)
+	} else {
+		w.finishHalo(pIn)
+		w.hop(out, outLo, w.interior[pOut], in, inLo, dag, x)
+	}
+	w.hop(out, outLo, w.boundary[pOut], in, inLo, dag, x)
+}
+
+// signs returns the projector signs s of (1 + sγ) for the forward and the
+// backward hop: D has (1 − γ) forward, (1 + γ) backward; D† the reverse.
+func signs(dag bool) (fwd, bwd float64) {
+	if dag {
+		return 1, -1
+	}
+	return -1, 1
+}
+
+// startHalo packs the half spinors the neighbours need and posts the messages.
+func (w *Wilson) startHalo(in []complex128, inLo int, pIn decomp.Parity, dag bool) {
+	e := w.ex
+	if e.active {
+		panic("dslash: hop started while another is in flight")
+	}
+	e.active = true
+	sF, sB := signs(dag)
+	links := w.u.Data().Data()
+	nl := w.nd * w.nc * w.nc
+	var hbuf [6]complex128
+	h := hbuf[:w.hn]
+	pack := func(pp *projPeer, k int, dst []complex128) {
+		ent := pp.entries[k]
+		s := int(ent.site)
+		psi := in[(s-inLo)*w.n : (s-inLo+1)*w.n]
+		mu := int(ent.mu)
+		if ent.fwd {
+			w.basis.project(dst, psi, mu, sF, w.nc)
+		} else {
+			w.basis.project(h, psi, mu, sB, w.nc)
+			u := links[s*nl+mu*w.nc*w.nc : s*nl+(mu+1)*w.nc*w.nc]
+			for i := 0; i < w.basis.half; i++ {
+				adjMulVec(dst[i*w.nc:(i+1)*w.nc], u, h[i*w.nc:(i+1)*w.nc], w.nc)
+			}
+		}
+		if ent.phase != 1 {
+			for i := range dst {
+				dst[i] = -dst[i]
+			}
+		}
+	}
+	for i := range e.peers {
+		pp := &e.peers[i]
+		lo, hi := pp.p.SendRange(pIn)
+		for k := lo; k < hi; k++ {
+			pack(pp, k, pp.sendBuf[k*w.hn:(k+1)*w.hn])
+		}
+	}
+	e.plans[pIn].Start()
+	if pp := e.self; pp != nil {
+		lo, hi := pp.p.SendRange(pIn)
+		for k := lo; k < hi; k++ {
+			cell := pp.p.RecvLo + k
+			pack(pp, k, e.halfHalo[cell*w.hn:(cell+1)*w.hn])
+		}
+	}
+}
+
+func (w *Wilson) finishHalo(pIn decomp.Parity) {
+	w.ex.plans[pIn].Wait()
+	w.ex.active = false
+}
+
+// hop computes, for each output site y in sites, out(y) = x(y) − κ Σ_μ [hops]
+// (x nil: −κ Σ). Neighbours below V are read from in (covering sites from
+// inLo), others from the half-spinor halo.
+func (w *Wilson) hop(out []complex128, outLo int, sites []int32, in []complex128, inLo int, dag bool, x []complex128) {
+	sF, sB := signs(dag)
+	nc, n, hn, half := w.nc, w.n, w.hn, w.basis.half
+	v := w.v
+	links := w.u.Data().Data()
+	nl := w.nd * nc * nc
+	nn := nc * nc
+	halfHalo := w.ex.halfHalo
+	kappa := complex(-w.kappa, 0)
+	var accBuf [12]complex128
+	var hBuf, h2Buf [6]complex128
+	acc, h, h2 := accBuf[:n], hBuf[:hn], h2Buf[:hn]
+	for _, ys := range sites {
+		y := int(ys)
+		clear(acc)
+		for mu := 0; mu < w.nd; mu++ {
+			uy := links[y*nl+mu*nn : y*nl+(mu+1)*nn]
+			// forward: (1 + sF γ_μ) U_μ(y) ψ(y+μ̂)
+			f := int(w.up[mu][y])
+			var src []complex128
+			if f < v {
+				w.basis.project(h, in[(f-inLo)*n:(f-inLo+1)*n], mu, sF, nc)
+				src = h
+			} else {
+				src = halfHalo[(f-v)*hn : (f-v+1)*hn]
+			}
+			for i := 0; i < half; i++ {
+				mulVec(h2[i*nc:(i+1)*nc], uy, src[i*nc:(i+1)*nc], nc)
+			}
+			w.basis.reconstruct(acc, h2, mu, sF, nc)
+			// backward: (1 + sB γ_μ) U_μ†(y−μ̂) ψ(y−μ̂)
+			b := int(w.dn[mu][y])
+			if b < v {
+				w.basis.project(h, in[(b-inLo)*n:(b-inLo+1)*n], mu, sB, nc)
+				ub := links[b*nl+mu*nn : b*nl+(mu+1)*nn]
+				for i := 0; i < half; i++ {
+					adjMulVec(h2[i*nc:(i+1)*nc], ub, h[i*nc:(i+1)*nc], nc)
+				}
+				w.basis.reconstruct(acc, h2, mu, sB, nc)
+			} else {
+				w.basis.reconstruct(acc, halfHalo[(b-v)*hn:(b-v+1)*hn], mu, sB, nc)
+			}
+		}
+		o := out[(y-outLo)*n : (y-outLo+1)*n]
+		if x != nil {
+			xy := x[(y-outLo)*n : (y-outLo+1)*n]
+			for i := range o {
+				o[i] = xy[i] + kappa*acc[i]
+			}
+		} else {
+			for i := range o {
+				o[i] = kappa * acc[i]
+			}
+		}
+	}
+}
+
+// project sets h = ψ_up + s A_μ ψ_dn.
+func (b *spinBasis) project(h, psi []complex128, mu int, s float64, nc int) {
+	a := &b.a[mu]
+	for i := 0; i < b.half; i++ {
+		c := complex(s, 0) * a.phase[i]
+		up := psi[i*nc : (i+1)*nc]
+		dn := psi[(b.half+a.col[i])*nc : (b.half+a.col[i]+1)*nc]
+		hi := h[i*nc : (i+1)*nc]
+		for k := range hi {
+			hi[k] = up[k] + c*dn[k]
+		}
+	}
+}
+
+// reconstruct adds (1 + sγ_μ)ψ = (h, s A_μ† h) to acc.
+func (b *spinBasis) reconstruct(acc, h []complex128, mu int, s float64, nc int) {
+	a := &b.a[mu]
+	for i := 0; i < b.half; i++ {
+		c := complex(s, 0) * cmplx.Conj(a.phase[i])
+		hi := h[i*nc : (i+1)*nc]
+		up := acc[i*nc : (i+1)*nc]
+		dn := acc[(b.half+a.col[i])*nc : (b.half+a.col[i]+1)*nc]
+		for k := range hi {
+			up[k] += hi[k]
+			dn[k] += c * hi[k]
+		}
+	}
+}
+
+// mulVec sets dst = U v for an nc×nc row-major U.
+func mulVec(dst, u, v []complex128, nc int) {
+	if nc == 1 {
+		dst[0] = u[0] * v[0]
+		return
+	}
+	v0, v1, v2 := v[0], v[1], v[2]
+	dst[0] = u[0]*v0 + u[1]*v1 + u[2]*v2
+	dst[1] = u[3]*v0 + u[4]*v1 + u[5]*v2
+	dst[2] = u[6]*v0 + u[7]*v1 + u[8]*v2
+}
+
+// adjMulVec sets dst = U† v.
+func adjMulVec(dst, u, v []complex128, nc int) {
+	if nc == 1 {
+		dst[0] = cmplx.Conj(u[0]) * v[0]
+		return
+	}
+	v0, v1, v2 := v[0], v[1], v[2]
+	dst[0] = cmplx.Conj(u[0])*v0 + cmplx.Conj(u[3])*v1 + cmplx.Conj(u[6])*v2
+	dst[1] = cmplx.Conj(u[1])*v0 + cmplx.Conj(u[4])*v1 + cmplx.Conj(u[7])*v2
+	dst[2] = cmplx.Conj(u[2])*v0 + cmplx.Conj(u[5])*v1 + cmplx.Conj(u[8])*v2
+}
