@@ -1,0 +1,113 @@
+package solver
+
+import (
+	"fmt"
+	"math"
+	"math/cmplx"
+
+	"pfmpi/mpi"
+)
+
+// Linear is a Hermitian positive-definite operator.
+type Linear interface {
+	Apply(out, in []complex128)
+}
+
+// Dot returns ⟨a, b⟩ = Σ conj(a_i) b_i over all ranks.
+func Dot(c mpi.Comm, a, b []complex128) complex128 {
+	var s complex128
+	for i := range a {
+		s += cmplx.Conj(a[i]) * b[i]
+	}
+	x := []complex128{s}
+	mpi.AllreduceComplex(c, mpi.Sum, x)
+	return x[0]
+}
+
+// Norm2 returns |a|² over all ranks.
+func Norm2(c mpi.Comm, a []complex128) float64 {
+	s := 0.0
+	for _, z := range a {
+		s += real(z)*real(z) + imag(z)*imag(z)
+	}
+	return mpi.SumFloat64(c, s)
+}
+
+// Result describes a solve.
+type Result struct {
+	Iterations int
+	Residual   float64 // true relative residual |b − Ax|/|b| at the end
+}
+
+// CG solves A x = b by conjugate gradients. Its work vectors are allocated
+// once; Solve does not allocate.
+type CG struct {
+	comm     mpi.Comm
+	r, p, ap []complex128
+}
+
+// NewCG returns a solver for vectors of n local values over comm.
+func NewCG(comm mpi.Comm, n int) *CG {
+	return &CG{comm: comm, r: make([]complex128, n), p: make([]complex128, n), ap: make([]complex128, n)}
+}
+
+// Solve improves x (the initial guess, zero for none) until |b − Ax| ≤ tol·|b|
+// or maxIter iterations.
+func (cg *CG) Solve(a Linear, x, b []complex128, tol float64, maxIter int) (Result, error) {
+	r, p, ap := cg.r, cg.p, cg.ap
+	if len(x) != len(r) || len(b) != len(r) {
+		panic(fmt.Sprintf("solver: CG for %d values given x of %d and b of %d", len(r), len(x), len(b)))
+	}
+	bb := Norm2(cg.comm, b)
+	if bb == 0 {
+		clear(x)
+		return Result{}, nil
+	}
+	a.Apply(ap, x)
+	for i := range r {
+		r[i] = b[i] - ap[i]
+	}
+	copy(p, r)
+	rr := Norm2(cg.comm, r)
+	stop := tol * tol * bb
+	k := 0
+	for ; k < maxIter && rr > stop; k++ {
+		a.Apply(ap, p)
+		alpha := rr / real(Dot(cg.comm, p, ap))
+		ca := complex(alpha, 0)
+		for i := range x {
+			x[i] += ca * p[i]
+			r[i] -= ca * ap[i]
+		}
+		rrNew := Norm2(cg.comm, r)
+		beta := complex(rrNew/rr, 0)
+		for i := range p {
+			p[i] = r[i] + beta*p[i]
+		}
+		rr = rrNew
+	}
+	res := Result{Iterations: k, Residual: trueResidual(cg.comm, a, 0, x, b, ap, bb)}
+	return res, check("CG", res, tol, maxIter, rr <= stop)
+}
+
+// trueResidual returns |b − (A + σ)x|/|b|, using tmp as work space.
+func trueResidual(c mpi.Comm, a Linear, sigma float64, x, b, tmp []complex128, bb float64) float64 {
+	a.Apply(tmp, x)
+	s := complex(sigma, 0)
+	for i := range tmp {
+		tmp[i] = b[i] - tmp[i] - s*x[i]
+	}
+	return math.Sqrt(Norm2(c, tmp) / bb)
+}
+
+func check(what string, res Result, tol float64, maxIter int, converged bool) error {
+	switch {
+	case !converged:
+		return fmt.Errorf("solver: %s did not converge in %d iterations: true residual %.3g, tolerance %.3g; raise the iteration limit or loosen the tolerance",
+			what, maxIter, res.Residual, tol)
+	case res.Residual > 10*tol:
+		return fmt.Errorf("solver: %s converged by its recursion but the true residual is %.3g, above 10× the tolerance %.3g: precision was lost (ill-conditioned operator?)",
+			what, res.Residual, tol)
+	}
+	return nil
+}
