@@ -115,4 +115,3 @@ func (ms *MultiShiftCG) Solve(a Linear, shifts []float64, xs [][]complex128, b [
 	}
 	return results, firstErr
 }
-
