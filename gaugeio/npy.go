@@ -1,52 +1,31 @@
 package gaugeio
 
 import (
-	"encoding/binary"
 	"fmt"
 	"io"
 	"math"
 	"strings"
 
 	"codeberg.org/sbinet/npyio/npy"
+
+	npyw "pfmpi/internal/npy"
 )
 
 // The NumPy array is [Nd, L₀, …, L_{D−1}, Nc, Nc]: direction-major, while
 // Config is site-major; the transposition happens here.
 
-// writeNPY writes the header (NPY format 1.0) by hand, because the npyio
-// writer only writes one-dimensional shapes for slices, and the data as
-// little-endian complex128.
+// writeNPY writes the configuration transposed to [Nd, L₀, …, Nc, Nc].
 func writeNPY(w io.Writer, c *Config) error {
 	nd, n := len(c.Dims), c.Nc*c.Nc
-	shape := []string{fmt.Sprint(nd)}
-	for _, l := range c.Dims {
-		shape = append(shape, fmt.Sprint(l))
-	}
-	shape = append(shape, fmt.Sprint(c.Nc), fmt.Sprint(c.Nc))
-	dict := fmt.Sprintf("{'descr': '<c16', 'fortran_order': False, 'shape': (%s), }", strings.Join(shape, ", "))
-	// magic (6) + version (2) + length (2) + dict + padding + '\n' ≡ 0 mod 64
-	total := (10 + len(dict) + 1 + 63) / 64 * 64
-	dict += strings.Repeat(" ", total-10-len(dict)-1) + "\n"
-	hdr := append([]byte("\x93NUMPY\x01\x00"), 0, 0)
-	binary.LittleEndian.PutUint16(hdr[8:], uint16(len(dict)))
-	if _, err := w.Write(hdr); err != nil {
-		return err
-	}
-	if _, err := io.WriteString(w, dict); err != nil {
-		return err
-	}
+	shape := append(append([]int{nd}, c.Dims...), c.Nc, c.Nc)
 	v := c.Volume()
-	out := make([]complex128, 0, v*n)
+	out := make([]complex128, 0, len(c.Links))
 	for mu := 0; mu < nd; mu++ {
-		out = out[:0]
 		for s := 0; s < v; s++ {
 			out = append(out, c.Links[(s*nd+mu)*n:(s*nd+mu+1)*n]...)
 		}
-		if err := encodeLE(w, out); err != nil {
-			return err
-		}
 	}
-	return nil
+	return npyw.WriteComplex128(w, shape, out)
 }
 
 func readNPY(r io.Reader) (*Config, error) {

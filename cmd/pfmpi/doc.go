@@ -7,6 +7,8 @@
 //	pfmpi check [FILE.toml] [-ranks N]   validate a run file and its rank layout
 //	pfmpi info CONFIG [-json] [-beta B]  describe a gauge configuration file
 //	pfmpi convert IN OUT [-beta B]       convert between .pfg, .npy and .lime/.ildg
+//	pfmpi spectrum CONFIG -kappa K [-eo] [-mu μ] [-json] [-phi PHI.npy]
+//	                                     determinants, condition numbers, φ†M⁻¹φ
 //	pfmpi help [config]                  usage, or every run-file key
 //	pfmpi version                        version, Go, communicator backend
 //

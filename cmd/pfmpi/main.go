@@ -32,6 +32,8 @@ Usage:
   pfmpi check [FILE.toml] [-ranks N]   validate a run file and its rank layout
   pfmpi info CONFIG [-json] [-beta B]  geometry, plaquette, action, charge, checksum of a configuration
   pfmpi convert IN OUT [-beta B]       convert a configuration (.pfg, .npy, .lime/.ildg by extension)
+  pfmpi spectrum CONFIG -kappa K [-eo] [-mu μ] [-json] [-phi PHI.npy]
+                                       log det D, condition number of DD†, φ†M⁻¹φ
   pfmpi help [config]                  this text, or every run-file key
   pfmpi version                        version, Go, communicator backend
 
@@ -53,7 +55,7 @@ func pfmpi(args []string, stdout, stderr io.Writer) int {
 	cmd := "run"
 	if len(args) > 0 {
 		switch args[0] {
-		case "run", "check", "help", "version", "info", "convert":
+		case "run", "check", "help", "version", "info", "convert", "spectrum":
 			cmd, args = args[0], args[1:]
 		case "-h", "-help", "--help":
 			cmd, args = "help", nil
@@ -85,6 +87,8 @@ func pfmpi(args []string, stdout, stderr io.Writer) int {
 		return infoCommand(fs, args, stdout, stderr)
 	case "convert":
 		return convertCommand(fs, args, stdout, stderr)
+	case "spectrum":
+		return spectrumCommand(fs, args, stdout, stderr)
 	}
 	ranks := fs.Int("ranks", 0, "run `N` in-process ranks (no MPI)")
 	pos, code, ok := parseArgs(fs, args)

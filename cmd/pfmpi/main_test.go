@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"pfmpi/decomp"
 	"pfmpi/gauge"
 	"pfmpi/gaugeio"
+	"pfmpi/internal/npy"
 	"pfmpi/mpi"
 	"pfmpi/rng"
 )
@@ -234,5 +236,55 @@ func TestInfoAndConvert(t *testing.T) {
 	}
 	if code, _, _ := runCLI(t, "info"); code != exitUsage {
 		t.Errorf("info without a file: exit %d", code)
+	}
+}
+
+func TestSpectrum(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "u1.pfg")
+	writeConfig(t, cfg, []int{4, 4}, 1)
+	// φ as a .npy of shape [4, 4, 2, 1]
+	phi := make([]complex128, 4*4*2)
+	s := rng.New(5, "phi").Stream(0)
+	for i := range phi {
+		phi[i] = s.ComplexNormal()
+	}
+	phiPath := filepath.Join(dir, "phi.npy")
+	f, _ := os.Create(phiPath)
+	if err := npy.WriteComplex128(f, []int{4, 4, 2, 1}, phi); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	var plain, eo spectrumReport
+	for _, c := range []struct {
+		args []string
+		rep  *spectrumReport
+	}{
+		{[]string{"spectrum", cfg, "-kappa", "0.2", "-mu", "0.01", "-json", "-phi", phiPath}, &plain},
+		{[]string{"spectrum", cfg, "-kappa", "0.2", "-eo", "-json", "-phi", phiPath}, &eo},
+	} {
+		code, out, errOut := runCLI(t, c.args...)
+		if code != exitOK || json.Unmarshal([]byte(out), c.rep) != nil {
+			t.Fatalf("%v: exit %d %s\n%s", c.args, code, errOut, out)
+		}
+	}
+	if plain.LogAbsDetD2 == nil || eo.LogDetSchur == nil || math.Abs(*plain.LogAbsDetD2-*eo.LogDetSchur) > 1e-10 {
+		t.Errorf("log|det D|² = %v, log det D_sc D_sc† = %v: Eq. (34) says they are equal", plain.LogAbsDetD2, eo.LogDetSchur)
+	}
+	if plain.PhiAction == nil || *plain.PhiAction <= 0 || plain.CGResidual > 1e-10 || eo.PhiAction == nil {
+		t.Errorf("φ†M⁻¹φ missing or not positive: %+v", plain)
+	}
+	if !(eo.Condition < plain.Condition) || plain.LambdaMin < 0.01 {
+		t.Errorf("condition numbers: unpreconditioned %v (λ_min %v ≥ μ), even/odd %v", plain.Condition, plain.LambdaMin, eo.Condition)
+	}
+	if code, _, _ := runCLI(t, "spectrum", cfg); code != exitUsage {
+		t.Errorf("missing -kappa: exit %d", code)
+	}
+	wrong := filepath.Join(dir, "wrong.npy")
+	f, _ = os.Create(wrong)
+	npy.WriteComplex128(f, []int{4, 4, 2}, phi[:32])
+	f.Close()
+	if code, _, errOut := runCLI(t, "spectrum", cfg, "-kappa", "0.2", "-phi", wrong); code != exitError || !strings.Contains(errOut, "[4 4 2 1]") {
+		t.Errorf("wrong φ shape: exit %d %q", code, errOut)
 	}
 }
