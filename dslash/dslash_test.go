@@ -163,8 +163,8 @@ func TestFastMatchesReference(t *testing.T) {
 					got, want := make([]complex128, len(psi)), make([]complex128, len(psi))
 					var errs []string
 					for _, dag := range []bool{false, true} {
-						for _, overlap := range []bool{true, false} {
-							w.Overlap = overlap
+						for _, variant := range []struct{ overlap, generic bool }{{true, false}, {false, false}, {true, true}} {
+							w.Overlap, w.generic = variant.overlap, variant.generic
 							if dag {
 								w.Mdag(got, psi)
 								ref.Mdag(want, psi)
@@ -173,11 +173,12 @@ func TestFastMatchesReference(t *testing.T) {
 								ref.M(want, psi)
 							}
 							if d := maxDiff(c, got, want); d > 1e-13 {
-								errs = append(errs, fmt.Sprintf("dag=%v overlap=%v: fast − reference = %g", dag, overlap, d))
+								errs = append(errs, fmt.Sprintf("dag=%v %+v: fast − reference = %g", dag, variant, d))
 							}
 						}
 					}
 					// One-rank result of the same fields.
+					w.Overlap, w.generic = true, false
 					w.M(got, psi)
 					self := c.Split(c.Rank(), 0)
 					defer self.Free()

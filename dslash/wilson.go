@@ -64,6 +64,7 @@ type Wilson struct {
 	// Overlap controls whether hops compute interior sites while the halo
 	// is in flight (default true); switch it off to measure the gain.
 	Overlap bool
+	generic bool // use the generic kernel even where a specialised one exists (tests)
 }
 
 // Phases is the fermion boundary phase per direction: −1 in time.
@@ -286,6 +287,27 @@ func (w *Wilson) finishHalo(pIn decomp.Parity) {
 // inLo), others from the half-spinor halo.
 func (w *Wilson) hop(out []complex128, outLo int, sites []int32, in []complex128, inLo int, dag bool, x []complex128) {
 	sF, sB := signs(dag)
+	if !w.generic {
+		var kernel func(out []complex128, outLo int, sites []int32, in []complex128, inLo int, x []complex128)
+		switch {
+		case w.nd == 2 && w.nc == 1 && !dag:
+			kernel = w.hop2D1D
+		case w.nd == 2 && w.nc == 1:
+			kernel = w.hop2D1Ddag
+		case w.nd == 2 && w.nc == 3 && !dag:
+			kernel = w.hop2D3D
+		case w.nd == 2 && w.nc == 3:
+			kernel = w.hop2D3Ddag
+		case w.nd == 4 && w.nc == 3 && !dag:
+			kernel = w.hop4D3D
+		case w.nd == 4 && w.nc == 3:
+			kernel = w.hop4D3Ddag
+		}
+		if kernel != nil {
+			kernel(out, outLo, sites, in, inLo, x)
+			return
+		}
+	}
 	nc, n, hn, half := w.nc, w.n, w.hn, w.basis.half
 	v := w.v
 	links := w.u.Data().Data()

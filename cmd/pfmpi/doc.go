@@ -9,6 +9,7 @@
 //	pfmpi convert IN OUT [-beta B]       convert between .pfg, .npy and .lime/.ildg
 //	pfmpi spectrum CONFIG -kappa K [-eo] [-mu μ] [-json] [-phi PHI.npy]
 //	                                     determinants, condition numbers, φ†M⁻¹φ
+//	pfmpi bench [-ranks N] [-json] [-quick]  kernel GFLOP/s, GB/s, fraction of the triad bandwidth
 //	pfmpi help [config]                  usage, or every run-file key
 //	pfmpi version                        version, Go, communicator backend
 //

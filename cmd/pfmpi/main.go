@@ -34,6 +34,8 @@ Usage:
   pfmpi convert IN OUT [-beta B]       convert a configuration (.pfg, .npy, .lime/.ildg by extension)
   pfmpi spectrum CONFIG -kappa K [-eo] [-mu μ] [-json] [-phi PHI.npy]
                                        log det D, condition number of DD†, φ†M⁻¹φ
+  pfmpi bench [-ranks N] [-json] [-quick]
+                                       dslash, CG and halo GFLOP/s and GB/s over the standard volumes
   pfmpi help [config]                  this text, or every run-file key
   pfmpi version                        version, Go, communicator backend
 
@@ -55,7 +57,7 @@ func pfmpi(args []string, stdout, stderr io.Writer) int {
 	cmd := "run"
 	if len(args) > 0 {
 		switch args[0] {
-		case "run", "check", "help", "version", "info", "convert", "spectrum":
+		case "run", "check", "help", "version", "info", "convert", "spectrum", "bench":
 			cmd, args = args[0], args[1:]
 		case "-h", "-help", "--help":
 			cmd, args = "help", nil
@@ -89,6 +91,8 @@ func pfmpi(args []string, stdout, stderr io.Writer) int {
 		return convertCommand(fs, args, stdout, stderr)
 	case "spectrum":
 		return spectrumCommand(fs, args, stdout, stderr)
+	case "bench":
+		return benchCommand(fs, args, stdout, stderr)
 	}
 	ranks := fs.Int("ranks", 0, "run `N` in-process ranks (no MPI)")
 	pos, code, ok := parseArgs(fs, args)
@@ -129,13 +133,18 @@ func parseArgs(fs *flag.FlagSet, args []string) (pos []string, code int, ok bool
 
 // launch starts the world (MPI or in-process ranks) and runs cmd on every rank.
 func launch(cmd, file string, ranks int, stdout, stderr io.Writer) int {
+	return launchBody(ranks, stderr, func(c mpi.Comm) error { return execute(c, cmd, file, stdout) })
+}
+
+// launchBody runs body on every rank of the world: MPI's, or ranks
+// in-process ranks; it returns the exit code.
+func launchBody(ranks int, stderr io.Writer, body func(c mpi.Comm) error) int {
 	world, err := mpi.Init()
 	if err != nil {
 		fmt.Fprintln(stderr, "pfmpi:", err)
 		return exitError
 	}
 	defer mpi.Finalize()
-	body := func(c mpi.Comm) error { return execute(c, cmd, file, stdout) }
 	switch {
 	case ranks > 0 && world.Size() > 1:
 		if world.Rank() == 0 {
@@ -245,7 +254,18 @@ func execute(world mpi.Comm, cmd, file string, stdout io.Writer) error {
 	if len(cfg.Phases()) == 0 {
 		return fmt.Errorf("%s has no phase section; add [hmc], [train], [sample] or [bench]", name)
 	}
-	return notReady{phase: cfg.Phases()[0]}
+	for _, phase := range cfg.Phases() {
+		switch phase {
+		case "bench":
+			p("phase bench\n")
+			if err := benchPhase(world, domain, cfg, ly, stdout); err != nil {
+				return err
+			}
+		default:
+			return notReady{phase: phase}
+		}
+	}
+	return nil
 }
 
 // loadConfig reads the run file on rank 0, broadcasts it and parses it on
