@@ -30,9 +30,9 @@ type Result struct {
 	Group    string  `json:"group"`
 	Ranks    int     `json:"ranks"`
 	Grid     []int   `json:"grid"`
-	Seconds  float64 `json:"seconds"`           // per operation, slowest rank, best repetition
-	GFlops   float64 `json:"gflops,omitempty"`  // all ranks together
-	GBytes   float64 `json:"gbytes,omitempty"`  // GB/s, all ranks together
+	Seconds  float64 `json:"seconds"`            // per operation, slowest rank, best repetition
+	GFlops   float64 `json:"gflops,omitempty"`   // all ranks together
+	GBytes   float64 `json:"gbytes,omitempty"`   // GB/s, all ranks together
 	Fraction float64 `json:"fraction,omitempty"` // GB/s over the triad bandwidth of the same ranks
 	NsSite   float64 `json:"ns_per_site,omitempty"`
 	Note     string  `json:"note,omitempty"`
