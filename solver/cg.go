@@ -74,12 +74,15 @@ func (cg *CG) Solve(a Linear, x, b []complex128, tol float64, maxIter int) (Resu
 	for ; k < maxIter && rr > stop; k++ {
 		a.Apply(ap, p)
 		alpha := rr / real(Dot(cg.comm, p, ap))
-		ca := complex(alpha, 0)
+		// x += αp, r −= αAp and |r|² in one pass over the vectors
+		local := 0.0
 		for i := range x {
-			x[i] += ca * p[i]
-			r[i] -= ca * ap[i]
+			x[i] += complex(alpha*real(p[i]), alpha*imag(p[i]))
+			ri := r[i] - complex(alpha*real(ap[i]), alpha*imag(ap[i]))
+			r[i] = ri
+			local += real(ri)*real(ri) + imag(ri)*imag(ri)
 		}
-		rrNew := Norm2(cg.comm, r)
+		rrNew := mpi.SumFloat64(cg.comm, local)
 		beta := complex(rrNew/rr, 0)
 		for i := range p {
 			p[i] = r[i] + beta*p[i]

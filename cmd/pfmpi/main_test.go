@@ -288,3 +288,36 @@ func TestSpectrum(t *testing.T) {
 		t.Errorf("wrong φ shape: exit %d %q", code, errOut)
 	}
 }
+
+func TestBenchPhaseAndCommand(t *testing.T) {
+	dir := t.TempDir()
+	f := writeFile(t, fmt.Sprintf("[run]\noutput = %q\n[lattice]\ndims = [8, 8]\ngroup = \"su3\"\n[action]\nkappa = 0.1\n[bench]\nops = [\"dslash\", \"cg\", \"halo\", \"train_step\"]\nrepeats = 1\n", dir))
+	code, out, errOut := runCLI(t, "run", f, "-ranks", "2")
+	if code != exitOK {
+		t.Fatalf("run with [bench]: exit %d %s\n%s", code, errOut, out)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "bench.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var results []map[string]any
+	if err := json.Unmarshal(data, &results); err != nil {
+		t.Fatal(err)
+	}
+	ops := map[string]bool{}
+	for _, r := range results {
+		ops[r["op"].(string)] = true
+	}
+	for _, op := range []string{"triad", "dslash", "cg", "halo", "train_step"} {
+		if !ops[op] {
+			t.Errorf("bench.json lacks %s: %s", op, data)
+		}
+	}
+	if !strings.Contains(out, "not implemented yet") || !strings.Contains(out, "% of triad") {
+		t.Errorf("output:\n%s", out)
+	}
+	code, out, _ = runCLI(t, "bench", "-quick", "-repeats", "1", "-json")
+	if code != exitOK || strings.Count(out, "\"op\":\"dslash\"") != 3 {
+		t.Errorf("bench -quick: exit %d\n%s", code, out)
+	}
+}
