@@ -115,6 +115,12 @@ func (s Setup) operator(comm mpi.Comm) (*dslash.Wilson, error) {
 	return dslash.NewWilson(u, s.Kappa)
 }
 
+// close releases the operator and its gauge space.
+func (s Setup) close(w *dslash.Wilson) {
+	w.Close()
+	w.Gauge().Space().Close()
+}
+
 func randomVector(w *dslash.Wilson) []complex128 {
 	ly, n := w.Layout(), w.PerSite()
 	x := make([]complex128, ly.Volume()*n)
@@ -138,7 +144,7 @@ func Dslash(comm mpi.Comm, s Setup, repeats int, triad float64) ([]Result, error
 	if err != nil {
 		return nil, err
 	}
-	defer w.Close()
+	defer s.close(w)
 	in := randomVector(w)
 	out := make([]complex128, len(in))
 	cost := w.Cost()
@@ -165,7 +171,7 @@ func CG(comm mpi.Comm, s Setup, repeats, iterations int, triad float64) ([]Resul
 	if err != nil {
 		return nil, err
 	}
-	defer w.Close()
+	defer s.close(w)
 	b := randomVector(w)
 	x := make([]complex128, len(b))
 	m := dslash.NewNormal(w, 0, len(b))

@@ -43,8 +43,9 @@ type Comm interface {
 	// A rank that passes a negative color takes part in no new communicator and
 	// gets nil.
 	Split(color, key int) Comm
-	// Free releases a communicator made by Split. The world communicator is not
-	// freed; Free on it does nothing.
+	// Free releases a communicator made by Split, with every exchange built
+	// on it that was not freed yet. The world communicator is not freed; Free
+	// on it does nothing.
 	Free()
 
 	// Abort stops every rank of the job with the given exit code. It does not
@@ -65,9 +66,10 @@ type Transfer struct {
 type Exchange interface {
 	Start()
 	Wait()
-	// Free releases the exchange; it must not be in flight. Free is required:
-	// the MPI backend holds MPI requests and pins the buffers until Free, and
-	// the Go runtime panics if it collects a buffer that is still pinned.
+	// Free releases the exchange; it must not be in flight. The MPI backend
+	// holds MPI requests and pins the buffers until Free; an exchange never
+	// freed stays allocated until its communicator is freed (the
+	// communicator keeps it reachable).
 	Free()
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
 	"testing"
 
@@ -279,4 +280,24 @@ func TestBytesView(t *testing.T) {
 	if mpi.Bytes([]float64(nil)) != nil {
 		t.Fatalf("empty slice should give nil bytes")
 	}
+}
+
+// TestUnfreedExchange: an exchange its owner forgets to free is released with
+// its communicator; the garbage collector must not find pinned memory.
+func TestUnfreedExchange(t *testing.T) {
+	mpitest.Run(t, 2, func(c mpi.Comm) error {
+		sub := c.Split(0, c.Rank())
+		peer := 1 - sub.Rank()
+		buf, got := []float64{float64(c.Rank())}, []float64{-1}
+		ex := sub.NewExchange([]mpi.Transfer{{Peer: peer, Tag: 1, Buf: mpi.Bytes(buf)}}, []mpi.Transfer{{Peer: peer, Tag: 1, Buf: mpi.Bytes(got)}})
+		ex.Start()
+		ex.Wait()
+		sub.Free() // frees ex too
+		runtime.GC()
+		runtime.GC()
+		if got[0] != float64(1-c.Rank()) {
+			return fmt.Errorf("received %v", got[0])
+		}
+		return nil
+	})
 }

@@ -147,13 +147,16 @@ type mpiComm struct {
 	rank, size int
 	world      bool
 	send, recv []float64 // Allreduce scratch
+	// live keeps every exchange reachable until Free: the Go runtime panics
+	// if it collects pinned memory, so a forgotten Free leaks instead.
+	live map[*mpiExchange]struct{}
 }
 
 func newMPIComm(c C.MPI_Comm, world bool) *mpiComm {
 	var r, s C.int
 	check("MPI_Comm_rank", C.pf_rank(c, &r))
 	check("MPI_Comm_size", C.pf_size(c, &s))
-	return &mpiComm{c: c, rank: int(r), size: int(s), world: world}
+	return &mpiComm{c: c, rank: int(r), size: int(s), world: world, live: map[*mpiExchange]struct{}{}}
 }
 
 func (c *mpiComm) Rank() int { return c.rank }
@@ -185,6 +188,7 @@ func (c *mpiComm) Sendrecv(send []byte, dest, sendTag int, recv []byte, source, 
 
 // mpiExchange holds MPI persistent requests; its buffers stay pinned until Free.
 type mpiExchange struct {
+	comm   *mpiComm
 	reqs   *C.MPI_Request
 	n      int
 	pin    runtime.Pinner
@@ -193,7 +197,8 @@ type mpiExchange struct {
 
 func (c *mpiComm) NewExchange(sends, recvs []Transfer) Exchange {
 	n := len(sends) + len(recvs)
-	e := &mpiExchange{reqs: C.pf_new_requests(C.int(n)), n: n}
+	e := &mpiExchange{comm: c, reqs: C.pf_new_requests(C.int(n)), n: n}
+	c.live[e] = struct{}{}
 	reqs := unsafe.Slice(e.reqs, max(n, 1))
 	i := 0
 	for _, t := range recvs {
@@ -251,6 +256,7 @@ func (e *mpiExchange) Free() {
 	C.free(unsafe.Pointer(e.reqs))
 	e.reqs = nil
 	e.pin.Unpin()
+	delete(e.comm.live, e)
 }
 
 // Allreduce is deterministic: an all-to-all gives rank r the r-th chunk of every
@@ -324,9 +330,17 @@ func (c *mpiComm) Split(color, key int) Comm {
 	return newMPIComm(out, false)
 }
 
+// Free releases the communicator and the exchanges built on it that were
+// not freed yet.
 func (c *mpiComm) Free() {
 	if c.world || C.pf_is_null(c.c) != 0 {
 		return
+	}
+	for e := range c.live {
+		if e.active {
+			e.Wait()
+		}
+		e.Free()
 	}
 	check("MPI_Comm_free", C.pf_comm_free(&c.c))
 }
