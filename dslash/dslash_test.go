@@ -163,8 +163,8 @@ func TestFastMatchesReference(t *testing.T) {
 					got, want := make([]complex128, len(psi)), make([]complex128, len(psi))
 					var errs []string
 					for _, dag := range []bool{false, true} {
-						for _, variant := range []struct{ overlap, generic bool }{{true, false}, {false, false}, {true, true}} {
-							w.Overlap, w.generic = variant.overlap, variant.generic
+						for _, variant := range []struct{ overlap, generic, noSIMD bool }{{true, false, false}, {false, false, false}, {true, true, false}, {true, false, true}} {
+							w.Overlap, w.generic, w.noSIMD = variant.overlap, variant.generic, variant.noSIMD
 							if dag {
 								w.Mdag(got, psi)
 								ref.Mdag(want, psi)
@@ -178,7 +178,7 @@ func TestFastMatchesReference(t *testing.T) {
 						}
 					}
 					// One-rank result of the same fields.
-					w.Overlap, w.generic = true, false
+					w.Overlap, w.generic, w.noSIMD = true, false, false
 					w.M(got, psi)
 					self := c.Split(c.Rank(), 0)
 					defer self.Free()

@@ -65,6 +65,7 @@ type Wilson struct {
 	// is in flight (default true); switch it off to measure the gain.
 	Overlap bool
 	generic bool // use the generic kernel even where a specialised one exists (tests)
+	noSIMD  bool // use the scalar kernels even where a SIMD one runs (tests, benchmarks)
 }
 
 // Phases is the fermion boundary phase per direction: −1 in time.
@@ -287,6 +288,10 @@ func (w *Wilson) finishHalo(pIn decomp.Parity) {
 // inLo), others from the half-spinor halo.
 func (w *Wilson) hop(out []complex128, outLo int, sites []int32, in []complex128, inLo int, dag bool, x []complex128) {
 	sF, sB := signs(dag)
+	if !w.generic && simdKernels && !w.noSIMD && w.nd == 4 && w.nc == 3 {
+		w.hop4D3SIMD(out, outLo, sites, in, inLo, sF, x)
+		return
+	}
 	if !w.generic {
 		var kernel func(out []complex128, outLo int, sites []int32, in []complex128, inLo int, x []complex128)
 		switch {
