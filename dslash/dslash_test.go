@@ -234,13 +234,22 @@ func TestIdentities(t *testing.T) {
 							first = fmt.Errorf(format, args...)
 						}
 					}
+					hop := make([]complex128, len(psi))
 					for _, dag := range []bool{false, true} {
 						if dag {
 							w.Mdag(mpsi, psi)
 						} else {
 							w.M(mpsi, psi)
 						}
-						// (Mψ)_e = ψ_e + D_eo ψ_o, (Mψ)_o = ψ_o + D_oe ψ_e
+						// Dhop = M − 1
+						w.Dhop(hop, psi, dag)
+						for i := range hop {
+							hop[i] += psi[i]
+						}
+						if d := maxDiff(c, hop, mpsi); d > 1e-14 {
+							fail("dag=%v: Dhop + 1 differs from M by %g", dag, d)
+						}
+						// Meo + Moe = Dhop: (Mψ)_e = ψ_e + D_eo ψ_o, (Mψ)_o = ψ_o + D_oe ψ_e
 						e := make([]complex128, ve*n)
 						o := make([]complex128, (w.v-ve)*n)
 						w.Meo(e, psi[ve*n:], dag)
@@ -299,6 +308,33 @@ func TestIdentities(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestNoAllocation: applying the operator and its derivative allocates
+// nothing in steady state.
+func TestNoAllocation(t *testing.T) {
+	mpitest.Run(t, 2, func(c mpi.Comm) error {
+		w, err := setup(c, []int{4, 4, 4, 4}, []int{2, 1, 1, 1}, 3, 0.1)
+		if err != nil {
+			return err
+		}
+		defer w.Close()
+		psi := randomSpinor(w, rng.New(1, "psi"))
+		out := make([]complex128, len(psi))
+		f := w.u.Space().NewAlgebra()
+		e, o := make([]complex128, w.ve*w.n), make([]complex128, (w.v-w.ve)*w.n)
+		allocs := testing.AllocsPerRun(5, func() {
+			w.M(out, psi)
+			w.Mdag(out, psi)
+			w.Meo(e, o, false)
+			w.Moe(o, e, true)
+			w.MDeriv(f, psi, out, 1)
+		})
+		if allocs != 0 {
+			return fmt.Errorf("%v allocations per application", allocs)
+		}
+		return nil
+	})
 }
 
 // TestFreeFieldPlaneWaves: with U = 1, ψ(x) = e^{ip·x} u, with antiperiodic

@@ -21,6 +21,8 @@ type Operator interface {
 	// M sets out = D in and Mdag out = D† in (full vectors).
 	M(out, in []complex128)
 	Mdag(out, in []complex128)
+	// Dhop sets out = (D − 1) in, the hopping term −κH (dag: of D†).
+	Dhop(out, in []complex128, dag bool)
 	// Meo sets out (even) = D_eo in (odd); Moe sets out (odd) = D_oe in
 	// (even). With dag, the blocks of D†: (D†)_eo = (D_oe)†, (D†)_oe = (D_eo)†.
 	Meo(out, in []complex128, dag bool)
@@ -181,6 +183,12 @@ func (w *Wilson) Mdag(out, in []complex128) {
 	w.checkLen("Mdag output", out, w.v)
 	w.checkLen("Mdag input", in, w.v)
 	w.apply(out, decomp.All, in, decomp.All, true, in)
+}
+
+func (w *Wilson) Dhop(out, in []complex128, dag bool) {
+	w.checkLen("Dhop output", out, w.v)
+	w.checkLen("Dhop input", in, w.v)
+	w.apply(out, decomp.All, in, decomp.All, dag, nil)
 }
 
 func (w *Wilson) requireEO() {
