@@ -27,6 +27,8 @@ type Operator interface {
 	// (even). With dag, the blocks of D†: (D†)_eo = (D_oe)†, (D†)_oe = (D_eo)†.
 	Meo(out, in []complex128, dag bool)
 	Moe(out, in []complex128, dag bool)
+	// Gamma5 applies γ5 in place to a full, even or odd vector.
+	Gamma5(x []complex128)
 	// MDeriv adds coeff·∂/∂x_a Re⟨χ, D ψ⟩ at U_μ(x) → exp(x_b T_b) U_μ(x) to f
 	// (full vectors; see gauge for the algebra coordinates).
 	MDeriv(f *gauge.Algebra, chi, psi []complex128, coeff float64)

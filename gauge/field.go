@@ -216,6 +216,32 @@ func (x *Algebra) Dot(y *Algebra) float64 {
 	return mpi.SumFloat64(x.sp.comm, sum)
 }
 
+// Add sets x = x + c·y on the local links.
+func (x *Algebra) Add(c float64, y *Algebra) {
+	cc := complex(c, 0)
+	n := x.sp.ly.Volume() * x.sp.nd * x.sp.nc * x.sp.nc
+	xd, yd := x.f.Data()[:n], y.f.Data()[:n]
+	for i, v := range yd {
+		xd[i] += cc * v
+	}
+}
+
+// Scale sets x = c·x on the local links.
+func (x *Algebra) Scale(c float64) {
+	cc := complex(c, 0)
+	n := x.sp.ly.Volume() * x.sp.nd * x.sp.nc * x.sp.nc
+	xd := x.f.Data()[:n]
+	for i := range xd {
+		xd[i] *= cc
+	}
+}
+
+// Zero sets every element to 0.
+func (x *Algebra) Zero() { clear(x.f.Data()) }
+
+// CopyFrom sets x to y (same space).
+func (x *Algebra) CopyFrom(y *Algebra) { copy(x.f.Data(), y.f.Data()) }
+
 // Update sets every link U_μ(x) to exp(ε X_μ(x)) U_μ(x).
 func (u *Field) Update(eps float64, x *Algebra) {
 	n := u.sp.nc * u.sp.nc

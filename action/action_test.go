@@ -1,0 +1,340 @@
+package action
+
+import (
+	"fmt"
+	"math"
+	"math/cmplx"
+	"testing"
+
+	"pfmpi/decomp"
+	"pfmpi/dslash"
+	"pfmpi/gauge"
+	"pfmpi/internal/mpitest"
+	"pfmpi/mpi"
+	"pfmpi/rng"
+	"pfmpi/solver"
+	"pfmpi/spectrum"
+)
+
+func TestMain(m *testing.M) { mpitest.Main(m) }
+
+var tight = Solves{MD: 1e-13, Action: 1e-13, MaxIter: 10000}
+
+// world is a gauge field near the identity with a Wilson operator on it.
+type world struct {
+	u  *gauge.Field
+	op *dslash.Wilson
+}
+
+func newWorld(c mpi.Comm, dims, grid []int, nc int, kappa float64, seed uint64) (*world, error) {
+	lat, err := decomp.NewLattice(dims, grid, true)
+	if err != nil {
+		return nil, err
+	}
+	ly, err := lat.Layout(c.Rank())
+	if err != nil {
+		return nil, err
+	}
+	sp, err := gauge.NewSpace(c, ly, nc)
+	if err != nil {
+		return nil, err
+	}
+	u := sp.NewField()
+	u.SetNearIdentity(rng.New(seed, "action-test-gauge"), 0.6)
+	op, err := dslash.NewWilson(u, kappa)
+	if err != nil {
+		return nil, err
+	}
+	return &world{u: u, op: op}, nil
+}
+
+func (w *world) close() {
+	w.op.Close()
+	w.u.Space().Close()
+}
+
+// finiteDifference returns the Richardson-extrapolated symmetric difference
+// of value along the algebra direction x.
+func finiteDifference(u *gauge.Field, x *gauge.Algebra, value func() (float64, error)) (float64, error) {
+	saved := u.Clone()
+	defer u.CopyFrom(saved)
+	at := func(eps float64) (float64, error) {
+		u.CopyFrom(saved)
+		u.Update(eps, x)
+		return value()
+	}
+	var d [2]float64
+	for i, eps := range []float64{2e-3, 1e-3} {
+		plus, err := at(eps)
+		if err != nil {
+			return 0, err
+		}
+		minus, err := at(-eps)
+		if err != nil {
+			return 0, err
+		}
+		d[i] = (plus - minus) / (2 * eps)
+	}
+	return (4*d[1] - d[0]) / 3, nil
+}
+
+type forceCase struct {
+	dims, grid []int
+	nc         int
+	kappa      float64
+	eo         bool
+	shifts     []float64
+}
+
+func (c forceCase) String() string {
+	return fmt.Sprintf("%v grid %v Nc %d eo %v shifts %v", c.dims, c.grid, c.nc, c.eo, c.shifts)
+}
+
+// TestForces compares the force of every monomial with the symmetric finite
+// difference of its action along a random direction of the links.
+func TestForces(t *testing.T) {
+	cases := []forceCase{
+		{[]int{4, 6}, []int{2, 1}, 1, 0.24, false, nil},
+		{[]int{4, 8}, []int{1, 2}, 1, 0.24, true, nil},
+		{[]int{4, 6}, []int{2, 1}, 1, 0.24, true, []float64{0.05, 0.3}},
+		{[]int{4, 8}, []int{1, 2}, 1, 0.24, false, []float64{0.1}},
+		{[]int{4, 4}, []int{2, 1}, 3, 0.2, false, nil},
+		{[]int{4, 4}, []int{1, 2}, 3, 0.2, true, []float64{0.1}},
+		{[]int{4, 2, 2, 4}, []int{2, 1, 1, 1}, 3, 0.1, false, []float64{0.2}},
+		{[]int{4, 2, 2, 4}, []int{1, 1, 1, 2}, 3, 0.1, true, nil},
+		{[]int{4, 4, 2, 4}, []int{1, 2, 1, 1}, 1, 0.1, true, []float64{0.05, 0.5}},
+	}
+	for _, c := range cases {
+		mpitest.Run(t, 2, func(comm mpi.Comm) error {
+			w, err := newWorld(comm, c.dims, c.grid, c.nc, c.kappa, 3)
+			if err != nil {
+				return err
+			}
+			defer w.close()
+			pfs, err := NewPseudofermions(comm, w.op, Fermions{EvenOdd: c.eo, Shifts: c.shifts, Solves: tight})
+			if err != nil {
+				return err
+			}
+			ms := []Monomial{NewGauge(w.u, 1.7)}
+			for _, p := range pfs {
+				ms = append(ms, p)
+			}
+			sp := w.u.Space()
+			x := sp.NewAlgebra()
+			x.SetGaussian(rng.New(4, "direction"))
+			for i, m := range ms {
+				if err := m.Refresh(rng.New(5, "pf").Derive(uint64(i))); err != nil {
+					return err
+				}
+				f := sp.NewAlgebra()
+				if err := m.AddForce(f); err != nil {
+					return err
+				}
+				want := f.Dot(x)
+				got, err := finiteDifference(w.u, x, m.Action)
+				if err != nil {
+					return err
+				}
+				if math.Abs(got-want) > 2e-7*(1+math.Abs(want)) {
+					return fmt.Errorf("%v, %s: F·X = %.12g, finite difference %.12g", c, m.Name(), want, got)
+				}
+			}
+			return nil
+		})
+	}
+}
+
+func randomVector(p *Pseudofermion, key rng.Key) []complex128 {
+	ly := p.op.Layout()
+	per := p.op.PerSite()
+	v := make([]complex128, p.Len())
+	for s := 0; s < p.Len()/per; s++ {
+		st := key.Stream(uint64(ly.GlobalIndex(s)))
+		for j := 0; j < per; j++ {
+			v[s*per+j] = st.ComplexNormal()
+		}
+	}
+	return v
+}
+
+// TestHeatBathAndKernel checks S(Draw(η)) = η†η and that Kernel is the
+// gradient of S with respect to φ†: dS/dε at φ + εv is 2 Re⟨v, Kφ⟩.
+func TestHeatBathAndKernel(t *testing.T) {
+	for _, eo := range []bool{false, true} {
+		mpitest.Run(t, 2, func(comm mpi.Comm) error {
+			w, err := newWorld(comm, []int{4, 8}, []int{1, 2}, 3, 0.22, 8)
+			if err != nil {
+				return err
+			}
+			defer w.close()
+			pfs, err := NewPseudofermions(comm, w.op, Fermions{EvenOdd: eo, Shifts: []float64{0.02, 0.2}, Solves: tight})
+			if err != nil {
+				return err
+			}
+			for i, p := range pfs {
+				eta := randomVector(p, rng.New(9, "eta").Derive(uint64(i)))
+				phi := make([]complex128, p.Len())
+				if err := p.Draw(phi, eta); err != nil {
+					return err
+				}
+				s, err := p.ActionOf(phi)
+				if err != nil {
+					return err
+				}
+				want := solver.Norm2(comm, eta)
+				if math.Abs(s-want) > 1e-10*want {
+					return fmt.Errorf("eo %v %s: S(φ) = %.14g, η†η = %.14g", eo, p, s, want)
+				}
+				v := randomVector(p, rng.New(10, "v").Derive(uint64(i)))
+				k := make([]complex128, p.Len())
+				if err := p.Kernel(k, phi); err != nil {
+					return err
+				}
+				grad := 2 * real(solver.Dot(comm, v, k))
+				moved := make([]complex128, p.Len())
+				at := func(eps float64) (float64, error) {
+					for j := range moved {
+						moved[j] = phi[j] + complex(eps, 0)*v[j]
+					}
+					return p.ActionOf(moved)
+				}
+				plus, err := at(1e-3)
+				if err != nil {
+					return err
+				}
+				minus, err := at(-1e-3)
+				if err != nil {
+					return err
+				}
+				// S is quadratic in φ: the symmetric difference is exact.
+				if fd := (plus - minus) / 2e-3; math.Abs(fd-grad) > 1e-7*math.Abs(grad) {
+					return fmt.Errorf("eo %v %s: 2Re⟨v, Kφ⟩ = %.12g, finite difference %.12g", eo, p, grad, fd)
+				}
+			}
+			return nil
+		})
+	}
+}
+
+// TestDenseIdentities checks on a small lattice, with dense matrices, that
+// the heat bath has covariance K⁻¹ (B B† K = 1 for φ = Bη) and that the
+// monomials telescope: Σ_i log det K_i = −log det DD† (Eqs. 34, 38).
+func TestDenseIdentities(t *testing.T) {
+	for _, c := range []struct {
+		nc int
+		eo bool
+	}{{1, false}, {1, true}, {3, true}} {
+		mpitest.Run(t, 2, func(comm mpi.Comm) error {
+			w, err := newWorld(comm, []int{4, 4}, []int{2, 1}, c.nc, 0.25, 12)
+			if err != nil {
+				return err
+			}
+			defer w.close()
+			pfs, err := NewPseudofermions(comm, w.op, Fermions{EvenOdd: c.eo, Shifts: []float64{0.01, 0.1, 0.5}, Solves: tight})
+			if err != nil {
+				return err
+			}
+			ly := w.op.Layout()
+			par := decomp.All
+			if c.eo {
+				par = decomp.Even
+			}
+			basis, err := spectrum.NewBasis(comm, ly, par, w.op.PerSite())
+			if err != nil {
+				return err
+			}
+			var sumLogDet float64
+			for _, p := range pfs {
+				var failed error
+				b, err := basis.Build(func(out, in []complex128) {
+					if err := p.Draw(out, in); err != nil {
+						failed = err
+					}
+				})
+				if err != nil {
+					return err
+				}
+				k, err := basis.Build(func(out, in []complex128) {
+					if err := p.Kernel(out, in); err != nil {
+						failed = err
+					}
+				})
+				if err != nil || failed != nil {
+					return fmt.Errorf("%v %v", err, failed)
+				}
+				if comm.Rank() != 0 {
+					continue
+				}
+				if d := distanceFromIdentity(mulAdjMul(b, k)); d > 1e-9 {
+					return fmt.Errorf("Nc %d eo %v %s: |B B† K − 1| = %g", c.nc, c.eo, p, d)
+				}
+				ld, _ := k.LogDet()
+				sumLogDet += ld
+			}
+			full, err := spectrum.Build(comm, ly, decomp.All, w.op.PerSite(), w.op.M)
+			if err != nil || comm.Rank() != 0 {
+				return err
+			}
+			ld, _ := full.LogDet()
+			if want := -2 * ld; math.Abs(sumLogDet-want) > 1e-9*math.Abs(want) {
+				return fmt.Errorf("Nc %d eo %v: Σ log det K_i = %.12g, −log det DD† = %.12g", c.nc, c.eo, sumLogDet, want)
+			}
+			return nil
+		})
+	}
+}
+
+// mulAdjMul returns B B† K.
+func mulAdjMul(b, k *spectrum.Dense) *spectrum.Dense {
+	n := b.N
+	bbt := make([]complex128, n*n)
+	for i := 0; i < n; i++ {
+		for j := 0; j < n; j++ {
+			var s complex128
+			for l := 0; l < n; l++ {
+				s += b.A[i*n+l] * cmplx.Conj(b.A[j*n+l])
+			}
+			bbt[i*n+j] = s
+		}
+	}
+	out := &spectrum.Dense{N: n, A: make([]complex128, n*n)}
+	for i := 0; i < n; i++ {
+		for l := 0; l < n; l++ {
+			v := bbt[i*n+l]
+			for j := 0; j < n; j++ {
+				out.A[i*n+j] += v * k.A[l*n+j]
+			}
+		}
+	}
+	return out
+}
+
+func distanceFromIdentity(d *spectrum.Dense) float64 {
+	worst := 0.0
+	for i := 0; i < d.N; i++ {
+		for j := 0; j < d.N; j++ {
+			v := d.A[i*d.N+j]
+			if i == j {
+				v--
+			}
+			worst = max(worst, cmplx.Abs(v))
+		}
+	}
+	return worst
+}
+
+func TestBadShifts(t *testing.T) {
+	mpitest.Run(t, 1, func(comm mpi.Comm) error {
+		w, err := newWorld(comm, []int{4, 4}, []int{1, 1}, 1, 0.2, 1)
+		if err != nil {
+			return err
+		}
+		defer w.close()
+		for _, shifts := range [][]float64{{0.1, 0.05}, {0}, {-1}, {0.1, 0.1}} {
+			if _, err := NewPseudofermions(comm, w.op, Fermions{Shifts: shifts, Solves: tight}); err == nil {
+				return fmt.Errorf("shifts %v accepted", shifts)
+			}
+		}
+		return nil
+	})
+}
