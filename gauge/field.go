@@ -9,6 +9,7 @@ import (
 	"pfmpi/halo"
 	"pfmpi/mpi"
 	"pfmpi/rng"
+	"pfmpi/u1"
 )
 
 // Space is the decomposed lattice that gauge fields live on: the domain
@@ -158,6 +159,34 @@ func (u *Field) SetNearIdentity(key rng.Key, eps float64) {
 			expAlg(u.Link(s, mu), x, u.sp.nc)
 		}
 	}
+}
+
+// Reunitarize projects every local link back onto the group (it drifts by
+// rounding over many updates): U(1) to the unit circle, SU(3) by
+// Gram–Schmidt with the determinant fixed to 1.
+func (u *Field) Reunitarize() {
+	for s := 0; s < u.sp.ly.Volume(); s++ {
+		for mu := 0; mu < u.sp.nd; mu++ {
+			l := u.Link(s, mu)
+			if u.sp.nc == 1 {
+				l[0] = u1.Project(l[0])
+			} else {
+				*m3(l) = m3(l).Unitarize()
+			}
+		}
+	}
+}
+
+// MaxDifference returns the largest |U_μ(x)_ij − V_μ(x)_ij| over the whole
+// lattice (collective).
+func (u *Field) MaxDifference(v *Field) float64 {
+	n := u.sp.ly.Volume() * u.sp.nd * u.sp.nc * u.sp.nc
+	a, b := u.f.Data()[:n], v.f.Data()[:n]
+	d := 0.0
+	for i := range a {
+		d = max(d, cmplx.Abs(a[i]-b[i]))
+	}
+	return mpi.MaxFloat64(u.sp.comm, d)
 }
 
 // MaxDistanceFromGroup returns the largest distance of a local link from the
