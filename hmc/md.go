@@ -48,10 +48,11 @@ type Level struct {
 
 // MD integrates the molecular-dynamics equations dπ/dτ = −F(U),
 // dU/dτ = π U on nested time scales (Sexton and Weingarten 1992): level 0
-// is the outermost, the links move only at the innermost level. Kicks of
-// one level that meet with no drift in between are merged, so that a
-// leapfrog level of n steps costs n + 1 force evaluations and an Omelyan
-// level 2n + 1 (per step of the enclosing level).
+// is the outermost, the links move only at the innermost level. Kicks that
+// meet with no drift of the links in between are merged (also across the
+// steps of enclosing levels), so that a level evaluates its force once more
+// per trajectory than it drifts: n + 1 times for an outermost leapfrog level
+// of n steps, 2n + 1 for Omelyan.
 type MD struct {
 	u       *gauge.Field
 	levels  []Level
