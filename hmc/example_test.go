@@ -60,8 +60,9 @@ func Example() {
 				accepted++
 			}
 		}
+		plaq := u.AveragePlaquette() // collective: every rank calls it
 		if comm.Rank() == 0 {
-			fmt.Printf("accepted %d of 5, plaquette below 1: %v\n", accepted, u.AveragePlaquette() < 1)
+			fmt.Printf("accepted %d of 5, plaquette below 1: %v\n", accepted, plaq < 1)
 		}
 		return nil
 	})
