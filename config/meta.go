@@ -306,6 +306,36 @@ func (c *Config) validate(md toml.MetaData) error {
 	if len(c.Model.PFPartition) == 0 {
 		bad("model.pf_partition", "must name at least one pattern, e.g. [\"rows\"]")
 	}
+	if h := c.HMC; h != nil {
+		nPF := 0
+		if c.Action.Kappa > 0 {
+			nPF = len(c.Action.Hasenbusch) + 1
+		}
+		if n := len(h.PFLevels); n > 0 && n != nPF {
+			bad("hmc.pf_levels", "%v has %d entries for %d pseudofermion monomials (one more than action.hasenbusch); give one level each or leave it empty", h.PFLevels, n, nPF)
+		}
+		for i, l := range h.PFLevels {
+			if l > len(h.InnerSteps) {
+				bad("hmc.pf_levels", "entry %d, level %d, does not exist: hmc.inner_steps %v gives levels 0 … %d", i, l, h.InnerSteps, len(h.InnerSteps))
+			}
+		}
+		if n := len(h.PionFit); n != 0 && n != 2 {
+			bad("hmc.pion_fit", "%v must be [tmin, tmax] or empty", h.PionFit)
+		} else if n == 2 && len(c.Lattice.Dims) > 0 && (h.PionFit[0] >= h.PionFit[1] || h.PionFit[1] > c.Lattice.Dims[0]/2) {
+			bad("hmc.pion_fit", "%v must satisfy tmin < tmax ≤ T/2 = %d", h.PionFit, c.Lattice.Dims[0]/2)
+		}
+		if h.Start == "" {
+			bad("hmc.start", "is empty; use \"cold\", \"hot\" or a configuration file")
+		}
+	}
+	if c.Action.Kappa > 0 && c.Action.Precondition == "eo" {
+		for mu, l := range c.Lattice.Dims {
+			if l%2 != 0 {
+				bad("action.precondition", "\"eo\" needs even extents, but lattice.dims[%d] = %d; use even extents or precondition = \"none\"", mu, l)
+				break
+			}
+		}
+	}
 	if t := c.Train; t != nil && t.LRDecayFactor > 1 {
 		bad("train.lr_decay_factor", "%v exceeds 1: the learning rate would grow; use a factor in (0, 1]", t.LRDecayFactor)
 	}

@@ -21,6 +21,7 @@ type Config struct {
 	Parallel Parallel `toml:"parallel" doc:"process grid and replicas: ranks = replicas × product(grid)"`
 	Action   Action   `toml:"action" doc:"gauge action and Nf = 2 Wilson fermions"`
 	Model    Model    `toml:"model" doc:"the flow model (train and sample phases)"`
+	Solver   Solver   `toml:"solver" doc:"conjugate-gradient tolerances"`
 	HMC      *HMC     `toml:"hmc" phase:"hmc" doc:"pseudofermion HMC baseline"`
 	Train    *Train   `toml:"train" phase:"train" doc:"training of the flow by reverse KL"`
 	Sample   *Sample  `toml:"sample" phase:"sample" doc:"sampling, ESS and independence Metropolis"`
@@ -70,14 +71,29 @@ type Model struct {
 	PFContextHidden int      `toml:"pf_context_hidden" default:"16" min:"1" doc:"channels of the pseudofermion context network"`
 }
 
+// Solver sets the CG tolerances (relative residuals |r|/|b|).
+type Solver struct {
+	Tol     float64 `toml:"tol" default:"1e-12" gt:"0" doc:"actions, heat baths and measurements"`
+	TolMD   float64 `toml:"tol_md" default:"1e-10" gt:"0" doc:"forces inside the molecular dynamics"`
+	MaxIter int     `toml:"max_iter" default:"100000" min:"1" doc:"iteration limit of one solve (reaching it is an error)"`
+}
+
 // HMC is the HMC phase.
 type HMC struct {
-	Trajectories int     `toml:"trajectories" default:"1000" min:"1" doc:"trajectories after thermalisation"`
-	Thermalize   int     `toml:"thermalize" default:"200" min:"0" doc:"trajectories discarded first"`
-	Tau          float64 `toml:"tau" default:"1.0" gt:"0" doc:"trajectory length"`
-	Steps        int     `toml:"steps" default:"10" min:"1" doc:"integration steps of the outermost level"`
-	Integrator   string  `toml:"integrator" default:"\"omelyan\"" enum:"leapfrog|omelyan" doc:"molecular-dynamics integrator"`
-	SaveEvery    int     `toml:"save_every" default:"100" min:"0" doc:"write the configuration every N trajectories (0 = never)"`
+	Trajectories    int      `toml:"trajectories" default:"1000" min:"1" doc:"trajectories after thermalisation"`
+	Thermalize      int      `toml:"thermalize" default:"200" min:"0" doc:"trajectories discarded first"`
+	Tau             float64  `toml:"tau" default:"1.0" gt:"0" doc:"trajectory length"`
+	Steps           int      `toml:"steps" default:"10" min:"1" doc:"integration steps of the outermost level"`
+	Integrator      string   `toml:"integrator" default:"\"omelyan\"" enum:"leapfrog|omelyan" doc:"molecular-dynamics integrator"`
+	InnerSteps      []int    `toml:"inner_steps" default:"[]" min:"1" doc:"steps of each inner time scale per step of the level outside it; the gauge force goes on the innermost level"`
+	PFLevels        []int    `toml:"pf_levels" default:"[]" min:"0" doc:"time-scale level of each pseudofermion monomial, outermost = 0 (ratios first, then the last); empty: all on level 0"`
+	Start           string   `toml:"start" default:"\"cold\"" doc:"initial links: \"cold\", \"hot\" or a configuration file (.pfg, .npy, .lime, .ildg)"`
+	SaveEvery       int      `toml:"save_every" default:"100" min:"0" doc:"write the configuration every N trajectories after thermalisation (0 = never)"`
+	CheckpointEvery int      `toml:"checkpoint_every" default:"100" min:"1" doc:"checkpoint the chain every N trajectories (and at the end)"`
+	ReverseEvery    int      `toml:"reverse_every" default:"0" min:"0" doc:"check reversibility every N trajectories, at the cost of one more trajectory each (0 = never)"`
+	MeasureEvery    int      `toml:"measure_every" default:"10" min:"0" doc:"measure the observables of hmc.measure every N trajectories after thermalisation (0 = never)"`
+	Measure         []string `toml:"measure" default:"[\"pion\", \"condition\"]" enum:"pion|condition" doc:"expensive observables: pion correlator, condition numbers of the kernels"`
+	PionFit         []int    `toml:"pion_fit" default:"[]" min:"0" doc:"fit range [tmin, tmax] of the pion mass; empty: [T/4, T/2]"`
 }
 
 // Train is the training phase.

@@ -3,7 +3,6 @@ package gaugeio
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -166,7 +165,7 @@ func Save(u *gauge.Field, path string, meta Meta) error {
 		c := &Config{Dims: sp.Layout().Lattice().Dims(), Nc: sp.Nc(), Links: links, Meta: meta}
 		err = Write(path, c)
 	}
-	return agree(comm, err)
+	return mpi.RootError(comm, err)
 }
 
 // Load reads path on rank 0 and scatters it into u, which must have the
@@ -186,7 +185,7 @@ func Load(u *gauge.Field, path string) (Meta, error) {
 				path, c.Dims, Group(c.Nc), dims, Group(sp.Nc()))
 		}
 	}
-	if err := agree(comm, err); err != nil {
+	if err := mpi.RootError(comm, err); err != nil {
 		return Meta{}, err
 	}
 	var links []complex128
@@ -219,27 +218,6 @@ func equal(a, b []int) bool {
 		}
 	}
 	return true
-}
-
-// agree broadcasts rank 0's error (nil or its message) to every rank.
-func agree(comm mpi.Comm, err error) error {
-	var msg []byte
-	if err != nil {
-		msg = []byte(err.Error())
-	}
-	n := []float64{float64(len(msg))}
-	comm.Bcast(0, mpi.Bytes(n))
-	if n[0] == 0 {
-		return nil
-	}
-	if comm.Rank() != 0 {
-		msg = make([]byte, int(n[0]))
-	}
-	comm.Bcast(0, msg)
-	if comm.Rank() == 0 {
-		return err
-	}
-	return errors.New(string(msg))
 }
 
 // broadcastMeta gives every rank rank 0's meta.

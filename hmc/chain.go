@@ -134,6 +134,9 @@ func (c *Chain) Run(checkReversibility bool) (Trajectory, error) {
 		rec.Reversibility = &rev
 	}
 	rec.DeltaH = h1 - h0
+	if math.IsNaN(rec.DeltaH) || math.IsInf(rec.DeltaH, 0) {
+		return rec, fmt.Errorf("hmc: trajectory %d: ΔH = %v: the molecular dynamics diverged; use more integration steps", c.next, rec.DeltaH)
+	}
 	// Every rank holds the same ΔH (reductions are replicated) and draws
 	// the same uniform number, so the decision needs no communication.
 	st := key.Derive(1).Stream(0)

@@ -1,6 +1,7 @@
 package mpi
 
 import (
+	"errors"
 	"fmt"
 	"unsafe"
 )
@@ -162,4 +163,28 @@ func checkTag(tag int) {
 	if tag < 0 {
 		panic(fmt.Sprintf("mpi: tag %d is negative; tags are ≥ 0", tag))
 	}
+}
+
+// RootError returns rank 0's error on every rank of c: rank 0 gets err
+// itself, the others an error with its message (nil if rank 0's is nil). Use
+// it where rank 0 alone does file work, so that all ranks take the same
+// branch. It is collective.
+func RootError(c Comm, err error) error {
+	var msg []byte
+	if c.Rank() == 0 && err != nil {
+		msg = []byte(err.Error())
+	}
+	n := []float64{float64(len(msg))}
+	c.Bcast(0, Bytes(n))
+	if n[0] == 0 {
+		return nil
+	}
+	if c.Rank() != 0 {
+		msg = make([]byte, int(n[0]))
+	}
+	c.Bcast(0, msg)
+	if c.Rank() == 0 {
+		return err
+	}
+	return errors.New(string(msg))
 }

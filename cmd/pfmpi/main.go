@@ -13,6 +13,8 @@ import (
 	"pfmpi/config"
 	"pfmpi/decomp"
 	"pfmpi/examples"
+	"pfmpi/internal/hmcrun"
+	"pfmpi/internal/rundir"
 	"pfmpi/mpi"
 )
 
@@ -254,8 +256,27 @@ func execute(world mpi.Comm, cmd, file string, stdout io.Writer) error {
 	if len(cfg.Phases()) == 0 {
 		return fmt.Errorf("%s has no phase section; add [hmc], [train], [sample] or [bench]", name)
 	}
+	dir, err := rundir.Open(world, cfg)
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	if dir.Resumed() {
+		p("  output       %s (resuming the run there)\n", cfg.Run.Output)
+	} else {
+		p("  output       %s\n", cfg.Run.Output)
+	}
 	for _, phase := range cfg.Phases() {
 		switch phase {
+		case "hmc":
+			dly, err := ly.lat.Layout(domain.Rank())
+			if err != nil {
+				return err
+			}
+			if err := hmcrun.Run(hmcrun.Env{World: world, Domain: domain, Replica: replica, Layout: dly,
+				Config: cfg, Dir: dir, Out: stdout}); err != nil {
+				return err
+			}
 		case "bench":
 			p("phase bench\n")
 			if err := benchPhase(world, domain, cfg, ly, stdout); err != nil {
