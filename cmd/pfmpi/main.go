@@ -256,6 +256,11 @@ func execute(world mpi.Comm, cmd, file string, stdout io.Writer) error {
 	if len(cfg.Phases()) == 0 {
 		return fmt.Errorf("%s has no phase section; add [hmc], [train], [sample] or [bench]", name)
 	}
+	for _, phase := range cfg.Phases() {
+		if phase != "hmc" && phase != "bench" {
+			return notReady{phase: phase}
+		}
+	}
 	dir, err := rundir.Open(world, cfg)
 	if err != nil {
 		return err

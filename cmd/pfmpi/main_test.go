@@ -144,7 +144,7 @@ func TestUsage(t *testing.T) {
 		t.Errorf("run: exit %d, %q", code, errOut)
 	}
 	// The bare form `pfmpi FILE.toml` is `pfmpi run FILE.toml`.
-	f := writeFile(t, "[lattice]\ndims = [4, 4]\n[action]\nbeta = 1.0\n[hmc]\n")
+	f := writeFile(t, "[lattice]\ndims = [4, 4]\n[action]\nbeta = 1.0\n[train]\n")
 	if code, out, _ := runCLI(t, f); code != exitNotReady || !strings.Contains(out, "pfmpi run: "+f) {
 		t.Errorf("bare file: exit %d\n%s", code, out)
 	}
@@ -319,5 +319,45 @@ func TestBenchPhaseAndCommand(t *testing.T) {
 	code, out, _ = runCLI(t, "bench", "-quick", "-repeats", "1", "-json")
 	if code != exitOK || strings.Count(out, "\"op\":\"dslash\"") != 3 {
 		t.Errorf("bench -quick: exit %d\n%s", code, out)
+	}
+}
+
+func TestHMCPhase(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "run")
+	text := fmt.Sprintf(`[run]
+output = %q
+[lattice]
+dims = [4, 8]
+[parallel]
+grid = [1, 2]
+[action]
+beta = 2.0
+kappa = 0.2
+hasenbusch = [0.2]
+[hmc]
+thermalize = 1
+trajectories = 4
+steps = 3
+measure_every = 2
+`, dir)
+	f := writeFile(t, text)
+	code, out, errOut := runCLI(t, f, "-ranks", "2")
+	if code != exitOK {
+		t.Fatalf("exit %d %s\n%s", code, errOut, out)
+	}
+	for _, want := range []string{"phase hmc", "pf0: φ†(1 + (0.2 − 0)(DscDsc†)⁻¹)φ", "hmc summary", "plaquette"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	for _, name := range []string{"config.toml", "metrics.jsonl", "summary.json", "checkpoints/hmc.json"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Error(err)
+		}
+	}
+	// Running it again resumes the finished run: nothing to do but the summary.
+	code, out, _ = runCLI(t, f, "-ranks", "2")
+	if code != exitOK || !strings.Contains(out, "resuming the run there") || strings.Contains(out, "hmc      1/") {
+		t.Errorf("second run: exit %d\n%s", code, out)
 	}
 }
