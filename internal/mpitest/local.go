@@ -22,3 +22,11 @@ func Run(tb testing.TB, n int, body func(c mpi.Comm) error) {
 
 // TempDir returns a temporary directory for the test, removed when it ends.
 func TempDir(tb testing.TB) string { return tb.TempDir() }
+
+// RunDir is Run with a temporary directory that the ranks of one group
+// share and no other group sees (under mpirun, groups run side by side).
+func RunDir(tb testing.TB, n int, body func(c mpi.Comm, dir string) error) {
+	tb.Helper()
+	dir := tb.TempDir()
+	Run(tb, n, func(c mpi.Comm) error { return body(c, dir) })
+}

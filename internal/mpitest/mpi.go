@@ -5,6 +5,7 @@ package mpitest
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"testing"
@@ -88,7 +89,8 @@ func Run(tb testing.TB, n int, body func(c mpi.Comm) error) {
 // TempDir returns a temporary directory shared by every process of the MPI
 // job (world rank 0 creates it and broadcasts its path; the processes run on
 // one machine in tests) and removed by rank 0 when the test ends. Every
-// process must call it at the same point of the test.
+// process must call it at the same point of the test, and the removal waits
+// until every process has finished the test.
 func TempDir(tb testing.TB) string {
 	tb.Helper()
 	var dir string
@@ -108,5 +110,34 @@ func TempDir(tb testing.TB) string {
 		dir = string(path)
 	}
 	<-done
+	// Rank 0 removes the directory when its test ends, which may be before
+	// other processes finish theirs: wait for all of them first (cleanups
+	// run last-registered first, so this precedes the removal).
+	tb.Cleanup(func() {
+		barrier := make(chan struct{})
+		jobs <- func() {
+			defer close(barrier)
+			world.Barrier()
+		}
+		<-barrier
+	})
 	return dir
+}
+
+// RunDir is Run with a temporary directory that the ranks of one group
+// share and no other group sees (the groups of a world run side by side).
+func RunDir(tb testing.TB, n int, body func(c mpi.Comm, dir string) error) {
+	tb.Helper()
+	root := TempDir(tb)
+	Run(tb, n, func(c mpi.Comm) error {
+		dir := filepath.Join(root, fmt.Sprintf("group%d", world.Rank()/n))
+		var err error
+		if c.Rank() == 0 {
+			err = os.MkdirAll(dir, 0o755)
+		}
+		if err = mpi.RootError(c, err); err != nil {
+			return err
+		}
+		return body(c, dir)
+	})
 }
