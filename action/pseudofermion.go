@@ -137,9 +137,6 @@ func (p *Pseudofermion) String() string {
 	return fmt.Sprintf("%s: φ†(%s + %g)⁻¹φ", p.name, m, p.sigma)
 }
 
-// Normal returns M = A A† (unshifted), for spectral estimates.
-func (p *Pseudofermion) Normal() solver.Linear { return dslash.NewNormal(p.a, 0, p.n) }
-
 // Condition returns the condition number of the kernel K given the
 // extreme eigenvalues of M: (λmax + σ)/(λmin + σ) for (M + σ)⁻¹, and for a
 // ratio, whose eigenvalues (λ + μ_{i+1})/(λ + μ_i) fall with λ,

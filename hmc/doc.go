@@ -43,5 +43,6 @@
 // between grids in the last bits. Chains on different grids agree to
 // rounding amplified by the molecular dynamics: the tests require equal
 // accept/reject decisions and plaquettes equal to 1e-9 over 10
-// trajectories, not bitwise equality.
+// trajectories on five process grids (they agree to 2e-15), not bitwise
+// equality.
 package hmc
