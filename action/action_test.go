@@ -8,7 +8,9 @@ import (
 
 	"pfmpi/decomp"
 	"pfmpi/dslash"
+	"pfmpi/field"
 	"pfmpi/gauge"
+	"pfmpi/internal/latticetest"
 	"pfmpi/internal/mpitest"
 	"pfmpi/mpi"
 	"pfmpi/rng"
@@ -27,15 +29,7 @@ type world struct {
 }
 
 func newWorld(c mpi.Comm, dims, grid []int, nc int, kappa float64, seed uint64) (*world, error) {
-	lat, err := decomp.NewLattice(dims, grid, true)
-	if err != nil {
-		return nil, err
-	}
-	ly, err := lat.Layout(c.Rank())
-	if err != nil {
-		return nil, err
-	}
-	sp, err := gauge.NewSpace(c, ly, nc)
+	sp, err := latticetest.Space(c, dims, grid, true, nc)
 	if err != nil {
 		return nil, err
 	}
@@ -145,15 +139,8 @@ func TestForces(t *testing.T) {
 }
 
 func randomVector(p *Pseudofermion, key rng.Key) []complex128 {
-	ly := p.op.Layout()
-	per := p.op.PerSite()
 	v := make([]complex128, p.Len())
-	for s := 0; s < p.Len()/per; s++ {
-		st := key.Stream(uint64(ly.GlobalIndex(s)))
-		for j := 0; j < per; j++ {
-			v[s*per+j] = st.ComplexNormal()
-		}
-	}
+	field.FillComplexNormalSites(v, p.op.Layout(), p.parity(), p.op.PerSite(), key)
 	return v
 }
 

@@ -5,7 +5,9 @@ import (
 	"math"
 	"strconv"
 
+	"pfmpi/decomp"
 	"pfmpi/dslash"
+	"pfmpi/field"
 	"pfmpi/gauge"
 	"pfmpi/mpi"
 	"pfmpi/rng"
@@ -109,6 +111,14 @@ func (p *Pseudofermion) Name() string { return p.name }
 // Len is the number of local values of the pseudofermion.
 func (p *Pseudofermion) Len() int { return p.n }
 
+// parity is the sites the pseudofermion lives on.
+func (p *Pseudofermion) parity() decomp.Parity {
+	if p.eo {
+		return decomp.Even
+	}
+	return decomp.All
+}
+
 // EvenOdd reports whether the pseudofermion lives on the even sites.
 func (p *Pseudofermion) EvenOdd() bool { return p.eo }
 
@@ -199,16 +209,8 @@ func (p *Pseudofermion) Draw(phi, eta []complex128) error {
 // Refresh draws Phi from exp(−S) with η from key, one stream per global
 // site, so that the draw does not depend on the process grid.
 func (p *Pseudofermion) Refresh(key rng.Key) error {
-	ly := p.op.Layout()
-	per := p.op.PerSite()
-	eta := p.eta
-	for s := 0; s < p.n/per; s++ {
-		st := key.Stream(uint64(ly.GlobalIndex(s)))
-		for j := 0; j < per; j++ {
-			eta[s*per+j] = st.ComplexNormal()
-		}
-	}
-	return p.Draw(p.Phi, eta)
+	field.FillComplexNormalSites(p.eta, p.op.Layout(), p.parity(), p.op.PerSite(), key)
+	return p.Draw(p.Phi, p.eta)
 }
 
 // ActionOf returns S(φ) at the current links.

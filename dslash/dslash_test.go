@@ -6,8 +6,7 @@ import (
 	"math/cmplx"
 	"testing"
 
-	"pfmpi/decomp"
-	"pfmpi/gauge"
+	"pfmpi/internal/latticetest"
 	"pfmpi/internal/mpitest"
 	"pfmpi/mpi"
 	"pfmpi/rng"
@@ -17,21 +16,7 @@ func TestMain(m *testing.M) { mpitest.Main(m) }
 
 // setup builds a hot gauge field and the fast operator on this rank.
 func setup(c mpi.Comm, dims, grid []int, nc int, kappa float64) (*Wilson, error) {
-	if grid == nil {
-		grid = make([]int, len(dims))
-		for i := range grid {
-			grid[i] = 1
-		}
-	}
-	lat, err := decomp.NewLattice(dims, grid, false)
-	if err != nil {
-		return nil, err
-	}
-	ly, err := lat.Layout(c.Rank())
-	if err != nil {
-		return nil, err
-	}
-	sp, err := gauge.NewSpace(c, ly, nc)
+	sp, err := latticetest.Space(c, dims, grid, false, nc)
 	if err != nil {
 		return nil, err
 	}

@@ -157,3 +157,21 @@ func forEachBlockSite(lat *decomp.Lattice, fn func(r, lex int, g int64)) {
 		}
 	}
 }
+
+// FillComplexNormalSites fills dst, a vector of the local sites of parity p
+// with n values per site (in the layout's order), with complex normal
+// numbers of density exp(−|z|²)/π: value j of the site with global index g
+// is the (j+1)-th draw of key.Stream(g), so the vector does not depend on
+// the process grid.
+func FillComplexNormalSites(dst []complex128, ly *decomp.Layout, p decomp.Parity, n int, key rng.Key) {
+	lo, hi := ly.Sites(p)
+	if len(dst) != (hi-lo)*n {
+		panic(fmt.Sprintf("field: %d values for %d sites × %d", len(dst), hi-lo, n))
+	}
+	for s := lo; s < hi; s++ {
+		st := key.Stream(uint64(ly.GlobalIndex(s)))
+		for j := 0; j < n; j++ {
+			dst[(s-lo)*n+j] = st.ComplexNormal()
+		}
+	}
+}

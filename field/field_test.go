@@ -134,3 +134,48 @@ func TestScatterGatherRoundTrip(t *testing.T) {
 		})
 	}
 }
+
+// TestSiteVectorsAreGridIndependent fills even-site vectors on two grids and
+// requires the same value at every global site, equal to the All-parity fill.
+func TestSiteVectorsAreGridIndependent(t *testing.T) {
+	key := rng.New(3, "sites")
+	byGlobal := map[int64]complex128{}
+	for _, grid := range [][]int{{1, 1}, {2, 1}, {1, 2}} {
+		ranks := grid[0] * grid[1]
+		got := make([]map[int64]complex128, ranks)
+		mpitest.Run(t, ranks, func(c mpi.Comm) error {
+			lat, err := decomp.NewLattice([]int{4, 8}, grid, true)
+			if err != nil {
+				return err
+			}
+			ly, err := lat.Layout(c.Rank())
+			if err != nil {
+				return err
+			}
+			even := make([]complex128, ly.EvenCount()*2)
+			field.FillComplexNormalSites(even, ly, decomp.Even, 2, key)
+			all := make([]complex128, ly.Volume()*2)
+			field.FillComplexNormalSites(all, ly, decomp.All, 2, key)
+			m := map[int64]complex128{}
+			for s := 0; s < ly.EvenCount(); s++ {
+				if even[2*s+1] != all[2*s+1] {
+					return fmt.Errorf("even and full vectors differ at site %d", s)
+				}
+				m[ly.GlobalIndex(s)] = even[2*s+1]
+			}
+			got[c.Rank()] = m
+			return nil
+		})
+		for _, m := range got {
+			for g, v := range m {
+				if w, ok := byGlobal[g]; ok && w != v {
+					t.Fatalf("grid %v: site %d holds %v, another grid %v", grid, g, v, w)
+				}
+				byGlobal[g] = v
+			}
+		}
+	}
+	if len(byGlobal) != 16 {
+		t.Errorf("%d even sites seen, want 16", len(byGlobal))
+	}
+}

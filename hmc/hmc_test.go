@@ -9,6 +9,7 @@ import (
 	"pfmpi/decomp"
 	"pfmpi/dslash"
 	"pfmpi/gauge"
+	"pfmpi/internal/latticetest"
 	"pfmpi/internal/mpitest"
 	"pfmpi/measure"
 	"pfmpi/mpi"
@@ -37,15 +38,7 @@ type spec struct {
 }
 
 func newSystem(comm mpi.Comm, s spec, solves action.Solves) (*system, error) {
-	lat, err := decomp.NewLattice(s.dims, s.grid, s.eo)
-	if err != nil {
-		return nil, err
-	}
-	ly, err := lat.Layout(comm.Rank())
-	if err != nil {
-		return nil, err
-	}
-	sp, err := gauge.NewSpace(comm, ly, s.nc)
+	sp, err := latticetest.Space(comm, s.dims, s.grid, s.eo, s.nc)
 	if err != nil {
 		return nil, err
 	}

@@ -8,7 +8,7 @@ import (
 
 	"pfmpi/decomp"
 	"pfmpi/dslash"
-	"pfmpi/gauge"
+	"pfmpi/internal/latticetest"
 	"pfmpi/internal/mpitest"
 	"pfmpi/mpi"
 	"pfmpi/rng"
@@ -151,15 +151,11 @@ func TestPionAgainstDense(t *testing.T) {
 	for _, nc := range []int{1, 3} {
 		mpitest.Run(t, 2, func(comm mpi.Comm) error {
 			dims := []int{6, 4}
-			lat, err := decomp.NewLattice(dims, []int{2, 1}, false)
+			sp, err := latticetest.Space(comm, dims, []int{2, 1}, false, nc)
 			if err != nil {
 				return err
 			}
-			ly, _ := lat.Layout(comm.Rank())
-			sp, err := gauge.NewSpace(comm, ly, nc)
-			if err != nil {
-				return err
-			}
+			ly, lat := sp.Layout(), sp.Layout().Lattice()
 			defer sp.Close()
 			u := sp.NewField()
 			u.SetNearIdentity(rng.New(3, "pion"), 0.7)

@@ -2,6 +2,7 @@ package measure
 
 import (
 	"pfmpi/decomp"
+	"pfmpi/field"
 	"pfmpi/mpi"
 	"pfmpi/rng"
 	"pfmpi/solver"
@@ -16,11 +17,6 @@ import (
 func Extremes(comm mpi.Comm, ly *decomp.Layout, p decomp.Parity, perSite int, a solver.Linear, key rng.Key, tol float64, maxIter int) (spectrum.Extremal, error) {
 	lo, hi := ly.Sites(p)
 	start := make([]complex128, (hi-lo)*perSite)
-	for s := lo; s < hi; s++ {
-		st := key.Stream(uint64(ly.GlobalIndex(s)))
-		for j := 0; j < perSite; j++ {
-			start[(s-lo)*perSite+j] = st.ComplexNormal()
-		}
-	}
+	field.FillComplexNormalSites(start, ly, p, perSite, key)
 	return spectrum.Extremes(comm, a, start, tol, maxIter)
 }

@@ -9,7 +9,8 @@ import (
 
 	"pfmpi/decomp"
 	"pfmpi/dslash"
-	"pfmpi/gauge"
+	"pfmpi/field"
+	"pfmpi/internal/latticetest"
 	"pfmpi/internal/mpitest"
 	"pfmpi/mpi"
 	"pfmpi/rng"
@@ -21,21 +22,7 @@ func TestMain(m *testing.M) { mpitest.Main(m) }
 // wilson builds the Wilson operator on a near-identity gauge field (hot
 // fields at κ near the critical value are too ill-conditioned for tests).
 func wilson(c mpi.Comm, dims, grid []int, nc int, kappa float64) (*dslash.Wilson, error) {
-	if grid == nil {
-		grid = make([]int, len(dims))
-		for i := range grid {
-			grid[i] = 1
-		}
-	}
-	lat, err := decomp.NewLattice(dims, grid, false)
-	if err != nil {
-		return nil, err
-	}
-	ly, err := lat.Layout(c.Rank())
-	if err != nil {
-		return nil, err
-	}
-	sp, err := gauge.NewSpace(c, ly, nc)
+	sp, err := latticetest.Space(c, dims, grid, false, nc)
 	if err != nil {
 		return nil, err
 	}
@@ -47,12 +34,7 @@ func wilson(c mpi.Comm, dims, grid []int, nc int, kappa float64) (*dslash.Wilson
 func randomVector(ly *decomp.Layout, p decomp.Parity, n int, key rng.Key) []complex128 {
 	lo, hi := ly.Sites(p)
 	x := make([]complex128, (hi-lo)*n)
-	for s := lo; s < hi; s++ {
-		st := key.Stream(uint64(ly.GlobalIndex(s)))
-		for i := 0; i < n; i++ {
-			x[(s-lo)*n+i] = st.ComplexNormal()
-		}
-	}
+	field.FillComplexNormalSites(x, ly, p, n, key)
 	return x
 }
 
