@@ -87,7 +87,7 @@ type HMC struct {
 	Integrator      string   `toml:"integrator" default:"\"omelyan\"" enum:"leapfrog|omelyan" doc:"molecular-dynamics integrator"`
 	InnerSteps      []int    `toml:"inner_steps" default:"[]" min:"1" doc:"steps of each inner time scale per step of the level outside it; the gauge force goes on the innermost level"`
 	PFLevels        []int    `toml:"pf_levels" default:"[]" min:"0" doc:"time-scale level of each pseudofermion monomial, outermost = 0 (ratios first, then the last); empty: all on level 0"`
-	Start           string   `toml:"start" default:"\"cold\"" doc:"initial links: \"cold\", \"hot\" or a configuration file (.pfg, .npy, .lime, .ildg)"`
+	Start           string   `toml:"start" default:"\"cold\"" doc:"initial links: \"cold\", \"hot\" or a configuration file (.pfg, .npy, .lime, .ildg; relative to the run file)"`
 	SaveEvery       int      `toml:"save_every" default:"100" min:"0" doc:"write the configuration every N trajectories after thermalisation (0 = never)"`
 	CheckpointEvery int      `toml:"checkpoint_every" default:"100" min:"1" doc:"checkpoint the chain every N trajectories (and at the end)"`
 	ReverseEvery    int      `toml:"reverse_every" default:"0" min:"0" doc:"check reversibility every N trajectories, at the cost of one more trajectory each (0 = never)"`
