@@ -1,0 +1,566 @@
+package nnlayers
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+	"testing"
+
+	"pfmpi/decomp"
+	"pfmpi/internal/mpitest"
+	"pfmpi/mpi"
+	"pfmpi/rng"
+)
+
+func TestMain(m *testing.M) { mpitest.Main(m) }
+
+// newGeometry returns rank c's geometry of dims over grid.
+func newGeometry(c mpi.Comm, dims, grid []int) (*Geometry, error) {
+	lat, err := decomp.NewLattice(dims, grid, false)
+	if err != nil {
+		return nil, err
+	}
+	ly, err := lat.Layout(c.Rank())
+	if err != nil {
+		return nil, err
+	}
+	return NewGeometry(c, ly), nil
+}
+
+// randomTensor fills a tensor keyed by global site and global batch index
+// (b0 + b), so that it does not depend on the process grid or the replica.
+func randomTensor(geo *Geometry, b, c, b0 int, key rng.Key) *Tensor {
+	x := NewTensor(geo.Volume(), b, c)
+	for s := 0; s < x.V; s++ {
+		g := uint64(geo.ly.GlobalIndex(s))
+		for k := 0; k < b; k++ {
+			st := key.Derive(uint64(b0 + k)).Stream(g)
+			for i := 0; i < c; i++ {
+				x.Data[x.At(s, k, i)] = st.Normal()
+			}
+		}
+	}
+	return x
+}
+
+func dot(c mpi.Comm, a, b []float64) float64 {
+	s := 0.0
+	for i := range a {
+		s += a[i] * b[i]
+	}
+	return mpi.SumFloat64(c, s)
+}
+
+// layerCase is one operation under test: build returns the output of the
+// operation on the inputs, and its parameters.
+type layerCase struct {
+	name   string
+	in     []int // channels of each input (one or two)
+	params func(geo *Geometry) (Module, error)
+	apply  func(t *Tape, m Module, x []*Tensor) *Tensor
+}
+
+func single(m Module) func(t *Tape, _ Module, x []*Tensor) *Tensor {
+	return func(t *Tape, mm Module, x []*Tensor) *Tensor { return mm.Apply(t, x[0]) }
+}
+
+func convCase(name string, in, out, k, d int) layerCase {
+	return layerCase{
+		name: name, in: []int{in},
+		params: func(geo *Geometry) (Module, error) {
+			c, err := NewConv(geo, name, in, out, k, d)
+			if err != nil {
+				return nil, err
+			}
+			c.InitXavier(3, 1)
+			for i := range c.B.Value {
+				c.B.Value[i] = 0.1 * float64(i+1)
+			}
+			return c, nil
+		},
+		apply: func(t *Tape, m Module, x []*Tensor) *Tensor { return m.Apply(t, x[0]) },
+	}
+}
+
+func opCase(name string, in []int, f func(t *Tape, x []*Tensor) *Tensor) layerCase {
+	return layerCase{name: name, in: in, apply: func(t *Tape, _ Module, x []*Tensor) *Tensor { return f(t, x) }}
+}
+
+func layerCases(geo *Geometry) []layerCase {
+	mask := make([]float64, geo.Volume())
+	coord := make([]int, geo.ly.Lattice().NumDims())
+	for s := range mask {
+		geo.ly.GlobalCoord(s, coord)
+		mask[s] = float64((coord[0] + 2*coord[1]) % 3)
+	}
+	cases := []layerCase{
+		convCase("conv3", 2, 3, 3, 1),
+		convCase("conv3-dilated", 2, 2, 3, 2),
+		convCase("conv1", 3, 2, 1, 1),
+		convCase("conv5", 1, 2, 5, 1),
+	}
+	for _, a := range []Activation{ELU, Tanh, LeakyReLU, Softplus} {
+		cases = append(cases, opCase(a.String(), []int{2}, func(t *Tape, x []*Tensor) *Tensor { return a.Apply(t, x[0]) }))
+	}
+	cases = append(cases,
+		opCase("add", []int{2, 2}, func(t *Tape, x []*Tensor) *Tensor { return Add(t, x[0], x[1]) }),
+		opCase("mul", []int{2, 2}, func(t *Tape, x []*Tensor) *Tensor { return Mul(t, x[0], x[1]) }),
+		opCase("scale", []int{2}, func(t *Tape, x []*Tensor) *Tensor { return Scale(t, x[0], -1.7) }),
+		opCase("mask", []int{2}, func(t *Tape, x []*Tensor) *Tensor { return MaskSites(t, x[0], mask) }),
+		opCase("concat", []int{2, 3}, func(t *Tape, x []*Tensor) *Tensor { return Concat(t, x[0], x[1]) }),
+		opCase("slice", []int{4}, func(t *Tape, x []*Tensor) *Tensor { return Slice(t, x[0], 1, 3) }),
+		opCase("softmax", []int{3}, func(t *Tape, x []*Tensor) *Tensor { return Softmax(t, x[0]) }),
+		// A composition with a shared module: gradients of both uses add up.
+		opCase("shared", []int{2}, func(t *Tape, x []*Tensor) *Tensor {
+			y := Tanh.Apply(t, x[0])
+			return Mul(t, y, ELU.Apply(t, y))
+		}),
+	)
+	return cases
+}
+
+// TestVJPFiniteDifferences compares every operation's vector–Jacobian
+// product with central differences, for inputs and parameters, on several
+// process grids (2D, and 4D for the convolutions).
+func TestVJPFiniteDifferences(t *testing.T) {
+	for _, g := range []struct{ dims, grid []int }{
+		{[]int{8, 8}, []int{1, 1}},
+		{[]int{8, 8}, []int{2, 1}},
+		{[]int{8, 8}, []int{2, 2}},
+		{[]int{8, 8}, []int{1, 4}},
+		{[]int{4, 4, 4, 4}, []int{2, 1, 1, 2}},
+	} {
+		ranks := 1
+		for _, n := range g.grid {
+			ranks *= n
+		}
+		mpitest.Run(t, ranks, func(c mpi.Comm) error {
+			geo, err := newGeometry(c, g.dims, g.grid)
+			if err != nil {
+				return err
+			}
+			defer geo.Close()
+			tape := NewTape(2)
+			defer tape.Close()
+			for _, lc := range layerCases(geo) {
+				if len(g.dims) == 4 && (lc.params == nil || lc.name == "conv5") {
+					continue // element-wise ops are dimension-blind; 5⁴ taps are slow
+				}
+				if err := checkVJP(c, geo, tape, lc); err != nil {
+					return fmt.Errorf("%v grid %v: %s: %w", g.dims, g.grid, lc.name, err)
+				}
+			}
+			return nil
+		})
+	}
+}
+
+func checkVJP(c mpi.Comm, geo *Geometry, tape *Tape, lc layerCase) error {
+	const b = 3
+	var m Module
+	var ps Params
+	if lc.params != nil {
+		var err error
+		if m, err = lc.params(geo); err != nil {
+			return err
+		}
+		ps = m.Params()
+	}
+	xs := make([]*Tensor, len(lc.in))
+	for i, ch := range lc.in {
+		xs[i] = randomTensor(geo, b, ch, 0, rng.New(uint64(10+i), "x"))
+	}
+	tape.Reset()
+	y := lc.apply(tape, m, xs)
+	w := randomTensor(geo, b, y.C, 0, rng.New(20, "w"))
+	copy(y.Grad, w.Data)
+	tape.Backward()
+	loss := func() float64 {
+		tape.Reset()
+		return dot(c, w.Data, lc.apply(tape, m, xs).Data)
+	}
+	fd := func(v []float64, dir []float64) float64 {
+		const eps = 1e-5
+		saved := append([]float64(nil), v...)
+		for i := range v {
+			v[i] = saved[i] + eps*dir[i]
+		}
+		plus := loss()
+		for i := range v {
+			v[i] = saved[i] - eps*dir[i]
+		}
+		minus := loss()
+		copy(v, saved)
+		return (plus - minus) / (2 * eps)
+	}
+	for i, x := range xs {
+		dir := randomTensor(geo, b, x.C, 0, rng.New(uint64(30+i), "dir")).Data
+		want := dot(c, dir, x.Grad)
+		got := fd(x.Data, dir)
+		if math.Abs(got-want) > 1e-7*(1+math.Abs(want)) {
+			return fmt.Errorf("input %d: ⟨dir, ∂L/∂x⟩ = %.12g, central difference %.12g", i, want, got)
+		}
+	}
+	for _, p := range ps {
+		st := rng.New(40, p.Name).Stream(0)
+		dir := make([]float64, p.Size())
+		for i := range dir {
+			dir[i] = st.Normal()
+		}
+		want := 0.0
+		for i := range dir {
+			want += dir[i] * p.Grad[i]
+		}
+		want = mpi.SumFloat64(c, want) // each rank holds its sites' share
+		got := fd(p.Value, dir)
+		if math.Abs(got-want) > 1e-7*(1+math.Abs(want)) {
+			return fmt.Errorf("parameter %s: ⟨dir, ∂L/∂θ⟩ = %.12g, central difference %.12g", p.Name, want, got)
+		}
+	}
+	return nil
+}
+
+// network is the context network used by the distributed and training
+// tests: 4 → 16 → 16 → 3 channels, kernel 3 (the middle one dilated).
+func network(geo *Geometry) (Sequential, error) {
+	a, err := NewConv(geo, "net.a", 4, 16, 3, 1)
+	if err != nil {
+		return nil, err
+	}
+	b, err := NewConv(geo, "net.b", 16, 16, 3, 2)
+	if err != nil {
+		return nil, err
+	}
+	c, err := NewConv(geo, "net.c", 16, 3, 1, 1)
+	if err != nil {
+		return nil, err
+	}
+	a.InitXavier(1, 1)
+	b.InitXavier(1, 1)
+	c.InitXavier(1, 1)
+	return Sequential{a, ELU, b, Tanh, c}, nil
+}
+
+// forwardBackward runs the network on this replica's share of a batch of
+// total members and returns the output, with the gradients of
+// L = Σ w·y (over all ranks and replicas) summed over the world.
+func forwardBackward(world, domain mpi.Comm, geo *Geometry, tape *Tape, net Sequential, total, replicas, replica int) *Tensor {
+	b := total / replicas
+	b0 := replica * b
+	x := randomTensor(geo, b, 4, b0, rng.New(1, "input"))
+	x.Grad = nil
+	tape.Reset()
+	y := net.Apply(tape, x)
+	w := randomTensor(geo, b, 3, b0, rng.New(2, "weights"))
+	copy(y.Grad, w.Data)
+	net.Params().ZeroGrad()
+	tape.Backward()
+	AllreduceGrads(world, net.Params(), nil)
+	return y
+}
+
+// TestDistributedNetwork requires the network's outputs and parameter
+// gradients on grids 1×1, 2×1, 2×2 and with two replicas splitting the
+// batch to equal the one-rank values to rounding.
+func TestDistributedNetwork(t *testing.T) {
+	dims := []int{8, 8}
+	const total = 8
+	type result struct {
+		out   map[[2]int64][]float64 // (global site, global batch) → channels
+		grads map[string][]float64
+	}
+	run := func(grid []int, replicas int) result {
+		ranks := grid[0] * grid[1] * replicas
+		res := result{out: map[[2]int64][]float64{}, grads: map[string][]float64{}}
+		outs := make([]map[[2]int64][]float64, ranks)
+		mpitest.Run(t, ranks, func(world mpi.Comm) error {
+			lat, err := decomp.NewLattice(dims, grid, false)
+			if err != nil {
+				return err
+			}
+			domain, replica, err := decomp.SplitWorld(world, lat)
+			if err != nil {
+				return err
+			}
+			defer domain.Free()
+			defer replica.Free()
+			ly, err := lat.Layout(domain.Rank())
+			if err != nil {
+				return err
+			}
+			geo := NewGeometry(domain, ly)
+			defer geo.Close()
+			tape := NewTape(2)
+			defer tape.Close()
+			net, err := network(geo)
+			if err != nil {
+				return err
+			}
+			r := world.Rank() / domain.Size()
+			y := forwardBackward(world, domain, geo, tape, net, total, replicas, r)
+			m := map[[2]int64][]float64{}
+			for s := 0; s < y.V; s++ {
+				for k := 0; k < y.B; k++ {
+					m[[2]int64{ly.GlobalIndex(s), int64(r*y.B + k)}] = append([]float64(nil), y.Data[y.At(s, k, 0):y.At(s, k, 0)+y.C]...)
+				}
+			}
+			outs[world.Rank()] = m
+			if world.Rank() == 0 {
+				for _, p := range net.Params() {
+					res.grads[p.Name] = append([]float64(nil), p.Grad...)
+				}
+			}
+			return nil
+		})
+		for _, m := range outs {
+			for k, v := range m {
+				res.out[k] = v
+			}
+		}
+		return res
+	}
+	ref := run([]int{1, 1}, 1)
+	if len(ref.out) != 64*total {
+		t.Fatalf("reference has %d outputs", len(ref.out))
+	}
+	for _, c := range []struct {
+		grid     []int
+		replicas int
+	}{{[]int{2, 1}, 1}, {[]int{2, 2}, 1}, {[]int{1, 1}, 2}, {[]int{2, 1}, 2}} {
+		got := run(c.grid, c.replicas)
+		worstOut, worstGrad := 0.0, 0.0
+		for k, v := range ref.out {
+			for i := range v {
+				worstOut = max(worstOut, math.Abs(got.out[k][i]-v[i]))
+			}
+		}
+		for name, g := range ref.grads {
+			for i := range g {
+				worstGrad = max(worstGrad, math.Abs(got.grads[name][i]-g[i])/(1+math.Abs(g[i])))
+			}
+		}
+		if len(got.out) != len(ref.out) || worstOut > 1e-13 || worstGrad > 1e-12 {
+			t.Errorf("grid %v × %d replicas: %d outputs, max output difference %g, max gradient difference %g",
+				c.grid, c.replicas, len(got.out), worstOut, worstGrad)
+		}
+	}
+}
+
+// TestWorkerCountDoesNotMatter requires bitwise equal results with 1 and 3
+// goroutines.
+func TestWorkerCountDoesNotMatter(t *testing.T) {
+	mpitest.Run(t, 1, func(c mpi.Comm) error {
+		geo, err := newGeometry(c, []int{8, 8}, []int{1, 1})
+		if err != nil {
+			return err
+		}
+		defer geo.Close()
+		var outs [2][]float64
+		var grads [2][]float64
+		for i, n := range []int{1, 3} {
+			tape := NewTape(n)
+			net, err := network(geo)
+			if err != nil {
+				return err
+			}
+			y := forwardBackward(c, c, geo, tape, net, 10, 1, 0)
+			outs[i] = append([]float64(nil), y.Data...)
+			for _, p := range net.Params() {
+				grads[i] = append(grads[i], p.Grad...)
+			}
+			tape.Close()
+		}
+		for i := range outs[0] {
+			if outs[0][i] != outs[1][i] {
+				return fmt.Errorf("output %d differs between 1 and 3 goroutines", i)
+			}
+		}
+		for i := range grads[0] {
+			if grads[0][i] != grads[1][i] {
+				return fmt.Errorf("gradient %d differs between 1 and 3 goroutines", i)
+			}
+		}
+		return nil
+	})
+}
+
+// TestAdamReference follows Adam, AdamW (with clipping and a decaying
+// learning rate) for three steps on L = ½ Σ a θ² against trajectories
+// computed independently (Python, written from the update formulas).
+func TestAdamReference(t *testing.T) {
+	cases := []struct {
+		name string
+		cfg  AdamConfig
+		want [3][2]float64 // θ after each step
+	}{
+		{"adam", AdamConfig{LR: 0.1, Eps: 1e-8},
+			[3][2]float64{{0.9000000005, -1.900000001}, {0.8004122286917928, -1.8001664876318761}, {0.7015862729460303, -1.7006233943434113}}},
+		{"adamw-clip-decay", AdamConfig{LR: 0.1, Eps: 0.02, WeightDecay: 0.1, Decoupled: true, ClipNorm: 1, DecayEvery: 2, DecayFactor: 0.5},
+			[3][2]float64{{0.8921871615582789, -1.884280697349699}, {0.7854951901590583, -1.7695438938316006}, {0.7327219646161547, -1.7126224220841966}}},
+		{"adam-l2", AdamConfig{LR: 0.05, Eps: 0.01, WeightDecay: 0.5},
+			[3][2]float64{{0.950199203187251, -1.9502487562189055}, {0.9004859065632824, -1.90053721697405}, {0.8509216563718991, -1.850891083608443}}},
+	}
+	a := []float64{2, 0.5}
+	for _, c := range cases {
+		p := NewParam("theta", 2)
+		p.Value[0], p.Value[1] = 1, -2
+		opt, err := NewAdam(Params{p}, c.cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for step := range 3 {
+			for i := range p.Value {
+				p.Grad[i] = a[i] * p.Value[i]
+			}
+			opt.Step()
+			for i := range p.Value {
+				if math.Abs(p.Value[i]-c.want[step][i]) > 1e-13 {
+					t.Errorf("%s step %d: θ = %v, want %v", c.name, step+1, p.Value, c.want[step])
+					break
+				}
+			}
+		}
+	}
+}
+
+// TestCheckpointContinuesBitIdentically trains, saves parameters and
+// optimizer state, and requires a restored copy to continue exactly like the
+// original.
+func TestCheckpointContinuesBitIdentically(t *testing.T) {
+	mpitest.Run(t, 2, func(c mpi.Comm) error {
+		geo, err := newGeometry(c, []int{8, 8}, []int{2, 1})
+		if err != nil {
+			return err
+		}
+		defer geo.Close()
+		tape := NewTape(2)
+		defer tape.Close()
+		cfg := AdamConfig{LR: 0.01, Eps: 0.02, WeightDecay: 0.01, Decoupled: true, ClipNorm: 5, DecayEvery: 3, DecayFactor: 0.5}
+		build := func() (Sequential, *Adam, error) {
+			net, err := network(geo)
+			if err != nil {
+				return nil, nil, err
+			}
+			opt, err := NewAdam(net.Params(), cfg)
+			return net, opt, err
+		}
+		train := func(net Sequential, opt *Adam, steps int) {
+			for range steps {
+				forwardBackward(c, c, geo, tape, net, 4, 1, 0)
+				opt.Step()
+			}
+		}
+		net, opt, err := build()
+		if err != nil {
+			return err
+		}
+		train(net, opt, 4)
+		var params, state bytes.Buffer
+		if err := WriteParams(&params, net.Params()); err != nil {
+			return err
+		}
+		if err := opt.WriteState(&state); err != nil {
+			return err
+		}
+		train(net, opt, 3)
+		net2, opt2, err := build()
+		if err != nil {
+			return err
+		}
+		if err := ReadParams(bytes.NewReader(params.Bytes()), net2.Params()); err != nil {
+			return err
+		}
+		if err := opt2.ReadState(bytes.NewReader(state.Bytes())); err != nil {
+			return err
+		}
+		train(net2, opt2, 3)
+		for i, p := range net.Params() {
+			q := net2.Params()[i]
+			for j := range p.Value {
+				if p.Value[j] != q.Value[j] {
+					return fmt.Errorf("%s[%d]: %v continued, %v restored", p.Name, j, p.Value[j], q.Value[j])
+				}
+			}
+		}
+		if opt.Steps() != 7 || opt2.Steps() != 7 {
+			return fmt.Errorf("steps %d and %d", opt.Steps(), opt2.Steps())
+		}
+		// A damaged record is refused.
+		bad := bytes.Clone(params.Bytes())
+		bad[len(bad)/2] ^= 1
+		if err := ReadParams(bytes.NewReader(bad), net2.Params()); err == nil {
+			return fmt.Errorf("a damaged parameter record was accepted")
+		}
+		return nil
+	})
+}
+
+// TestTrainingSmoke fits a network to a known nonlinear lattice function of
+// its input and requires the loss to fall tenfold.
+func TestTrainingSmoke(t *testing.T) {
+	mpitest.Run(t, 2, func(c mpi.Comm) error {
+		geo, err := newGeometry(c, []int{8, 8}, []int{1, 2})
+		if err != nil {
+			return err
+		}
+		defer geo.Close()
+		tape := NewTape(2)
+		defer tape.Close()
+		a, _ := NewConv(geo, "fit.a", 1, 16, 3, 1)
+		b, _ := NewConv(geo, "fit.b", 16, 1, 3, 1)
+		a.InitXavier(5, 1)
+		b.InitXavier(5, 1)
+		net := Sequential{a, Tanh, b}
+		opt, err := NewAdam(net.Params(), AdamConfig{LR: 0.01, Eps: 1e-8})
+		if err != nil {
+			return err
+		}
+		// Target: t(x) = tanh(u(x + ê_0) − u(x)) + 0.3 u(x).
+		const batch = 8
+		up, err := func() ([]int32, error) {
+			z, err := geo.zone(1)
+			if err != nil {
+				return nil, err
+			}
+			return z.Shift([]int{1, 0})
+		}()
+		if err != nil {
+			return err
+		}
+		var first, last float64
+		for step := range 300 {
+			x := randomTensor(geo, batch, 1, batch*step, rng.New(6, "smoke"))
+			z, _ := geo.zone(1)
+			padded := make([]float64, z.Len()*batch)
+			copy(padded, x.Data)
+			geo.halo(1, batch).Exchange(padded, decomp.All)
+			tape.Reset()
+			y := net.Apply(tape, x)
+			loss := 0.0
+			for s := 0; s < y.V; s++ {
+				for k := 0; k < batch; k++ {
+					u := x.Data[s*batch+k]
+					target := math.Tanh(padded[int(up[s])*batch+k]-u) + 0.3*u
+					d := y.Data[s*batch+k] - target
+					loss += d * d
+					y.Grad[s*batch+k] = 2 * d
+				}
+			}
+			loss = mpi.SumFloat64(c, loss) / float64(64*batch)
+			net.Params().ZeroGrad()
+			tape.Backward()
+			AllreduceGrads(c, net.Params(), nil)
+			opt.Step()
+			if step < 10 {
+				first += loss / 10
+			}
+			if step >= 290 {
+				last += loss / 10
+			}
+		}
+		if !(last < first/10) {
+			return fmt.Errorf("loss %g over the first 10 steps, %g over the last 10: not tenfold lower", first, last)
+		}
+		return nil
+	})
+}

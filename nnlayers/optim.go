@@ -1,0 +1,143 @@
+package nnlayers
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io"
+	"math"
+)
+
+// AdamConfig sets an Adam or AdamW optimizer.
+type AdamConfig struct {
+	LR          float64 // learning rate before decay
+	Beta1       float64 // default 0.9
+	Beta2       float64 // default 0.999
+	Eps         float64 // the ε of the denominator (the paper uses 0.01–0.02)
+	WeightDecay float64 // AdamW: decoupled decay θ ← θ − lr·λ·θ; Adam: L2 term λθ added to the gradient
+	Decoupled   bool    // true: AdamW
+	ClipNorm    float64 // clip the global gradient norm to this (0: no clipping)
+	DecayEvery  int     // multiply the learning rate by DecayFactor every DecayEvery steps (0: never)
+	DecayFactor float64
+}
+
+// Adam is the Adam (Kingma and Ba 2015) / AdamW (Loshchilov and Hutter 2019)
+// optimizer:
+//
+//	m ← β₁m + (1−β₁)g,  v ← β₂v + (1−β₂)g²,
+//	θ ← θ − lr_t · (m/(1−β₁ᵗ)) / (√(v/(1−β₂ᵗ)) + ε)     (AdamW first: θ ← θ − lr_t·λ·θ)
+//
+// with lr_t = LR · DecayFactor^⌊(t−1)/DecayEvery⌋ at step t = 1, 2, …, after
+// clipping the global gradient norm.
+type Adam struct {
+	cfg    AdamConfig
+	params Params
+	m, v   [][]float64
+	step   int
+}
+
+// NewAdam returns the optimizer of ps.
+func NewAdam(ps Params, cfg AdamConfig) (*Adam, error) {
+	if cfg.Beta1 == 0 {
+		cfg.Beta1 = 0.9
+	}
+	if cfg.Beta2 == 0 {
+		cfg.Beta2 = 0.999
+	}
+	if cfg.DecayFactor == 0 {
+		cfg.DecayFactor = 1
+	}
+	if !(cfg.LR > 0) || !(cfg.Eps > 0) || cfg.Beta1 < 0 || cfg.Beta1 >= 1 || cfg.Beta2 < 0 || cfg.Beta2 >= 1 || cfg.WeightDecay < 0 || cfg.ClipNorm < 0 || cfg.DecayEvery < 0 || !(cfg.DecayFactor > 0) {
+		return nil, fmt.Errorf("nnlayers: invalid optimizer settings %+v", cfg)
+	}
+	if err := ps.Check(); err != nil {
+		return nil, err
+	}
+	a := &Adam{cfg: cfg, params: ps}
+	for _, p := range ps {
+		a.m = append(a.m, make([]float64, p.Size()))
+		a.v = append(a.v, make([]float64, p.Size()))
+	}
+	return a, nil
+}
+
+// Steps is the number of steps taken.
+func (a *Adam) Steps() int { return a.step }
+
+// LR is the learning rate of the next step.
+func (a *Adam) LR() float64 {
+	lr := a.cfg.LR
+	if a.cfg.DecayEvery > 0 {
+		lr *= math.Pow(a.cfg.DecayFactor, float64(a.step/a.cfg.DecayEvery))
+	}
+	return lr
+}
+
+// Step updates the parameters from their gradients (already summed over
+// ranks) and returns the gradient norm before clipping. It does not clear
+// the gradients.
+func (a *Adam) Step() float64 {
+	c := a.cfg
+	lr := a.LR()
+	a.step++
+	norm := a.params.GradNorm()
+	scale := 1.0
+	if c.ClipNorm > 0 && norm > c.ClipNorm {
+		scale = c.ClipNorm / norm
+	}
+	bc1 := 1 - math.Pow(c.Beta1, float64(a.step))
+	bc2 := 1 - math.Pow(c.Beta2, float64(a.step))
+	for k, p := range a.params {
+		m, v := a.m[k], a.v[k]
+		for i, g := range p.Grad {
+			g *= scale
+			if c.Decoupled {
+				p.Value[i] -= lr * c.WeightDecay * p.Value[i]
+			} else {
+				g += c.WeightDecay * p.Value[i]
+			}
+			m[i] = c.Beta1*m[i] + (1-c.Beta1)*g
+			v[i] = c.Beta2*v[i] + (1-c.Beta2)*g*g
+			p.Value[i] -= lr * (m[i] / bc1) / (math.Sqrt(v[i]/bc2) + c.Eps)
+		}
+	}
+	return norm
+}
+
+const adamMagic = "PFNNADM1"
+
+// WriteState writes the step count and the moments (CRC-32C checked).
+func (a *Adam) WriteState(w io.Writer) error {
+	return writeChecked(w, func(w io.Writer) error {
+		if err := binary.Write(w, binary.LittleEndian, uint64(a.step)); err != nil {
+			return err
+		}
+		k := 0
+		if err := writeSet(w, adamMagic, a.params, func(*Param) []float64 { k++; return a.m[k-1] }); err != nil {
+			return err
+		}
+		k = 0
+		return writeSet(w, adamMagic, a.params, func(*Param) []float64 { k++; return a.v[k-1] })
+	})
+}
+
+// ReadState restores what WriteState wrote, for the same parameters.
+func (a *Adam) ReadState(r io.Reader) error {
+	index := map[*Param]int{}
+	for k, p := range a.params {
+		index[p] = k
+	}
+	return readChecked(r, func(r io.Reader) error {
+		var step uint64
+		if err := binary.Read(r, binary.LittleEndian, &step); err != nil {
+			return err
+		}
+		if err := readSet(r, adamMagic, a.params, func(p *Param) []float64 { return a.m[index[p]] }); err != nil {
+			return err
+		}
+		if err := readSet(r, adamMagic, a.params, func(p *Param) []float64 { return a.v[index[p]] }); err != nil {
+			return err
+		}
+		a.step = int(step)
+		return nil
+	})
+}

@@ -1,0 +1,206 @@
+package nnlayers
+
+import (
+	"fmt"
+	"runtime"
+	"sync"
+)
+
+// ChunkSize is the number of batch members one task of the worker pool
+// handles.
+const ChunkSize = 4
+
+// Tensor is C channels for each of B batch members on V sites, stored
+// [site][batch][channel] (see the package documentation).
+type Tensor struct {
+	V, B, C    int
+	Data, Grad []float64
+}
+
+// NewTensor returns a zero tensor with a gradient buffer.
+func NewTensor(v, b, c int) *Tensor {
+	return &Tensor{V: v, B: b, C: c, Data: make([]float64, v*b*c), Grad: make([]float64, v*b*c)}
+}
+
+// At returns the index of (site, batch, channel) in Data.
+func (t *Tensor) At(s, b, c int) int { return (s*t.B+b)*t.C + c }
+
+// Len is V·B·C.
+func (t *Tensor) Len() int { return t.V * t.B * t.C }
+
+func (t *Tensor) shape() string {
+	return fmt.Sprintf("%d sites × %d batch × %d channels", t.V, t.B, t.C)
+}
+
+// sameShape panics unless a and b have the same shape.
+func sameShape(op string, a, b *Tensor) {
+	if a.V != b.V || a.B != b.B || a.C != b.C {
+		panic(fmt.Sprintf("nnlayers: %s of %s and %s", op, a.shape(), b.shape()))
+	}
+}
+
+// op is an operation recorded on a tape.
+type op interface {
+	backward(t *Tape, n *node)
+}
+
+// node is one recorded operation.
+type node struct {
+	op      op
+	in      [2]*Tensor
+	out     *Tensor
+	scratch *Tensor
+	f       float64
+	i       int
+	vec     []float64
+}
+
+// Tape records operations for the backward pass and owns their output
+// tensors (see the package documentation). A tape is used by one goroutine.
+type Tape struct {
+	pool    []*Tensor
+	next    int
+	nodes   []node
+	workers *workers
+	ew      elementwise // the running element-wise task
+	// NoGrad switches recording off (inference): operations still compute,
+	// Backward has nothing to do.
+	NoGrad bool
+}
+
+// NewTape returns a tape whose operations run on n goroutines (n ≤ 0:
+// GOMAXPROCS).
+func NewTape(n int) *Tape {
+	if n <= 0 {
+		n = runtime.GOMAXPROCS(0)
+	}
+	return &Tape{workers: newWorkers(n)}
+}
+
+// Close stops the tape's goroutines.
+func (t *Tape) Close() { t.workers.close() }
+
+// Workers is the number of goroutines.
+func (t *Tape) Workers() int { return t.workers.n }
+
+// Reset forgets the recorded operations and makes the tape's tensors
+// available again, in the order they were handed out.
+func (t *Tape) Reset() {
+	t.next = 0
+	clear(t.nodes)
+	t.nodes = t.nodes[:0]
+}
+
+// Tensor returns a zero tensor (data and gradient) owned by the tape, valid
+// until the next Reset.
+func (t *Tape) Tensor(v, b, c int) *Tensor {
+	if t.next < len(t.pool) {
+		x := t.pool[t.next]
+		if x.V == v && x.B == b && x.C == c {
+			t.next++
+			clear(x.Data)
+			clear(x.Grad)
+			return x
+		}
+		// The sequence of operations changed: drop the rest of the pool.
+		t.pool = t.pool[:t.next]
+	}
+	x := NewTensor(v, b, c)
+	t.pool = append(t.pool, x)
+	t.next++
+	return x
+}
+
+func (t *Tape) record(n node) {
+	if !t.NoGrad {
+		t.nodes = append(t.nodes, n)
+	}
+}
+
+// Backward runs the vector–Jacobian products of the recorded operations in
+// reverse order. The caller has set the Grad of the outputs it
+// differentiates (dL/d output); Backward adds dL/d input to every tensor
+// with a gradient buffer and dL/d θ to the parameters' Grad.
+func (t *Tape) Backward() {
+	for i := len(t.nodes) - 1; i >= 0; i-- {
+		n := &t.nodes[i]
+		n.op.backward(t, n)
+	}
+}
+
+// task is work split into items (chunks of the batch, or blocks of a flat
+// range): run handles item on goroutine w (for per-goroutine scratch).
+type task interface {
+	run(w, item int)
+}
+
+// workers is a fixed pool of goroutines.
+type workers struct {
+	n    int
+	jobs chan int // worker index
+	wg   sync.WaitGroup
+	mu   sync.Mutex
+	t    task
+	next int
+	end  int
+}
+
+func newWorkers(n int) *workers {
+	w := &workers{n: n, jobs: make(chan int)}
+	for range n - 1 {
+		go func() {
+			for id := range w.jobs {
+				w.drain(id)
+				w.wg.Done()
+			}
+		}()
+	}
+	return w
+}
+
+func (w *workers) close() { close(w.jobs) }
+
+// drain takes items until none is left.
+func (w *workers) drain(id int) {
+	for {
+		w.mu.Lock()
+		item := w.next
+		w.next++
+		w.mu.Unlock()
+		if item >= w.end {
+			return
+		}
+		w.t.run(id, item)
+	}
+}
+
+// run runs t on items [0, items) on the pool; the calling goroutine works
+// as worker 0. Items write disjoint outputs, so the result does not depend
+// on which goroutine ran which item.
+func (w *workers) run(items int, t task) {
+	if items <= 0 {
+		return
+	}
+	w.t, w.next, w.end = t, 0, items
+	used := min(w.n, items)
+	w.wg.Add(used - 1)
+	for i := 1; i < used; i++ {
+		w.jobs <- i
+	}
+	w.drain(0)
+	w.wg.Wait()
+	w.t = nil
+}
+
+// chunks is the number of batch chunks of a batch of b; chunk c holds
+// members [c·ChunkSize, min((c+1)·ChunkSize, b)).
+func chunks(b int) int { return (b + ChunkSize - 1) / ChunkSize }
+
+func chunkRange(c, b int) (lo, hi int) { return c * ChunkSize, min((c+1)*ChunkSize, b) }
+
+// blockSize is the number of values of one item of an element-wise task.
+const blockSize = 1 << 14
+
+func blocks(n int) int { return (n + blockSize - 1) / blockSize }
+
+func blockRange(i, n int) (lo, hi int) { return i * blockSize, min((i+1)*blockSize, n) }
