@@ -3,9 +3,6 @@ package nnlayers
 import (
 	"fmt"
 
-	"gonum.org/v1/gonum/blas"
-	"gonum.org/v1/gonum/blas/blas64"
-
 	"pfmpi/decomp"
 	"pfmpi/halo"
 	"pfmpi/mpi"
@@ -226,40 +223,37 @@ func (ct *convTask) run(w, chunk int) {
 	rows := hi - lo
 	row := c.taps * c.in
 	a := c.scratch[w][:rows*row]
-	wMat := blas64.General{Rows: row, Cols: c.out, Stride: c.out, Data: c.W.Value}
-	aMat := blas64.General{Rows: rows, Cols: row, Stride: row, Data: a}
+	out := c.out
 	if !ct.back {
 		for s := 0; s < c.geo.Volume(); s++ {
-			out := ct.y.Data[(s*b+lo)*c.out : (s*b+hi)*c.out]
+			y := ct.y.Data[(s*b+lo)*out : (s*b+hi)*out]
 			for r := 0; r < rows; r++ {
-				copy(out[r*c.out:(r+1)*c.out], c.B.Value)
+				copy(y[r*out:(r+1)*out], c.B.Value)
 			}
 			c.gather(a, ct.pad, s, lo, hi)
-			blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, aMat, wMat,
-				1, blas64.General{Rows: rows, Cols: c.out, Stride: c.out, Data: out})
+			gemm(false, false, rows, out, row, 1, a, row, c.W.Value, out, 1, y, out)
 		}
 		return
 	}
 	// Backward: dA = dY Wᵀ scattered to the neighbourhoods; dW += Aᵀ dY.
 	part := c.chunkW[chunk]
 	clear(part)
-	dW := blas64.General{Rows: row, Cols: c.out, Stride: c.out, Data: part[:c.W.Size()]}
+	dW := part[:c.W.Size()]
 	dB := part[c.W.Size():]
 	for s := 0; s < c.geo.Volume(); s++ {
-		dy := ct.y.Grad[(s*b+lo)*c.out : (s*b+hi)*c.out]
-		dyMat := blas64.General{Rows: rows, Cols: c.out, Stride: c.out, Data: dy}
+		dy := ct.y.Grad[(s*b+lo)*out : (s*b+hi)*out]
 		for r := 0; r < rows; r++ {
-			for o, g := range dy[r*c.out : (r+1)*c.out] {
+			for o, g := range dy[r*out : (r+1)*out] {
 				dB[o] += g
 			}
 		}
 		c.gather(a, ct.padData, s, lo, hi)
-		blas64.Gemm(blas.Trans, blas.NoTrans, 1, aMat, dyMat, 1, dW)
+		gemm(true, false, row, out, rows, 1, a, row, dy, out, 1, dW, out)
 		if ct.pad == nil {
 			continue
 		}
 		// dA (rows × taps·in), reusing a.
-		blas64.Gemm(blas.NoTrans, blas.Trans, 1, dyMat, wMat, 0, aMat)
+		gemm(false, true, rows, row, out, 1, dy, out, c.W.Value, out, 0, a, row)
 		for t := 0; t < c.taps; t++ {
 			dst := s
 			if c.depth > 0 {

@@ -1,0 +1,61 @@
+package nnlayers
+
+import (
+	"fmt"
+	"testing"
+
+	"pfmpi/mpi"
+	"pfmpi/rng"
+)
+
+// BenchmarkConvForwardBackward times the paper's context-network sizes:
+// 4 → 32 → 32 channels, kernel 3, batch 64, on L×L, forward and backward
+// (3× the forward flops), on 1 and 2 goroutines.
+func BenchmarkConvForwardBackward(b *testing.B) {
+	for _, l := range []int{8, 16} {
+		for _, workers := range []int{1, 2} {
+			b.Run(fmt.Sprintf("L=%d/workers=%d", l, workers), func(b *testing.B) {
+				err := mpi.Run(1, func(c mpi.Comm) error {
+					geo, err := newGeometry(c, []int{l, l}, []int{1, 1})
+					if err != nil {
+						return err
+					}
+					defer geo.Close()
+					net, err := ConvNet(geo, "bench", []int{4, 32, 32}, 3, 1, ELU, Identity, 1, false)
+					if err != nil {
+						return err
+					}
+					tape := NewTape(workers)
+					defer tape.Close()
+					const batch = 64
+					x := randomTensor(geo, batch, 4, 0, rng.New(1, "bench"))
+					step := func() {
+						tape.Reset()
+						y := net.Apply(tape, x)
+						for i := range y.Grad {
+							y.Grad[i] = 1
+						}
+						tape.Backward()
+					}
+					step() // size the pools
+					var flops int64
+					for _, m := range net {
+						if cv, ok := m.(*Conv); ok {
+							flops += 3 * cv.Flops(batch)
+						}
+					}
+					b.ReportAllocs()
+					b.ResetTimer()
+					for range b.N {
+						step()
+					}
+					b.ReportMetric(float64(flops)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+					return nil
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+			})
+		}
+	}
+}
