@@ -83,8 +83,10 @@ type Conv struct {
 	W, B         *Param    // W: [taps·in, out] row-major; B: [out]
 	scratch      [][]float64
 	chunkW       [][]float64 // per batch chunk: partial dW (+ dB at the end)
+	wt           []float64   // Wᵀ, refreshed in every backward pass
 	forwardTask  convTask
 	backwardTask convTask
+	noSIMD       bool // the portable kernels even where vector ones exist (tests)
 }
 
 // NewConv returns a convolution from in to out channels with odd kernel size
@@ -180,13 +182,21 @@ func (c *Conv) Apply(t *Tape, x *Tensor) *Tensor {
 	return y
 }
 
+// siteGroup is the number of sites whose rows the backward pass stacks
+// into one matrix product for the weight gradient.
+const siteGroup = 8
+
 func (c *Conv) ensureScratch(workers, b int) {
-	need := ChunkSize * c.taps * c.in
+	row := c.taps * c.in
+	need := siteGroup * ChunkSize * (row + c.out)
 	for len(c.scratch) < workers {
 		c.scratch = append(c.scratch, make([]float64, need))
 	}
 	for len(c.chunkW) < chunks(b) {
 		c.chunkW = append(c.chunkW, make([]float64, c.W.Size()+c.B.Size()))
+	}
+	if len(c.wt) != c.W.Size() {
+		c.wt = make([]float64, c.W.Size())
 	}
 }
 
@@ -222,48 +232,65 @@ func (ct *convTask) run(w, chunk int) {
 	lo, hi := chunkRange(chunk, b)
 	rows := hi - lo
 	row := c.taps * c.in
-	a := c.scratch[w][:rows*row]
 	out := c.out
+	v := c.geo.Volume()
+	simd := !c.noSIMD
 	if !ct.back {
-		for s := 0; s < c.geo.Volume(); s++ {
+		a := c.scratch[w][:rows*row]
+		for s := 0; s < v; s++ {
 			y := ct.y.Data[(s*b+lo)*out : (s*b+hi)*out]
 			for r := 0; r < rows; r++ {
 				copy(y[r*out:(r+1)*out], c.B.Value)
 			}
 			c.gather(a, ct.pad, s, lo, hi)
-			gemm(false, false, rows, out, row, 1, a, row, c.W.Value, out, 1, y, out)
+			gemm(simd, false, rows, out, row, a, row, c.W.Value, out, y, out)
 		}
 		return
 	}
-	// Backward: dA = dY Wᵀ scattered to the neighbourhoods; dW += Aᵀ dY.
+	// Backward, siteGroup sites at a time: dW += Aᵀ dY over the stacked
+	// rows of the group; dA = dY Wᵀ per site, scattered to the
+	// neighbourhoods.
 	part := c.chunkW[chunk]
 	clear(part)
 	dW := part[:c.W.Size()]
 	dB := part[c.W.Size():]
-	for s := 0; s < c.geo.Volume(); s++ {
-		dy := ct.y.Grad[(s*b+lo)*out : (s*b+hi)*out]
-		for r := 0; r < rows; r++ {
-			for o, g := range dy[r*out : (r+1)*out] {
-				dB[o] += g
+	scratch := c.scratch[w]
+	ag := scratch[:siteGroup*rows*row]
+	dyg := scratch[siteGroup*rows*row : siteGroup*rows*(row+out)]
+	for s0 := 0; s0 < v; s0 += siteGroup {
+		g := min(siteGroup, v-s0)
+		for k := range g {
+			s := s0 + k
+			dy := ct.y.Grad[(s*b+lo)*out : (s*b+hi)*out]
+			copy(dyg[k*rows*out:], dy)
+			for r := 0; r < rows; r++ {
+				for o, x := range dy[r*out : (r+1)*out] {
+					dB[o] += x
+				}
 			}
+			c.gather(ag[k*rows*row:], ct.padData, s, lo, hi)
 		}
-		c.gather(a, ct.padData, s, lo, hi)
-		gemm(true, false, row, out, rows, 1, a, row, dy, out, 1, dW, out)
+		gemm(simd, true, row, out, g*rows, ag, row, dyg, out, dW, out)
 		if ct.pad == nil {
 			continue
 		}
-		// dA (rows × taps·in), reusing a.
-		gemm(false, true, rows, row, out, 1, dy, out, c.W.Value, out, 0, a, row)
-		for t := 0; t < c.taps; t++ {
-			dst := s
-			if c.depth > 0 {
-				dst = int(c.nbr[t][s])
-			}
-			base := (dst*b + lo) * c.in
-			for r := 0; r < rows; r++ {
-				g := ct.pad.Grad[base+r*c.in : base+(r+1)*c.in]
-				for i, v := range a[r*row+t*c.in : r*row+(t+1)*c.in] {
-					g[i] += v
+		for k := range g {
+			s := s0 + k
+			// dA (rows × taps·in) = dY Wᵀ, into the rows of ag.
+			da := ag[k*rows*row : (k+1)*rows*row]
+			clear(da)
+			gemm(simd, false, rows, row, out, dyg[k*rows*out:], out, c.wt, row, da, row)
+			for t := 0; t < c.taps; t++ {
+				dst := s
+				if c.depth > 0 {
+					dst = int(c.nbr[t][s])
+				}
+				base := (dst*b + lo) * c.in
+				for r := 0; r < rows; r++ {
+					gr := ct.pad.Grad[base+r*c.in : base+(r+1)*c.in]
+					for i, x := range da[r*row+t*c.in : r*row+(t+1)*c.in] {
+						gr[i] += x
+					}
 				}
 			}
 		}
@@ -286,6 +313,13 @@ func (c *Conv) backward(t *Tape, n *node) {
 	}
 	ct.pad = dpad
 	c.ensureScratch(t.workers.n, y.B)
+	// Wᵀ (out × taps·in) for dA = dY Wᵀ.
+	row := c.taps * c.in
+	for i := 0; i < row; i++ {
+		for o := 0; o < c.out; o++ {
+			c.wt[o*row+i] = c.W.Value[i*c.out+o]
+		}
+	}
 	t.workers.run(chunks(y.B), ct)
 	ct.y, ct.pad, ct.padData = nil, nil, nil
 	// Parameter gradients: chunk partials in chunk order.

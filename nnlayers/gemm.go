@@ -5,12 +5,28 @@ import (
 	"gonum.org/v1/gonum/blas/gonum"
 )
 
-// gemm sets C = alpha·op(A)·op(B) + beta·C (row-major, leading dimensions
-// lda, ldb, ldc) with gonum's serial kernel: the product is cut into
-// pieces of at most 192 rows × 64 columns of C, below the size at which
-// gonum would start goroutines of its own (and allocate). The worker pool
-// is the only parallelism.
-func gemm(tA, tB bool, m, n, k int, alpha float64, a []float64, lda int, b []float64, ldb int, beta float64, c []float64, ldc int) {
+// gemm sets C += op(A)·B (row-major, leading dimensions lda, ldb, ldc; op
+// is the transpose with tA): with the AVX2 kernels where the build has them
+// and simd is set and the rows of C are a multiple of 4 long, otherwise with
+// gonum.
+
+func gemm(simd, tA bool, m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int) {
+	if simd && simdKernels && n%4 == 0 {
+		if tA {
+			simdGemmTN(m, n, k, a, lda, b, ldb, c, ldc)
+		} else {
+			simdGemmNN(m, n, k, a, lda, b, ldb, c, ldc)
+		}
+		return
+	}
+	gonumGemm(tA, false, m, n, k, 1, a, lda, b, ldb, 1, c, ldc)
+}
+
+// gonumGemm sets C = alpha·op(A)·op(B) + beta·C with gonum's serial
+// kernel: the product is cut into pieces of at most 192 rows × 64 columns
+// of C, below the size at which gonum would start goroutines of its own
+// (and allocate). The worker pool is the only parallelism.
+func gonumGemm(tA, tB bool, m, n, k int, alpha float64, a []float64, lda int, b []float64, ldb int, beta float64, c []float64, ldc int) {
 	const mStep, nStep = 192, 64
 	ta, tb := blas.NoTrans, blas.NoTrans
 	if tA {

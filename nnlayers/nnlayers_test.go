@@ -610,3 +610,50 @@ func TestNoAllocationInSteadyState(t *testing.T) {
 		return nil
 	})
 }
+
+// TestKernelsAgree compares the vector kernels with gonum's (built with
+// GOEXPERIMENT=simd on AVX2 machines; skipped elsewhere).
+func TestKernelsAgree(t *testing.T) {
+	if !simdKernels {
+		t.Skip("no vector kernels in this build or on this CPU")
+	}
+	mpitest.Run(t, 1, func(c mpi.Comm) error {
+		geo, err := newGeometry(c, []int{8, 8}, []int{1, 1})
+		if err != nil {
+			return err
+		}
+		defer geo.Close()
+		tape := NewTape(2)
+		defer tape.Close()
+		var outs, grads [2][]float64
+		for i, portable := range []bool{false, true} {
+			net, err := network(geo)
+			if err != nil {
+				return err
+			}
+			for _, m := range net {
+				if cv, ok := m.(*Conv); ok {
+					cv.noSIMD = portable
+				}
+			}
+			x := randomTensor(geo, 6, 4, 0, rng.New(1, "input"))
+			tape.Reset()
+			y := net.Apply(tape, x)
+			copy(y.Grad, randomTensor(geo, 6, 3, 0, rng.New(2, "w")).Data)
+			tape.Backward()
+			outs[i] = append(outs[i], y.Data...)
+			grads[i] = append(grads[i], x.Grad...)
+			for _, p := range net.Params() {
+				grads[i] = append(grads[i], p.Grad...)
+			}
+		}
+		for k, pair := range [][2][]float64{{outs[0], outs[1]}, {grads[0], grads[1]}} {
+			for i := range pair[0] {
+				if d := math.Abs(pair[0][i] - pair[1][i]); d > 1e-12*(1+math.Abs(pair[1][i])) {
+					return fmt.Errorf("%s %d: vector %v, gonum %v", []string{"output", "gradient"}[k], i, pair[0][i], pair[1][i])
+				}
+			}
+		}
+		return nil
+	})
+}
