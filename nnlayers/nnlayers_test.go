@@ -339,6 +339,7 @@ func TestDistributedNetwork(t *testing.T) {
 				worstGrad = max(worstGrad, math.Abs(got.grads[name][i]-g[i])/(1+math.Abs(g[i])))
 			}
 		}
+		t.Logf("grid %v × %d replicas: max |Δoutput| %.2g, max relative |Δgradient| %.2g", c.grid, c.replicas, worstOut, worstGrad)
 		if worstOut > 1e-13 || worstGrad > 1e-12 {
 			t.Errorf("grid %v × %d replicas: max output difference %g, max gradient difference %g",
 				c.grid, c.replicas, worstOut, worstGrad)
@@ -557,6 +558,9 @@ func TestTrainingSmoke(t *testing.T) {
 			if step >= 290 {
 				last += loss / 10
 			}
+		}
+		if c.Rank() == 0 {
+			t.Logf("loss: %.4g over the first 10 steps, %.4g over the last 10 (÷%.0f)", first, last, first/last)
 		}
 		if !(last < first/10) {
 			return fmt.Errorf("loss %g over the first 10 steps, %g over the last 10: not tenfold lower", first, last)
