@@ -21,7 +21,7 @@ func BenchmarkConvForwardBackward(b *testing.B) {
 						return err
 					}
 					defer geo.Close()
-					net, err := ConvNet(geo, "bench", []int{4, 32, 32}, 3, 1, ELU, Identity, 1, false)
+					net, err := ConvNet(geo, "bench", ConvNetSpec{Channels: []int{4, 32, 32}, Kernel: 3, Act: ELU, Final: Identity, Seed: 1})
 					if err != nil {
 						return err
 					}

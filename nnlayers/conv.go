@@ -42,6 +42,37 @@ func (g *Geometry) Close() {
 	clear(g.halos)
 }
 
+// Zone returns the periodic box halo zone of the given depth.
+func (g *Geometry) Zone(depth int) (*decomp.Zone, error) { return g.zone(depth) }
+
+// Halo returns the exchange of fields with n values per site on the box
+// zone of the given depth (built once, closed with the geometry).
+func (g *Geometry) Halo(depth, n int) (*halo.Halo[float64], error) {
+	if _, err := g.zone(depth); err != nil {
+		return nil, err
+	}
+	return g.halo(depth, n), nil
+}
+
+// Shift returns the neighbour table of offset delta on the box zone of the
+// given depth (entry s: index in [0, V+H) of site s + delta), built once.
+func (g *Geometry) Shift(depth int, delta []int) ([]int32, error) {
+	key := fmt.Sprint(depth, delta)
+	if tab, ok := g.shifts[key]; ok {
+		return tab, nil
+	}
+	z, err := g.zone(depth)
+	if err != nil {
+		return nil, err
+	}
+	tab, err := z.Shift(delta)
+	if err != nil {
+		return nil, err
+	}
+	g.shifts[key] = tab
+	return tab, nil
+}
+
 func (g *Geometry) zone(depth int) (*decomp.Zone, error) {
 	if z, ok := g.zones[depth]; ok {
 		return z, nil
@@ -107,10 +138,6 @@ func NewConv(geo *Geometry, name string, in, out, kernel, dilation int) (*Conv, 
 	c.W = NewParam(name+".weight", c.taps*in, out)
 	c.B = NewParam(name+".bias", out)
 	if c.depth > 0 {
-		z, err := geo.zone(c.depth)
-		if err != nil {
-			return nil, fmt.Errorf("nnlayers: convolution %s: %w", name, err)
-		}
 		delta := make([]int, nd)
 		for t := range c.taps {
 			k := t
@@ -118,14 +145,9 @@ func NewConv(geo *Geometry, name string, in, out, kernel, dilation int) (*Conv, 
 				delta[mu] = (k%kernel - r) * dilation
 				k /= kernel
 			}
-			key := fmt.Sprint(c.depth, delta)
-			tab, ok := geo.shifts[key]
-			if !ok {
-				tab, err = z.Shift(delta)
-				if err != nil {
-					return nil, fmt.Errorf("nnlayers: convolution %s: %w", name, err)
-				}
-				geo.shifts[key] = tab
+			tab, err := geo.Shift(c.depth, delta)
+			if err != nil {
+				return nil, fmt.Errorf("nnlayers: convolution %s: %w", name, err)
 			}
 			c.nbr = append(c.nbr, tab)
 		}

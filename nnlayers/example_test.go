@@ -20,7 +20,8 @@ func Example() {
 		ly, _ := lat.Layout(comm.Rank())
 		geo := nnlayers.NewGeometry(comm, ly)
 		defer geo.Close()
-		net, err := nnlayers.ConvNet(geo, "ctx", []int{2, 8, 2}, 3, 1, nnlayers.ELU, nnlayers.Tanh, 1, false)
+		net, err := nnlayers.ConvNet(geo, "ctx", nnlayers.ConvNetSpec{
+			Channels: []int{2, 8, 2}, Kernel: 3, Act: nnlayers.ELU, Final: nnlayers.Tanh, Seed: 1})
 		if err != nil {
 			return err
 		}

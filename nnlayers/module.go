@@ -28,34 +28,54 @@ func (s Sequential) Params() Params {
 	return ps
 }
 
-// ConvNet returns the context network of the flows: convolutions through
-// the channel counts channels[0] → channels[1] → … with act between them
-// and final after the last (Identity for none). Hidden layers start from
-// Xavier normal (gain 1), the last from zero when zeroLast (the flow starts
-// as the identity), otherwise from Xavier too. Parameters are named
+// ConvNetSpec describes a stack of periodic convolutions: Channels[0] →
+// Channels[1] → … with Act between them and Final after the last
+// (Identity: none). Dilations are used in turn (nil: 1). Hidden layers
+// start from Xavier normal with Gain (0: 1); the last one from zero when
+// ZeroLast (a flow then starts as the identity), otherwise like the others.
+type ConvNetSpec struct {
+	Channels   []int
+	Kernel     int
+	Dilations  []int
+	Act, Final Activation
+	Seed       uint64
+	Gain       float64
+	ZeroLast   bool
+}
+
+// ConvNet builds the network of spec; its parameters are named
 // name+".conv0", ….
-func ConvNet(geo *Geometry, name string, channels []int, kernel, dilation int, act, final Activation, seed uint64, zeroLast bool) (Sequential, error) {
-	if len(channels) < 2 {
-		return nil, fmt.Errorf("nnlayers: network %s needs input and output channels, got %v", name, channels)
+func ConvNet(geo *Geometry, name string, spec ConvNetSpec) (Sequential, error) {
+	ch := spec.Channels
+	if len(ch) < 2 {
+		return nil, fmt.Errorf("nnlayers: network %s needs input and output channels, got %v", name, ch)
+	}
+	gain := spec.Gain
+	if gain == 0 {
+		gain = 1
 	}
 	var s Sequential
-	for i := 0; i+1 < len(channels); i++ {
-		c, err := NewConv(geo, fmt.Sprintf("%s.conv%d", name, i), channels[i], channels[i+1], kernel, dilation)
+	for i := 0; i+1 < len(ch); i++ {
+		d := 1
+		if len(spec.Dilations) > 0 {
+			d = spec.Dilations[i%len(spec.Dilations)]
+		}
+		c, err := NewConv(geo, fmt.Sprintf("%s.conv%d", name, i), ch[i], ch[i+1], spec.Kernel, d)
 		if err != nil {
 			return nil, err
 		}
-		last := i+2 == len(channels)
-		if last && zeroLast {
+		last := i+2 == len(ch)
+		if last && spec.ZeroLast {
 			c.InitZero()
 		} else {
-			c.InitXavier(seed, 1)
+			c.InitXavier(spec.Seed, gain)
 		}
 		s = append(s, c)
 		switch {
 		case !last:
-			s = append(s, act)
-		case final != Identity:
-			s = append(s, final)
+			s = append(s, spec.Act)
+		case spec.Final != Identity:
+			s = append(s, spec.Final)
 		}
 	}
 	return s, nil

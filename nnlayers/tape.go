@@ -53,6 +53,7 @@ type node struct {
 	f       float64
 	i       int
 	vec     []float64
+	custom  Custom
 }
 
 // Tape records operations for the backward pass and owns their output
@@ -63,6 +64,7 @@ type Tape struct {
 	nodes   []node
 	workers *workers
 	ew      elementwise // the running element-wise task
+	ext     external    // the running Task of Run
 	// NoGrad switches recording off (inference): operations still compute,
 	// Backward has nothing to do.
 	NoGrad bool
@@ -116,6 +118,45 @@ func (t *Tape) record(n node) {
 		t.nodes = append(t.nodes, n)
 	}
 }
+
+// Custom is an operation defined outside this package (a flow's coupling
+// layer, say): it computed its outputs itself and Backward adds the
+// vector–Jacobian product to the Grad of its inputs and parameters.
+type Custom interface {
+	Backward()
+}
+
+type customOp struct{}
+
+func (customOp) backward(_ *Tape, n *node) { n.custom.Backward() }
+
+// RecordCustom appends a custom operation (nothing in inference mode).
+func (t *Tape) RecordCustom(c Custom) { t.record(node{op: customOp{}, custom: c}) }
+
+// Task is work split into items that Run hands to the tape's goroutines.
+type Task interface {
+	// Run handles item on goroutine w ∈ [0, Workers()), which may index
+	// per-goroutine scratch.
+	Run(w, item int)
+}
+
+// Run runs task on items [0, items) on the tape's goroutines and returns
+// when all are done. Items must write disjoint outputs.
+func (t *Tape) Run(items int, task Task) {
+	t.ext.t = task
+	t.workers.run(items, &t.ext)
+	t.ext.t = nil
+}
+
+type external struct{ t Task }
+
+func (e *external) run(w, item int) { e.t.Run(w, item) }
+
+// Chunks is the number of batch chunks of a batch of b; ChunkRange is the
+// batch members [lo, hi) of chunk c.
+func Chunks(b int) int { return chunks(b) }
+
+func ChunkRange(c, b int) (lo, hi int) { return chunkRange(c, b) }
 
 // Backward runs the vector–Jacobian products of the recorded operations in
 // reverse order. The caller has set the Grad of the outputs it

@@ -1,0 +1,47 @@
+// Package coupling holds the invertible layers of the flows: gauge-
+// equivariant coupling layers for U(1) gauge fields in 2D, and the circle
+// maps they are built from.
+//
+// # U(1) gauge layers (Kanwar et al. 2020; Albergo et al. 2022, appendix)
+//
+// Links are angles θ_μ(x) (U = e^{iθ}), held in an nnlayers tensor with two
+// channels (μ = 0, 1) per site and batch member. The plaquette angle is
+//
+//	θ_P(x) = θ_0(x) + θ_1(x+0̂) − θ_0(x+1̂) − θ_1(x).
+//
+// Layer i has active direction μ = ⌊i/4⌋ mod 2 and offset o = i mod 4 (ν =
+// 1 − μ); the plaquette at x is active when x_μ − o − 2(x_ν mod 2) ≡ 0
+// (mod 4), and its link U_μ(x) is the one that moves. Each active link lies
+// in exactly one active plaquette, and that plaquette holds no other active
+// link. The layer sets
+//
+//	θ′_P = h(θ_P),   U′_μ(x) = P′P⁻¹ U_μ(x):  θ_μ(x) += ±(h(θ_P) − θ_P)
+//
+// (+ for μ = 0; − for μ = 1, whose link enters P_01 daggered), so the
+// new plaquette is exactly h(θ_P). The circle map h takes its parameters
+// from a context network that sees only loops holding no active link (the
+// plaquettes and the 2×1 rectangles of both orientations, as (cos, sin),
+// zero elsewhere): they are unchanged by the layer, which makes it
+// invertible, and gauge invariant, which makes it gauge equivariant. Haar
+// measure is Lebesgue in the angles, so
+//
+//	log J = Σ_{active x} log h′(θ_P(x)).
+//
+// The extents must be divisible by 4; layers 0…7 move every link once.
+//
+// # Circle maps
+//
+// [Spline] is a circular rational-quadratic spline with a periodic knot
+// derivative, [NCP] a mixture of non-compact projections; both end with a
+// rotation. Zero parameters give the identity, so a context network whose
+// last layer starts at zero makes the flow start as the identity. Both give
+// h, log h′, their vector–Jacobian products (derived by hand, tested against
+// central differences) and the inverse.
+//
+// # Differentiation
+//
+// A layer records its parts on an nnlayers tape: the loop features (whose
+// backward pass scatters to the neighbouring links and returns halo
+// gradients with the adjoint exchange), the context network, and the
+// transform. A layer may be applied once per tape pass.
+package coupling
