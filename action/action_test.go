@@ -325,3 +325,37 @@ func TestBadShifts(t *testing.T) {
 		return nil
 	})
 }
+
+// TestExactDeterminantForce compares the force of −log det DD† with the
+// symmetric difference of its action (U(1) and SU(3), 2D, one rank).
+func TestExactDeterminantForce(t *testing.T) {
+	for _, nc := range []int{1, 3} {
+		mpitest.Run(t, 1, func(comm mpi.Comm) error {
+			w, err := newWorld(comm, []int{4, 4}, []int{1, 1}, nc, 0.22, 21)
+			if err != nil {
+				return err
+			}
+			defer w.close()
+			e, err := NewExactDeterminant(comm, w.op)
+			if err != nil {
+				return err
+			}
+			sp := w.u.Space()
+			f := sp.NewAlgebra()
+			if err := e.AddForce(f); err != nil {
+				return err
+			}
+			x := sp.NewAlgebra()
+			x.SetGaussian(rng.New(22, "direction"))
+			want := f.Dot(x)
+			got, err := finiteDifference(w.u, x, e.Action)
+			if err != nil {
+				return err
+			}
+			if math.Abs(got-want) > 1e-7*(1+math.Abs(want)) {
+				return fmt.Errorf("Nc %d: F·X = %.12g, finite difference %.12g", nc, want, got)
+			}
+			return nil
+		})
+	}
+}

@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"pfmpi/action"
-	"pfmpi/decomp"
 	"pfmpi/dslash"
 	"pfmpi/gauge"
 	"pfmpi/internal/latticetest"
@@ -14,7 +13,6 @@ import (
 	"pfmpi/measure"
 	"pfmpi/mpi"
 	"pfmpi/rng"
-	"pfmpi/spectrum"
 )
 
 func TestMain(m *testing.M) { mpitest.Main(m) }
@@ -272,32 +270,13 @@ func TestPureGaugeU1Exact(t *testing.T) {
 	})
 }
 
-// exactDeterminant is the two-flavour fermion action −log det DD† from the
-// dense determinant, without a force: in a chain it turns the molecular
-// dynamics into a pure-gauge proposal that the Metropolis step corrects
-// exactly — a reference chain with the exact determinant.
-type exactDeterminant struct {
-	comm mpi.Comm
-	op   *dslash.Wilson
-}
+// withoutForce is the exact-determinant monomial with its force switched
+// off: in a chain it turns the molecular dynamics into a pure-gauge proposal
+// that the Metropolis step corrects exactly — a reference chain with the
+// exact determinant.
+type withoutForce struct{ *action.ExactDeterminant }
 
-func (e *exactDeterminant) Name() string                  { return "det" }
-func (e *exactDeterminant) Refresh(rng.Key) error         { return nil }
-func (e *exactDeterminant) AddForce(*gauge.Algebra) error { return nil }
-func (e *exactDeterminant) Iterations() int               { return 0 }
-func (e *exactDeterminant) Action() (float64, error) {
-	d, err := spectrum.Build(e.comm, e.op.Layout(), decomp.All, e.op.PerSite(), e.op.M)
-	if err != nil {
-		return 0, err
-	}
-	s := []float64{0}
-	if d != nil {
-		ld, _ := d.LogDet()
-		s[0] = -2 * ld
-	}
-	e.comm.Bcast(0, mpi.Bytes(s))
-	return s[0], nil
-}
+func (withoutForce) AddForce(*gauge.Algebra) error { return nil }
 
 // TestDynamicalAgainstExactDeterminant runs 2D U(1) with Nf = 2 on 4×4 by
 // pseudofermion HMC (unpreconditioned, even/odd, even/odd + Hasenbusch) and
@@ -327,7 +306,11 @@ func TestDynamicalAgainstExactDeterminant(t *testing.T) {
 					return err
 				}
 				defer op.Close()
-				sys.monomials = append(sys.monomials, &exactDeterminant{comm: comm, op: op})
+				det, err := action.NewExactDeterminant(comm, op)
+				if err != nil {
+					return err
+				}
+				sys.monomials = append(sys.monomials, withoutForce{det})
 			}
 			ch, err := sys.chain(Omelyan, steps, 1, 21)
 			if err != nil {
