@@ -122,6 +122,15 @@ func TestBesselAndU1Plaquette(t *testing.T) {
 	if p, _ := U1Plaquette(beta, 2); math.Abs(p-num/den) > 1e-12 {
 		t.Errorf("V = 2: ⟨cos P⟩ = %.15g, direct integral %.15g", p, num/den)
 	}
+	// ⟨cos P⟩ = (1/V) d log Z/dβ.
+	for _, v := range []int{2, 16} {
+		lp, _ := U1LogPartition(1.3+1e-5, v)
+		lm, _ := U1LogPartition(1.3-1e-5, v)
+		p, _ := U1Plaquette(1.3, v)
+		if d := (lp - lm) / 2e-5 / float64(v); math.Abs(d-p) > 1e-8 {
+			t.Errorf("V = %d: d log Z/dβ / V = %.12g, ⟨cos P⟩ = %.12g", v, d, p)
+		}
+	}
 	if _, err := U1Plaquette(-1, 4); err == nil {
 		t.Error("negative β accepted")
 	}

@@ -1,0 +1,137 @@
+package flow
+
+import (
+	"fmt"
+	"math"
+
+	"pfmpi/coupling"
+	"pfmpi/nnlayers"
+	"pfmpi/rng"
+)
+
+// U1Spec describes a U(1) gauge flow.
+type U1Spec struct {
+	Layers    int     // coupling layers (8 move every link once)
+	Hidden    []int   // context network channels between input and output
+	Kernel    int     // convolution kernel size
+	Dilations []int   // per convolution of a context network, cycled (nil: 1)
+	Transform string  // "spline" or "ncp"
+	Bins      int     // spline bins
+	Mixtures  int     // NCP components
+	Seed      uint64  // initialisation
+	Gain      float64 // Xavier gain of the hidden convolutions (0: 1)
+}
+
+// U1 is a normalizing flow for 2D U(1) gauge fields: a Haar (uniform angle)
+// prior pushed through gauge-equivariant coupling layers. For a sample
+// U = f(z), log q(U) = log r(z) − Σ_layers Σ_active log h′ with log r =
+// −N_links log 2π.
+type U1 struct {
+	geo    *nnlayers.Geometry
+	layers []*coupling.U1Layer
+	params nnlayers.Params
+	links  int64 // global number of links
+	prior  *nnlayers.Tensor
+}
+
+// NewU1 builds the flow on geo. The last convolution of every context
+// network starts at zero: the untrained flow is the identity, q = Haar.
+func NewU1(geo *nnlayers.Geometry, spec U1Spec) (*U1, error) {
+	var cmap coupling.CircleMap
+	var err error
+	switch spec.Transform {
+	case "spline":
+		cmap, err = coupling.NewSpline(spec.Bins)
+	case "ncp":
+		cmap, err = coupling.NewNCP(spec.Mixtures)
+	default:
+		err = fmt.Errorf("flow: unknown circle transform %q (spline or ncp)", spec.Transform)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if spec.Layers < 1 {
+		return nil, fmt.Errorf("flow: a U(1) flow needs at least one layer, got %d", spec.Layers)
+	}
+	f := &U1{geo: geo, links: 2 * geo.Layout().Lattice().GlobalVolume()}
+	for i := range spec.Layers {
+		ch := append([]int{coupling.Features}, spec.Hidden...)
+		ch = append(ch, cmap.Params())
+		net, err := nnlayers.ConvNet(geo, fmt.Sprintf("gauge%d", i), nnlayers.ConvNetSpec{
+			Channels: ch, Kernel: spec.Kernel, Dilations: spec.Dilations,
+			Act: nnlayers.LeakyReLU, Final: nnlayers.Identity,
+			Seed: spec.Seed, Gain: spec.Gain, ZeroLast: true})
+		if err != nil {
+			return nil, err
+		}
+		l, err := coupling.NewU1Layer(geo, i, net, cmap)
+		if err != nil {
+			return nil, err
+		}
+		f.layers = append(f.layers, l)
+		f.params = append(f.params, l.Params()...)
+	}
+	return f, f.params.Check()
+}
+
+// Params returns the trainable parameters.
+func (f *U1) Params() nnlayers.Params { return f.params }
+
+// Geometry is the lattice the flow lives on.
+func (f *U1) Geometry() *nnlayers.Geometry { return f.geo }
+
+// LogPrior is log r(z) = −N_links log 2π, the same for every z.
+func (f *U1) LogPrior() float64 { return -float64(f.links) * math.Log(2*math.Pi) }
+
+// Prior draws b configurations of uniform angles: member k (global batch
+// index first+k) at global site g from key.Derive(first+k).Stream(g), so
+// that the draw does not depend on the process grid or the replicas. The
+// tensor has no gradient buffer and is overwritten by the next call.
+func (f *U1) Prior(b, first int, key rng.Key) *nnlayers.Tensor {
+	ly := f.geo.Layout()
+	if f.prior == nil || f.prior.B != b {
+		f.prior = &nnlayers.Tensor{V: ly.Volume(), B: b, C: 2, Data: make([]float64, ly.Volume()*b*2)}
+	}
+	z := f.prior
+	for s := 0; s < z.V; s++ {
+		g := uint64(ly.GlobalIndex(s))
+		for k := 0; k < b; k++ {
+			st := key.Derive(uint64(first + k)).Stream(g)
+			z.Data[z.At(s, k, 0)] = 2 * math.Pi * st.Float64()
+			z.Data[z.At(s, k, 1)] = 2 * math.Pi * st.Float64()
+		}
+	}
+	return z
+}
+
+// Forward pushes z through the layers, recording on t, and returns the
+// angles and the log-Jacobian density (V × B × 1): log q of member b is
+// LogPrior − Σ_sites logJ (summed over the domain).
+func (f *U1) Forward(t *nnlayers.Tape, z *nnlayers.Tensor) (theta, logJ *nnlayers.Tensor, err error) {
+	theta = z
+	logJ = t.Tensor(z.V, z.B, 1)
+	for _, l := range f.layers {
+		if theta, logJ, err = l.Forward(t, theta, logJ); err != nil {
+			return nil, nil, err
+		}
+	}
+	return theta, logJ, nil
+}
+
+// Inverse maps configurations theta back to the prior and returns z and
+// the log-Jacobian density of the forward map at z (t must be in NoGrad
+// mode): log q(theta) = LogPrior − Σ_sites logJ.
+func (f *U1) Inverse(t *nnlayers.Tape, theta *nnlayers.Tensor) (z, logJ *nnlayers.Tensor, err error) {
+	z = theta
+	logJ = t.Tensor(theta.V, theta.B, 1)
+	for i := len(f.layers) - 1; i >= 0; i-- {
+		var ld *nnlayers.Tensor
+		if z, ld, err = f.layers[i].Inverse(t, z); err != nil {
+			return nil, nil, err
+		}
+		for j, v := range ld.Data {
+			logJ.Data[j] += v
+		}
+	}
+	return z, logJ, nil
+}
