@@ -336,6 +336,12 @@ func (c *Config) validate(md toml.MetaData) error {
 			}
 		}
 	}
+	if k := c.Model.GaugeKernel; k%2 == 0 {
+		bad("model.gauge_kernel", "%d is even; convolution kernels are odd (1, 3, 5, …)", k)
+	}
+	if len(c.Model.GaugeDilations) == 0 {
+		bad("model.gauge_dilations", "must list at least one dilation, e.g. [1]")
+	}
 	if t := c.Train; t != nil && t.LRDecayFactor > 1 {
 		bad("train.lr_decay_factor", "%v exceeds 1: the learning rate would grow; use a factor in (0, 1]", t.LRDecayFactor)
 	}

@@ -64,6 +64,12 @@ type Model struct {
 	GaugeLayers     int      `toml:"gauge_layers" default:"24" min:"0" doc:"gauge coupling layers"`
 	GaugeHidden     []int    `toml:"gauge_hidden" default:"[32, 32]" min:"1" doc:"context network channels of the gauge layers"`
 	GaugeTransform  string   `toml:"gauge_transform" default:"\"spline\"" enum:"spline|ncp" doc:"gauge kernel: rational-quadratic spline or non-compact projection"`
+	GaugeKernel     int      `toml:"gauge_kernel" default:"3" min:"1" doc:"kernel size of the gauge context convolutions (odd)"`
+	GaugeDilations  []int    `toml:"gauge_dilations" default:"[1, 2, 3]" min:"1" doc:"dilations of the gauge context convolutions, one per convolution, cycled"`
+	SplineBins      int      `toml:"spline_bins" default:"8" min:"2" doc:"bins of the circular splines"`
+	NCPMixtures     int      `toml:"ncp_mixtures" default:"6" min:"1" doc:"components of the non-compact projection mixtures"`
+	InitGain        float64  `toml:"init_gain" default:"0.5" gt:"0" doc:"Xavier-normal gain of the hidden convolutions (the last of each context network starts at zero: the flow starts as the identity)"`
+	Fermions        string   `toml:"fermions" default:"\"pseudofermion\"" enum:"pseudofermion|exact" doc:"how a flow treats fermions (kappa > 0): joint pseudofermion model, or the gauge marginal with the exact determinant (small lattices)"`
 	PFLayers        int      `toml:"pf_layers" default:"24" min:"0" doc:"pseudofermion layers per monomial"`
 	PFPartition     []string `toml:"pf_partition" default:"[\"rows\"]" enum:"checkerboard|rows|spin" doc:"masking patterns of the pseudofermion layers, cycled"`
 	NPT             int      `toml:"n_pt" default:"6" min:"1" doc:"parallel-transport convolutions per PTCN"`
@@ -108,6 +114,8 @@ type Train struct {
 	CheckpointEvery int     `toml:"checkpoint_every" default:"200" min:"0" doc:"checkpoint every N steps (0 = only at the end)"`
 	ESSEvery        int     `toml:"ess_every" default:"100" min:"0" doc:"measure the ESS every N steps (0 = never)"`
 	ESSBatch        int     `toml:"ess_batch" default:"1024" min:"1" doc:"fresh samples per ESS measurement"`
+	WeightDecay     float64 `toml:"weight_decay" default:"0.01" min:"0" doc:"AdamW decoupled weight decay (Adam: L2 term)"`
+	GradClip        float64 `toml:"grad_clip" default:"0.0" min:"0" doc:"clip the global gradient norm to this (0 = no clipping)"`
 }
 
 // Sample is the sampling phase.
@@ -116,6 +124,7 @@ type Sample struct {
 	NPF        []int `toml:"npf" default:"[1]" min:"1" doc:"pseudofermion draws per gauge field, one ESS/acceptance measurement each"`
 	Metropolis bool  `toml:"metropolis" default:"true" doc:"run the independence Metropolis chain"`
 	SaveEvery  int   `toml:"save_every" default:"0" min:"0" doc:"write accepted configurations every N (0 = never)"`
+	Batch      int   `toml:"batch" default:"256" min:"1" doc:"proposals drawn at a time (the last batch may be smaller), split over the replicas"`
 }
 
 // Bench is the benchmark phase.

@@ -137,19 +137,20 @@ type Samples struct {
 	Plaquette, Charge  []float64 // average plaquette, topological charge
 }
 
-// Sample draws n proposals (n divisible by batch, batch by the replicas)
-// from keys of purpose (seed, name), batch at a time, without gradients.
+// Sample draws n proposals (n and batch divisible by the replicas; the
+// last batch may be smaller) from keys of purpose (seed, name), batch at a
+// time, without gradients.
 func (tr *Trainer) Sample(n, batch int, name string) (*Samples, error) {
 	env := tr.env
-	if n%batch != 0 || batch%env.Replicas != 0 {
-		return nil, fmt.Errorf("flow: %d samples in batches of %d over %d replicas do not divide", n, batch, env.Replicas)
+	if n%env.Replicas != 0 || batch%env.Replicas != 0 || batch < 1 {
+		return nil, fmt.Errorf("flow: %d samples in batches of %d do not split over %d replicas", n, batch, env.Replicas)
 	}
 	out := &Samples{LogQ: make([]float64, n), Action: make([]float64, n), LogW: make([]float64, n),
 		Plaquette: make([]float64, n), Charge: make([]float64, n)}
 	key := rng.New(tr.seed, name)
-	b := batch / env.Replicas
 	t := tr.tape
 	for start := 0; start < n; start += batch {
+		b := min(batch, n-start) / env.Replicas
 		first := start + env.Replica*b
 		t.Reset()
 		t.NoGrad = true

@@ -13,6 +13,7 @@ import (
 	"pfmpi/config"
 	"pfmpi/decomp"
 	"pfmpi/examples"
+	"pfmpi/internal/flowrun"
 	"pfmpi/internal/hmcrun"
 	"pfmpi/internal/rundir"
 	"pfmpi/mpi"
@@ -189,9 +190,12 @@ func isInputError(err error) bool {
 }
 
 // notReady reports a phase whose issue has not landed.
-type notReady struct{ phase string }
+type notReady struct{ phase, why string }
 
 func (e notReady) Error() string {
+	if e.why != "" {
+		return fmt.Sprintf("the %s phase is not implemented yet for this run: %s; `pfmpi check` validates the file and the rank layout", e.phase, e.why)
+	}
 	return fmt.Sprintf("the %s phase is not implemented yet; `pfmpi check` validates the file and the rank layout", e.phase)
 }
 
@@ -257,8 +261,10 @@ func execute(world mpi.Comm, cmd, file string, stdout io.Writer) error {
 		return fmt.Errorf("%s has no phase section; add [hmc], [train], [sample] or [bench]", name)
 	}
 	for _, phase := range cfg.Phases() {
-		if phase != "hmc" && phase != "bench" {
-			return notReady{phase: phase}
+		if phase == "train" || phase == "sample" {
+			if err := flowrun.Supported(cfg); err != nil {
+				return notReady{phase: phase, why: err.Error()}
+			}
 		}
 	}
 	dir, err := rundir.Open(world, cfg)
@@ -273,6 +279,19 @@ func execute(world mpi.Comm, cmd, file string, stdout io.Writer) error {
 	}
 	for _, phase := range cfg.Phases() {
 		switch phase {
+		case "train", "sample":
+			dly, err := ly.lat.Layout(domain.Rank())
+			if err != nil {
+				return err
+			}
+			env := flowrun.Env{World: world, Domain: domain, Replica: replica, Layout: dly, Config: cfg, Dir: dir, Out: stdout}
+			run := flowrun.Train
+			if phase == "sample" {
+				run = flowrun.Sample
+			}
+			if err := run(env); err != nil {
+				return err
+			}
 		case "hmc":
 			dly, err := ly.lat.Layout(domain.Rank())
 			if err != nil {

@@ -74,7 +74,7 @@ func TestCheckGoodFilePrintsLayout(t *testing.T) {
 func TestCheckEmbeddedQuickstart(t *testing.T) {
 	code, out, errOut := runCLI(t, "check", "-ranks", "4")
 	if code != exitOK || !strings.Contains(out, "examples/quickstart.toml (embedded): OK") ||
-		!strings.Contains(out, "grid 4 × 1 (auto: least halo surface)") {
+		!strings.Contains(out, "4 = 4 replica(s) × grid 1 × 1") {
 		t.Fatalf("exit %d\n%s%s", code, out, errOut)
 	}
 }
@@ -140,11 +140,12 @@ func TestUsage(t *testing.T) {
 		t.Errorf("missing file: exit %d, %q", code, errOut)
 	}
 	// Phases not implemented yet say so with their own exit code.
-	if code, _, errOut := runCLI(t, "run", "-ranks", "2"); code != exitNotReady || !strings.Contains(errOut, "not implemented yet") {
+	joint := writeFile(t, "[lattice]\ndims = [8, 8]\n[action]\nbeta = 2.0\nkappa = 0.2\n[train]\n")
+	if code, _, errOut := runCLI(t, "run", joint, "-ranks", "2"); code != exitNotReady || !strings.Contains(errOut, "not implemented yet") {
 		t.Errorf("run: exit %d, %q", code, errOut)
 	}
 	// The bare form `pfmpi FILE.toml` is `pfmpi run FILE.toml`.
-	f := writeFile(t, "[lattice]\ndims = [4, 4]\n[action]\nbeta = 1.0\n[train]\n")
+	f := writeFile(t, "[lattice]\ndims = [4, 4]\ngroup = \"su3\"\n[action]\nbeta = 1.0\n[train]\n")
 	if code, out, _ := runCLI(t, f); code != exitNotReady || !strings.Contains(out, "pfmpi run: "+f) {
 		t.Errorf("bare file: exit %d\n%s", code, out)
 	}

@@ -38,6 +38,8 @@ var Changeable = []string{
 	"hmc.trajectories", "hmc.save_every", "hmc.checkpoint_every", "hmc.reverse_every",
 	"hmc.measure_every", "hmc.measure", "hmc.pion_fit",
 	"bench.ops", "bench.repeats",
+	"train.steps", "train.checkpoint_every", "train.ess_every", "train.ess_batch",
+	"sample.n", "sample.npf", "sample.metropolis", "sample.save_every", "sample.batch",
 }
 
 // Dir is an open output directory.

@@ -1,0 +1,272 @@
+// Package flowrun runs the [train] and [sample] phases of a run file for the
+// U(1) gauge flows: it builds the flow and its target from the
+// configuration, trains with checkpoints and metrics, draws samples, runs
+// the independence Metropolis chain, and writes summaries and plots.
+package flowrun
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"pfmpi/action"
+	"pfmpi/config"
+	"pfmpi/decomp"
+	"pfmpi/dslash"
+	"pfmpi/flow"
+	"pfmpi/gauge"
+	"pfmpi/internal/atomicfile"
+	"pfmpi/internal/rundir"
+	"pfmpi/mpi"
+	"pfmpi/nnlayers"
+)
+
+// Env is what a phase runs in.
+type Env struct {
+	World, Domain, Replica mpi.Comm
+	Layout                 *decomp.Layout
+	Config                 *config.Config
+	Dir                    *rundir.Dir
+	Out                    io.Writer
+}
+
+// Supported reports whether the flow phases exist for cfg yet, and why not.
+func Supported(cfg *config.Config) error {
+	if cfg.Lattice.Group != "u1" || len(cfg.Lattice.Dims) != 2 {
+		return fmt.Errorf("flows for %dD %s arrive with the SU(3) issue; only 2D U(1) flows exist yet", len(cfg.Lattice.Dims), cfg.Lattice.Group)
+	}
+	if cfg.Action.Kappa > 0 && cfg.Model.Fermions == "pseudofermion" {
+		return errors.New("joint pseudofermion flows arrive with the pseudofermion issue; set model.fermions = \"exact\" for the marginal flow with the exact determinant (small lattices)")
+	}
+	return nil
+}
+
+// model is a flow with its target and trainer on this rank.
+type model struct {
+	env     Env
+	cfg     *config.Config
+	geo     *nnlayers.Geometry
+	sp      *gauge.Space
+	op      *dslash.Wilson
+	flow    *flow.U1
+	target  *flow.Target
+	trainer *flow.Trainer
+	opt     *nnlayers.Adam
+	tape    *nnlayers.Tape
+	logZ    float64 // exact log Z of pure gauge theory (NaN otherwise)
+	hasLogZ bool
+}
+
+func (m *model) close() {
+	if m.op != nil {
+		m.op.Close()
+	}
+	m.tape.Close()
+	m.geo.Close()
+	m.sp.Close()
+}
+
+func (m *model) printf(format string, args ...any) {
+	if m.env.World.Rank() == 0 && m.env.Out != nil {
+		fmt.Fprintf(m.env.Out, format, args...)
+	}
+}
+
+// newModel builds the flow, the target and (with a [train] section) the
+// optimizer.
+func newModel(env Env) (*model, error) {
+	cfg := env.Config
+	if err := Supported(cfg); err != nil {
+		return nil, err
+	}
+	m := &model{env: env, cfg: cfg, geo: nnlayers.NewGeometry(env.Domain, env.Layout), tape: nnlayers.NewTape(0)}
+	mc := cfg.Model
+	var err error
+	m.flow, err = flow.NewU1(m.geo, flow.U1Spec{
+		Layers: mc.GaugeLayers, Hidden: mc.GaugeHidden, Kernel: mc.GaugeKernel, Dilations: mc.GaugeDilations,
+		Transform: mc.GaugeTransform, Bins: mc.SplineBins, Mixtures: mc.NCPMixtures,
+		Seed: uint64(cfg.Run.Seed), Gain: mc.InitGain})
+	if err != nil {
+		m.geo.Close()
+		m.tape.Close()
+		return nil, err
+	}
+	if m.sp, err = gauge.NewSpace(env.Domain, env.Layout, 1); err != nil {
+		return nil, err
+	}
+	u := m.sp.NewField()
+	ms := []action.Monomial{action.NewGauge(u, cfg.Action.Beta)}
+	if cfg.Action.Kappa > 0 {
+		if m.op, err = dslash.NewWilson(u, cfg.Action.Kappa); err != nil {
+			return nil, err
+		}
+		det, err := action.NewExactDeterminant(env.Domain, m.op)
+		if err != nil {
+			return nil, err
+		}
+		if env.Domain.Size() != 1 {
+			return nil, cfg.Errorf("parallel.grid", "the exact-determinant target needs each lattice on one rank (grid of ones); parallelise over replicas")
+		}
+		ms = append(ms, det)
+	} else {
+		v := int(env.Layout.Lattice().GlobalVolume())
+		if lz, err := logPartition(cfg.Action.Beta, v); err == nil {
+			m.logZ, m.hasLogZ = lz, true
+		}
+	}
+	if m.target, err = flow.NewTarget(u, ms...); err != nil {
+		return nil, err
+	}
+	batch := 1
+	if t := cfg.Train; t != nil {
+		batch = t.Batch
+		m.opt, err = nnlayers.NewAdam(m.flow.Params(), nnlayers.AdamConfig{
+			LR: t.LR, Eps: t.Eps, WeightDecay: t.WeightDecay, Decoupled: t.Optimizer == "adamw",
+			ClipNorm: t.GradClip, DecayEvery: t.LRDecayEvery, DecayFactor: t.LRDecayFactor})
+		if err != nil {
+			return nil, err
+		}
+	}
+	replicas := env.World.Size() / env.Domain.Size()
+	fenv := flow.Env{World: env.World, Domain: env.Domain, Replica: env.World.Rank() / env.Domain.Size(), Replicas: replicas}
+	if batch%replicas != 0 {
+		batch = replicas // sampling only: the trainer's batch is unused
+	}
+	m.trainer, err = flow.NewTrainer(fenv, m.flow, m.target, m.opt, m.tape, uint64(cfg.Run.Seed), batch)
+	return m, err
+}
+
+// checkpoint is the training state on disk: the step reached and one file
+// with the parameters and the optimizer state, with its SHA-256.
+type checkpoint struct {
+	Phase  string `json:"phase"`
+	Step   int    `json:"step"`
+	File   string `json:"file"`
+	SHA256 string `json:"sha256"`
+	Params int    `json:"parameters"`
+}
+
+const checkpointName = "train.json"
+
+// save writes the model after step steps (rank 0; collective verdict).
+func (m *model) save(step int) error {
+	var err error
+	if m.env.World.Rank() == 0 {
+		err = m.saveRoot(step)
+	}
+	return mpi.RootError(m.env.World, err)
+}
+
+func (m *model) saveRoot(step int) error {
+	dir := m.env.Dir.Checkpoints()
+	name := fmt.Sprintf("model-%07d.bin", step)
+	path := filepath.Join(dir, name)
+	if err := atomicfile.Write(path, 0o644, func(w io.Writer) error {
+		if err := nnlayers.WriteParams(w, m.flow.Params()); err != nil {
+			return err
+		}
+		if m.opt == nil {
+			return nil
+		}
+		return m.opt.WriteState(w)
+	}); err != nil {
+		return err
+	}
+	sum, err := fileSHA256(path)
+	if err != nil {
+		return err
+	}
+	if err := m.env.Dir.Sync(); err != nil {
+		return err
+	}
+	ck := checkpoint{Phase: "train", Step: step, File: name, SHA256: sum, Params: m.flow.Params().Size()}
+	if err := atomicfile.Write(filepath.Join(dir, checkpointName), 0o644, func(w io.Writer) error {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(ck)
+	}); err != nil {
+		return err
+	}
+	old, _ := filepath.Glob(filepath.Join(dir, "model-*.bin"))
+	for _, f := range old {
+		if filepath.Base(f) != name {
+			os.Remove(f)
+		}
+	}
+	return nil
+}
+
+// load restores the latest checkpoint; it returns the step reached, or
+// found = false when there is none (collective).
+func (m *model) load(withOptimizer bool) (step int, found bool, err error) {
+	var ck checkpoint
+	var data []byte
+	if m.env.World.Rank() == 0 {
+		found, err = readCheckpoint(m.env.Dir.Checkpoints(), &ck)
+		if err == nil && found {
+			data, err = os.ReadFile(filepath.Join(m.env.Dir.Checkpoints(), ck.File))
+		}
+	}
+	if err = mpi.RootError(m.env.World, err); err != nil {
+		return 0, false, err
+	}
+	n := []float64{float64(len(data)), float64(ck.Step)}
+	m.env.World.Bcast(0, mpi.Bytes(n))
+	if n[0] == 0 {
+		return 0, false, nil
+	}
+	if m.env.World.Rank() != 0 {
+		data = make([]byte, int(n[0]))
+	}
+	m.env.World.Bcast(0, data)
+	r := bytesReader(data)
+	if err := nnlayers.ReadParams(r, m.flow.Params()); err != nil {
+		return 0, false, fmt.Errorf("%s: %w (was the model changed? model keys must match the checkpoint)", m.env.Dir.Checkpoints(), err)
+	}
+	if withOptimizer && m.opt != nil {
+		if err := m.opt.ReadState(r); err != nil {
+			return 0, false, fmt.Errorf("%s: optimizer state: %w", m.env.Dir.Checkpoints(), err)
+		}
+	}
+	return int(n[1]), true, nil
+}
+
+func readCheckpoint(dir string, ck *checkpoint) (bool, error) {
+	path := filepath.Join(dir, checkpointName)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if err := json.Unmarshal(b, ck); err != nil {
+		return false, fmt.Errorf("%s: %w", path, err)
+	}
+	sum, err := fileSHA256(filepath.Join(dir, ck.File))
+	if err != nil {
+		return false, fmt.Errorf("%s: %w", path, err)
+	}
+	if sum != ck.SHA256 {
+		return false, fmt.Errorf("%s: %s has SHA-256 %s, the checkpoint records %s: the file is damaged", path, ck.File, sum, ck.SHA256)
+	}
+	return true, nil
+}
+
+func fileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}

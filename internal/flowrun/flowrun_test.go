@@ -1,0 +1,202 @@
+package flowrun
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"pfmpi/config"
+	"pfmpi/decomp"
+	"pfmpi/internal/mpitest"
+	"pfmpi/internal/rundir"
+	"pfmpi/mpi"
+)
+
+func TestMain(m *testing.M) { mpitest.Main(m) }
+
+const base = `
+[run]
+seed = 11
+output = "%s"
+[lattice]
+dims = [4, 4]
+[parallel]
+grid = %s
+[action]
+beta = 1.5
+kappa = %g
+[model]
+gauge_layers = 4
+gauge_hidden = [4]
+gauge_dilations = [1]
+fermions = "exact"
+[train]
+steps = %d
+batch = 4
+lr = 1e-2
+eps = 1e-8
+checkpoint_every = 3
+ess_every = 2
+ess_batch = 16
+[sample]
+n = 64
+batch = 16
+save_every = 20
+`
+
+// run runs the phases of text on world and returns the output.
+func run(world mpi.Comm, text string) (string, error) {
+	var out bytes.Buffer
+	cfg, err := config.Parse("test.toml", []byte(text))
+	if err != nil {
+		return "", err
+	}
+	lat, err := decomp.NewLattice(cfg.Lattice.Dims, cfg.Parallel.Grid.Dims, false)
+	if err != nil {
+		return "", err
+	}
+	domain, replica, err := decomp.SplitWorld(world, lat)
+	if err != nil {
+		return "", err
+	}
+	defer domain.Free()
+	defer replica.Free()
+	ly, err := lat.Layout(domain.Rank())
+	if err != nil {
+		return "", err
+	}
+	dir, err := rundir.Open(world, cfg)
+	if err != nil {
+		return "", err
+	}
+	env := Env{World: world, Domain: domain, Replica: replica, Layout: ly, Config: cfg, Dir: dir, Out: &out}
+	for _, phase := range cfg.Phases() {
+		switch phase {
+		case "train":
+			err = Train(env)
+		case "sample":
+			err = Sample(env)
+		}
+		if err != nil {
+			break
+		}
+	}
+	return out.String(), errors.Join(err, dir.Close())
+}
+
+func trainRecords(dir string) ([]map[string]any, error) {
+	f, err := os.Open(filepath.Join(dir, "metrics.jsonl"))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []map[string]any
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var r map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			return nil, err
+		}
+		if r["phase"] == "train" {
+			delete(r, "seconds")
+			out = append(out, r)
+		}
+	}
+	return out, sc.Err()
+}
+
+func onRoot(c mpi.Comm, fn func() error) error {
+	var err error
+	if c.Rank() == 0 {
+		err = fn()
+	}
+	return mpi.RootError(c, err)
+}
+
+// TestTrainResumeAndSample trains for 5 steps, resumes a run stopped at 3
+// (its checkpoint) and requires the same log and model; then samples and
+// checks the summary, on two replicas.
+func TestTrainResumeAndSample(t *testing.T) {
+	for _, kappa := range []float64{0, 0.2} {
+		mpitest.RunDir(t, 2, func(c mpi.Comm, tmp string) error {
+			straight := filepath.Join(tmp, fmt.Sprint("straight", kappa))
+			if _, err := run(c, strings.Split(fmt.Sprintf(base, straight, "[1, 1]", kappa, 5), "[sample]")[0]); err != nil {
+				return err
+			}
+			resumed := filepath.Join(tmp, fmt.Sprint("resumed", kappa))
+			if _, err := run(c, strings.Split(fmt.Sprintf(base, resumed, "[1, 1]", kappa, 3), "[sample]")[0]); err != nil {
+				return err
+			}
+			out, err := run(c, fmt.Sprintf(base, resumed, "[1, 1]", kappa, 5))
+			if err != nil {
+				return err
+			}
+			return onRoot(c, func() error {
+				if !strings.Contains(out, "resumed      at step 3") || !strings.Contains(out, "sample summary") {
+					return fmt.Errorf("output:\n%s", out)
+				}
+				a, err1 := trainRecords(straight)
+				b, err2 := trainRecords(resumed)
+				if err := errors.Join(err1, err2); err != nil {
+					return err
+				}
+				// The shorter run measured the ESS at its last step too.
+				if len(b) == 5 {
+					delete(b[2], "ess")
+				}
+				if len(a) != 5 || !reflect.DeepEqual(a, b) {
+					return fmt.Errorf("κ = %g: the resumed training log differs (%d and %d records)\n%v\n%v", kappa, len(a), len(b), a, b)
+				}
+				x, _ := os.ReadFile(filepath.Join(straight, "checkpoints", "model-0000005.bin"))
+				y, _ := os.ReadFile(filepath.Join(resumed, "checkpoints", "model-0000005.bin"))
+				if len(x) == 0 || !bytes.Equal(x, y) {
+					return fmt.Errorf("κ = %g: the models after 5 steps differ", kappa)
+				}
+				sb, err := os.ReadFile(filepath.Join(resumed, "summary.json"))
+				if err != nil {
+					return err
+				}
+				var sum map[string]json.RawMessage
+				if err := json.Unmarshal(sb, &sum); err != nil {
+					return err
+				}
+				keys := []string{"ess", "acceptance", "plaquette", "plaquette_reweighted", "topological_susceptibility"}
+				if kappa > 0 {
+					keys = append(keys, "ess_marginal")
+				}
+				for _, k := range keys {
+					var e struct{ Value, Error *float64 }
+					if err := json.Unmarshal(sum[k], &e); err != nil || e.Value == nil || e.Error == nil {
+						return fmt.Errorf("summary.json %s = %s", k, sum[k])
+					}
+				}
+				for _, name := range []string{"plots/ess.png", "plots/loss.png", "configs/flow-0000019.pfg", "configs/flow-0000059.pfg"} {
+					if _, err := os.Stat(filepath.Join(resumed, name)); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+		})
+	}
+}
+
+// TestSampleWithoutModel is refused with a message naming the fix.
+func TestSampleWithoutModel(t *testing.T) {
+	mpitest.RunDir(t, 1, func(c mpi.Comm, tmp string) error {
+		text := strings.Replace(fmt.Sprintf(base, filepath.Join(tmp, "none"), "[1, 1]", 0.0, 5), "[train]", "[unused]", 1)
+		text = strings.Split(text, "[unused]")[0] + "[sample]\nn = 16\nbatch = 16\n"
+		_, err := run(c, text)
+		if err == nil || !strings.Contains(err.Error(), "no trained model") {
+			return fmt.Errorf("sampling without a model: %v", err)
+		}
+		return nil
+	})
+}

@@ -1,0 +1,202 @@
+package flowrun
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"time"
+
+	"pfmpi/flow"
+	"pfmpi/gaugeio"
+	"pfmpi/measure"
+	"pfmpi/mpi"
+	"pfmpi/rng"
+)
+
+// SampleRecord is one line of metrics.jsonl in the sample phase: one batch
+// of proposals.
+type SampleRecord struct {
+	Phase    string  `json:"phase"` // "sample"
+	Step     int     `json:"step"`  // batch number
+	ESS      float64 `json:"ess"`   // of this batch
+	Accepted int     `json:"accepted"`
+	Seconds  float64 `json:"seconds"`
+}
+
+// Sample runs the [sample] phase: it draws sample.n proposals from the
+// trained flow, measures the ESS, runs the independence Metropolis chain and
+// reweights, and writes the estimates to summary.json.
+func Sample(env Env) error {
+	m, err := newModel(env)
+	if err != nil {
+		return err
+	}
+	defer m.close()
+	step, found, err := m.load(false)
+	if err != nil {
+		return err
+	}
+	if !found {
+		return m.cfg.Errorf("sample", "no trained model in %s (checkpoints/%s); add a [train] section or set run.output to a trained run", env.Dir.Path(), checkpointName)
+	}
+	s := m.cfg.Sample
+	batch := m.sampleBatch(s.N)
+	replicas := env.World.Size() / env.Domain.Size()
+	if s.N%replicas != 0 {
+		return m.cfg.Errorf("sample.n", "%d proposals do not split over %d replicas; use a multiple of %d", s.N, replicas, replicas)
+	}
+	m.printf("phase sample: %d proposals from the model trained for %d steps, batches of %d\n", s.N, step, batch)
+	if err := env.Dir.Truncate("sample", 0); err != nil {
+		return err
+	}
+	began := time.Now()
+	smp, err := m.trainer.Sample(s.N, batch, "flow-sample")
+	if err != nil {
+		return err
+	}
+	elapsed := time.Since(began).Seconds()
+	var chain []int
+	accepted := 0
+	if s.Metropolis {
+		chain, accepted = flow.Metropolis(smp.LogW, rng.New(uint64(m.cfg.Run.Seed), "flow-metropolis"))
+	}
+	// One metrics line per batch.
+	for k, start := 0, 0; start < s.N; k, start = k+1, start+batch {
+		end := min(start+batch, s.N)
+		acc := 0
+		for i := max(start, 1); i < end && chain != nil; i++ {
+			if chain[i] == i {
+				acc++
+			}
+		}
+		rec := SampleRecord{Phase: "sample", Step: k, ESS: flow.ESS(smp.LogW[start:end]), Accepted: acc,
+			Seconds: elapsed * float64(end-start) / float64(s.N)}
+		if err := env.Dir.Log(rec); err != nil {
+			return err
+		}
+	}
+	if s.SaveEvery > 0 && chain != nil {
+		if err := m.saveChain(chain, s.SaveEvery); err != nil {
+			return err
+		}
+	}
+	var values map[string]any
+	if env.World.Rank() == 0 {
+		values, err = m.sampleValues(smp, chain, accepted, elapsed)
+	}
+	if err := mpi.RootError(env.World, err); err != nil {
+		return err
+	}
+	return env.Dir.Summarize("sample", values)
+}
+
+// saveChain writes the chain's state after every every-th proposal to
+// configs/, regenerating it from its key (replica 0 does it).
+func (m *model) saveChain(chain []int, every int) error {
+	dir := filepath.Join(m.env.Dir.Path(), "configs")
+	var err error
+	if m.env.World.Rank() == 0 {
+		err = os.MkdirAll(dir, 0o755)
+	}
+	if err := mpi.RootError(m.env.World, err); err != nil {
+		return err
+	}
+	if m.env.World.Rank() >= m.env.Domain.Size() {
+		return nil // not replica 0
+	}
+	key := rng.New(uint64(m.cfg.Run.Seed), "flow-sample")
+	t := m.tape
+	for i := every - 1; i < len(chain); i += every {
+		t.Reset()
+		t.NoGrad = true
+		z := m.flow.Prior(1, chain[i], key)
+		theta, _, err := m.flow.Forward(t, z)
+		t.NoGrad = false
+		if err != nil {
+			return err
+		}
+		m.target.Load(theta, 0)
+		path := filepath.Join(dir, fmt.Sprintf("flow-%07d.pfg", i))
+		if err := gaugeio.Save(m.target.Field(), path, gaugeio.Meta{Beta: m.cfg.Action.Beta,
+			Info: fmt.Sprintf("pfmpi flow sample: %s, proposal %d, chain position %d", m.cfg.File(), chain[i], i)}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sampleValues computes the summary of the sample phase (rank 0).
+func (m *model) sampleValues(smp *flow.Samples, chain []int, accepted int, elapsed float64) (map[string]any, error) {
+	n := len(smp.LogW)
+	v := map[string]any{"proposals": n, "seconds": elapsed}
+	// ESS with a jackknife error: ESS = ⟨w⟩²/⟨w²⟩ with w = exp(log w − max).
+	top := math.Inf(-1)
+	for _, x := range smp.LogW {
+		top = max(top, x)
+	}
+	w, w2 := make([]float64, n), make([]float64, n)
+	for i, x := range smp.LogW {
+		w[i] = math.Exp(x - top)
+		w2[i] = w[i] * w[i]
+	}
+	bin := max(1, n/100)
+	ess, err := measure.Jackknife([][]float64{w, w2}, bin, func(mm []float64) (float64, error) { return mm[0] * mm[0] / mm[1], nil })
+	if err != nil {
+		return nil, err
+	}
+	v["ess"] = ess
+	if m.cfg.Action.Kappa > 0 {
+		v["ess_marginal"] = ess // the flow models the gauge marginal with the exact determinant
+	}
+	// Reweighted plaquette: Σ w P / Σ w.
+	wp := make([]float64, n)
+	for i := range w {
+		wp[i] = w[i] * smp.Plaquette[i]
+	}
+	if rw, err := measure.Jackknife([][]float64{wp, w}, bin, func(mm []float64) (float64, error) { return mm[0] / mm[1], nil }); err == nil {
+		v["plaquette_reweighted"] = rw
+	}
+	vol := float64(m.env.Layout.Lattice().GlobalVolume())
+	tau := map[string]measure.Estimate{}
+	if chain != nil {
+		acc := float64(accepted) / float64(n-1)
+		v["acceptance"] = measure.Estimate{Value: acc, Error: math.Sqrt(acc * (1 - acc) / float64(n-1))}
+		p, q2, q := make([]float64, n), make([]float64, n), make([]float64, n)
+		for i, k := range chain {
+			p[i] = smp.Plaquette[k]
+			q[i] = smp.Charge[k]
+			q2[i] = q[i] * q[i]
+		}
+		if a, err := measure.Gamma(p); err == nil {
+			v["plaquette"] = a.Mean
+			tau["plaquette"] = a.TauInt
+		}
+		if a, err := measure.Gamma(q2); err == nil {
+			v["topological_susceptibility"] = measure.Estimate{Value: a.Mean.Value / vol, Error: a.Mean.Error / vol}
+			tau["topological_charge_squared"] = a.TauInt
+		}
+		if a, err := measure.Gamma(q); err == nil {
+			tau["topological_charge"] = a.TauInt
+		}
+		v["tau_int"] = tau
+	}
+	if m.cfg.Action.Kappa == 0 {
+		if exact, err := measure.U1Plaquette(m.cfg.Action.Beta, int(vol)); err == nil {
+			v["plaquette_exact"] = exact
+		}
+	}
+	m.printf("sample summary (%d proposals, %.3g s):\n", n, elapsed)
+	for _, k := range []string{"ess", "acceptance", "plaquette", "plaquette_reweighted", "topological_susceptibility"} {
+		if e, ok := v[k].(measure.Estimate); ok {
+			m.printf("  %-28s %s\n", k, e)
+		}
+	}
+	if e, ok := v["plaquette_exact"].(float64); ok {
+		m.printf("  %-28s %.6f\n", "plaquette_exact", e)
+	}
+	if t, ok := tau["plaquette"]; ok {
+		m.printf("  %-28s %s\n", "τ_int plaquette", t)
+	}
+	return v, nil
+}

@@ -1,0 +1,182 @@
+package flowrun
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"time"
+
+	"pfmpi/flow"
+	"pfmpi/measure"
+	"pfmpi/mpi"
+)
+
+func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
+
+func logPartition(beta float64, v int) (float64, error) { return measure.U1LogPartition(beta, v) }
+
+// TrainRecord is one line of metrics.jsonl in the train phase.
+type TrainRecord struct {
+	Phase    string   `json:"phase"` // "train"
+	Step     int      `json:"step"`  // from 0
+	Loss     float64  `json:"loss"`  // (1/B) Σ [log q + S]
+	KL       *float64 `json:"kl,omitempty"`
+	LR       float64  `json:"lr"`
+	GradNorm float64  `json:"grad_norm"`
+	Seconds  float64  `json:"seconds"`
+	ESS      *float64 `json:"ess,omitempty"` // on ess_batch fresh samples
+}
+
+// Train runs the [train] phase.
+func Train(env Env) error {
+	m, err := newModel(env)
+	if err != nil {
+		return err
+	}
+	defer m.close()
+	t := m.cfg.Train
+	start, found, err := m.load(true)
+	if err != nil {
+		return err
+	}
+	if err := env.Dir.Truncate("train", start); err != nil {
+		return err
+	}
+	m.printf("phase train: %d steps, batch %d, %s lr %g (×%g every %d), ε %g; %d gauge layers, %d parameters\n",
+		t.Steps, t.Batch, t.Optimizer, t.LR, t.LRDecayFactor, t.LRDecayEvery, t.Eps, m.cfg.Model.GaugeLayers, m.flow.Params().Size())
+	if found {
+		m.printf("  resumed      at step %d from %s\n", start, env.Dir.Checkpoints())
+	}
+	essBatch := m.sampleBatch(t.ESSBatch)
+	began := time.Now()
+	var last TrainRecord
+	for n := start; n < t.Steps; n++ {
+		t0 := time.Now()
+		res, err := m.trainer.Step(n)
+		if err != nil {
+			return fmt.Errorf("train step %d: %w", n, err)
+		}
+		rec := TrainRecord{Phase: "train", Step: n, Loss: res.Loss, LR: res.LR, GradNorm: res.GradNorm}
+		if m.hasLogZ {
+			kl := res.Loss - m.flow.LogPrior() + m.logZ
+			rec.KL = &kl
+		}
+		if t.ESSEvery > 0 && ((n+1)%t.ESSEvery == 0 || n+1 == t.Steps) {
+			smp, err := m.trainer.Sample(t.ESSBatch, essBatch, fmt.Sprintf("flow-ess-%d", n))
+			if err != nil {
+				return err
+			}
+			e := flow.ESS(smp.LogW)
+			rec.ESS = &e
+		}
+		rec.Seconds = time.Since(t0).Seconds()
+		if err := env.Dir.Log(rec); err != nil {
+			return err
+		}
+		m.progress(n, start, t.Steps, rec, began)
+		last = rec
+		if (n+1)%max(t.CheckpointEvery, 1) == 0 || n+1 == t.Steps {
+			if err := m.save(n + 1); err != nil {
+				return err
+			}
+		}
+	}
+	return m.trainSummary(last)
+}
+
+// sampleBatch is the number of samples drawn at once: the [sample] batch
+// (or 256), at most n, a multiple of the replicas.
+func (m *model) sampleBatch(n int) int {
+	b := 256
+	if s := m.cfg.Sample; s != nil {
+		b = s.Batch
+	}
+	b = min(b, n)
+	r := m.env.World.Size() / m.env.Domain.Size()
+	return max(r, b/r*r)
+}
+
+func (m *model) progress(n, start, steps int, rec TrainRecord, began time.Time) {
+	every := max(1, steps/50)
+	if rec.ESS == nil && (n+1)%every != 0 && n != start {
+		return
+	}
+	done := n + 1 - start
+	rate := time.Since(began).Seconds() / float64(done)
+	eta := time.Duration(rate * float64(steps-n-1) * float64(time.Second)).Round(time.Second)
+	line := fmt.Sprintf("  train %6d/%d  loss %+.5g", n+1, steps, rec.Loss)
+	if rec.KL != nil {
+		line += fmt.Sprintf("  KL %.4g", *rec.KL)
+	}
+	if rec.ESS != nil {
+		line += fmt.Sprintf("  ESS %.4f", *rec.ESS)
+	}
+	line += fmt.Sprintf("  lr %.2g  %.3g s/step  ETA %v\n", rec.LR, rate, eta)
+	m.printf("%s", line)
+}
+
+// trainSummary writes the train section of summary.json and the plots.
+func (m *model) trainSummary(last TrainRecord) error {
+	var values map[string]any
+	var err error
+	if m.env.World.Rank() == 0 {
+		values, err = m.trainValues()
+		if err == nil {
+			err = plotTraining(m.env.Dir)
+		}
+	}
+	if err := mpi.RootError(m.env.World, err); err != nil {
+		return err
+	}
+	return m.env.Dir.Summarize("train", values)
+}
+
+func (m *model) trainValues() (map[string]any, error) {
+	raws, err := m.env.Dir.Records("train")
+	if err != nil {
+		return nil, err
+	}
+	recs, err := decode[TrainRecord](raws)
+	if err != nil {
+		return nil, err
+	}
+	v := map[string]any{"steps": len(recs), "parameters": m.flow.Params().Size()}
+	var secs []float64
+	var ess []float64
+	for _, r := range recs {
+		secs = append(secs, r.Seconds)
+		if r.ESS != nil {
+			ess = append(ess, *r.ESS)
+		}
+	}
+	total := 0.0
+	for _, s := range secs {
+		total += s
+	}
+	if len(secs) > 0 {
+		v["seconds_per_step"] = total / float64(len(secs))
+		v["seconds"] = total
+		v["loss_final"] = recs[len(recs)-1].Loss
+		if k := recs[len(recs)-1].KL; k != nil {
+			v["kl_final"] = *k
+		}
+	}
+	if len(ess) > 0 {
+		e := ess[len(ess)-1]
+		v["ess_final"] = e
+		m.printf("train summary: %d steps, final ESS %.4f, %.3g s/step\n", len(recs), e, total/math.Max(1, float64(len(secs))))
+	}
+	return v, nil
+}
+
+// decode parses metrics records.
+func decode[T any](raws []json.RawMessage) ([]T, error) {
+	out := make([]T, len(raws))
+	for i, r := range raws {
+		if err := json.Unmarshal(r, &out[i]); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
