@@ -362,3 +362,41 @@ measure_every = 2
 		t.Errorf("second run: exit %d\n%s", code, out)
 	}
 }
+
+func TestFlowPhases(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "run")
+	f := writeFile(t, fmt.Sprintf(`[run]
+output = %q
+[lattice]
+dims = [4, 4]
+[parallel]
+grid = [1, 1]
+[action]
+beta = 1.0
+[model]
+gauge_layers = 2
+gauge_hidden = [4]
+[train]
+steps = 3
+batch = 4
+ess_every = 3
+ess_batch = 8
+[sample]
+n = 32
+batch = 8
+`, dir))
+	code, out, errOut := runCLI(t, "run", f, "-ranks", "2")
+	if code != exitOK {
+		t.Fatalf("exit %d %s\n%s", code, errOut, out)
+	}
+	for _, want := range []string{"phase train", "train summary", "phase sample", "sample summary", "plaquette_exact"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	for _, name := range []string{"summary.json", "checkpoints/train.json", "plots/ess.png"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Error(err)
+		}
+	}
+}
