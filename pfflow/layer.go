@@ -1,0 +1,315 @@
+package pfflow
+
+import (
+	"fmt"
+	"math"
+	"math/cmplx"
+
+	"pfmpi/nnlayers"
+)
+
+// Partition is how a pseudofermion layer splits the field into active and
+// frozen variables (Eqs. 27–32).
+type Partition int
+
+const (
+	// Checkerboard: the sites of one parity are active, all spins
+	// (Eq. 29); A(x) is a spin matrix, log J = 2Nc Σ log|det A|.
+	Checkerboard Partition = iota
+	// Rows: the sites of the time slices x_0 ≡ r (mod 2) are active, all
+	// spins; with even/odd preconditioning only their even sites (Sec.
+	// III D 1), the odd sites stay zero.
+	Rows
+	// Spin: one spin component is active on every site (on every even
+	// site with even/odd), P± = (1 ± σ_z)/2 (Eq. 31); A(x) is a scalar,
+	// log J = 2Nc Σ log|A| (Eq. 32).
+	Spin
+)
+
+var partitionNames = []string{"checkerboard", "rows", "spin"}
+
+func (p Partition) String() string { return partitionNames[p] }
+
+// ParsePartition returns the partition named "checkerboard", "rows" or "spin".
+func ParsePartition(s string) (Partition, error) {
+	for i, n := range partitionNames {
+		if n == s {
+			return Partition(i), nil
+		}
+	}
+	return 0, fmt.Errorf("pfflow: unknown partition %q (checkerboard, rows or spin)", s)
+}
+
+// Layer is a pseudofermion coupling layer (Eq. 28):
+//
+//	φ′_a(x) = A(x) φ_a(x) + PTCN[U, φ_f](x),   φ′_f = φ_f,
+//
+// with the PTCN a chain of n_PT PTCs (Spins → H → … → H → Spins features)
+// whose matrices, and A(x) − 1, are the outputs of the layer's head of the
+// context network.
+type Layer struct {
+	part   Partition
+	alt    int // which of the two alternatives (parity, rows, spin)
+	ns, nc int
+	eo     bool
+	active []bool // per local site
+	head   nnlayers.Sequential
+	ptcs   []*PTC
+	aPar   int // channels of A(x) − 1
+	frz    frozenOp
+	cmb    combineOp
+	name   string
+}
+
+// Head channels: A first, then the PTC matrices in order.
+func (l *Layer) outputs() int {
+	n := l.aPar
+	for _, p := range l.ptcs {
+		n += p.Params()
+	}
+	return n
+}
+
+// Params returns the parameters of the layer's head.
+func (l *Layer) Params() nnlayers.Params { return l.head.Params() }
+
+// isActive reports whether spin component a at local site s is active.
+func (l *Layer) isActive(s, a int) bool {
+	if !l.active[s] {
+		return false
+	}
+	return l.part != Spin || a == l.alt
+}
+
+// Forward applies the layer to phi (V × B × Spins·Nc·2) given the links and
+// the context trunk's output ctx, and returns φ′ and logJ plus the layer's
+// log-Jacobian density.
+func (l *Layer) Forward(t *nnlayers.Tape, links, ctx, phi, logJ *nnlayers.Tensor) (*nnlayers.Tensor, *nnlayers.Tensor, error) {
+	par := l.head.Apply(t, ctx)
+	h, err := l.ptcn(t, links, par, l.frozen(t, phi))
+	if err != nil {
+		return nil, nil, err
+	}
+	a := nnlayers.Slice(t, par, 0, l.aPar)
+	out, ld := l.combine(t, phi, h, a, false)
+	return out, nnlayers.Add(t, logJ, ld), nil
+}
+
+// Inverse maps φ′ back through the layer (t in NoGrad mode) and returns φ
+// and the log-Jacobian density of the forward map.
+func (l *Layer) Inverse(t *nnlayers.Tape, links, ctx, out *nnlayers.Tensor) (*nnlayers.Tensor, *nnlayers.Tensor, error) {
+	if !t.NoGrad {
+		return nil, nil, fmt.Errorf("pfflow: %s: Inverse needs a tape in NoGrad mode", l.name)
+	}
+	par := l.head.Apply(t, ctx)
+	h, err := l.ptcn(t, links, par, l.frozen(t, out))
+	if err != nil {
+		return nil, nil, err
+	}
+	a := nnlayers.Slice(t, par, 0, l.aPar)
+	in, ld := l.combine(t, out, h, a, true)
+	return in, ld, nil
+}
+
+func (l *Layer) ptcn(t *nnlayers.Tape, links, par, h *nnlayers.Tensor) (*nnlayers.Tensor, error) {
+	off := l.aPar
+	for _, p := range l.ptcs {
+		m := nnlayers.Slice(t, par, off, off+p.Params())
+		off += p.Params()
+		var err error
+		if h, err = p.Apply(t, links, h, m); err != nil {
+			return nil, err
+		}
+	}
+	return h, nil
+}
+
+// frozen returns φ_f = (1 − P)φ.
+func (l *Layer) frozen(t *nnlayers.Tape, phi *nnlayers.Tensor) *nnlayers.Tensor {
+	out := t.Tensor(phi.V, phi.B, phi.C)
+	o := &l.frz
+	o.l, o.in, o.out = l, phi, out
+	o.apply(false)
+	t.RecordCustom(o)
+	return out
+}
+
+type frozenOp struct {
+	l       *Layer
+	in, out *nnlayers.Tensor
+}
+
+func (o *frozenOp) apply(back bool) {
+	l := o.l
+	per := l.nc * 2
+	for s := 0; s < o.in.V; s++ {
+		for b := 0; b < o.in.B; b++ {
+			base := o.in.At(s, b, 0)
+			for a := range l.ns {
+				if l.isActive(s, a) {
+					continue
+				}
+				r := o.in.Data[base+a*per : base+(a+1)*per]
+				if !back {
+					copy(o.out.Data[base+a*per:], r)
+					continue
+				}
+				for i := range per {
+					o.in.Grad[base+a*per+i] += o.out.Grad[base+a*per+i]
+				}
+			}
+		}
+	}
+}
+
+func (o *frozenOp) Backward() {
+	if o.in.Grad != nil {
+		o.apply(true)
+	}
+}
+
+// combine returns φ′ (or, inverse, φ) and the log-Jacobian density.
+func (l *Layer) combine(t *nnlayers.Tape, phi, h, a *nnlayers.Tensor, inverse bool) (*nnlayers.Tensor, *nnlayers.Tensor) {
+	out := t.Tensor(phi.V, phi.B, phi.C)
+	ld := t.Tensor(phi.V, phi.B, 1)
+	o := &l.cmb
+	o.l, o.t, o.phi, o.h, o.a, o.out, o.ld, o.inverse, o.back = l, t, phi, h, a, out, ld, inverse, false
+	o.ensure(t.Workers())
+	t.Run(nnlayers.Chunks(phi.B), o)
+	if !inverse {
+		t.RecordCustom(o)
+	}
+	return out, ld
+}
+
+type combineOp struct {
+	l                  *Layer
+	t                  *nnlayers.Tape
+	phi, h, a, out, ld *nnlayers.Tensor
+	inverse, back      bool
+	work               [][]complex128
+}
+
+func (o *combineOp) ensure(w int) {
+	n := o.l.ns
+	for len(o.work) < w {
+		o.work = append(o.work, make([]complex128, 6*n*n+2*n))
+	}
+}
+
+func (o *combineOp) Run(w, chunk int) {
+	l := o.l
+	ns, nc := l.ns, l.nc
+	k := ns // size of A
+	if l.part == Spin {
+		k = 1
+	}
+	buf := o.work[w]
+	A, inv, work := buf[:k*k], buf[k*k:2*k*k], buf[2*k*k:4*k*k]
+	ga := buf[4*k*k : 5*k*k]
+	vec := buf[6*ns*ns:]
+	first := 0 // first active spin
+	if l.part == Spin {
+		first = l.alt
+	}
+	lo, hi := nnlayers.ChunkRange(chunk, o.phi.B)
+	per := nc * 2
+	for s := 0; s < o.phi.V; s++ {
+		for b := lo; b < hi; b++ {
+			base := o.phi.At(s, b, 0)
+			if !o.back {
+				copy(o.out.Data[base:base+o.phi.C], o.phi.Data[base:base+o.phi.C])
+			}
+			if !l.active[s] {
+				if o.back && o.phi.Grad != nil {
+					for i := range o.phi.C {
+						o.phi.Grad[base+i] += o.out.Grad[base+i]
+					}
+				}
+				continue
+			}
+			ab := o.a.At(s, b, 0)
+			for i := range k * k {
+				A[i] = cget(o.a.Data, ab+2*i)
+			}
+			for i := range k {
+				A[i*k+i]++
+			}
+			det := invert(inv, A, work, k)
+			li := o.ld.At(s, b, 0)
+			switch {
+			case o.inverse: // φ_a = A⁻¹(φ′_a − h_a)
+				o.ld.Data[li] = 2 * float64(nc) * math.Log(cmplx.Abs(det))
+				for c := range nc {
+					for i := range k {
+						vec[i] = cget(o.phi.Data, base+(first+i)*per+2*c) - cget(o.h.Data, base+(first+i)*per+2*c)
+					}
+					for i := range k {
+						var z complex128
+						for j := range k {
+							z += inv[i*k+j] * vec[j]
+						}
+						cset(o.out.Data, base+(first+i)*per+2*c, z)
+					}
+				}
+			case !o.back: // φ′_a = A φ_a + h_a
+				o.ld.Data[li] = 2 * float64(nc) * math.Log(cmplx.Abs(det))
+				for c := range nc {
+					for i := range k {
+						z := cget(o.h.Data, base+(first+i)*per+2*c)
+						for j := range k {
+							z += A[i*k+j] * cget(o.phi.Data, base+(first+j)*per+2*c)
+						}
+						cset(o.out.Data, base+(first+i)*per+2*c, z)
+					}
+				}
+			default:
+				// G_A = Σ_c G′_a φ_a† + g·2Nc (A⁻¹)†; G_φa = A† G′_a; G_ha = G′_a.
+				gld := o.ld.Grad[li] * 2 * float64(nc)
+				for i := range k {
+					for j := range k {
+						ga[i*k+j] = complex(gld, 0) * conj(inv[j*k+i])
+					}
+				}
+				for c := range nc {
+					for i := range k {
+						g := cget(o.out.Grad, base+(first+i)*per+2*c)
+						cadd(o.h.Grad, base+(first+i)*per+2*c, g)
+						for j := range k {
+							ga[i*k+j] += g * conj(cget(o.phi.Data, base+(first+j)*per+2*c))
+						}
+					}
+					if o.phi.Grad != nil {
+						for j := range k {
+							var z complex128
+							for i := range k {
+								z += conj(A[i*k+j]) * cget(o.out.Grad, base+(first+i)*per+2*c)
+							}
+							cadd(o.phi.Grad, base+(first+j)*per+2*c, z)
+						}
+					}
+				}
+				for i := range k * k {
+					cadd(o.a.Grad, ab+2*i, ga[i])
+				}
+				if o.phi.Grad != nil {
+					// The frozen spins of an active site (spin partition).
+					for a := range ns {
+						if a >= first && a < first+k {
+							continue
+						}
+						for i := range per {
+							o.phi.Grad[base+a*per+i] += o.out.Grad[base+a*per+i]
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+func (o *combineOp) Backward() {
+	o.back = true
+	o.t.Run(nnlayers.Chunks(o.phi.B), o)
+	o.back = false
+}

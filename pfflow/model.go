@@ -1,0 +1,286 @@
+package pfflow
+
+import (
+	"fmt"
+	"math"
+
+	"pfmpi/nnlayers"
+	"pfmpi/rng"
+)
+
+// Spec describes the pseudofermion flows of a joint model.
+type Spec struct {
+	Nc            int         // colours
+	EvenOdd       bool        // fields live on the even sites (Eq. 35)
+	Monomials     int         // conditional flows, one per pseudofermion monomial
+	Layers        int         // pseudofermion layers per monomial
+	Partitions    []Partition // cycled over the layers
+	NPT           int         // PTCs per PTCN (≥ 2 with EvenOdd)
+	Hidden        int         // H, features between the PTCs of a PTCN
+	ContextHidden int         // N_hidden, channels of the shared trunk
+	Kernel        int         // context convolution kernel size (odd)
+	Seed          uint64      // initialisation
+	Gain          float64     // Xavier-normal gain of every context convolution
+}
+
+// Model is the conditional part of a joint model: the context network's
+// trunk, shared by every layer of every monomial, and one [Conditional]
+// flow per monomial (Eq. 39).
+type Model struct {
+	geo    *nnlayers.Geometry
+	spec   Spec
+	ns     int
+	ctx    *Context
+	trunk  nnlayers.Sequential
+	tr     *Transport
+	flows  []*Conditional
+	params nnlayers.Params
+	even   []bool // per local site: even global parity
+	dof    int64  // complex components of one pseudofermion (global)
+}
+
+// Spins is the number of spin components in nd dimensions: 2^(nd/2).
+func Spins(nd int) int { return 1 << (nd / 2) }
+
+// New builds the conditional flows on geo.
+func New(geo *nnlayers.Geometry, spec Spec) (*Model, error) {
+	ly := geo.Layout()
+	nd := ly.Lattice().NumDims()
+	switch {
+	case spec.Nc < 1:
+		return nil, fmt.Errorf("pfflow: %d colours", spec.Nc)
+	case spec.Monomials < 1:
+		return nil, fmt.Errorf("pfflow: a joint model needs at least one pseudofermion monomial")
+	case spec.Layers < 0:
+		return nil, fmt.Errorf("pfflow: %d layers", spec.Layers)
+	case spec.Layers > 0 && len(spec.Partitions) == 0:
+		return nil, fmt.Errorf("pfflow: no partitions for the pseudofermion layers")
+	case spec.NPT < 1 || spec.Hidden < 1 || spec.ContextHidden < 1:
+		return nil, fmt.Errorf("pfflow: n_pt = %d, H = %d, N_hidden = %d must be positive", spec.NPT, spec.Hidden, spec.ContextHidden)
+	case spec.EvenOdd && spec.NPT < 2:
+		return nil, fmt.Errorf("pfflow: with even/odd preconditioning a PTCN needs n_pt ≥ 2 (one PTC only connects even sites to odd ones), got %d", spec.NPT)
+	}
+	for _, p := range spec.Partitions {
+		if p == Checkerboard && spec.EvenOdd {
+			return nil, fmt.Errorf("pfflow: the checkerboard partition leaves nothing frozen on the even sites of an even/odd field; use \"rows\" or \"spin\"")
+		}
+	}
+	if spec.Kernel == 0 {
+		spec.Kernel = 3
+	}
+	m := &Model{geo: geo, spec: spec, ns: Spins(nd)}
+	var err error
+	if m.ctx, err = NewContext(geo, spec.Nc); err != nil {
+		return nil, err
+	}
+	if m.tr, err = NewTransport(geo, spec.Nc); err != nil {
+		return nil, err
+	}
+	m.trunk, err = nnlayers.ConvNet(geo, "pfctx", nnlayers.ConvNetSpec{
+		Channels: []int{m.ctx.Channels(), spec.ContextHidden}, Kernel: spec.Kernel,
+		Act: nnlayers.ELU, Final: nnlayers.ELU, Seed: spec.Seed, Gain: spec.Gain})
+	if err != nil {
+		return nil, err
+	}
+	m.params = append(m.params, m.trunk.Params()...)
+	x := make([]int, nd)
+	m.even = make([]bool, ly.Volume())
+	for s := range m.even {
+		ly.GlobalCoord(s, x)
+		sum := 0
+		for _, v := range x {
+			sum += v
+		}
+		m.even[s] = sum%2 == 0
+	}
+	m.dof = ly.Lattice().GlobalVolume() * int64(m.ns*spec.Nc)
+	if spec.EvenOdd {
+		m.dof /= 2
+	}
+	for i := range spec.Monomials {
+		c := &Conditional{m: m, name: fmt.Sprintf("pf%d", i)}
+		count := map[Partition]int{}
+		for j := range spec.Layers {
+			part := spec.Partitions[j%len(spec.Partitions)]
+			l, err := m.newLayer(fmt.Sprintf("pf%d.layer%d", i, j), part, count[part]%2)
+			if err != nil {
+				return nil, err
+			}
+			count[part]++
+			c.layers = append(c.layers, l)
+			m.params = append(m.params, l.Params()...)
+		}
+		m.flows = append(m.flows, c)
+	}
+	return m, m.params.Check()
+}
+
+func (m *Model) newLayer(name string, part Partition, alt int) (*Layer, error) {
+	ly := m.geo.Layout()
+	nd := ly.Lattice().NumDims()
+	spec := m.spec
+	l := &Layer{part: part, alt: alt, ns: m.ns, nc: spec.Nc, eo: spec.EvenOdd, name: name}
+	l.active = make([]bool, ly.Volume())
+	x := make([]int, nd)
+	for s := range l.active {
+		ly.GlobalCoord(s, x)
+		defined := m.even[s] || !spec.EvenOdd
+		switch part {
+		case Checkerboard:
+			l.active[s] = m.even[s] == (alt == 0)
+		case Rows:
+			l.active[s] = defined && x[0]%2 == alt
+		case Spin:
+			l.active[s] = defined
+		}
+	}
+	l.aPar = 2 * m.ns * m.ns
+	if part == Spin {
+		l.aPar = 2
+	}
+	in := m.ns
+	for j := range spec.NPT {
+		out := spec.Hidden
+		if j == spec.NPT-1 {
+			out = m.ns
+		}
+		l.ptcs = append(l.ptcs, NewPTC(m.tr, in, out))
+		in = out
+	}
+	var err error
+	l.head, err = nnlayers.ConvNet(m.geo, name, nnlayers.ConvNetSpec{
+		Channels: []int{spec.ContextHidden, l.outputs()}, Kernel: spec.Kernel,
+		Act: nnlayers.ELU, Final: nnlayers.Tanh, Seed: spec.Seed, Gain: spec.Gain})
+	if err != nil {
+		return nil, err
+	}
+	l.frz.l, l.cmb.l = l, l
+	return l, nil
+}
+
+// Close releases the halo exchanges of the transports.
+func (m *Model) Close() { m.tr.Close() }
+
+// Params returns the trainable parameters: the trunk, then every layer's
+// head, monomial by monomial.
+func (m *Model) Params() nnlayers.Params { return m.params }
+
+// Monomials is the number of conditional flows.
+func (m *Model) Monomials() int { return len(m.flows) }
+
+// Conditional returns the flow of monomial i.
+func (m *Model) Conditional(i int) *Conditional { return m.flows[i] }
+
+// Channels is the number of tensor channels of a pseudofermion: Spins·Nc·2.
+func (m *Model) Channels() int { return m.ns * m.spec.Nc * 2 }
+
+// Dof is the number of complex components of one pseudofermion (all
+// ranks): V·Spins·Nc, half of it with even/odd preconditioning.
+func (m *Model) Dof() int64 { return m.dof }
+
+// Context returns the trunk's output for the links: the input features
+// (Eq. B2) through the shared convolution.
+func (m *Model) Context(t *nnlayers.Tape, links *nnlayers.Tensor) (*nnlayers.Tensor, error) {
+	f, err := m.ctx.Apply(t, links)
+	if err != nil {
+		return nil, err
+	}
+	return m.trunk.Apply(t, f), nil
+}
+
+// Conditional is the flow φ = f_c(χ|U) of one monomial (Eq. 22): a
+// Gaussian prior r(χ) ∝ e^{−χ†χ} on the pseudofermion's components through
+// the pseudofermion layers, log q(φ|U) = log r(χ) − Σ_layers log J.
+type Conditional struct {
+	m      *Model
+	name   string
+	layers []*Layer
+	prior  *nnlayers.Tensor
+}
+
+// Layers returns the pseudofermion layers.
+func (c *Conditional) Layers() []*Layer { return c.layers }
+
+// Prior draws b pseudofermions of density e^{−χ†χ}/π per component: member
+// k (global batch index first+k) at global site g from
+// key.Derive(first+k).Stream(g); with even/odd the odd sites are zero. The
+// tensor has no gradient buffer and is overwritten by the next call.
+func (c *Conditional) Prior(b, first int, key rng.Key) *nnlayers.Tensor {
+	m := c.m
+	ly := m.geo.Layout()
+	ch := m.Channels()
+	if c.prior == nil || c.prior.B != b {
+		c.prior = &nnlayers.Tensor{V: ly.Volume(), B: b, C: ch, Data: make([]float64, ly.Volume()*b*ch)}
+	}
+	z := c.prior
+	for s := 0; s < z.V; s++ {
+		g := uint64(ly.GlobalIndex(s))
+		for k := 0; k < b; k++ {
+			base := z.At(s, k, 0)
+			if m.spec.EvenOdd && !m.even[s] {
+				clear(z.Data[base : base+ch])
+				continue
+			}
+			st := key.Derive(uint64(first + k)).Stream(g)
+			for i := 0; i < ch; i += 2 {
+				cset(z.Data, base+i, st.ComplexNormal())
+			}
+		}
+	}
+	return z
+}
+
+// LogPrior sets out[k] to the rank's share of log r(χ_k) = −χ†χ − Dof·log π
+// (the constant is on domain rank 0 only): sum out over the domain.
+func (c *Conditional) LogPrior(chi *nnlayers.Tensor, out []float64) {
+	for k := range out[:chi.B] {
+		out[k] = 0
+		if c.m.geo.Comm().Rank() == 0 {
+			out[k] = -float64(c.m.dof) * math.Log(math.Pi)
+		}
+	}
+	for s := 0; s < chi.V; s++ {
+		for k := 0; k < chi.B; k++ {
+			base := chi.At(s, k, 0)
+			for _, v := range chi.Data[base : base+chi.C] {
+				out[k] -= v * v
+			}
+		}
+	}
+}
+
+// Forward pushes χ through the layers (recording on t) and returns φ and
+// the log-Jacobian density (V × B × 1): log q(φ|U) = log r(χ) − Σ logJ.
+func (c *Conditional) Forward(t *nnlayers.Tape, links, ctx, chi *nnlayers.Tensor) (phi, logJ *nnlayers.Tensor, err error) {
+	if chi.C != c.m.Channels() {
+		return nil, nil, fmt.Errorf("pfflow: %s: field with %d channels, want %d", c.name, chi.C, c.m.Channels())
+	}
+	phi = chi
+	logJ = t.Tensor(chi.V, chi.B, 1)
+	for _, l := range c.layers {
+		if phi, logJ, err = l.Forward(t, links, ctx, phi, logJ); err != nil {
+			return nil, nil, err
+		}
+	}
+	return phi, logJ, nil
+}
+
+// Inverse maps φ back to χ (t in NoGrad mode) and returns χ and the
+// log-Jacobian density of the forward map: log q(φ|U) = log r(χ) − Σ logJ.
+func (c *Conditional) Inverse(t *nnlayers.Tape, links, ctx, phi *nnlayers.Tensor) (chi, logJ *nnlayers.Tensor, err error) {
+	chi = phi
+	logJ = t.Tensor(phi.V, phi.B, 1)
+	for i := len(c.layers) - 1; i >= 0; i-- {
+		var ld *nnlayers.Tensor
+		if chi, ld, err = c.layers[i].Inverse(t, links, ctx, chi); err != nil {
+			return nil, nil, err
+		}
+		for j, v := range ld.Data {
+			logJ.Data[j] += v
+		}
+	}
+	return chi, logJ, nil
+}
+
+// Even reports whether local site s has even global parity.
+func (m *Model) Even(s int) bool { return m.even[s] }

@@ -1,0 +1,558 @@
+package pfflow
+
+import (
+	"fmt"
+	"math"
+	"math/cmplx"
+	"testing"
+
+	"gonum.org/v1/gonum/mat"
+
+	"pfmpi/decomp"
+	"pfmpi/internal/mpitest"
+	"pfmpi/mpi"
+	"pfmpi/nnlayers"
+	"pfmpi/rng"
+)
+
+func TestMain(m *testing.M) { mpitest.Main(m) }
+
+type world struct {
+	geo   *nnlayers.Geometry
+	model *Model
+	tape  *nnlayers.Tape
+	nc    int
+}
+
+func newWorld(c mpi.Comm, dims, grid []int, spec Spec) (*world, error) {
+	lat, err := decomp.NewLattice(dims, grid, spec.EvenOdd)
+	if err != nil {
+		return nil, err
+	}
+	ly, err := lat.Layout(c.Rank())
+	if err != nil {
+		return nil, err
+	}
+	geo := nnlayers.NewGeometry(c, ly)
+	if spec.Seed == 0 {
+		spec.Seed = 11
+	}
+	if spec.Gain == 0 {
+		spec.Gain = 1
+	}
+	m, err := New(geo, spec)
+	if err != nil {
+		geo.Close()
+		return nil, err
+	}
+	return &world{geo: geo, model: m, tape: nnlayers.NewTape(2), nc: spec.Nc}, nil
+}
+
+func (w *world) close() {
+	w.model.Close()
+	w.tape.Close()
+	w.geo.Close()
+}
+
+// randomLinks returns Haar-random U(Nc) links keyed by global site and
+// member (with a gradient buffer).
+func randomLinks(geo *nnlayers.Geometry, b, nc int, key rng.Key) *nnlayers.Tensor {
+	nd := geo.Layout().Lattice().NumDims()
+	x := nnlayers.NewTensor(geo.Volume(), b, LinkChannels(nd, nc))
+	ly := geo.Layout()
+	u := make([]complex128, nc*nc)
+	for s := 0; s < x.V; s++ {
+		for k := 0; k < b; k++ {
+			st := key.Derive(uint64(k)).Stream(uint64(ly.GlobalIndex(s)))
+			for mu := range nd {
+				st.Unitary(u, nc)
+				for i := range nc * nc {
+					cset(x.Data, x.At(s, k, 0)+mu*nc*nc*2+2*i, u[i])
+				}
+			}
+		}
+	}
+	return x
+}
+
+// randomField returns a complex normal tensor keyed by global site (odd
+// sites zero with evenOnly).
+func randomField(w *world, b int, key rng.Key, evenOnly bool) *nnlayers.Tensor {
+	ly := w.geo.Layout()
+	x := nnlayers.NewTensor(w.geo.Volume(), b, w.model.Channels())
+	for s := 0; s < x.V; s++ {
+		if evenOnly && !w.model.Even(s) {
+			continue
+		}
+		for k := 0; k < b; k++ {
+			st := key.Derive(uint64(k)).Stream(uint64(ly.GlobalIndex(s)))
+			for i := 0; i < x.C; i += 2 {
+				cset(x.Data, x.At(s, k, i), st.ComplexNormal())
+			}
+		}
+	}
+	return x
+}
+
+// forward runs monomial 0's flow on links and chi with gradients recorded.
+func (w *world) forward(links, chi *nnlayers.Tensor, noGrad bool) (*nnlayers.Tensor, *nnlayers.Tensor, error) {
+	w.tape.Reset()
+	w.tape.NoGrad = noGrad
+	ctx, err := w.model.Context(w.tape, links)
+	if err != nil {
+		return nil, nil, err
+	}
+	return w.model.Conditional(0).Forward(w.tape, links, ctx, chi)
+}
+
+func copyTensor(x *nnlayers.Tensor) *nnlayers.Tensor {
+	return &nnlayers.Tensor{V: x.V, B: x.B, C: x.C, Data: append([]float64(nil), x.Data...), Grad: make([]float64, len(x.Data))}
+}
+
+type variant struct {
+	name  string
+	eo    bool
+	parts []Partition
+	nc    int
+}
+
+var variants = []variant{
+	{"checkerboard", false, []Partition{Checkerboard}, 1},
+	{"rows", false, []Partition{Rows}, 1},
+	{"spin", false, []Partition{Spin}, 1},
+	{"eo rows", true, []Partition{Rows}, 1},
+	{"eo rows+spin", true, []Partition{Rows, Spin}, 1},
+	{"eo spin su3", true, []Partition{Spin, Rows}, 3},
+}
+
+func (v variant) spec() Spec {
+	npt := 2
+	if !v.eo {
+		npt = 3
+	}
+	return Spec{Nc: v.nc, EvenOdd: v.eo, Monomials: 1, Layers: 3, Partitions: v.parts, NPT: npt, Hidden: 2, ContextHidden: 3}
+}
+
+// transform applies Ω to links (U_μ(x) → Ω(x)U_μ(x)Ω(x+μ̂)†) and fields
+// (φ(x) → Ω(x)φ(x)).
+type gaugeTransform struct {
+	w     *world
+	omega []float64 // padded, box zone depth 1
+	b     int
+	up    [][]int32
+}
+
+func newGaugeTransform(w *world, b int, key rng.Key) (*gaugeTransform, error) {
+	nc := w.nc
+	z, err := w.geo.Zone(1)
+	if err != nil {
+		return nil, err
+	}
+	h, err := w.geo.Halo(1, b*nc*nc*2)
+	if err != nil {
+		return nil, err
+	}
+	g := &gaugeTransform{w: w, b: b, omega: make([]float64, z.Len()*b*nc*nc*2)}
+	ly := w.geo.Layout()
+	u := make([]complex128, nc*nc)
+	for s := 0; s < w.geo.Volume(); s++ {
+		for k := range b {
+			st := key.Derive(uint64(k)).Stream(uint64(ly.GlobalIndex(s)))
+			st.Unitary(u, nc)
+			for i := range u {
+				cset(g.omega, ((s*b+k)*nc*nc+i)*2, u[i])
+			}
+		}
+	}
+	h.Exchange(g.omega, decomp.All)
+	nd := ly.Lattice().NumDims()
+	for mu := range nd {
+		d := make([]int, nd)
+		d[mu] = 1
+		tab, err := w.geo.Shift(1, d)
+		if err != nil {
+			return nil, err
+		}
+		g.up = append(g.up, tab)
+	}
+	return g, nil
+}
+
+func (g *gaugeTransform) om(s, k int) []complex128 {
+	nc := g.w.nc
+	o := make([]complex128, nc*nc)
+	for i := range o {
+		o[i] = cget(g.omega, ((s*g.b+k)*nc*nc+i)*2)
+	}
+	return o
+}
+
+func (g *gaugeTransform) links(x *nnlayers.Tensor) *nnlayers.Tensor {
+	nc := g.w.nc
+	y := copyTensor(x)
+	u, a, od, r := make([]complex128, nc*nc), make([]complex128, nc*nc), make([]complex128, nc*nc), make([]complex128, nc*nc)
+	nd := len(g.up)
+	for s := 0; s < x.V; s++ {
+		for k := 0; k < x.B; k++ {
+			for mu := range nd {
+				for i := range u {
+					u[i] = cget(x.Data, x.At(s, k, 0)+mu*nc*nc*2+2*i)
+				}
+				matMul(a, g.om(s, k), u, nc)
+				matDagger(od, g.om(int(g.up[mu][s]), k), nc)
+				matMul(r, a, od, nc)
+				for i := range r {
+					cset(y.Data, y.At(s, k, 0)+mu*nc*nc*2+2*i, r[i])
+				}
+			}
+		}
+	}
+	return y
+}
+
+func (g *gaugeTransform) field(x *nnlayers.Tensor) *nnlayers.Tensor {
+	nc := g.w.nc
+	y := copyTensor(x)
+	for s := 0; s < x.V; s++ {
+		for k := 0; k < x.B; k++ {
+			o := g.om(s, k)
+			for f := 0; f < x.C/(2*nc); f++ {
+				base := x.At(s, k, f*nc*2)
+				for i := range nc {
+					var z complex128
+					for j := range nc {
+						z += o[i*nc+j] * cget(x.Data, base+2*j)
+					}
+					cset(y.Data, base+2*i, z)
+				}
+			}
+		}
+	}
+	return y
+}
+
+func maxDiff(a, b []float64) float64 {
+	d := 0.0
+	for i := range a {
+		d = max(d, math.Abs(a[i]-b[i]))
+	}
+	return d
+}
+
+// TestEquivarianceInverseLinearity checks, for every partition and with
+// and without even/odd, on several process grids: gauge equivariance
+// f(U^Ω, Ωχ) = Ω f(U, χ) with invariant log J, invertibility, linearity in
+// χ, that odd sites stay zero with even/odd, and that the results agree
+// with one rank.
+func TestEquivarianceInverseLinearity(t *testing.T) {
+	ref := map[string][2]float64{}
+	for _, grid := range [][]int{{1, 1}, {2, 1}, {2, 2}} {
+		mpitest.Run(t, grid[0]*grid[1], func(c mpi.Comm) error {
+			for _, v := range variants {
+				w, err := newWorld(c, []int{4, 4}, grid, v.spec())
+				if err != nil {
+					return fmt.Errorf("%s: %w", v.name, err)
+				}
+				const b = 3
+				links := randomLinks(w.geo, b, v.nc, rng.New(1, "links"))
+				chi := randomField(w, b, rng.New(2, "chi"), v.eo)
+				phi, logJ, err := w.forward(links, chi, false)
+				if err != nil {
+					return err
+				}
+				phiD := append([]float64(nil), phi.Data...)
+				ldD := append([]float64(nil), logJ.Data...)
+				// Agreement across grids: functionals keyed by global site.
+				wt := randomField(w, b, rng.New(3, "weights"), false)
+				f1, f2 := 0.0, 0.0
+				for i := range phiD {
+					f1 += wt.Data[i] * phiD[i]
+				}
+				for _, x := range ldD {
+					f2 += x
+				}
+				f1, f2 = mpi.SumFloat64(c, f1), mpi.SumFloat64(c, f2)
+				if r, ok := ref[v.name]; !ok {
+					if c.Size() == 1 {
+						ref[v.name] = [2]float64{f1, f2}
+					}
+				} else if math.Abs(r[0]-f1) > 1e-10*(1+math.Abs(f1)) || math.Abs(r[1]-f2) > 1e-10*(1+math.Abs(f2)) {
+					return fmt.Errorf("%s grid %v: ⟨w, φ⟩ = %.14g, Σ log J = %.14g; one rank: %.14g, %.14g", v.name, grid, f1, f2, r[0], r[1])
+				}
+				if math.Abs(f2) < 1e-6 {
+					return fmt.Errorf("%s: log J vanishes: the layers are trivial", v.name)
+				}
+				if v.eo {
+					for s := 0; s < phi.V; s++ {
+						if w.model.Even(s) {
+							continue
+						}
+						for k := range b {
+							for ch := range phi.C {
+								if phi.Data[phi.At(s, k, ch)] != 0 {
+									return fmt.Errorf("%s: odd site %d is not zero", v.name, s)
+								}
+							}
+						}
+					}
+				}
+				// Inverse.
+				w.tape.Reset()
+				w.tape.NoGrad = true
+				ctx, err := w.model.Context(w.tape, links)
+				if err != nil {
+					return err
+				}
+				back, ld, err := w.model.Conditional(0).Inverse(w.tape, links, ctx, copyTensor(&nnlayers.Tensor{V: phi.V, B: b, C: phi.C, Data: phiD}))
+				if err != nil {
+					return err
+				}
+				if d := maxDiff(back.Data, chi.Data); d > 1e-10 {
+					return fmt.Errorf("%s grid %v: inverse∘forward moves χ by %g", v.name, grid, d)
+				}
+				if d := maxDiff(ld.Data, ldD); d > 1e-10 {
+					return fmt.Errorf("%s grid %v: inverse log J differs by %g", v.name, grid, d)
+				}
+				// Linearity: f(aχ1 + bχ2) = a f(χ1) + b f(χ2).
+				chi2 := randomField(w, b, rng.New(4, "chi2"), v.eo)
+				phi2, _, err := w.forward(links, chi2, true)
+				if err != nil {
+					return err
+				}
+				phi2D := append([]float64(nil), phi2.Data...)
+				ca, cb := complex(0.7, -1.3), complex(-0.4, 0.25)
+				mix := copyTensor(chi)
+				for i := 0; i < len(mix.Data); i += 2 {
+					cset(mix.Data, i, ca*cget(chi.Data, i)+cb*cget(chi2.Data, i))
+				}
+				phi3, _, err := w.forward(links, mix, true)
+				if err != nil {
+					return err
+				}
+				lin := 0.0
+				for i := 0; i < len(phi3.Data); i += 2 {
+					lin = max(lin, cmplx.Abs(cget(phi3.Data, i)-ca*cget(phiD, i)-cb*cget(phi2D, i)))
+				}
+				if lin > 1e-10 {
+					return fmt.Errorf("%s: the flow is not linear in χ: %g", v.name, lin)
+				}
+				// Equivariance.
+				g, err := newGaugeTransform(w, b, rng.New(5, "omega"))
+				if err != nil {
+					return err
+				}
+				phiR, ldR, err := w.forward(g.links(links), g.field(chi), true)
+				if err != nil {
+					return err
+				}
+				want := g.field(&nnlayers.Tensor{V: phi.V, B: b, C: phi.C, Data: phiD})
+				if d := maxDiff(phiR.Data, want.Data); d > 1e-10 {
+					return fmt.Errorf("%s grid %v: f(U^Ω, Ωχ) differs from Ω f(U, χ) by %g", v.name, grid, d)
+				}
+				if d := maxDiff(ldR.Data, ldD); d > 1e-10 {
+					return fmt.Errorf("%s grid %v: log J is not gauge invariant: %g", v.name, grid, d)
+				}
+				w.close()
+			}
+			return nil
+		})
+	}
+}
+
+// TestLogJacobianBruteForce compares Σ log J with log|det ∂φ/∂χ| of the
+// real Jacobian on a 4×4 lattice: the flow is linear in χ, so its columns
+// are the images of the basis vectors (one batch member each).
+func TestLogJacobianBruteForce(t *testing.T) {
+	mpitest.Run(t, 1, func(c mpi.Comm) error {
+		for _, v := range variants {
+			spec := v.spec()
+			w, err := newWorld(c, []int{4, 4}, []int{1, 1}, spec)
+			if err != nil {
+				return err
+			}
+			ch := w.model.Channels()
+			var dofs []int // (site, channel) flat index s*ch + i
+			for s := 0; s < w.geo.Volume(); s++ {
+				if v.eo && !w.model.Even(s) {
+					continue
+				}
+				for i := range ch {
+					dofs = append(dofs, s*ch+i)
+				}
+			}
+			n := len(dofs)
+			one := randomLinks(w.geo, 1, v.nc, rng.New(6, "links"))
+			links := nnlayers.NewTensor(one.V, n, one.C)
+			for s := 0; s < one.V; s++ {
+				for k := range n {
+					copy(links.Data[links.At(s, k, 0):links.At(s, k, 0)+one.C], one.Data[one.At(s, 0, 0):])
+				}
+			}
+			chi := nnlayers.NewTensor(one.V, n, ch)
+			for k, d := range dofs {
+				chi.Data[chi.At(d/ch, k, d%ch)] = 1
+			}
+			phi, logJ, err := w.forward(links, chi, true)
+			if err != nil {
+				return err
+			}
+			jac := mat.NewDense(n, n, nil)
+			for k := range n {
+				for r, d := range dofs {
+					jac.Set(r, k, phi.Data[phi.At(d/ch, k, d%ch)])
+				}
+			}
+			var lu mat.LU
+			lu.Factorize(jac)
+			brute, _ := lu.LogDet()
+			sum := 0.0
+			for s := 0; s < logJ.V; s++ {
+				sum += logJ.Data[logJ.At(s, 0, 0)]
+			}
+			if math.Abs(brute-sum) > 1e-9*(1+math.Abs(brute)) || math.Abs(sum) < 1e-3 {
+				return fmt.Errorf("%s: Σ log J = %.12g, log|det J| = %.12g", v.name, sum, brute)
+			}
+			w.close()
+		}
+		return nil
+	})
+}
+
+// TestVJP compares the gradients of L = Σ w·φ + Σ v·log J with respect to
+// the links (through the transports and the context), χ and the network
+// parameters with central differences, on several process grids. For
+// U(1) the links are U = e^{iθ} and the derivative is taken in θ.
+func TestVJP(t *testing.T) {
+	for _, grid := range [][]int{{1, 1}, {2, 2}} {
+		mpitest.Run(t, grid[0]*grid[1], func(c mpi.Comm) error {
+			for _, v := range variants {
+				if v.nc != 1 {
+					continue
+				}
+				w, err := newWorld(c, []int{4, 4}, grid, v.spec())
+				if err != nil {
+					return err
+				}
+				const b = 2
+				theta := nnlayers.NewTensor(w.geo.Volume(), b, 2)
+				ly := w.geo.Layout()
+				for s := 0; s < theta.V; s++ {
+					for k := range b {
+						st := rng.New(7, "theta").Derive(uint64(k)).Stream(uint64(ly.GlobalIndex(s)))
+						theta.Data[theta.At(s, k, 0)] = 2 * math.Pi * st.Float64()
+						theta.Data[theta.At(s, k, 1)] = 2 * math.Pi * st.Float64()
+					}
+				}
+				chi := randomField(w, b, rng.New(8, "chi"), v.eo)
+				wt := randomField(w, b, rng.New(9, "w"), false)
+				vt := randomField(w, b, rng.New(10, "v"), false)
+				run := func(noGrad bool) (*nnlayers.Tensor, *nnlayers.Tensor, error) {
+					w.tape.Reset()
+					w.tape.NoGrad = noGrad
+					links := U1Links(w.tape, theta)
+					ctx, err := w.model.Context(w.tape, links)
+					if err != nil {
+						return nil, nil, err
+					}
+					return w.model.Conditional(0).Forward(w.tape, links, ctx, chi)
+				}
+				loss := func() (float64, error) {
+					phi, ld, err := run(true)
+					if err != nil {
+						return 0, err
+					}
+					s := 0.0
+					for i := range phi.Data {
+						s += wt.Data[i] * phi.Data[i]
+					}
+					for i := range ld.Data {
+						s += vt.Data[i*vt.C] * ld.Data[i]
+					}
+					return mpi.SumFloat64(c, s), nil
+				}
+				phi, ld, err := run(false)
+				if err != nil {
+					return err
+				}
+				copy(phi.Grad, wt.Data)
+				for i := range ld.Grad {
+					ld.Grad[i] = vt.Data[i*vt.C]
+				}
+				clear(theta.Grad)
+				clear(chi.Grad)
+				w.model.Params().ZeroGrad()
+				w.tape.Backward()
+				check := func(what string, x, grad []float64, key rng.Key) error {
+					dir := make([]float64, len(x))
+					want := 0.0
+					st := key.Stream(uint64(c.Rank()))
+					for i := range dir {
+						dir[i] = st.Normal()
+						want += dir[i] * grad[i]
+					}
+					want = mpi.SumFloat64(c, want)
+					const eps = 1e-6
+					saved := append([]float64(nil), x...)
+					for i := range x {
+						x[i] = saved[i] + eps*dir[i]
+					}
+					lp, err := loss()
+					if err != nil {
+						return err
+					}
+					for i := range x {
+						x[i] = saved[i] - eps*dir[i]
+					}
+					lm, err := loss()
+					if err != nil {
+						return err
+					}
+					copy(x, saved)
+					if fd := (lp - lm) / (2 * eps); math.Abs(fd-want) > 1e-6*(1+math.Abs(want)) {
+						return fmt.Errorf("%s grid %v: %s: gradient %.10g, central difference %.10g", v.name, grid, what, want, fd)
+					}
+					return nil
+				}
+				if err := check("θ", theta.Data, theta.Grad, rng.New(11, "dθ")); err != nil {
+					return err
+				}
+				if err := check("χ", chi.Data, chi.Grad, rng.New(12, "dχ")); err != nil {
+					return err
+				}
+				for _, p := range w.model.Params() {
+					// Parameters are replicated: perturb them identically.
+					st := rng.New(13, p.Name).Stream(0)
+					dir := make([]float64, p.Size())
+					gsum := 0.0
+					for i := range dir {
+						dir[i] = st.Normal()
+						gsum += dir[i] * p.Grad[i]
+					}
+					gsum = mpi.SumFloat64(c, gsum)
+					const eps = 1e-6
+					sv := append([]float64(nil), p.Value...)
+					for i := range dir {
+						p.Value[i] = sv[i] + eps*dir[i]
+					}
+					lp, err := loss()
+					if err != nil {
+						return err
+					}
+					for i := range dir {
+						p.Value[i] = sv[i] - eps*dir[i]
+					}
+					lm, err := loss()
+					if err != nil {
+						return err
+					}
+					copy(p.Value, sv)
+					if fd := (lp - lm) / (2 * eps); math.Abs(fd-gsum) > 1e-6*(1+math.Abs(gsum)) {
+						return fmt.Errorf("%s grid %v: parameter %s: %.10g, central difference %.10g", v.name, grid, p.Name, gsum, fd)
+					}
+				}
+				w.close()
+			}
+			return nil
+		})
+	}
+}
