@@ -359,3 +359,71 @@ func TestExactDeterminantForce(t *testing.T) {
 		})
 	}
 }
+
+// TestDerivativesAndRegulator checks that Derivatives agrees with ActionOf,
+// Kernel and ForceOf, and that the regulator shifts M in every monomial.
+func TestDerivativesAndRegulator(t *testing.T) {
+	mpitest.Run(t, 2, func(comm mpi.Comm) error {
+		w, err := newWorld(comm, []int{4, 4}, []int{2, 1}, 1, 0.24, 5)
+		if err != nil {
+			return err
+		}
+		defer w.close()
+		for _, eo := range []bool{false, true} {
+			plain, err := NewPseudofermions(comm, w.op, Fermions{EvenOdd: eo, Shifts: []float64{0.05}, Solves: tight})
+			if err != nil {
+				return err
+			}
+			reg, err := NewPseudofermions(comm, w.op, Fermions{EvenOdd: eo, Shifts: []float64{0.05}, Regulator: 0.01, Solves: tight})
+			if err != nil {
+				return err
+			}
+			for i, p := range plain {
+				_, _, s0 := p.Coefficients()
+				_, _, s1 := reg[i].Coefficients()
+				if math.Abs(s1-s0-0.01) > 1e-15 {
+					return fmt.Errorf("eo %v %s: σ = %g with μ₀ = 0.01, %g without", eo, p.Name(), s1, s0)
+				}
+				phi := randomVector(p, rng.New(uint64(i), "derivatives"))
+				want, err := p.ActionOf(phi)
+				if err != nil {
+					return err
+				}
+				kwant := make([]complex128, p.Len())
+				if err := p.Kernel(kwant, phi); err != nil {
+					return err
+				}
+				fwant := w.u.Space().NewAlgebra()
+				if err := p.ForceOf(fwant, phi, 0.5); err != nil {
+					return err
+				}
+				kphi := make([]complex128, p.Len())
+				f := w.u.Space().NewAlgebra()
+				s, err := p.Derivatives(phi, kphi, f, 0.5)
+				if err != nil {
+					return err
+				}
+				if math.Abs(s-want) > 1e-10*math.Abs(want) {
+					return fmt.Errorf("eo %v %s: S = %g, ActionOf %g", eo, p.Name(), s, want)
+				}
+				for j := range kphi {
+					if cmplx.Abs(kphi[j]-kwant[j]) > 1e-10 {
+						return fmt.Errorf("eo %v %s: Kφ differs from Kernel at %d", eo, p.Name(), j)
+					}
+				}
+				f.Add(-1, fwant)
+				if d := f.Dot(f); d > 1e-18 {
+					return fmt.Errorf("eo %v %s: force differs from ForceOf: |Δ|² = %g", eo, p.Name(), d)
+				}
+				sr, err := reg[i].ActionOf(phi)
+				if err != nil {
+					return err
+				}
+				if sr == want {
+					return fmt.Errorf("eo %v %s: the regulator does not change S", eo, p.Name())
+				}
+			}
+		}
+		return nil
+	})
+}

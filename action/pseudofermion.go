@@ -18,7 +18,10 @@ import (
 type Fermions struct {
 	EvenOdd bool      // A = D_sc on the even sites instead of D
 	Shifts  []float64 // Hasenbusch shifts μ_1 < … < μ_N (Eq. 38); none: one monomial
-	Solves  Solves
+	// Regulator μ₀ ≥ 0 replaces M by M + μ₀ in every monomial (the paper
+	// trains its flows on DD† + μ₀ with μ₀ = 10⁻⁵ and samples without).
+	Regulator float64
+	Solves    Solves
 }
 
 // Pseudofermion is one monomial S = c₀ φ†φ + c₁ φ†(M + σ)⁻¹φ with its
@@ -74,8 +77,14 @@ func NewPseudofermions(comm mpi.Comm, op dslash.Operator, spec Fermions) ([]*Pse
 		s := dslash.NewSchur(op)
 		a, n = s, s.Len()
 	}
+	if spec.Regulator < 0 {
+		return nil, fmt.Errorf("action: the regulator μ₀ = %g must not be negative", spec.Regulator)
+	}
 	cg := solver.NewCG(comm, n)
 	mus := append([]float64{0}, spec.Shifts...)
+	for i := range mus {
+		mus[i] += spec.Regulator
+	}
 	var out []*Pseudofermion
 	for i := range mus {
 		p := &Pseudofermion{
@@ -250,10 +259,39 @@ func (p *Pseudofermion) ForceOf(f *gauge.Algebra, phi []complex128, coeff float6
 	if err := p.solve(p.kernel, p.x, phi, p.solves.MD); err != nil {
 		return err
 	}
+	p.forceFromX(f, coeff)
+	return nil
+}
+
+// Derivatives returns S(φ), sets kphi = Kφ (S = φ†Kφ, so the gradient with
+// respect to Re φ + i Im φ is 2Kφ) and adds coeff·∂S/∂x_a to f, all from one
+// solve at the action tolerance. It is what a flow trained on S needs.
+func (p *Pseudofermion) Derivatives(phi, kphi []complex128, f *gauge.Algebra, coeff float64) (float64, error) {
+	p.checkLen("Derivatives φ", phi)
+	p.checkLen("Derivatives Kφ", kphi)
+	if err := p.solve(p.kernel, p.x, phi, p.solves.Action); err != nil {
+		return 0, err
+	}
+	s := p.c1 * real(solver.Dot(p.comm, phi, p.x))
+	if p.c0 != 0 {
+		s += p.c0 * solver.Norm2(p.comm, phi)
+	}
+	c0, c1 := complex(p.c0, 0), complex(p.c1, 0)
+	for i := range kphi {
+		kphi[i] = c0*phi[i] + c1*p.x[i]
+	}
+	if f != nil && coeff != 0 {
+		p.forceFromX(f, coeff)
+	}
+	return s, nil
+}
+
+// forceFromX adds coeff·∂S/∂x_a to f given X = (M + σ)⁻¹φ in p.x.
+func (p *Pseudofermion) forceFromX(f *gauge.Algebra, coeff float64) {
 	p.a.Mdag(p.y, p.x)
 	if !p.eo {
 		p.op.MDeriv(f, p.x, p.y, -2*p.c1*coeff)
-		return nil
+		return
 	}
 	ne := p.n
 	copy(p.chi[:ne], p.x)
@@ -261,7 +299,6 @@ func (p *Pseudofermion) ForceOf(f *gauge.Algebra, phi []complex128, coeff float6
 	copy(p.psi[:ne], p.y)
 	p.op.Moe(p.psi[ne:], p.y, false)
 	p.op.MDeriv(f, p.chi, p.psi, 2*p.c1*coeff)
-	return nil
 }
 
 // AddForce adds ∂S(Phi)/∂x_a to f.

@@ -13,6 +13,7 @@ import (
 	"pfmpi/measure"
 	"pfmpi/mpi"
 	"pfmpi/nnlayers"
+	"pfmpi/pfflow"
 	"pfmpi/rng"
 )
 
@@ -24,11 +25,16 @@ type setup struct {
 	sp      *gauge.Space
 	op      *dslash.Wilson
 	flow    *U1
+	pf      *pfflow.Model
 	trainer *Trainer
 	tape    *nnlayers.Tape
 }
 
 func (s *setup) close() {
+	s.trainer.Close()
+	if s.pf != nil {
+		s.pf.Close()
+	}
 	if s.op != nil {
 		s.op.Close()
 	}
@@ -45,6 +51,16 @@ type config struct {
 	kappa      float64 // > 0: exact determinant
 	batch      int
 	random     bool // non-zero last layers (a non-trivial flow)
+	pf         *pfConfig
+}
+
+// pfConfig makes a joint model: pseudofermion monomials and their flows.
+type pfConfig struct {
+	eo        bool
+	shifts    []float64
+	layers    int
+	parts     []pfflow.Partition
+	regulator float64
 }
 
 func newSetup(world mpi.Comm, c config) (*setup, error) {
@@ -83,26 +99,62 @@ func newSetup(world mpi.Comm, c config) (*setup, error) {
 	}
 	u := s.sp.NewField()
 	ms := []action.Monomial{action.NewGauge(u, c.beta)}
+	var det *action.ExactDeterminant
 	if c.kappa > 0 {
 		if s.op, err = dslash.NewWilson(u, c.kappa); err != nil {
 			return nil, err
 		}
-		det, err := action.NewExactDeterminant(domain, s.op)
-		if err != nil {
-			return nil, err
+		if domain.Size() == 1 {
+			if det, err = action.NewExactDeterminant(domain, s.op); err != nil {
+				return nil, err
+			}
 		}
-		ms = append(ms, det)
+		if c.pf == nil {
+			ms = append(ms, det)
+		}
 	}
 	target, err := NewTarget(u, ms...)
 	if err != nil {
 		return nil, err
 	}
-	opt, err := nnlayers.NewAdam(s.flow.Params(), nnlayers.AdamConfig{LR: 1e-3, Eps: 1e-8})
+	params := s.flow.Params()
+	if c.pf != nil {
+		tight := action.Solves{MD: 1e-12, Action: 1e-12, MaxIter: 10000}
+		train, err := action.NewPseudofermions(domain, s.op, action.Fermions{EvenOdd: c.pf.eo, Shifts: c.pf.shifts, Regulator: c.pf.regulator, Solves: tight})
+		if err != nil {
+			return nil, err
+		}
+		sample, err := action.NewPseudofermions(domain, s.op, action.Fermions{EvenOdd: c.pf.eo, Shifts: c.pf.shifts, Solves: tight})
+		if err != nil {
+			return nil, err
+		}
+		if err := target.SetPseudofermions(train, sample); err != nil {
+			return nil, err
+		}
+		if det != nil {
+			target.SetMarginal(det)
+		}
+		npt := 3
+		if c.pf.eo {
+			npt = 2
+		}
+		if s.pf, err = pfflow.New(s.geo, pfflow.Spec{Nc: 1, EvenOdd: c.pf.eo, Monomials: len(train), Layers: c.pf.layers,
+			Partitions: c.pf.parts, NPT: npt, Hidden: 2, ContextHidden: 3, Seed: 9, Gain: 0.5}); err != nil {
+			return nil, err
+		}
+		params = append(append(nnlayers.Params(nil), params...), s.pf.Params()...)
+	}
+	opt, err := nnlayers.NewAdam(params, nnlayers.AdamConfig{LR: 1e-3, Eps: 1e-8})
 	if err != nil {
 		return nil, err
 	}
 	env := Env{World: world, Domain: domain, Replica: world.Rank() / domain.Size(), Replicas: world.Size() / domain.Size()}
-	s.trainer, err = NewTrainer(env, s.flow, target, opt, s.tape, 5, c.batch)
+	if s.trainer, err = NewTrainer(env, s.flow, target, opt, s.tape, 5, c.batch); err != nil {
+		return nil, err
+	}
+	if s.pf != nil {
+		err = s.trainer.SetPseudofermionFlows(s.pf)
+	}
 	return s, err
 }
 
@@ -169,9 +221,17 @@ func TestESSAndMetropolisKnownAnswers(t *testing.T) {
 // gradient with central differences of the loss of a fixed step, for pure
 // gauge theory and the exact-determinant Schwinger target.
 func TestGradientFiniteDifference(t *testing.T) {
-	for _, kappa := range []float64{0, 0.2} {
+	cases := []config{
+		{kappa: 0},
+		{kappa: 0.2},
+		{kappa: 0.2, pf: &pfConfig{layers: 2, parts: []pfflow.Partition{pfflow.Checkerboard}, regulator: 1e-3}},
+		{kappa: 0.2, pf: &pfConfig{eo: true, shifts: []float64{0.1}, layers: 2, parts: []pfflow.Partition{pfflow.Rows, pfflow.Spin}}},
+	}
+	for _, cs := range cases {
 		mpitest.Run(t, 1, func(c mpi.Comm) error {
-			s, err := newSetup(c, config{dims: []int{4, 4}, grid: []int{1, 1}, layers: 4, beta: 1.5, kappa: kappa, batch: 3, random: true})
+			kappa := cs.kappa
+			cs.dims, cs.grid, cs.layers, cs.beta, cs.batch, cs.random = []int{4, 4}, []int{1, 1}, 4, 1.5, 3, true
+			s, err := newSetup(c, cs)
 			if err != nil {
 				return err
 			}
@@ -179,7 +239,7 @@ func TestGradientFiniteDifference(t *testing.T) {
 			if _, err := s.trainer.Gradient(7); err != nil {
 				return err
 			}
-			ps := s.flow.Params()
+			ps := s.trainer.Params()
 			st := rng.New(8, "direction").Stream(0)
 			dirs := make([][]float64, len(ps))
 			want := 0.0
@@ -214,7 +274,7 @@ func TestGradientFiniteDifference(t *testing.T) {
 				return err
 			}
 			if fd := (lp - lm) / (2 * eps); math.Abs(fd-want) > 1e-5*(1+math.Abs(want)) {
-				return fmt.Errorf("κ = %g: ⟨dir, ∇loss⟩ = %.10g, central difference %.10g", kappa, want, fd)
+				return fmt.Errorf("κ = %g joint %v: ⟨dir, ∇loss⟩ = %.10g, central difference %.10g", kappa, cs.pf != nil, want, fd)
 			}
 			return nil
 		})
@@ -264,14 +324,27 @@ func TestInverseGivesLogQ(t *testing.T) {
 // TestDistributedFlow requires the samples, log q and the gradient on grids
 // 2×1 and 2×2 and with two replicas to equal the one-rank values.
 func TestDistributedFlow(t *testing.T) {
+	for _, joint := range []bool{false, true} {
+		testDistributed(t, joint)
+	}
+}
+
+func testDistributed(t *testing.T, joint bool) {
 	type result struct {
 		logq, logw []float64
 		grad       []float64
 	}
+	cfg := config{dims: []int{8, 8}, layers: 8, beta: 2, batch: 4, random: true}
+	if joint {
+		cfg.kappa = 0.22
+		cfg.pf = &pfConfig{eo: true, shifts: []float64{0.05}, layers: 2, parts: []pfflow.Partition{pfflow.Rows, pfflow.Spin}, regulator: 1e-4}
+	}
 	run := func(grid []int, replicas int) *result {
 		var res *result
 		mpitest.Run(t, grid[0]*grid[1]*replicas, func(world mpi.Comm) error {
-			s, err := newSetup(world, config{dims: []int{8, 8}, grid: grid, layers: 8, beta: 2, batch: 4, random: true})
+			c := cfg
+			c.grid = grid
+			s, err := newSetup(world, c)
 			if err != nil {
 				return err
 			}
@@ -284,7 +357,10 @@ func TestDistributedFlow(t *testing.T) {
 				return err
 			}
 			r := &result{logq: smp.LogQ, logw: smp.LogW}
-			for _, p := range s.flow.Params() {
+			for _, x := range smp.LogRatio {
+				r.logw = append(r.logw, x...)
+			}
+			for _, p := range s.trainer.Params() {
 				r.grad = append(r.grad, p.Grad...)
 			}
 			if world.Rank() == 0 {
@@ -314,9 +390,125 @@ func TestDistributedFlow(t *testing.T) {
 		for i := range ref.grad {
 			worstG = max(worstG, math.Abs(got.grad[i]-ref.grad[i])/(1e-3+math.Abs(ref.grad[i])))
 		}
-		t.Logf("grid %v × %d replicas: max relative |Δ log q|, |Δ log w| %.2g; gradient %.2g", c.grid, c.replicas, worst, worstG)
+		t.Logf("joint %v grid %v × %d replicas: max relative |Δ log q|, |Δ log w| %.2g; gradient %.2g", joint, c.grid, c.replicas, worst, worstG)
 		if worst > 1e-12 || worstG > 1e-9 {
-			t.Errorf("grid %v × %d replicas: log q/log w differ by %g, gradients by %g", c.grid, c.replicas, worst, worstG)
+			t.Errorf("joint %v grid %v × %d replicas: log q/log w differ by %g, gradients by %g", joint, c.grid, c.replicas, worst, worstG)
 		}
 	}
+}
+
+// TestJointIdentityWeights: with identity gauge and conditional flows the
+// joint log weight of a proposal is, computed independently from the prior
+// draws, −S_g(z) + N_links log 2π − Σ_i [S_i(χ_i) − χ_i†χ_i − N log π].
+func TestJointIdentityWeights(t *testing.T) {
+	for _, eo := range []bool{false, true} {
+		mpitest.Run(t, 2, func(c mpi.Comm) error {
+			s, err := newSetup(c, config{dims: []int{4, 4}, grid: []int{2, 1}, layers: 2, beta: 1.7, kappa: 0.2, batch: 2,
+				pf: &pfConfig{eo: eo, shifts: []float64{0.05, 0.3}, layers: 0}})
+			if err != nil {
+				return err
+			}
+			defer s.close()
+			const n = 4
+			smp, err := s.trainer.SampleDraws(n, 2, 2, "identity")
+			if err != nil {
+				return err
+			}
+			tight := action.Solves{MD: 1e-12, Action: 1e-12, MaxIter: 10000}
+			domain := s.geo.Comm()
+			pfs, err := action.NewPseudofermions(domain, s.op, action.Fermions{EvenOdd: eo, Shifts: []float64{0.05, 0.3}, Solves: tight})
+			if err != nil {
+				return err
+			}
+			u := s.op.Gauge()
+			z := s.flow.Prior(n, 0, rng.New(5, "identity"))
+			ly := s.geo.Layout()
+			angles := make([]float64, 2*ly.Volume())
+			logLinks := float64(2*ly.Lattice().GlobalVolume()) * math.Log(2*math.Pi)
+			for k := range n {
+				for x := 0; x < z.V; x++ {
+					angles[2*x], angles[2*x+1] = z.Data[z.At(x, k, 0)], z.Data[z.At(x, k, 1)]
+				}
+				u.SetAngles(angles)
+				sg := u.Action(1.7)
+				want := -sg + logLinks
+				for i, p := range pfs {
+					chi := s.pf.Conditional(i).Prior(n, 0, rng.New(5, "identity-pf").Derive(uint64(i)).Derive(0))
+					vec := make([]complex128, p.Len())
+					per := p.Len() / (ly.Volume() / map[bool]int{false: 1, true: 2}[eo])
+					norm := 0.0
+					for x := 0; x < len(vec)/per; x++ {
+						for a := range per {
+							re, im := chi.Data[chi.At(x, k, 2*a)], chi.Data[chi.At(x, k, 2*a+1)]
+							vec[x*per+a] = complex(re, im)
+							norm += re*re + im*im
+						}
+					}
+					norm = mpi.SumFloat64(domain, norm)
+					si, err := p.ActionOf(vec)
+					if err != nil {
+						return err
+					}
+					want -= si - norm - float64(s.pf.Dof())*math.Log(math.Pi)
+				}
+				if math.Abs(smp.LogW[k]-want) > 1e-9*math.Abs(want) {
+					return fmt.Errorf("eo %v member %d: joint log w = %.12g, independently %.12g", eo, k, smp.LogW[k], want)
+				}
+			}
+			return nil
+		})
+	}
+}
+
+// TestNpfEstimatorUnbiased: for any conditional flow, the mean over draws
+// of e^{LogRatio} estimates π^N / det K_i (Eq. 41), so with many draws the
+// Eq. 43 weight approaches −S_g − log q(U) + N_tot log π + log det DD†,
+// the exact determinant, within its statistical error. κ is small so that
+// the importance weights have finite variance (the covariance of p(φ|U),
+// (M + σ), must stay below twice that of q for the estimator's variance to
+// exist).
+func TestNpfEstimatorUnbiased(t *testing.T) {
+	mpitest.Run(t, 1, func(c mpi.Comm) error {
+		s, err := newSetup(c, config{dims: []int{4, 4}, grid: []int{1, 1}, layers: 2, beta: 1.7, kappa: 0.12, batch: 2,
+			pf: &pfConfig{eo: true, shifts: []float64{0.2}, layers: 2, parts: []pfflow.Partition{pfflow.Rows, pfflow.Spin}}})
+		if err != nil {
+			return err
+		}
+		defer s.close()
+		// A non-trivial but moderate flow: shrink the random initialisation.
+		for _, p := range s.pf.Params() {
+			for i := range p.Value {
+				p.Value[i] *= 0.3
+			}
+		}
+		const draws = 2000
+		smp, err := s.trainer.SampleDraws(2, 2, draws, "npf")
+		if err != nil {
+			return err
+		}
+		est := smp.LogWNpf(draws)
+		for k := range 2 {
+			variance := 0.0
+			for i := range smp.Monomials {
+				r := make([]float64, draws)
+				for j := range draws {
+					r[j] = smp.LogRatio[i*draws+j][k]
+				}
+				m := LogSumExp(r) - math.Log(draws)
+				mean2 := 0.0
+				for _, x := range r {
+					mean2 += math.Exp(2 * (x - m))
+				}
+				variance += (mean2/draws - 1) / draws // relative variance of the mean
+			}
+			sigma := math.Sqrt(variance)
+			got := est[k] + smp.Action[k] + smp.LogQ[k] - float64(smp.Monomials)*float64(s.pf.Dof())*math.Log(math.Pi)
+			want := smp.LogWMarginal[k] + smp.Action[k] + smp.LogQ[k] // log det DD†
+			if sigma > 0.1 || math.Abs(got-want) > 4*sigma {
+				return fmt.Errorf("member %d: Npf estimate of log det DD† = %.5f ± %.5f, exact %.5f", k, got, sigma, want)
+			}
+			t.Logf("member %d: Npf = %d estimate of log det DD† %.5f ± %.5f, exact %.5f", k, draws, got, sigma, want)
+		}
+		return nil
+	})
 }

@@ -2,9 +2,11 @@ package flow
 
 import (
 	"fmt"
+	"math"
 
 	"pfmpi/mpi"
 	"pfmpi/nnlayers"
+	"pfmpi/pfflow"
 	"pfmpi/rng"
 )
 
@@ -24,6 +26,8 @@ func Single(c mpi.Comm) Env { return Env{World: c, Domain: c, Replica: 0, Replic
 type Trainer struct {
 	env    Env
 	flow   *U1
+	pf     *pfflow.Model // conditional flows of a joint model (nil: marginal only)
+	draws  *nnlayers.Tape
 	target *Target
 	opt    *nnlayers.Adam
 	tape   *nnlayers.Tape
@@ -41,6 +45,31 @@ func NewTrainer(env Env, f *U1, target *Target, opt *nnlayers.Adam, tape *nnlaye
 		return nil, fmt.Errorf("flow: a batch of %d does not split over %d replicas", batch, env.Replicas)
 	}
 	return &Trainer{env: env, flow: f, target: target, opt: opt, tape: tape, seed: seed, batch: batch, params: f.Params()}, nil
+}
+
+// SetPseudofermionFlows makes the trainer train and sample the joint model
+// q(U) Π_i q(φ_i|U) (Eq. 39) against the target's pseudofermion monomials,
+// one conditional flow of m per monomial. The optimizer must hold the
+// parameters of both flows ([Trainer.Params]).
+func (tr *Trainer) SetPseudofermionFlows(m *pfflow.Model) error {
+	if tr.target.Monomials() != m.Monomials() {
+		return fmt.Errorf("flow: %d conditional flows for %d pseudofermion monomials", m.Monomials(), tr.target.Monomials())
+	}
+	tr.pf = m
+	tr.params = append(append(nnlayers.Params(nil), tr.flow.Params()...), m.Params()...)
+	tr.draws = nnlayers.NewTape(tr.tape.Workers())
+	return nil
+}
+
+// Params returns the trained parameters: the gauge flow's, then those of
+// the conditional flows.
+func (tr *Trainer) Params() nnlayers.Params { return tr.params }
+
+// Close releases the trainer's own tape.
+func (tr *Trainer) Close() {
+	if tr.draws != nil {
+		tr.draws.Close()
+	}
 }
 
 // StepResult is what one training step measured.
@@ -88,6 +117,27 @@ func (tr *Trainer) Gradient(n int) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
+	var phis, pfJ []*nnlayers.Tensor
+	var pfq [][]float64
+	if tr.pf != nil {
+		links := pfflow.U1Links(t, theta)
+		ctx, err := tr.pf.Context(t, links)
+		if err != nil {
+			return 0, err
+		}
+		key := rng.New(tr.seed, "flow-train-pf").Derive(uint64(n))
+		for i := range tr.pf.Monomials() {
+			c := tr.pf.Conditional(i)
+			chi := c.Prior(b, first, key.Derive(uint64(i)))
+			phi, lj, err := c.Forward(t, links, ctx, chi)
+			if err != nil {
+				return 0, err
+			}
+			q := make([]float64, b)
+			tr.conditionalLogQ(c, chi, lj, q)
+			phis, pfJ, pfq = append(phis, phi), append(pfJ, lj), append(pfq, q)
+		}
+	}
 	loss := 0.0
 	for k := 0; k < b; k++ {
 		s, err := tr.target.Evaluate(theta, k, scale)
@@ -95,9 +145,21 @@ func (tr *Trainer) Gradient(n int) (float64, error) {
 			return 0, err
 		}
 		loss += logq[k] + s
+		for i, phi := range phis {
+			si, err := tr.target.Pseudofermion(i, true, phi, theta, k, scale)
+			if err != nil {
+				return 0, err
+			}
+			loss += pfq[i][k] + si
+		}
 	}
 	for i := range logJ.Grad {
 		logJ.Grad[i] = -scale // log q = log r − Σ logJ
+	}
+	for _, lj := range pfJ {
+		for i := range lj.Grad {
+			lj.Grad[i] = -scale
+		}
 	}
 	tr.params.ZeroGrad()
 	t.Backward()
@@ -131,24 +193,89 @@ func (tr *Trainer) logQ(logJ *nnlayers.Tensor) ([]float64, error) {
 	return out, nil
 }
 
+// conditionalLogQ sets out[k] = log q(φ_k|U_k) = log r(χ_k) − Σ logJ,
+// summed over the domain.
+func (tr *Trainer) conditionalLogQ(c *pfflow.Conditional, chi, lj *nnlayers.Tensor, out []float64) {
+	c.LogPrior(chi, out)
+	for s := 0; s < lj.V; s++ {
+		for k := 0; k < lj.B; k++ {
+			out[k] -= lj.Data[lj.At(s, k, 0)]
+		}
+	}
+	tr.env.Domain.Allreduce(mpi.Sum, out[:lj.B])
+}
+
 // Samples are proposals of the flow in global order (every rank holds all).
+//
+// For a joint model, proposal k has Draws pseudofermions per monomial, and
+// LogRatio[i·Draws + j][k] = −S_i(φ_ij) − log q(φ_ij|U_k) is the log of the
+// conditional weight p(φ|U)/q(φ|U) up to the U-dependent normalisation
+// π^{−N} det K_i that the marginal carries (Eqs. 41–42). LogW is the joint
+// weight of the first draw (Eq. 40).
 type Samples struct {
-	LogQ, Action, LogW []float64 // log q, S and log w = −S − log q
+	LogQ, Action, LogW []float64 // log q(U), S(U) and log w = −S − log q (joint: Eq. 40)
 	Plaquette, Charge  []float64 // average plaquette, topological charge
+	// LogWMarginal is −S_g + log det M − log q(U) (nil without an exact
+	// determinant): the weight of the marginal model (Eq. 9).
+	LogWMarginal []float64
+	Draws        int
+	LogRatio     [][]float64
+	Monomials    int
+}
+
+// LogWNpf returns the log weights of Eq. 43/46 with the first npf draws
+// of every monomial: −S_g − log q(U) + Σ_i log[(1/npf) Σ_j e^{LogRatio}].
+func (s *Samples) LogWNpf(npf int) []float64 {
+	out := make([]float64, len(s.Action))
+	buf := make([]float64, npf)
+	for k := range out {
+		w := -s.Action[k] - s.LogQ[k]
+		for i := range s.Monomials {
+			for j := range npf {
+				buf[j] = s.LogRatio[i*s.Draws+j][k]
+			}
+			w += LogSumExp(buf) - math.Log(float64(npf))
+		}
+		out[k] = w
+	}
+	return out
 }
 
 // Sample draws n proposals (n and batch divisible by the replicas; the
 // last batch may be smaller) from keys of purpose (seed, name), batch at a
-// time, without gradients.
+// time, without gradients; a joint model draws one pseudofermion per
+// monomial. See [Trainer.SampleDraws].
 func (tr *Trainer) Sample(n, batch int, name string) (*Samples, error) {
+	return tr.SampleDraws(n, batch, 1, name)
+}
+
+// SampleDraws is [Trainer.Sample] with draws pseudofermions per monomial
+// and gauge field (Eqs. 42–46). Draw j of monomial i for proposal k comes
+// from keys (seed, name+"-pf").Derive(i).Derive(j) and member k, so
+// proposals and draws do not depend on the process grid, the replicas or
+// the batch size.
+func (tr *Trainer) SampleDraws(n, batch, draws int, name string) (*Samples, error) {
 	env := tr.env
-	if n%env.Replicas != 0 || batch%env.Replicas != 0 || batch < 1 {
-		return nil, fmt.Errorf("flow: %d samples in batches of %d do not split over %d replicas", n, batch, env.Replicas)
+	if n%env.Replicas != 0 || batch%env.Replicas != 0 || batch < 1 || draws < 1 {
+		return nil, fmt.Errorf("flow: %d samples in batches of %d (%d draws) do not split over %d replicas", n, batch, draws, env.Replicas)
+	}
+	nm := tr.target.Monomials()
+	if tr.pf == nil {
+		nm = 0
 	}
 	out := &Samples{LogQ: make([]float64, n), Action: make([]float64, n), LogW: make([]float64, n),
-		Plaquette: make([]float64, n), Charge: make([]float64, n)}
+		Plaquette: make([]float64, n), Charge: make([]float64, n), Draws: draws, Monomials: nm}
+	for range nm * draws {
+		out.LogRatio = append(out.LogRatio, make([]float64, n))
+	}
+	if tr.target.marginal != nil {
+		out.LogWMarginal = make([]float64, n)
+	}
 	key := rng.New(tr.seed, name)
+	pfKey := rng.New(tr.seed, name+"-pf")
 	t := tr.tape
+	defer func() { t.NoGrad = false }()
+	pfq := make([]float64, batch)
 	for start := 0; start < n; start += batch {
 		b := min(batch, n-start) / env.Replicas
 		first := start + env.Replica*b
@@ -157,13 +284,20 @@ func (tr *Trainer) Sample(n, batch int, name string) (*Samples, error) {
 		z := tr.flow.Prior(b, first, key)
 		theta, logJ, err := tr.flow.Forward(t, z)
 		if err != nil {
-			t.NoGrad = false
 			return nil, err
 		}
 		logq, err := tr.logQ(logJ)
 		if err != nil {
 			return nil, err
 		}
+		var links, ctx *nnlayers.Tensor
+		if nm > 0 {
+			links = pfflow.U1Links(t, theta)
+			if ctx, err = tr.pf.Context(t, links); err != nil {
+				return nil, err
+			}
+		}
+		mine := env.Domain.Rank() == 0
 		for k := 0; k < b; k++ {
 			s, err := tr.target.Evaluate(theta, k, 0)
 			if err != nil {
@@ -175,16 +309,57 @@ func (tr *Trainer) Sample(n, batch int, name string) (*Samples, error) {
 			if err != nil {
 				return nil, err
 			}
-			if env.Domain.Rank() == 0 {
+			det, ok, err := tr.target.Marginal()
+			if err != nil {
+				return nil, err
+			}
+			if mine {
 				i := first + k
-				out.LogQ[i], out.Action[i], out.LogW[i] = logq[k], s, -s-logq[k]
+				out.LogQ[i], out.Action[i] = logq[k], s
 				out.Plaquette[i], out.Charge[i] = plaq, q
+				if ok {
+					out.LogWMarginal[i] = -s - det - logq[k]
+				}
 			}
 		}
-		t.NoGrad = false
+		for i := range nm {
+			c := tr.pf.Conditional(i)
+			for j := range draws {
+				d := tr.draws
+				d.Reset()
+				d.NoGrad = true
+				chi := c.Prior(b, first, pfKey.Derive(uint64(i)).Derive(uint64(j)))
+				phi, lj, err := c.Forward(d, links, ctx, chi)
+				if err != nil {
+					return nil, err
+				}
+				tr.conditionalLogQ(c, chi, lj, pfq)
+				for k := 0; k < b; k++ {
+					tr.target.Load(theta, k)
+					s, err := tr.target.Pseudofermion(i, false, phi, theta, k, 0)
+					if err != nil {
+						return nil, err
+					}
+					if mine {
+						out.LogRatio[i*draws+j][first+k] = -s - pfq[k]
+					}
+				}
+			}
+		}
 	}
-	for _, x := range [][]float64{out.LogQ, out.Action, out.LogW, out.Plaquette, out.Charge} {
+	all := [][]float64{out.LogQ, out.Action, out.Plaquette, out.Charge}
+	if out.LogWMarginal != nil {
+		all = append(all, out.LogWMarginal)
+	}
+	all = append(all, out.LogRatio...)
+	for _, x := range all {
 		env.World.Allreduce(mpi.Sum, x)
+	}
+	for k := range out.LogW {
+		out.LogW[k] = -out.Action[k] - out.LogQ[k]
+		for i := range nm {
+			out.LogW[k] += out.LogRatio[i*draws][k]
+		}
 	}
 	return out, nil
 }
