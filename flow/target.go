@@ -134,6 +134,14 @@ func (t *Target) Marginal() (float64, bool, error) {
 	return s, true, err
 }
 
+// PseudofermionString is monomial i as a formula.
+func (t *Target) PseudofermionString(i int, train bool) string {
+	if train {
+		return t.pf.Train[i].String()
+	}
+	return t.pf.Sample[i].String()
+}
+
 // Pseudofermion returns S_i(φ_b) of monomial i at the loaded field (the
 // training monomial with train, else the sampling one). With scale ≠ 0 it
 // adds scale·∂S/∂φ (2Kφ) to phi.Grad and scale·∂S/∂θ to theta.Grad of

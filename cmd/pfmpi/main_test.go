@@ -140,8 +140,8 @@ func TestUsage(t *testing.T) {
 		t.Errorf("missing file: exit %d, %q", code, errOut)
 	}
 	// Phases not implemented yet say so with their own exit code.
-	joint := writeFile(t, "[lattice]\ndims = [8, 8]\n[action]\nbeta = 2.0\nkappa = 0.2\n[train]\n")
-	if code, _, errOut := runCLI(t, "run", joint, "-ranks", "2"); code != exitNotReady || !strings.Contains(errOut, "not implemented yet") {
+	su3 := writeFile(t, "[lattice]\ndims = [8, 8]\ngroup = \"su3\"\n[action]\nbeta = 6.0\nkappa = 0.2\n[train]\n")
+	if code, _, errOut := runCLI(t, "run", su3, "-ranks", "2"); code != exitNotReady || !strings.Contains(errOut, "not implemented yet") {
 		t.Errorf("run: exit %d, %q", code, errOut)
 	}
 	// The bare form `pfmpi FILE.toml` is `pfmpi run FILE.toml`.

@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"pfmpi/action"
 	"pfmpi/config"
@@ -24,6 +25,7 @@ import (
 	"pfmpi/internal/rundir"
 	"pfmpi/mpi"
 	"pfmpi/nnlayers"
+	"pfmpi/pfflow"
 )
 
 // Env is what a phase runs in.
@@ -41,9 +43,27 @@ func Supported(cfg *config.Config) error {
 		return fmt.Errorf("flows for %dD %s arrive with the SU(3) issue; only 2D U(1) flows exist yet", len(cfg.Lattice.Dims), cfg.Lattice.Group)
 	}
 	if cfg.Action.Kappa > 0 && cfg.Model.Fermions == "pseudofermion" {
-		return errors.New("joint pseudofermion flows arrive with the pseudofermion issue; set model.fermions = \"exact\" for the marginal flow with the exact determinant (small lattices)")
+		mc := cfg.Model
+		eo := cfg.Action.Precondition == "eo"
+		for _, p := range mc.PFPartition {
+			if p == "checkerboard" && eo {
+				return cfg.Errorf("model.pf_partition", "the checkerboard partition leaves nothing frozen on the even sites of an even/odd preconditioned pseudofermion; use \"rows\" or \"spin\" (or action.precondition = \"none\")")
+			}
+		}
+		if eo && mc.NPT < 2 {
+			return cfg.Errorf("model.n_pt", "with even/odd preconditioning a PTCN needs at least 2 PTCs (one connects even sites only to odd ones); got %d", mc.NPT)
+		}
 	}
 	return nil
+}
+
+// exactDeterminantLimit is the largest Dirac-matrix dimension for which the
+// marginal ESS is computed with the dense determinant.
+const exactDeterminantLimit = 1024
+
+// joint reports whether cfg asks for the joint pseudofermion model.
+func joint(cfg *config.Config) bool {
+	return cfg.Action.Kappa > 0 && cfg.Model.Fermions == "pseudofermion"
 }
 
 // model is a flow with its target and trainer on this rank.
@@ -56,6 +76,8 @@ type model struct {
 	flow    *flow.U1
 	target  *flow.Target
 	trainer *flow.Trainer
+	pf      *pfflow.Model // conditional flows of the joint model (nil: marginal only)
+	params  nnlayers.Params
 	opt     *nnlayers.Adam
 	tape    *nnlayers.Tape
 	logZ    float64 // exact log Z of pure gauge theory (NaN otherwise)
@@ -63,6 +85,12 @@ type model struct {
 }
 
 func (m *model) close() {
+	if m.trainer != nil {
+		m.trainer.Close()
+	}
+	if m.pf != nil {
+		m.pf.Close()
+	}
 	if m.op != nil {
 		m.op.Close()
 	}
@@ -101,18 +129,23 @@ func newModel(env Env) (*model, error) {
 	}
 	u := m.sp.NewField()
 	ms := []action.Monomial{action.NewGauge(u, cfg.Action.Beta)}
+	var det *action.ExactDeterminant
 	if cfg.Action.Kappa > 0 {
 		if m.op, err = dslash.NewWilson(u, cfg.Action.Kappa); err != nil {
 			return nil, err
 		}
-		det, err := action.NewExactDeterminant(env.Domain, m.op)
-		if err != nil {
-			return nil, err
+		dense := env.Layout.Lattice().GlobalVolume()*int64(m.op.PerSite()) <= exactDeterminantLimit
+		if env.Domain.Size() == 1 && (dense || !joint(cfg)) {
+			if det, err = action.NewExactDeterminant(env.Domain, m.op); err != nil {
+				return nil, err
+			}
 		}
-		if env.Domain.Size() != 1 {
-			return nil, cfg.Errorf("parallel.grid", "the exact-determinant target needs each lattice on one rank (grid of ones); parallelise over replicas")
+		if !joint(cfg) {
+			if det == nil {
+				return nil, cfg.Errorf("parallel.grid", "the exact-determinant target needs each lattice on one rank (grid of ones); parallelise over replicas")
+			}
+			ms = append(ms, det)
 		}
-		ms = append(ms, det)
 	} else {
 		v := int(env.Layout.Lattice().GlobalVolume())
 		if lz, err := logPartition(cfg.Action.Beta, v); err == nil {
@@ -122,10 +155,16 @@ func newModel(env Env) (*model, error) {
 	if m.target, err = flow.NewTarget(u, ms...); err != nil {
 		return nil, err
 	}
+	m.params = m.flow.Params()
+	if joint(cfg) {
+		if err := m.newJoint(det); err != nil {
+			return nil, err
+		}
+	}
 	batch := 1
 	if t := cfg.Train; t != nil {
 		batch = t.Batch
-		m.opt, err = nnlayers.NewAdam(m.flow.Params(), nnlayers.AdamConfig{
+		m.opt, err = nnlayers.NewAdam(m.params, nnlayers.AdamConfig{
 			LR: t.LR, Eps: t.Eps, WeightDecay: t.WeightDecay, Decoupled: t.Optimizer == "adamw",
 			ClipNorm: t.GradClip, DecayEvery: t.LRDecayEvery, DecayFactor: t.LRDecayFactor})
 		if err != nil {
@@ -137,8 +176,64 @@ func newModel(env Env) (*model, error) {
 	if batch%replicas != 0 {
 		batch = replicas // sampling only: the trainer's batch is unused
 	}
-	m.trainer, err = flow.NewTrainer(fenv, m.flow, m.target, m.opt, m.tape, uint64(cfg.Run.Seed), batch)
+	if m.trainer, err = flow.NewTrainer(fenv, m.flow, m.target, m.opt, m.tape, uint64(cfg.Run.Seed), batch); err != nil {
+		return nil, err
+	}
+	if m.pf != nil {
+		err = m.trainer.SetPseudofermionFlows(m.pf)
+	}
 	return m, err
+}
+
+// newJoint adds the pseudofermion monomials (with the training regulator
+// for the loss, without for sampling), the conditional flows and, on small
+// lattices held by one rank, the exact determinant for the marginal ESS.
+func (m *model) newJoint(det *action.ExactDeterminant) error {
+	cfg := m.cfg
+	ac, mc := cfg.Action, cfg.Model
+	fer := action.Fermions{EvenOdd: ac.Precondition == "eo", Shifts: ac.Hasenbusch,
+		Solves: action.Solves{MD: cfg.Solver.TolMD, Action: cfg.Solver.Tol, MaxIter: cfg.Solver.MaxIter}}
+	sample, err := action.NewPseudofermions(m.env.Domain, m.op, fer)
+	if err != nil {
+		return cfg.Errorf("action.hasenbusch", "%v", err)
+	}
+	fer.Regulator = ac.TrainRegulator
+	train, err := action.NewPseudofermions(m.env.Domain, m.op, fer)
+	if err != nil {
+		return cfg.Errorf("action.train_regulator", "%v", err)
+	}
+	if err := m.target.SetPseudofermions(train, sample); err != nil {
+		return err
+	}
+	if det != nil {
+		m.target.SetMarginal(det)
+	}
+	var parts []pfflow.Partition
+	for _, p := range mc.PFPartition {
+		part, err := pfflow.ParsePartition(p)
+		if err != nil {
+			return cfg.Errorf("model.pf_partition", "%v", err)
+		}
+		parts = append(parts, part)
+	}
+	m.pf, err = pfflow.New(m.geo, pfflow.Spec{Nc: 1, EvenOdd: fer.EvenOdd, Monomials: len(train), Layers: mc.PFLayers,
+		Partitions: parts, NPT: mc.NPT, Hidden: mc.PTHidden, ContextHidden: mc.PFContextHidden, Kernel: 3,
+		Seed: uint64(cfg.Run.Seed), Gain: mc.InitGain})
+	if err != nil {
+		return cfg.Errorf("model", "%v", err)
+	}
+	m.params = append(append(nnlayers.Params(nil), m.params...), m.pf.Params()...)
+	return nil
+}
+
+// describe is the model in one line.
+func (m *model) describe() string {
+	s := fmt.Sprintf("%d gauge layers", m.cfg.Model.GaugeLayers)
+	if m.pf != nil {
+		s += fmt.Sprintf(" + %d × %d pseudofermion layers (%s", m.pf.Monomials(), m.cfg.Model.PFLayers, strings.Join(m.cfg.Model.PFPartition, ", "))
+		s += fmt.Sprintf("; n_pt %d, H %d)", m.cfg.Model.NPT, m.cfg.Model.PTHidden)
+	}
+	return fmt.Sprintf("%s, %d parameters", s, m.params.Size())
 }
 
 // checkpoint is the training state on disk: the step reached and one file
@@ -167,7 +262,7 @@ func (m *model) saveRoot(step int) error {
 	name := fmt.Sprintf("model-%07d.bin", step)
 	path := filepath.Join(dir, name)
 	if err := atomicfile.Write(path, 0o644, func(w io.Writer) error {
-		if err := nnlayers.WriteParams(w, m.flow.Params()); err != nil {
+		if err := nnlayers.WriteParams(w, m.params); err != nil {
 			return err
 		}
 		if m.opt == nil {
@@ -184,7 +279,7 @@ func (m *model) saveRoot(step int) error {
 	if err := m.env.Dir.Sync(); err != nil {
 		return err
 	}
-	ck := checkpoint{Phase: "train", Step: step, File: name, SHA256: sum, Params: m.flow.Params().Size()}
+	ck := checkpoint{Phase: "train", Step: step, File: name, SHA256: sum, Params: m.params.Size()}
 	if err := atomicfile.Write(filepath.Join(dir, checkpointName), 0o644, func(w io.Writer) error {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
@@ -225,7 +320,7 @@ func (m *model) load(withOptimizer bool) (step int, found bool, err error) {
 	}
 	m.env.World.Bcast(0, data)
 	r := bytesReader(data)
-	if err := nnlayers.ReadParams(r, m.flow.Params()); err != nil {
+	if err := nnlayers.ReadParams(r, m.params); err != nil {
 		return 0, false, fmt.Errorf("%s: %w (was the model changed? model keys must match the checkpoint)", m.env.Dir.Checkpoints(), err)
 	}
 	if withOptimizer && m.opt != nil {

@@ -51,6 +51,17 @@ batch = 16
 save_every = 20
 `
 
+// jointModel replaces fermions = "exact" in base for the joint model;
+// jointAction is added to its [action] section.
+const (
+	jointModel = `pf_layers = 2
+pf_partition = ["rows", "spin"]
+n_pt = 2
+pt_hidden = 2
+pf_context_hidden = 4`
+	jointAction = "precondition = \"eo\"\nhasenbusch = [0.05]\ntrain_regulator = 1e-5\n[model]\n"
+)
+
 // run runs the phases of text on world and returns the output.
 func run(world mpi.Comm, text string) (string, error) {
 	var out bytes.Buffer
@@ -124,17 +135,31 @@ func onRoot(c mpi.Comm, fn func() error) error {
 // (its checkpoint) and requires the same log and model; then samples and
 // checks the summary, on two replicas.
 func TestTrainResumeAndSample(t *testing.T) {
-	for _, kappa := range []float64{0, 0.2} {
+	type variant struct {
+		kappa float64
+		joint bool
+	}
+	for _, v := range []variant{{0, false}, {0.2, false}, {0.2, true}} {
+		kappa := v.kappa
+		text := func(dir string, steps int) string {
+			s := fmt.Sprintf(base, dir, "[1, 1]", kappa, steps)
+			if v.joint {
+				s = strings.Replace(s, "fermions = \"exact\"", jointModel, 1)
+				s = strings.Replace(s, "[model]\n", jointAction, 1)
+				s = strings.Replace(s, "save_every = 20", "save_every = 20\nnpf = [1, 2, 4]", 1)
+			}
+			return s
+		}
 		mpitest.RunDir(t, 2, func(c mpi.Comm, tmp string) error {
-			straight := filepath.Join(tmp, fmt.Sprint("straight", kappa))
-			if _, err := run(c, strings.Split(fmt.Sprintf(base, straight, "[1, 1]", kappa, 5), "[sample]")[0]); err != nil {
+			straight := filepath.Join(tmp, fmt.Sprint("straight", kappa, v.joint))
+			if _, err := run(c, strings.Split(text(straight, 5), "[sample]")[0]); err != nil {
 				return err
 			}
-			resumed := filepath.Join(tmp, fmt.Sprint("resumed", kappa))
-			if _, err := run(c, strings.Split(fmt.Sprintf(base, resumed, "[1, 1]", kappa, 3), "[sample]")[0]); err != nil {
+			resumed := filepath.Join(tmp, fmt.Sprint("resumed", kappa, v.joint))
+			if _, err := run(c, strings.Split(text(resumed, 3), "[sample]")[0]); err != nil {
 				return err
 			}
-			out, err := run(c, fmt.Sprintf(base, resumed, "[1, 1]", kappa, 5))
+			out, err := run(c, text(resumed, 5))
 			if err != nil {
 				return err
 			}
@@ -150,6 +175,8 @@ func TestTrainResumeAndSample(t *testing.T) {
 				// The shorter run measured the ESS at its last step too.
 				if len(b) == 5 {
 					delete(b[2], "ess")
+					delete(b[2], "ess_joint")
+					delete(b[2], "ess_marginal")
 				}
 				if len(a) != 5 || !reflect.DeepEqual(a, b) {
 					return fmt.Errorf("κ = %g: the resumed training log differs (%d and %d records)\n%v\n%v", kappa, len(a), len(b), a, b)
@@ -171,13 +198,26 @@ func TestTrainResumeAndSample(t *testing.T) {
 				if kappa > 0 {
 					keys = append(keys, "ess_marginal")
 				}
+				plots := []string{"plots/ess.png", "plots/loss.png", "configs/flow-0000019.pfg", "configs/flow-0000059.pfg"}
+				if v.joint {
+					keys[0] = "ess_joint"
+					plots = append(plots, "plots/ess_npf.png")
+					var rows []struct {
+						Npf        int
+						ESS        struct{ Value, Error float64 }
+						Acceptance struct{ Value, Error float64 }
+					}
+					if err := json.Unmarshal(sum["ess_npf"], &rows); err != nil || len(rows) != 3 || rows[2].Npf != 4 || rows[2].ESS.Value <= 0 {
+						return fmt.Errorf("summary.json ess_npf = %s (%v)", sum["ess_npf"], err)
+					}
+				}
 				for _, k := range keys {
 					var e struct{ Value, Error *float64 }
 					if err := json.Unmarshal(sum[k], &e); err != nil || e.Value == nil || e.Error == nil {
 						return fmt.Errorf("summary.json %s = %s", k, sum[k])
 					}
 				}
-				for _, name := range []string{"plots/ess.png", "plots/loss.png", "configs/flow-0000019.pfg", "configs/flow-0000059.pfg"} {
+				for _, name := range plots {
 					if _, err := os.Stat(filepath.Join(resumed, name)); err != nil {
 						return err
 					}

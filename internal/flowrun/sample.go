@@ -51,7 +51,15 @@ func Sample(env Env) error {
 		return err
 	}
 	began := time.Now()
-	smp, err := m.trainer.Sample(s.N, batch, "flow-sample")
+	draws := 1
+	if m.pf != nil {
+		for _, n := range s.NPF {
+			draws = max(draws, n)
+		}
+		m.printf("  joint model: %d pseudofermion draws per monomial and gauge field for ESS(Npf), Npf ∈ %v\n", draws, s.NPF)
+		m.printf("  target       %s\n", m.targetString(false))
+	}
+	smp, err := m.trainer.SampleDraws(s.N, batch, draws, "flow-sample")
 	if err != nil {
 		return err
 	}
@@ -130,24 +138,27 @@ func (m *model) saveChain(chain []int, every int) error {
 func (m *model) sampleValues(smp *flow.Samples, chain []int, accepted int, elapsed float64) (map[string]any, error) {
 	n := len(smp.LogW)
 	v := map[string]any{"proposals": n, "seconds": elapsed}
-	// ESS with a jackknife error: ESS = ⟨w⟩²/⟨w²⟩ with w = exp(log w − max).
-	top := math.Inf(-1)
-	for _, x := range smp.LogW {
-		top = max(top, x)
-	}
-	w, w2 := make([]float64, n), make([]float64, n)
-	for i, x := range smp.LogW {
-		w[i] = math.Exp(x - top)
-		w2[i] = w[i] * w[i]
-	}
 	bin := max(1, n/100)
-	ess, err := measure.Jackknife([][]float64{w, w2}, bin, func(mm []float64) (float64, error) { return mm[0] * mm[0] / mm[1], nil })
+	ess, w, err := essEstimate(smp.LogW, bin)
 	if err != nil {
 		return nil, err
 	}
-	v["ess"] = ess
-	if m.cfg.Action.Kappa > 0 {
+	switch {
+	case m.pf != nil:
+		v["ess_joint"] = ess
+		if smp.LogWMarginal != nil {
+			if em, _, err := essEstimate(smp.LogWMarginal, bin); err == nil {
+				v["ess_marginal"] = em
+			}
+		}
+		if err := m.npfValues(v, smp, bin); err != nil {
+			return nil, err
+		}
+	case m.cfg.Action.Kappa > 0:
+		v["ess"] = ess
 		v["ess_marginal"] = ess // the flow models the gauge marginal with the exact determinant
+	default:
+		v["ess"] = ess
 	}
 	// Reweighted plaquette: Σ w P / Σ w.
 	wp := make([]float64, n)
@@ -187,7 +198,7 @@ func (m *model) sampleValues(smp *flow.Samples, chain []int, accepted int, elaps
 		}
 	}
 	m.printf("sample summary (%d proposals, %.3g s):\n", n, elapsed)
-	for _, k := range []string{"ess", "acceptance", "plaquette", "plaquette_reweighted", "topological_susceptibility"} {
+	for _, k := range []string{"ess", "ess_joint", "ess_marginal", "acceptance", "plaquette", "plaquette_reweighted", "topological_susceptibility"} {
 		if e, ok := v[k].(measure.Estimate); ok {
 			m.printf("  %-28s %s\n", k, e)
 		}
@@ -198,5 +209,104 @@ func (m *model) sampleValues(smp *flow.Samples, chain []int, accepted int, elaps
 	if t, ok := tau["plaquette"]; ok {
 		m.printf("  %-28s %s\n", "τ_int plaquette", t)
 	}
+	if rows, ok := v["ess_npf"].([]map[string]any); ok {
+		for _, r := range rows {
+			m.printf("  ESS(Npf = %-3d)               %s   acceptance %s\n", r["npf"], r["ess"], r["acceptance"])
+		}
+		if f, ok := v["ess_npf_fit"].(map[string]any); ok {
+			m.printf("  %-28s ESS(∞) = %s, C = %s\n", "fit ESS(∞)/(1 + C/Npf)", f["ess_inf"], f["c"])
+		}
+	}
 	return v, nil
+}
+
+// essEstimate returns the ESS of the log weights with a jackknife error
+// (ESS = ⟨w⟩²/⟨w²⟩, w = exp(log w − max)) and the weights w.
+func essEstimate(logw []float64, bin int) (measure.Estimate, []float64, error) {
+	top := math.Inf(-1)
+	for _, x := range logw {
+		top = max(top, x)
+	}
+	w, w2 := make([]float64, len(logw)), make([]float64, len(logw))
+	for i, x := range logw {
+		w[i] = math.Exp(x - top)
+		w2[i] = w[i] * w[i]
+	}
+	e, err := measure.Jackknife([][]float64{w, w2}, bin, func(mm []float64) (float64, error) { return mm[0] * mm[0] / mm[1], nil })
+	return e, w, err
+}
+
+// npfValues adds ESS(Npf) (Eq. 44), the acceptance of the pseudo-marginal
+// independence Metropolis chain with Npf draws, the fit of Eq. 45 and the
+// plot plots/ess_npf.png (Fig. 3 style).
+func (m *model) npfValues(v map[string]any, smp *flow.Samples, bin int) error {
+	var rows []map[string]any
+	var xs, ys, es []float64
+	for _, npf := range m.cfg.Sample.NPF {
+		lw := smp.LogWNpf(npf)
+		e, _, err := essEstimate(lw, bin)
+		if err != nil {
+			return err
+		}
+		row := map[string]any{"npf": npf, "ess": e}
+		if m.cfg.Sample.Metropolis {
+			_, acc := flow.Metropolis(lw, rng.New(uint64(m.cfg.Run.Seed), fmt.Sprintf("flow-metropolis-npf-%d", npf)))
+			a := float64(acc) / float64(len(lw)-1)
+			row["acceptance"] = measure.Estimate{Value: a, Error: math.Sqrt(a * (1 - a) / float64(len(lw)-1))}
+		}
+		rows = append(rows, row)
+		xs, ys, es = append(xs, 1/float64(npf)), append(ys, e.Value), append(es, e.Error)
+	}
+	v["ess_npf"] = rows
+	var fit *essFit
+	if len(xs) >= 2 {
+		if f, err := fitNpf(xs, ys, es); err == nil {
+			fit = &f
+			v["ess_npf_fit"] = map[string]any{"ess_inf": f.essInf, "c": f.c}
+		}
+	}
+	var marginal *measure.Estimate
+	if e, ok := v["ess_marginal"].(measure.Estimate); ok {
+		marginal = &e
+	}
+	return plotNpf(m.env.Dir, xs, ys, es, fit, marginal)
+}
+
+// essFit is ESS(Npf) = ESS(∞)/(1 + C/Npf) (Eq. 45).
+type essFit struct{ essInf, c measure.Estimate }
+
+// fitNpf fits Eq. 45 as a straight line 1/ESS = a + b/Npf (a = 1/ESS(∞),
+// b = C/ESS(∞)) by weighted least squares, errors propagated from the
+// fit's covariance.
+func fitNpf(x, ess, sigma []float64) (essFit, error) {
+	var sw, sx, sy, sxx, sxy float64
+	for i := range x {
+		if ess[i] <= 0 {
+			return essFit{}, fmt.Errorf("non-positive ESS")
+		}
+		y := 1 / ess[i]
+		sy2 := sigma[i] / (ess[i] * ess[i])
+		w := 1 / math.Max(sy2*sy2, 1e-300)
+		sw += w
+		sx += w * x[i]
+		sy += w * y
+		sxx += w * x[i] * x[i]
+		sxy += w * x[i] * y
+	}
+	d := sw*sxx - sx*sx
+	if d <= 0 {
+		return essFit{}, fmt.Errorf("degenerate fit")
+	}
+	a := (sxx*sy - sx*sxy) / d
+	b := (sw*sxy - sx*sy) / d
+	va, vb, cab := sxx/d, sw/d, -sx/d
+	if a <= 0 {
+		return essFit{}, fmt.Errorf("ESS(∞) not positive")
+	}
+	// ESS(∞) = 1/a; C = b/a.
+	eInf := measure.Estimate{Value: 1 / a, Error: math.Sqrt(va) / (a * a)}
+	c := b / a
+	dca, dcb := -b/(a*a), 1/a
+	vc := dca*dca*va + dcb*dcb*vb + 2*dca*dcb*cab
+	return essFit{essInf: eInf, c: measure.Estimate{Value: c, Error: math.Sqrt(math.Max(vc, 0))}}, nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"pfmpi/flow"
@@ -25,7 +26,12 @@ type TrainRecord struct {
 	LR       float64  `json:"lr"`
 	GradNorm float64  `json:"grad_norm"`
 	Seconds  float64  `json:"seconds"`
-	ESS      *float64 `json:"ess,omitempty"` // on ess_batch fresh samples
+	ESS      *float64 `json:"ess,omitempty"` // on ess_batch fresh samples (gauge-only models)
+	// The joint model's ESS (Eq. 15 with the weights of Eq. 40) and the
+	// marginal ESS of its gauge part with the exact determinant (small
+	// lattices only), on ess_batch fresh samples.
+	ESSJoint    *float64 `json:"ess_joint,omitempty"`
+	ESSMarginal *float64 `json:"ess_marginal,omitempty"`
 }
 
 // Train runs the [train] phase.
@@ -43,8 +49,11 @@ func Train(env Env) error {
 	if err := env.Dir.Truncate("train", start); err != nil {
 		return err
 	}
-	m.printf("phase train: %d steps, batch %d, %s lr %g (×%g every %d), ε %g; %d gauge layers, %d parameters\n",
-		t.Steps, t.Batch, t.Optimizer, t.LR, t.LRDecayFactor, t.LRDecayEvery, t.Eps, m.cfg.Model.GaugeLayers, m.flow.Params().Size())
+	m.printf("phase train: %d steps, batch %d, %s lr %g (×%g every %d), ε %g; %s\n",
+		t.Steps, t.Batch, t.Optimizer, t.LR, t.LRDecayFactor, t.LRDecayEvery, t.Eps, m.describe())
+	if m.pf != nil {
+		m.printf("  target       %s\n", m.targetString(true))
+	}
 	if found {
 		m.printf("  resumed      at step %d from %s\n", start, env.Dir.Checkpoints())
 	}
@@ -68,7 +77,15 @@ func Train(env Env) error {
 				return err
 			}
 			e := flow.ESS(smp.LogW)
-			rec.ESS = &e
+			if m.pf == nil {
+				rec.ESS = &e
+			} else {
+				rec.ESSJoint = &e
+				if smp.LogWMarginal != nil {
+					em := flow.ESS(smp.LogWMarginal)
+					rec.ESSMarginal = &em
+				}
+			}
 		}
 		rec.Seconds = time.Since(t0).Seconds()
 		if err := env.Dir.Log(rec); err != nil {
@@ -99,7 +116,7 @@ func (m *model) sampleBatch(n int) int {
 
 func (m *model) progress(n, start, steps int, rec TrainRecord, began time.Time) {
 	every := max(1, steps/50)
-	if rec.ESS == nil && (n+1)%every != 0 && n != start {
+	if rec.ESS == nil && rec.ESSJoint == nil && (n+1)%every != 0 && n != start {
 		return
 	}
 	done := n + 1 - start
@@ -111,6 +128,12 @@ func (m *model) progress(n, start, steps int, rec TrainRecord, began time.Time) 
 	}
 	if rec.ESS != nil {
 		line += fmt.Sprintf("  ESS %.4f", *rec.ESS)
+	}
+	if rec.ESSJoint != nil {
+		line += fmt.Sprintf("  ESS joint %.4f", *rec.ESSJoint)
+	}
+	if rec.ESSMarginal != nil {
+		line += fmt.Sprintf("  marginal %.4f", *rec.ESSMarginal)
 	}
 	line += fmt.Sprintf("  lr %.2g  %.3g s/step  ETA %v\n", rec.LR, rate, eta)
 	m.printf("%s", line)
@@ -141,13 +164,19 @@ func (m *model) trainValues() (map[string]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := map[string]any{"steps": len(recs), "parameters": m.flow.Params().Size()}
+	v := map[string]any{"steps": len(recs), "parameters": m.params.Size(), "parameters_gauge": m.flow.Params().Size()}
 	var secs []float64
-	var ess []float64
+	var ess, essM []float64
 	for _, r := range recs {
 		secs = append(secs, r.Seconds)
 		if r.ESS != nil {
 			ess = append(ess, *r.ESS)
+		}
+		if r.ESSJoint != nil {
+			ess = append(ess, *r.ESSJoint)
+		}
+		if r.ESSMarginal != nil {
+			essM = append(essM, *r.ESSMarginal)
 		}
 	}
 	total := 0.0
@@ -164,10 +193,30 @@ func (m *model) trainValues() (map[string]any, error) {
 	}
 	if len(ess) > 0 {
 		e := ess[len(ess)-1]
-		v["ess_final"] = e
-		m.printf("train summary: %d steps, final ESS %.4f, %.3g s/step\n", len(recs), e, total/math.Max(1, float64(len(secs))))
+		name := "ESS"
+		if m.pf != nil {
+			v["ess_joint_final"] = e
+			name = "joint ESS"
+		} else {
+			v["ess_final"] = e
+		}
+		extra := ""
+		if len(essM) > 0 {
+			v["ess_marginal_final"] = essM[len(essM)-1]
+			extra = fmt.Sprintf(", marginal ESS %.4f", essM[len(essM)-1])
+		}
+		m.printf("train summary: %d steps, final %s %.4f%s, %.3g s/step\n", len(recs), name, e, extra, total/math.Max(1, float64(len(secs))))
 	}
 	return v, nil
+}
+
+// targetString lists the pseudofermion monomials (training or sampling).
+func (m *model) targetString(train bool) string {
+	var parts []string
+	for i := range m.target.Monomials() {
+		parts = append(parts, m.target.PseudofermionString(i, train))
+	}
+	return strings.Join(parts, "; ")
 }
 
 // decode parses metrics records.
