@@ -87,17 +87,7 @@ func (e *ExactDeterminant) AddForce(f *gauge.Algebra) error {
 		return err
 	}
 	n := e.n
-	// inv[i][j] = (D⁻¹)_ij, column by column.
-	inv := make([]complex128, n*n)
-	col := make([]complex128, n)
-	for j := 0; j < n; j++ {
-		clear(col)
-		col[j] = 1
-		x := d.Solve(col)
-		for i := 0; i < n; i++ {
-			inv[i*n+j] = x[i]
-		}
-	}
+	inv := d.Inverse() // (D⁻¹)_ij at i·n + j, from one factorisation
 	for j := 0; j < n; j++ {
 		// χ_j = D^{−†} e_j: χ_j[i] = conj((D⁻¹)_{ji}); ψ_j = e_j.
 		for l, p := range e.pos {

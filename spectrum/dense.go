@@ -221,7 +221,28 @@ func (d *Dense) LogDet() (logAbs, phase float64) {
 
 // Solve returns A⁻¹ b.
 func (d *Dense) Solve(b []complex128) []complex128 {
+	return d.factor().solve(b)
+}
+
+// Inverse returns A⁻¹ (row-major) from one LU factorisation.
+func (d *Dense) Inverse() []complex128 {
 	f := d.factor()
+	n := f.n
+	inv := make([]complex128, n*n)
+	col := make([]complex128, n)
+	for j := 0; j < n; j++ {
+		clear(col)
+		col[j] = 1
+		x := f.solve(col)
+		for i := 0; i < n; i++ {
+			inv[i*n+j] = x[i]
+		}
+	}
+	return inv
+}
+
+// solve returns x with A x = b from the factorisation.
+func (f *lu) solve(b []complex128) []complex128 {
 	n := f.n
 	x := make([]complex128, n)
 	for i := 0; i < n; i++ {

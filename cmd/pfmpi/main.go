@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"strings"
 
 	"pfmpi/config"
@@ -31,7 +32,8 @@ func main() { os.Exit(pfmpi(os.Args[1:], os.Stdout, os.Stderr)) }
 const usage = `pfmpi — normalizing flows with pseudofermions for lattice gauge theories
 
 Usage:
-  pfmpi [run] [FILE.toml] [-ranks N]   run the phases of a run file
+  pfmpi [run] [FILE.toml] [-ranks N] [-cpuprofile FILE]
+                                       run the phases of a run file
   pfmpi check [FILE.toml] [-ranks N]   validate a run file and its rank layout
   pfmpi info CONFIG [-json] [-beta B]  geometry, plaquette, action, charge, checksum of a configuration
   pfmpi convert IN OUT [-beta B]       convert a configuration (.pfg, .npy, .lime/.ildg by extension)
@@ -98,6 +100,7 @@ func pfmpi(args []string, stdout, stderr io.Writer) int {
 		return benchCommand(fs, args, stdout, stderr)
 	}
 	ranks := fs.Int("ranks", 0, "run `N` in-process ranks (no MPI)")
+	profile := fs.String("cpuprofile", "", "write a CPU profile of this process to `FILE` (go tool pprof)")
 	pos, code, ok := parseArgs(fs, args)
 	if !ok {
 		return code
@@ -113,6 +116,19 @@ func pfmpi(args []string, stdout, stderr io.Writer) int {
 	if *ranks < 0 {
 		fmt.Fprintf(stderr, "pfmpi %s: -ranks %d: give a positive number of in-process ranks\n", cmd, *ranks)
 		return exitUsage
+	}
+	if *profile != "" {
+		f, err := os.Create(*profile)
+		if err != nil {
+			fmt.Fprintf(stderr, "pfmpi %s: -cpuprofile: %v\n", cmd, err)
+			return exitError
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintf(stderr, "pfmpi %s: -cpuprofile: %v\n", cmd, err)
+			return exitError
+		}
+		defer pprof.StopCPUProfile()
 	}
 	return launch(cmd, file, *ranks, stdout, stderr)
 }
