@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"io/fs"
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -13,6 +15,23 @@ import (
 )
 
 const minimal = "[lattice]\ndims = [8, 8]\n"
+
+// TestExperimentRunFilesParse parses the run files under experiments/.
+func TestExperimentRunFilesParse(t *testing.T) {
+	names, err := filepath.Glob("../experiments/*/*.toml")
+	if err != nil || len(names) == 0 {
+		t.Fatalf("no experiment run files: %v", err)
+	}
+	for _, name := range names {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Parse(name, data); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
 
 func TestShippedRunFilesParse(t *testing.T) {
 	names, err := fs.Glob(examples.Files, "*.toml")

@@ -25,6 +25,30 @@
 // For pure gauge theory the exact log Z is known (measure.U1LogPartition),
 // and the loss gives KL(q‖p) itself.
 //
+// # Joint model (Eqs. 18–22, 39–40)
+//
+// With pseudofermions ([Trainer.SetPseudofermionFlows], [Target.SetPseudofermions])
+// the model is q(U, φ_1 … φ_N) = q(U) Π_i q(φ_i|U): the gauge flow above and
+// one conditional flow per pseudofermion monomial (package pfflow), the
+// links U = e^{iθ} feeding the transports and the context network. The loss
+// is the reverse KL of the joint distribution, which needs no determinant:
+//
+//	L = (1/B) Σ_b [log q(U_b) + S_g(U_b) + Σ_i (log q(φ_ib|U_b) + S_i(U_b, φ_ib))],
+//
+// and its gradient flows through φ (∂S_i/∂φ = 2K_iφ from one CG solve),
+// through U (the pseudofermion force of package action, and through the
+// transports and context inputs of the conditional flows) into all N + 1
+// flows at once. The training target replaces M by M + μ₀ (the regulator);
+// weights and observables use the unregulated monomials.
+//
+// Joint weights (Eq. 40): log w = −S_g − log q(U) + Σ_i [−S_i(φ_i) − log q(φ_i|U)].
+// With Npf draws per monomial (Eqs. 42–46) the conditional factor becomes
+// log[(1/Npf) Σ_j e^{−S_i(φ_ij) − log q(φ_ij|U)}] ([Samples.LogWNpf]); as
+// Npf → ∞ it tends to log(π^N det K_i⁻¹), and the product over monomials to
+// the determinant, so ESS(Npf) approaches the marginal ESS (Eq. 45). On
+// lattices small enough for the dense determinant ([Target.SetMarginal]),
+// the marginal weights −S_g + log det DD† − log q(U) are computed too.
+//
 // # Sampling (Eqs. 15–17)
 //
 // With log w = −S − log q (the unknown log Z cancels):
