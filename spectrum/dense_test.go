@@ -6,6 +6,7 @@ import (
 
 	"pfmpi/rng"
 )
+
 // TestInverse checks A·A⁻¹ = 1 for a random complex matrix.
 func TestInverse(t *testing.T) {
 	const n = 7
