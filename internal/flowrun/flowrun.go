@@ -76,7 +76,8 @@ type model struct {
 	flow    *flow.U1
 	target  *flow.Target
 	trainer *flow.Trainer
-	pf      *pfflow.Model // conditional flows of the joint model (nil: marginal only)
+	pf      *pfflow.Model           // conditional flows of the joint model (nil: marginal only)
+	pfs     []*action.Pseudofermion // the sampling monomials of the joint model
 	params  nnlayers.Params
 	opt     *nnlayers.Adam
 	tape    *nnlayers.Tape
@@ -205,6 +206,7 @@ func (m *model) newJoint(det *action.ExactDeterminant) error {
 	if err := m.target.SetPseudofermions(train, sample); err != nil {
 		return err
 	}
+	m.pfs = sample
 	if det != nil {
 		m.target.SetMarginal(det)
 	}

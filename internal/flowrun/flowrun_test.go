@@ -210,6 +210,13 @@ func TestTrainResumeAndSample(t *testing.T) {
 					if err := json.Unmarshal(sum["ess_npf"], &rows); err != nil || len(rows) != 3 || rows[2].Npf != 4 || rows[2].ESS.Value <= 0 {
 						return fmt.Errorf("summary.json ess_npf = %s (%v)", sum["ess_npf"], err)
 					}
+					// Condition numbers: M and the two monomials; the ratio
+					// monomial's kernel is better conditioned than M.
+					var cond map[string]struct{ Value, Error float64 }
+					if err := json.Unmarshal(sum["condition_number_mean"], &cond); err != nil || len(cond) != 3 ||
+						cond["DscDsc†"].Value < 1 || cond["pf0"].Value >= cond["DscDsc†"].Value || cond["pf1"].Value >= cond["DscDsc†"].Value {
+						return fmt.Errorf("summary.json condition_number_mean = %s (%v)", sum["condition_number_mean"], err)
+					}
 				}
 				for _, k := range keys {
 					var e struct{ Value, Error *float64 }

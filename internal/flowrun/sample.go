@@ -2,10 +2,17 @@ package flowrun
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
+
+	"pfmpi/action"
+	"pfmpi/decomp"
+	"pfmpi/dslash"
+	"pfmpi/solver"
 
 	"pfmpi/flow"
 	"pfmpi/gaugeio"
@@ -89,9 +96,21 @@ func Sample(env Env) error {
 			return err
 		}
 	}
+	var cond map[string]measure.Estimate
+	if m.pf != nil {
+		if cond, err = m.conditionNumbers(min(s.N, conditionSamples)); err != nil {
+			return err
+		}
+	}
 	var values map[string]any
 	if env.World.Rank() == 0 {
 		values, err = m.sampleValues(smp, chain, accepted, elapsed)
+		if values != nil && cond != nil {
+			values["condition_number_mean"] = cond
+			for _, k := range slices.Sorted(maps.Keys(cond)) {
+				m.printf("  condition number %-11s %s (mean over %d flow samples)\n", k, cond[k], min(s.N, conditionSamples))
+			}
+		}
 	}
 	if err := mpi.RootError(env.World, err); err != nil {
 		return err
@@ -309,4 +328,86 @@ func fitNpf(x, ess, sigma []float64) (essFit, error) {
 	dca, dcb := -b/(a*a), 1/a
 	vc := dca*dca*va + dcb*dcb*vb + 2*dca*dcb*cab
 	return essFit{essInf: eInf, c: measure.Estimate{Value: c, Error: math.Sqrt(math.Max(vc, 0))}}, nil
+}
+
+// conditionSamples is the number of flow proposals whose kernels' condition
+// numbers are measured.
+const conditionSamples = 256
+
+// conditionNumbers returns the mean condition number (with its error) of M
+// (DD† or DscDsc†) and of every pseudofermion kernel over the first n
+// proposals of the sample, regenerated from their keys (collective).
+func (m *model) conditionNumbers(n int) (map[string]measure.Estimate, error) {
+	p0 := m.pfs[0]
+	name := "DD†"
+	var a solver.Linear
+	par := decomp.All
+	if p0.EvenOdd() {
+		name, par = "DscDsc†", decomp.Even
+		s := dslash.NewSchur(m.op)
+		a = dslash.NewNormal(s, 0, s.Len())
+	} else {
+		a = dslash.NewNormal(m.op, 0, m.env.Layout.Volume()*m.op.PerSite())
+	}
+	values := map[string][]float64{}
+	key := rng.New(uint64(m.cfg.Run.Seed), "flow-sample")
+	lanczos := rng.New(uint64(m.cfg.Run.Seed), "flow-condition")
+	t := m.tape
+	defer func() { t.NoGrad = false }()
+	const batch = 32
+	// Replica j takes the proposals [j·n/r, (j+1)·n/r).
+	r := m.env.World.Size() / m.env.Domain.Size()
+	replica := m.env.World.Rank() / m.env.Domain.Size()
+	lo, hi := replica*n/r, (replica+1)*n/r
+	for first := lo; first < hi; first += batch {
+		b := min(batch, hi-first)
+		t.Reset()
+		t.NoGrad = true
+		theta, _, err := m.flow.Forward(t, m.flow.Prior(b, first, key))
+		if err != nil {
+			return nil, err
+		}
+		for k := 0; k < b; k++ {
+			m.target.Load(theta, k)
+			ext, err := measure.Extremes(m.env.Domain, m.env.Layout, par, m.op.PerSite(), a, lanczos.Derive(uint64(first+k)), 1e-4, 5000)
+			if err != nil {
+				return nil, err
+			}
+			values[name] = append(values[name], ext.Condition())
+			for _, p := range m.pfs {
+				values[p.Name()] = append(values[p.Name()], p.Condition(ext.Min, ext.Max))
+			}
+		}
+	}
+	out := map[string]measure.Estimate{}
+	for _, k := range append([]string{name}, pfNames(m.pfs)...) {
+		sum, sum2, cnt := 0.0, 0.0, 0.0
+		if m.env.Domain.Rank() == 0 {
+			for _, c := range values[k] {
+				sum += c
+				sum2 += c * c
+				cnt++
+			}
+		}
+		tot := []float64{sum, sum2, cnt}
+		m.env.World.Allreduce(mpi.Sum, tot)
+		if tot[2] < 2 {
+			continue
+		}
+		mean := tot[0] / tot[2]
+		v := (tot[1]/tot[2] - mean*mean) / (tot[2] - 1)
+		out[k] = measure.Estimate{Value: mean, Error: math.Sqrt(math.Max(v, 0))}
+	}
+	return out, nil
+}
+
+func pfNames(pfs []*action.Pseudofermion) []string {
+	var out []string
+	if len(pfs) < 2 {
+		return nil // one monomial: its kernel is M itself
+	}
+	for _, p := range pfs {
+		out = append(out, p.Name())
+	}
+	return out
 }
