@@ -90,8 +90,7 @@ func (l *Layer) Forward(t *nnlayers.Tape, links, ctx, phi, logJ *nnlayers.Tensor
 	if err != nil {
 		return nil, nil, err
 	}
-	a := nnlayers.Slice(t, par, 0, l.aPar)
-	out, ld := l.combine(t, phi, h, a, false)
+	out, ld := l.combine(t, phi, h, par, false)
 	return out, nnlayers.Add(t, logJ, ld), nil
 }
 
@@ -106,20 +105,18 @@ func (l *Layer) Inverse(t *nnlayers.Tape, links, ctx, out *nnlayers.Tensor) (*nn
 	if err != nil {
 		return nil, nil, err
 	}
-	a := nnlayers.Slice(t, par, 0, l.aPar)
-	in, ld := l.combine(t, out, h, a, true)
+	in, ld := l.combine(t, out, h, par, true)
 	return in, ld, nil
 }
 
 func (l *Layer) ptcn(t *nnlayers.Tape, links, par, h *nnlayers.Tensor) (*nnlayers.Tensor, error) {
 	off := l.aPar
 	for _, p := range l.ptcs {
-		m := nnlayers.Slice(t, par, off, off+p.Params())
-		off += p.Params()
 		var err error
-		if h, err = p.Apply(t, links, h, m); err != nil {
+		if h, err = p.Apply(t, links, h, par, off); err != nil {
 			return nil, err
 		}
+		off += p.Params()
 	}
 	return h, nil
 }
@@ -168,7 +165,8 @@ func (o *frozenOp) Backward() {
 	}
 }
 
-// combine returns φ′ (or, inverse, φ) and the log-Jacobian density.
+// combine returns φ′ (or, inverse, φ) and the log-Jacobian density; A − 1
+// is read from the first channels of the head's output a.
 func (l *Layer) combine(t *nnlayers.Tape, phi, h, a *nnlayers.Tensor, inverse bool) (*nnlayers.Tensor, *nnlayers.Tensor) {
 	out := t.Tensor(phi.V, phi.B, phi.C)
 	ld := t.Tensor(phi.V, phi.B, 1)

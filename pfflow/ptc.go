@@ -103,11 +103,12 @@ func (p *PTC) Flops(b int) int64 {
 }
 
 // Apply returns PTC[U, φ] for the links (V × B × LinkChannels), the field
-// phi (V × B × In·Nc·2) and the matrices m (V × B × Params).
-func (p *PTC) Apply(t *nnlayers.Tape, links, phi, m *nnlayers.Tensor) (*nnlayers.Tensor, error) {
+// phi (V × B × In·Nc·2) and the matrices M, channels [off, off+Params) of m
+// (a context head's output, read in place).
+func (p *PTC) Apply(t *nnlayers.Tape, links, phi, m *nnlayers.Tensor, off int) (*nnlayers.Tensor, error) {
 	tr := p.tr
 	nc := tr.nc
-	if phi.C != p.in*nc*2 || m.C != p.Params() || links.C != LinkChannels(tr.nd, nc) ||
+	if phi.C != p.in*nc*2 || off < 0 || m.C < off+p.Params() || links.C != LinkChannels(tr.nd, nc) ||
 		phi.V != links.V || m.V != links.V || phi.B != links.B || m.B != links.B {
 		return nil, fmt.Errorf("pfflow: PTC %d→%d applied to field %d×%d×%d, matrices ×%d, links ×%d",
 			p.in, p.out, phi.V, phi.B, phi.C, m.C, links.C)
@@ -118,7 +119,7 @@ func (p *PTC) Apply(t *nnlayers.Tape, links, phi, m *nnlayers.Tensor) (*nnlayers
 		return nil, err
 	}
 	o := &p.op
-	o.t, o.links, o.phi, o.m = t, links, phi, m
+	o.t, o.links, o.phi, o.m, o.moff = t, links, phi, m, off
 	o.pad = t.Tensor(tr.zone.Len(), phi.B, slots)
 	o.gath = t.Tensor(phi.V, phi.B, p.Gathered()*nc*2)
 	o.out = t.Tensor(phi.V, phi.B, p.out*nc*2)
@@ -137,6 +138,7 @@ type ptcOp struct {
 	t              *nnlayers.Tape
 	links, phi, m  *nnlayers.Tensor
 	pad, gath, out *nnlayers.Tensor
+	moff           int // first channel of M in m
 	stage          int
 	work           [][]complex128
 }
@@ -211,7 +213,7 @@ func (o *ptcOp) Run(w, chunk int) {
 					}
 					copy(o.gath.Data[gb:gb+slot], o.pad.Data[bw:bw+slot])
 				}
-				mb := o.m.At(s, b, 0)
+				mb := o.m.At(s, b, o.moff)
 				ob := o.out.At(s, b, 0)
 				for a := range p.out {
 					for c := range nc {
@@ -224,7 +226,7 @@ func (o *ptcOp) Run(w, chunk int) {
 				}
 			case 2: // backward: M, the gathered features, then the scatter
 				g := o.gath.At(s, b, 0)
-				mb := o.m.At(s, b, 0)
+				mb := o.m.At(s, b, o.moff)
 				ob := o.out.At(s, b, 0)
 				for i := range gl[:kt*nc] {
 					gl[i] = 0
