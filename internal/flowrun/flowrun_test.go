@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -246,4 +247,24 @@ func TestSampleWithoutModel(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestFitNpf recovers ESS(∞) and C from points on ESS(∞)/(1 + C/Npf).
+func TestFitNpf(t *testing.T) {
+	var x, y, e []float64
+	for _, n := range []int{1, 2, 4, 8, 16, 32, 64} {
+		x = append(x, 1/float64(n))
+		y = append(y, 0.35/(1+6/float64(n)))
+		e = append(e, 0.01)
+	}
+	f, err := fitNpf(x, y, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(f.essInf.Value-0.35) > 1e-12 || math.Abs(f.c.Value-6) > 1e-10 || !(f.essInf.Error > 0) || !(f.c.Error > 0) {
+		t.Errorf("fit: ESS(∞) = %v, C = %v; want 0.35, 6", f.essInf, f.c)
+	}
+	if _, err := fitNpf([]float64{1, 1}, []float64{0.1, 0.1}, []float64{0.01, 0.01}); err == nil {
+		t.Error("a fit through one abscissa was accepted")
+	}
 }
