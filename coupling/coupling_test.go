@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"pfmpi/decomp"
+	"pfmpi/internal/fdtest"
 	"pfmpi/internal/mpitest"
 	"pfmpi/mpi"
 	"pfmpi/nnlayers"
@@ -335,57 +336,25 @@ func TestLayerVJP(t *testing.T) {
 				w.layer.Params().ZeroGrad()
 				w.tape.Backward()
 				dir := angles(w.geo, 2, rng.New(8, "dir"))
-				want := 0.0
-				for i := range dir.Data {
-					want += dir.Data[i] * theta.Grad[i]
-				}
-				want = mpi.SumFloat64(c, want)
-				const eps = 1e-6
-				saved := append([]float64(nil), theta.Data...)
-				for i := range theta.Data {
-					theta.Data[i] = saved[i] + eps*dir.Data[i]
-				}
-				lp, err := loss()
+				want, fd, err := fdtest.Directional(c, theta.Data, theta.Grad, dir.Data, loss)
 				if err != nil {
 					return err
 				}
-				for i := range theta.Data {
-					theta.Data[i] = saved[i] - eps*dir.Data[i]
-				}
-				lm, err := loss()
-				if err != nil {
-					return err
-				}
-				copy(theta.Data, saved)
-				if fd := (lp - lm) / (2 * eps); math.Abs(fd-want) > 1e-6*(1+math.Abs(want)) {
+				if math.Abs(fd-want) > 1e-6*(1+math.Abs(want)) {
 					return fmt.Errorf("grid %v %T: ⟨dir, ∂L/∂θ⟩ = %.10g, central difference %.10g", grid, cmap, want, fd)
 				}
 				for _, p := range w.layer.Params() {
+					// Parameters are replicated: the same direction on every rank.
 					st := rng.New(9, p.Name).Stream(0)
 					pd := make([]float64, p.Size())
-					gsum := 0.0
 					for i := range pd {
 						pd[i] = st.Normal()
-						gsum += pd[i] * p.Grad[i]
 					}
-					gsum = mpi.SumFloat64(c, gsum)
-					sv := append([]float64(nil), p.Value...)
-					for i := range pd {
-						p.Value[i] = sv[i] + eps*pd[i]
-					}
-					lp, err := loss()
+					gsum, fd, err := fdtest.Directional(c, p.Value, p.Grad, pd, loss)
 					if err != nil {
 						return err
 					}
-					for i := range pd {
-						p.Value[i] = sv[i] - eps*pd[i]
-					}
-					lm, err := loss()
-					if err != nil {
-						return err
-					}
-					copy(p.Value, sv)
-					if fd := (lp - lm) / (2 * eps); math.Abs(fd-gsum) > 1e-6*(1+math.Abs(gsum)) {
+					if math.Abs(fd-gsum) > 1e-6*(1+math.Abs(gsum)) {
 						return fmt.Errorf("grid %v %T: parameter %s: %.10g, central difference %.10g", grid, cmap, p.Name, gsum, fd)
 					}
 				}

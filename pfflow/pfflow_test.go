@@ -9,6 +9,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"pfmpi/decomp"
+	"pfmpi/internal/fdtest"
 	"pfmpi/internal/mpitest"
 	"pfmpi/mpi"
 	"pfmpi/nnlayers"
@@ -482,72 +483,33 @@ func TestVJP(t *testing.T) {
 				clear(chi.Grad)
 				w.model.Params().ZeroGrad()
 				w.tape.Backward()
-				check := func(what string, x, grad []float64, key rng.Key) error {
-					dir := make([]float64, len(x))
-					want := 0.0
-					st := key.Stream(uint64(c.Rank()))
-					for i := range dir {
-						dir[i] = st.Normal()
-						want += dir[i] * grad[i]
-					}
-					want = mpi.SumFloat64(c, want)
-					const eps = 1e-6
-					saved := append([]float64(nil), x...)
-					for i := range x {
-						x[i] = saved[i] + eps*dir[i]
-					}
-					lp, err := loss()
+				check := func(what string, x, grad []float64, dir []float64) error {
+					want, fd, err := fdtest.Directional(c, x, grad, dir, loss)
 					if err != nil {
 						return err
 					}
-					for i := range x {
-						x[i] = saved[i] - eps*dir[i]
-					}
-					lm, err := loss()
-					if err != nil {
-						return err
-					}
-					copy(x, saved)
-					if fd := (lp - lm) / (2 * eps); math.Abs(fd-want) > 1e-6*(1+math.Abs(want)) {
+					if math.Abs(fd-want) > 1e-6*(1+math.Abs(want)) {
 						return fmt.Errorf("%s grid %v: %s: gradient %.10g, central difference %.10g", v.name, grid, what, want, fd)
 					}
 					return nil
 				}
-				if err := check("θ", theta.Data, theta.Grad, rng.New(11, "dθ")); err != nil {
+				normal := func(n int, st rng.Stream) []float64 {
+					d := make([]float64, n)
+					for i := range d {
+						d[i] = st.Normal()
+					}
+					return d
+				}
+				if err := check("θ", theta.Data, theta.Grad, normal(len(theta.Data), rng.New(11, "dθ").Stream(uint64(c.Rank())))); err != nil {
 					return err
 				}
-				if err := check("χ", chi.Data, chi.Grad, rng.New(12, "dχ")); err != nil {
+				if err := check("χ", chi.Data, chi.Grad, normal(len(chi.Data), rng.New(12, "dχ").Stream(uint64(c.Rank())))); err != nil {
 					return err
 				}
 				for _, p := range w.model.Params() {
 					// Parameters are replicated: perturb them identically.
-					st := rng.New(13, p.Name).Stream(0)
-					dir := make([]float64, p.Size())
-					gsum := 0.0
-					for i := range dir {
-						dir[i] = st.Normal()
-						gsum += dir[i] * p.Grad[i]
-					}
-					gsum = mpi.SumFloat64(c, gsum)
-					const eps = 1e-6
-					sv := append([]float64(nil), p.Value...)
-					for i := range dir {
-						p.Value[i] = sv[i] + eps*dir[i]
-					}
-					lp, err := loss()
-					if err != nil {
+					if err := check("parameter "+p.Name, p.Value, p.Grad, normal(p.Size(), rng.New(13, p.Name).Stream(0))); err != nil {
 						return err
-					}
-					for i := range dir {
-						p.Value[i] = sv[i] - eps*dir[i]
-					}
-					lm, err := loss()
-					if err != nil {
-						return err
-					}
-					copy(p.Value, sv)
-					if fd := (lp - lm) / (2 * eps); math.Abs(fd-gsum) > 1e-6*(1+math.Abs(gsum)) {
-						return fmt.Errorf("%s grid %v: parameter %s: %.10g, central difference %.10g", v.name, grid, p.Name, gsum, fd)
 					}
 				}
 				w.close()

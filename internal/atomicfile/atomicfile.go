@@ -6,6 +6,8 @@ package atomicfile
 
 import (
 	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
@@ -54,4 +56,19 @@ func Write(path string, perm os.FileMode, write func(w io.Writer) error) (err er
 		d.Close()
 	}
 	return nil
+}
+
+// SHA256 returns the hexadecimal SHA-256 of the file's contents, the
+// checksum the checkpoints record.
+func SHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -5,8 +5,6 @@
 package flowrun
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -274,7 +272,7 @@ func (m *model) saveRoot(step int) error {
 	}); err != nil {
 		return err
 	}
-	sum, err := fileSHA256(path)
+	sum, err := atomicfile.SHA256(path)
 	if err != nil {
 		return err
 	}
@@ -345,7 +343,7 @@ func readCheckpoint(dir string, ck *checkpoint) (bool, error) {
 	if err := json.Unmarshal(b, ck); err != nil {
 		return false, fmt.Errorf("%s: %w", path, err)
 	}
-	sum, err := fileSHA256(filepath.Join(dir, ck.File))
+	sum, err := atomicfile.SHA256(filepath.Join(dir, ck.File))
 	if err != nil {
 		return false, fmt.Errorf("%s: %w", path, err)
 	}
@@ -353,17 +351,4 @@ func readCheckpoint(dir string, ck *checkpoint) (bool, error) {
 		return false, fmt.Errorf("%s: %s has SHA-256 %s, the checkpoint records %s: the file is damaged", path, ck.File, sum, ck.SHA256)
 	}
 	return true, nil
-}
-
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }

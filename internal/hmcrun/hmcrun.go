@@ -5,8 +5,6 @@
 package hmcrun
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -424,7 +422,7 @@ func (p *phase) writeCheckpoint(next int) error {
 	ck := checkpoint{Phase: "hmc", Next: next, Replicas: p.replicas}
 	for r := range p.replicas {
 		name := fmt.Sprintf("hmc-r%d-t%07d.pfg", r, next)
-		sum, err := fileSHA256(filepath.Join(dir, name))
+		sum, err := atomicfile.SHA256(filepath.Join(dir, name))
 		if err != nil {
 			return err
 		}
@@ -446,19 +444,6 @@ func (p *phase) writeCheckpoint(next int) error {
 		}
 	}
 	return nil
-}
-
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // restore sets the start configuration: the checkpoint of a resumed run, or
@@ -537,7 +522,7 @@ func readCheckpoint(dir string, ck *checkpoint) (found bool, err error) {
 		return false, fmt.Errorf("%s is not a consistent hmc checkpoint", path)
 	}
 	for i, f := range ck.Files {
-		sum, err := fileSHA256(filepath.Join(dir, f))
+		sum, err := atomicfile.SHA256(filepath.Join(dir, f))
 		if err != nil {
 			return false, fmt.Errorf("%s: %w", path, err)
 		}
