@@ -27,11 +27,18 @@ type setup struct {
 	flow    *U1
 	pf      *pfflow.Model
 	trainer *Trainer
+	extra   []*targetParts
 	tape    *nnlayers.Tape
 }
 
 func (s *setup) close() {
 	s.trainer.Close()
+	for _, p := range s.extra {
+		if p.op != nil {
+			p.op.Close()
+		}
+		p.sp.Close()
+	}
 	if s.pf != nil {
 		s.pf.Close()
 	}
@@ -52,6 +59,7 @@ type config struct {
 	batch      int
 	random     bool // non-zero last layers (a non-trivial flow)
 	pf         *pfConfig
+	workers    bool // evaluate members in parallel on target copies
 }
 
 // pfConfig makes a joint model: pseudofermion monomials and their flows.
@@ -93,52 +101,18 @@ func newSetup(world mpi.Comm, c config) (*setup, error) {
 			}
 		}
 	}
-	s.sp, err = gauge.NewSpace(domain, ly, 1)
+	target, parts, err := makeTarget(domain, ly, c)
 	if err != nil {
 		return nil, err
 	}
-	u := s.sp.NewField()
-	ms := []action.Monomial{action.NewGauge(u, c.beta)}
-	var det *action.ExactDeterminant
-	if c.kappa > 0 {
-		if s.op, err = dslash.NewWilson(u, c.kappa); err != nil {
-			return nil, err
-		}
-		if domain.Size() == 1 {
-			if det, err = action.NewExactDeterminant(domain, s.op); err != nil {
-				return nil, err
-			}
-		}
-		if c.pf == nil {
-			ms = append(ms, det)
-		}
-	}
-	target, err := NewTarget(u, ms...)
-	if err != nil {
-		return nil, err
-	}
+	s.sp, s.op = parts.sp, parts.op
 	params := s.flow.Params()
 	if c.pf != nil {
-		tight := action.Solves{MD: 1e-12, Action: 1e-12, MaxIter: 10000}
-		train, err := action.NewPseudofermions(domain, s.op, action.Fermions{EvenOdd: c.pf.eo, Shifts: c.pf.shifts, Regulator: c.pf.regulator, Solves: tight})
-		if err != nil {
-			return nil, err
-		}
-		sample, err := action.NewPseudofermions(domain, s.op, action.Fermions{EvenOdd: c.pf.eo, Shifts: c.pf.shifts, Solves: tight})
-		if err != nil {
-			return nil, err
-		}
-		if err := target.SetPseudofermions(train, sample); err != nil {
-			return nil, err
-		}
-		if det != nil {
-			target.SetMarginal(det)
-		}
 		npt := 3
 		if c.pf.eo {
 			npt = 2
 		}
-		if s.pf, err = pfflow.New(s.geo, pfflow.Spec{Nc: 1, EvenOdd: c.pf.eo, Monomials: len(train), Layers: c.pf.layers,
+		if s.pf, err = pfflow.New(s.geo, pfflow.Spec{Nc: 1, EvenOdd: c.pf.eo, Monomials: target.Monomials(), Layers: c.pf.layers,
 			Partitions: c.pf.parts, NPT: npt, Hidden: 2, ContextHidden: 3, Seed: 9, Gain: 0.5}); err != nil {
 			return nil, err
 		}
@@ -153,9 +127,73 @@ func newSetup(world mpi.Comm, c config) (*setup, error) {
 		return nil, err
 	}
 	if s.pf != nil {
-		err = s.trainer.SetPseudofermionFlows(s.pf)
+		if err = s.trainer.SetPseudofermionFlows(s.pf); err != nil {
+			return nil, err
+		}
+	}
+	if c.workers {
+		var ts []*Target
+		for range s.tape.Workers() {
+			t, p, err := makeTarget(mpi.Self(), ly, c)
+			if err != nil {
+				return nil, err
+			}
+			s.extra = append(s.extra, p)
+			ts = append(ts, t)
+		}
+		err = s.trainer.SetTargetWorkers(ts)
 	}
 	return s, err
+}
+
+type targetParts struct {
+	sp *gauge.Space
+	op *dslash.Wilson
+}
+
+// makeTarget builds the target of c on comm.
+func makeTarget(comm mpi.Comm, ly *decomp.Layout, c config) (*Target, *targetParts, error) {
+	sp, err := gauge.NewSpace(comm, ly, 1)
+	if err != nil {
+		return nil, nil, err
+	}
+	p := &targetParts{sp: sp}
+	u := sp.NewField()
+	ms := []action.Monomial{action.NewGauge(u, c.beta)}
+	var det *action.ExactDeterminant
+	if c.kappa > 0 {
+		if p.op, err = dslash.NewWilson(u, c.kappa); err != nil {
+			return nil, nil, err
+		}
+		if comm.Size() == 1 {
+			if det, err = action.NewExactDeterminant(comm, p.op); err != nil {
+				return nil, nil, err
+			}
+		}
+		if c.pf == nil {
+			ms = append(ms, det)
+		}
+	}
+	target, err := NewTarget(u, ms...)
+	if err != nil || c.pf == nil {
+		return target, p, err
+	}
+	tight := action.Solves{MD: 1e-12, Action: 1e-12, MaxIter: 10000}
+	train, err := action.NewPseudofermions(comm, p.op, action.Fermions{EvenOdd: c.pf.eo, Shifts: c.pf.shifts, Regulator: c.pf.regulator, Solves: tight})
+	if err != nil {
+		return nil, nil, err
+	}
+	sample, err := action.NewPseudofermions(comm, p.op, action.Fermions{EvenOdd: c.pf.eo, Shifts: c.pf.shifts, Solves: tight})
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := target.SetPseudofermions(train, sample); err != nil {
+		return nil, nil, err
+	}
+	if det != nil {
+		target.SetMarginal(det)
+	}
+	return target, p, nil
 }
 
 // TestESSAndMetropolisKnownAnswers uses the identity flow (q = Haar):
@@ -339,11 +377,11 @@ func testDistributed(t *testing.T, joint bool) {
 		cfg.kappa = 0.22
 		cfg.pf = &pfConfig{eo: true, shifts: []float64{0.05}, layers: 2, parts: []pfflow.Partition{pfflow.Rows, pfflow.Spin}, regulator: 1e-4}
 	}
-	run := func(grid []int, replicas int) *result {
+	run := func(grid []int, replicas int, workers bool) *result {
 		var res *result
 		mpitest.Run(t, grid[0]*grid[1]*replicas, func(world mpi.Comm) error {
 			c := cfg
-			c.grid = grid
+			c.grid, c.workers = grid, workers
 			s, err := newSetup(world, c)
 			if err != nil {
 				return err
@@ -370,15 +408,16 @@ func testDistributed(t *testing.T, joint bool) {
 		})
 		return res
 	}
-	ref := run([]int{1, 1}, 1)
+	ref := run([]int{1, 1}, 1, false)
 	if ref == nil {
 		return
 	}
 	for _, c := range []struct {
 		grid     []int
 		replicas int
-	}{{[]int{2, 1}, 1}, {[]int{2, 2}, 1}, {[]int{1, 1}, 2}} {
-		got := run(c.grid, c.replicas)
+		workers  bool
+	}{{[]int{2, 1}, 1, false}, {[]int{2, 2}, 1, false}, {[]int{1, 1}, 2, false}, {[]int{1, 1}, 1, true}, {[]int{1, 1}, 2, true}} {
+		got := run(c.grid, c.replicas, c.workers)
 		if got == nil {
 			continue
 		}
@@ -390,7 +429,10 @@ func testDistributed(t *testing.T, joint bool) {
 		for i := range ref.grad {
 			worstG = max(worstG, math.Abs(got.grad[i]-ref.grad[i])/(1e-3+math.Abs(ref.grad[i])))
 		}
-		t.Logf("joint %v grid %v × %d replicas: max relative |Δ log q|, |Δ log w| %.2g; gradient %.2g", joint, c.grid, c.replicas, worst, worstG)
+		t.Logf("joint %v grid %v × %d replicas, parallel members %v: max relative |Δ log q|, |Δ log w| %.2g; gradient %.2g", joint, c.grid, c.replicas, c.workers, worst, worstG)
+		if c.workers && c.replicas == 1 && (worst != 0 || worstG != 0) {
+			t.Errorf("joint %v: parallel member evaluation changes the results: %g, %g", joint, worst, worstG)
+		}
 		if worst > 1e-12 || worstG > 1e-9 {
 			t.Errorf("joint %v grid %v × %d replicas: log q/log w differ by %g, gradients by %g", joint, c.grid, c.replicas, worst, worstG)
 		}

@@ -29,6 +29,11 @@ type Trainer struct {
 	pf     *pfflow.Model // conditional flows of a joint model (nil: marginal only)
 	draws  *nnlayers.Tape
 	target *Target
+	// workers are copies of the target, one per goroutine of the tape
+	// (lattice held whole by the rank); nil: members one at a time.
+	workers []*Target
+	member  memberTask
+	mloss   []float64
 	opt    *nnlayers.Adam
 	tape   *nnlayers.Tape
 	seed   uint64
@@ -58,6 +63,64 @@ func (tr *Trainer) SetPseudofermionFlows(m *pfflow.Model) error {
 	tr.pf = m
 	tr.params = append(append(nnlayers.Params(nil), tr.flow.Params()...), m.Params()...)
 	tr.draws = nnlayers.NewTape(tr.tape.Workers())
+	return nil
+}
+
+// SetTargetWorkers lets the trainer evaluate the members of a batch in
+// parallel, member k on goroutine w with ws[w]: copies of the target on the
+// same layout whose communicator never calls MPI (mpi.Self), for a lattice
+// held whole by this rank. Results do not depend on it.
+func (tr *Trainer) SetTargetWorkers(ws []*Target) error {
+	if tr.env.Domain.Size() != 1 {
+		return fmt.Errorf("flow: parallel target evaluation needs the lattice on one rank, not %d", tr.env.Domain.Size())
+	}
+	if len(ws) != tr.tape.Workers() {
+		return fmt.Errorf("flow: %d target copies for %d goroutines", len(ws), tr.tape.Workers())
+	}
+	for _, w := range ws {
+		if w.Monomials() != tr.target.Monomials() || (w.marginal == nil) != (tr.target.marginal == nil) {
+			return fmt.Errorf("flow: a target copy differs from the target")
+		}
+	}
+	tr.workers = ws
+	return nil
+}
+
+// memberTask runs fn on every member of a batch, each on a goroutine's
+// target.
+type memberTask struct {
+	fn      func(t *Target, k int) error
+	targets []*Target
+	errs    []error
+}
+
+func (m *memberTask) Run(w, k int) { m.errs[k] = m.fn(m.targets[w], k) }
+
+// eachMember calls fn(target, k) for k ∈ [0, b): in parallel on the target
+// copies, or in order on the target.
+func (tr *Trainer) eachMember(b int, fn func(t *Target, k int) error) error {
+	if len(tr.workers) == 0 {
+		for k := range b {
+			if err := fn(tr.target, k); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	m := &tr.member
+	m.fn, m.targets = fn, tr.workers
+	if cap(m.errs) < b {
+		m.errs = make([]error, b)
+	}
+	m.errs = m.errs[:b]
+	clear(m.errs)
+	tr.tape.Run(b, m)
+	m.fn = nil
+	for _, err := range m.errs {
+		if err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -138,20 +201,32 @@ func (tr *Trainer) Gradient(n int) (float64, error) {
 			phis, pfJ, pfq = append(phis, phi), append(pfJ, lj), append(pfq, q)
 		}
 	}
-	loss := 0.0
-	for k := 0; k < b; k++ {
-		s, err := tr.target.Evaluate(theta, k, scale)
+	if cap(tr.mloss) < b {
+		tr.mloss = make([]float64, b)
+	}
+	mloss := tr.mloss[:b]
+	err = tr.eachMember(b, func(tg *Target, k int) error {
+		s, err := tg.Evaluate(theta, k, scale)
 		if err != nil {
-			return 0, err
+			return err
 		}
-		loss += logq[k] + s
+		l := logq[k] + s
 		for i, phi := range phis {
-			si, err := tr.target.Pseudofermion(i, true, phi, theta, k, scale)
+			si, err := tg.Pseudofermion(i, true, phi, theta, k, scale)
 			if err != nil {
-				return 0, err
+				return err
 			}
-			loss += pfq[i][k] + si
+			l += pfq[i][k] + si
 		}
+		mloss[k] = l
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	loss := 0.0
+	for _, l := range mloss {
+		loss += l
 	}
 	for i := range logJ.Grad {
 		logJ.Grad[i] = -scale // log q = log r − Σ logJ
@@ -298,20 +373,20 @@ func (tr *Trainer) SampleDraws(n, batch, draws int, name string) (*Samples, erro
 			}
 		}
 		mine := env.Domain.Rank() == 0
-		for k := 0; k < b; k++ {
-			s, err := tr.target.Evaluate(theta, k, 0)
+		err = tr.eachMember(b, func(tg *Target, k int) error {
+			s, err := tg.Evaluate(theta, k, 0)
 			if err != nil {
-				return nil, err
+				return err
 			}
-			u := tr.target.Field()
+			u := tg.Field()
 			plaq := u.AveragePlaquette()
 			q, err := u.TopologicalCharge()
 			if err != nil {
-				return nil, err
+				return err
 			}
-			det, ok, err := tr.target.Marginal()
+			det, ok, err := tg.Marginal()
 			if err != nil {
-				return nil, err
+				return err
 			}
 			if mine {
 				i := first + k
@@ -321,6 +396,10 @@ func (tr *Trainer) SampleDraws(n, batch, draws int, name string) (*Samples, erro
 					out.LogWMarginal[i] = -s - det - logq[k]
 				}
 			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
 		}
 		for i := range nm {
 			c := tr.pf.Conditional(i)
@@ -334,15 +413,19 @@ func (tr *Trainer) SampleDraws(n, batch, draws int, name string) (*Samples, erro
 					return nil, err
 				}
 				tr.conditionalLogQ(c, chi, lj, pfq)
-				for k := 0; k < b; k++ {
-					tr.target.Load(theta, k)
-					s, err := tr.target.Pseudofermion(i, false, phi, theta, k, 0)
+				err = tr.eachMember(b, func(tg *Target, k int) error {
+					tg.Load(theta, k)
+					s, err := tg.Pseudofermion(i, false, phi, theta, k, 0)
 					if err != nil {
-						return nil, err
+						return err
 					}
 					if mine {
 						out.LogRatio[i*draws+j][first+k] = -s - pfq[k]
 					}
+					return nil
+				})
+				if err != nil {
+					return nil, err
 				}
 			}
 		}

@@ -2,6 +2,7 @@ package mpi_test
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -115,5 +116,30 @@ func TestInitWithoutMPI(t *testing.T) {
 	c, err := mpi.Init()
 	if err != nil || c.Size() != 1 || c.Rank() != 0 {
 		t.Fatalf("Init = %v, %v; want a one-rank world", c, err)
+	}
+}
+
+// TestSelf: collectives of a one-rank communicator are identities, and
+// several may be used from goroutines at once.
+func TestSelf(t *testing.T) {
+	done := make(chan error, 4)
+	for range 4 {
+		go func() {
+			c := mpi.Self()
+			x := []float64{1, 2}
+			c.Allreduce(mpi.Sum, x)
+			b := []byte{7}
+			c.Bcast(0, b)
+			if c.Rank() != 0 || c.Size() != 1 || x[0] != 1 || x[1] != 2 || b[0] != 7 {
+				done <- fmt.Errorf("Self: rank %d size %d, %v %v", c.Rank(), c.Size(), x, b)
+				return
+			}
+			done <- nil
+		}()
+	}
+	for range 4 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -76,6 +76,7 @@ type model struct {
 	trainer *flow.Trainer
 	pf      *pfflow.Model           // conditional flows of the joint model (nil: marginal only)
 	pfs     []*action.Pseudofermion // the sampling monomials of the joint model
+	workers []*targetParts          // per-goroutine copies of the target (domain of one rank)
 	params  nnlayers.Params
 	opt     *nnlayers.Adam
 	tape    *nnlayers.Tape
@@ -92,6 +93,9 @@ func (m *model) close() {
 	}
 	if m.op != nil {
 		m.op.Close()
+	}
+	for _, w := range m.workers {
+		w.close()
 	}
 	m.tape.Close()
 	m.geo.Close()
@@ -123,41 +127,32 @@ func newModel(env Env) (*model, error) {
 		m.tape.Close()
 		return nil, err
 	}
-	if m.sp, err = gauge.NewSpace(env.Domain, env.Layout, 1); err != nil {
+	main, err := buildTarget(env.Domain, env.Layout, cfg)
+	if err != nil {
 		return nil, err
 	}
-	u := m.sp.NewField()
-	ms := []action.Monomial{action.NewGauge(u, cfg.Action.Beta)}
-	var det *action.ExactDeterminant
-	if cfg.Action.Kappa > 0 {
-		if m.op, err = dslash.NewWilson(u, cfg.Action.Kappa); err != nil {
-			return nil, err
-		}
-		dense := env.Layout.Lattice().GlobalVolume()*int64(m.op.PerSite()) <= exactDeterminantLimit
-		if env.Domain.Size() == 1 && (dense || !joint(cfg)) {
-			if det, err = action.NewExactDeterminant(env.Domain, m.op); err != nil {
-				return nil, err
-			}
-		}
-		if !joint(cfg) {
-			if det == nil {
-				return nil, cfg.Errorf("parallel.grid", "the exact-determinant target needs each lattice on one rank (grid of ones); parallelise over replicas")
-			}
-			ms = append(ms, det)
-		}
-	} else {
+	m.sp, m.op, m.target, m.pfs = main.sp, main.op, main.target, main.sample
+	if cfg.Action.Kappa == 0 {
 		v := int(env.Layout.Lattice().GlobalVolume())
 		if lz, err := logPartition(cfg.Action.Beta, v); err == nil {
 			m.logZ, m.hasLogZ = lz, true
 		}
 	}
-	if m.target, err = flow.NewTarget(u, ms...); err != nil {
-		return nil, err
-	}
 	m.params = m.flow.Params()
 	if joint(cfg) {
-		if err := m.newJoint(det); err != nil {
+		if err := m.newJoint(len(main.train)); err != nil {
 			return nil, err
+		}
+	}
+	// A lattice held whole by this rank is evaluated member by member on
+	// every goroutine, each with its own copy of the target.
+	if env.Domain.Size() == 1 && m.tape.Workers() > 1 {
+		for range m.tape.Workers() {
+			w, err := buildTarget(mpi.Self(), env.Layout, cfg)
+			if err != nil {
+				return nil, err
+			}
+			m.workers = append(m.workers, w)
 		}
 	}
 	batch := 1
@@ -179,35 +174,97 @@ func newModel(env Env) (*model, error) {
 		return nil, err
 	}
 	if m.pf != nil {
-		err = m.trainer.SetPseudofermionFlows(m.pf)
+		if err = m.trainer.SetPseudofermionFlows(m.pf); err != nil {
+			return nil, err
+		}
+	}
+	if len(m.workers) > 0 {
+		ts := make([]*flow.Target, len(m.workers))
+		for i, w := range m.workers {
+			ts[i] = w.target
+		}
+		err = m.trainer.SetTargetWorkers(ts)
 	}
 	return m, err
 }
 
-// newJoint adds the pseudofermion monomials (with the training regulator
-// for the loss, without for sampling), the conditional flows and, on small
-// lattices held by one rank, the exact determinant for the marginal ESS.
-func (m *model) newJoint(det *action.ExactDeterminant) error {
-	cfg := m.cfg
-	ac, mc := cfg.Action, cfg.Model
+// targetParts is a target with what it is built on.
+type targetParts struct {
+	sp            *gauge.Space
+	op            *dslash.Wilson
+	target        *flow.Target
+	train, sample []*action.Pseudofermion
+}
+
+func (p *targetParts) close() {
+	if p.op != nil {
+		p.op.Close()
+	}
+	p.sp.Close()
+}
+
+// buildTarget builds the target of cfg on the domain comm: the gauge
+// action; for the marginal flow the exact determinant; for the joint model
+// the pseudofermion monomials (with the training regulator for the loss,
+// without for sampling) and, on small lattices held by one rank, the exact
+// determinant for the marginal ESS.
+func buildTarget(comm mpi.Comm, ly *decomp.Layout, cfg *config.Config) (*targetParts, error) {
+	sp, err := gauge.NewSpace(comm, ly, 1)
+	if err != nil {
+		return nil, err
+	}
+	p := &targetParts{sp: sp}
+	u := sp.NewField()
+	ms := []action.Monomial{action.NewGauge(u, cfg.Action.Beta)}
+	var det *action.ExactDeterminant
+	if cfg.Action.Kappa > 0 {
+		if p.op, err = dslash.NewWilson(u, cfg.Action.Kappa); err != nil {
+			return nil, err
+		}
+		dense := ly.Lattice().GlobalVolume()*int64(p.op.PerSite()) <= exactDeterminantLimit
+		if comm.Size() == 1 && (dense || !joint(cfg)) {
+			if det, err = action.NewExactDeterminant(comm, p.op); err != nil {
+				return nil, err
+			}
+		}
+		if !joint(cfg) {
+			if det == nil {
+				return nil, cfg.Errorf("parallel.grid", "the exact-determinant target needs each lattice on one rank (grid of ones); parallelise over replicas")
+			}
+			ms = append(ms, det)
+		}
+	}
+	if p.target, err = flow.NewTarget(u, ms...); err != nil {
+		return nil, err
+	}
+	if !joint(cfg) {
+		return p, nil
+	}
+	ac := cfg.Action
 	fer := action.Fermions{EvenOdd: ac.Precondition == "eo", Shifts: ac.Hasenbusch,
 		Solves: action.Solves{MD: cfg.Solver.TolMD, Action: cfg.Solver.Tol, MaxIter: cfg.Solver.MaxIter}}
-	sample, err := action.NewPseudofermions(m.env.Domain, m.op, fer)
-	if err != nil {
-		return cfg.Errorf("action.hasenbusch", "%v", err)
+	if p.sample, err = action.NewPseudofermions(comm, p.op, fer); err != nil {
+		return nil, cfg.Errorf("action.hasenbusch", "%v", err)
 	}
 	fer.Regulator = ac.TrainRegulator
-	train, err := action.NewPseudofermions(m.env.Domain, m.op, fer)
-	if err != nil {
-		return cfg.Errorf("action.train_regulator", "%v", err)
+	if p.train, err = action.NewPseudofermions(comm, p.op, fer); err != nil {
+		return nil, cfg.Errorf("action.train_regulator", "%v", err)
 	}
-	if err := m.target.SetPseudofermions(train, sample); err != nil {
-		return err
+	if err := p.target.SetPseudofermions(p.train, p.sample); err != nil {
+		return nil, err
 	}
-	m.pfs = sample
 	if det != nil {
-		m.target.SetMarginal(det)
+		p.target.SetMarginal(det)
 	}
+	return p, nil
+}
+
+// newJoint builds the conditional flows of the joint model, one per
+// pseudofermion monomial.
+func (m *model) newJoint(monomials int) error {
+	cfg := m.cfg
+	mc := cfg.Model
+	var err error
 	var parts []pfflow.Partition
 	for _, p := range mc.PFPartition {
 		part, err := pfflow.ParsePartition(p)
@@ -216,7 +273,7 @@ func (m *model) newJoint(det *action.ExactDeterminant) error {
 		}
 		parts = append(parts, part)
 	}
-	m.pf, err = pfflow.New(m.geo, pfflow.Spec{Nc: 1, EvenOdd: fer.EvenOdd, Monomials: len(train), Layers: mc.PFLayers,
+	m.pf, err = pfflow.New(m.geo, pfflow.Spec{Nc: 1, EvenOdd: cfg.Action.Precondition == "eo", Monomials: monomials, Layers: mc.PFLayers,
 		Partitions: parts, NPT: mc.NPT, Hidden: mc.PTHidden, ContextHidden: mc.PFContextHidden, Kernel: 3,
 		Seed: uint64(cfg.Run.Seed), Gain: mc.InitGain})
 	if err != nil {
