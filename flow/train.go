@@ -34,13 +34,13 @@ type Trainer struct {
 	workers []*Target
 	member  memberTask
 	mloss   []float64
-	opt    *nnlayers.Adam
-	tape   *nnlayers.Tape
-	seed   uint64
-	batch  int // global batch of a training step
-	params nnlayers.Params
-	grad   []float64
-	local  []float64
+	opt     *nnlayers.Adam
+	tape    *nnlayers.Tape
+	seed    uint64
+	batch   int // global batch of a training step
+	params  nnlayers.Params
+	grad    []float64
+	local   []float64
 }
 
 // NewTrainer returns the trainer of f against target with optimizer opt
