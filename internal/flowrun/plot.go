@@ -115,7 +115,7 @@ func multiPlot(path, title, x, y string, curves []curve) error {
 		p.Add(line)
 		p.Legend.Add(c.name, line)
 	}
-	p.Legend.Top = true
+	p.Legend.Top, p.Legend.Left = true, true
 	return savePlot(p, path)
 }
 
