@@ -179,6 +179,14 @@ func TestTrainResumeAndSample(t *testing.T) {
 					delete(b[2], "ess_joint")
 					delete(b[2], "ess_marginal")
 				}
+				if v.joint {
+					// Two monomials of 8 even sites × 2 spins: N_tot = 32.
+					k, ok1 := a[0]["kl_minus_logz"].(float64)
+					l, ok2 := a[0]["loss"].(float64)
+					if !ok1 || !ok2 || math.Abs(k-l-32*math.Log(math.Pi)) > 1e-9 {
+						return fmt.Errorf("kl_minus_logz %v, loss %v: want loss + 32 log π", a[0]["kl_minus_logz"], a[0]["loss"])
+					}
+				}
 				if len(a) != 5 || !reflect.DeepEqual(a, b) {
 					return fmt.Errorf("κ = %g: the resumed training log differs (%d and %d records)\n%v\n%v", kappa, len(a), len(b), a, b)
 				}

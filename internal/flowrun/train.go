@@ -32,6 +32,11 @@ type TrainRecord struct {
 	// lattices only), on ess_batch fresh samples.
 	ESSJoint    *float64 `json:"ess_joint,omitempty"`
 	ESSMarginal *float64 `json:"ess_marginal,omitempty"`
+	// KLMinusLogZ is the joint loss plus the pseudofermion normalisation
+	// N_tot·log π: KL(q‖p) − log Z of the marginal theory, comparable
+	// between preconditionings and Hasenbusch splittings of one theory
+	// (their joint log Z differ by N_tot·log π only).
+	KLMinusLogZ *float64 `json:"kl_minus_logz,omitempty"`
 }
 
 // Train runs the [train] phase.
@@ -70,6 +75,10 @@ func Train(env Env) error {
 		if m.hasLogZ {
 			kl := res.Loss - m.flow.LogPrior() + m.logZ
 			rec.KL = &kl
+		}
+		if m.pf != nil {
+			k := res.Loss + float64(int64(m.pf.Monomials())*m.pf.Dof())*math.Log(math.Pi)
+			rec.KLMinusLogZ = &k
 		}
 		if t.ESSEvery > 0 && ((n+1)%t.ESSEvery == 0 || n+1 == t.Steps) {
 			smp, err := m.trainer.Sample(t.ESSBatch, essBatch, fmt.Sprintf("flow-ess-%d", n))
@@ -135,6 +144,9 @@ func (m *model) progress(n, start, steps int, rec TrainRecord, began time.Time) 
 	if rec.ESSMarginal != nil {
 		line += fmt.Sprintf("  marginal %.4f", *rec.ESSMarginal)
 	}
+	if rec.KLMinusLogZ != nil {
+		line += fmt.Sprintf("  KL−logZ %.5g", *rec.KLMinusLogZ)
+	}
 	line += fmt.Sprintf("  lr %.2g  %.3g s/step  ETA %v\n", rec.LR, rate, eta)
 	m.printf("%s", line)
 }
@@ -189,6 +201,24 @@ func (m *model) trainValues() (map[string]any, error) {
 		v["loss_final"] = recs[len(recs)-1].Loss
 		if k := recs[len(recs)-1].KL; k != nil {
 			v["kl_final"] = *k
+		}
+		// Mean and error of KL − log Z over the last tenth of the steps.
+		var ks []float64
+		for _, r := range recs[len(recs)-max(1, len(recs)/10):] {
+			if r.KLMinusLogZ != nil {
+				ks = append(ks, *r.KLMinusLogZ)
+			}
+		}
+		if len(ks) > 1 {
+			mean, v2 := 0.0, 0.0
+			for _, k := range ks {
+				mean += k
+			}
+			mean /= float64(len(ks))
+			for _, k := range ks {
+				v2 += (k - mean) * (k - mean)
+			}
+			v["kl_minus_logz_final"] = measure.Estimate{Value: mean, Error: math.Sqrt(v2 / float64(len(ks)-1) / float64(len(ks)))}
 		}
 	}
 	if len(ess) > 0 {
