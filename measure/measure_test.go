@@ -207,3 +207,32 @@ func TestPionAgainstDense(t *testing.T) {
 		})
 	}
 }
+
+// TestSU3Plaquette checks the Weyl-integration machinery: ∫dU = 1, the
+// orthonormality ∫|χ_3|² = 1, the strong-coupling slope ⟨P⟩ ≈ β/18, and
+// that the torus value at V = 64 equals the infinite-volume one at β = 6.
+func TestSU3Plaquette(t *testing.T) {
+	reps, err := su3Characters(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(reps[0].c-1) > 1e-12 {
+		t.Errorf("∫dU = %.15g", reps[0].c)
+	}
+	for _, r := range reps[1:] {
+		if math.Abs(r.c) > 1e-12 {
+			t.Errorf("∫χ_(%d,%d) dU = %g, want 0", r.p, r.q, r.c)
+		}
+	}
+	small, _ := SU3Plaquette(0.003, 0)
+	if math.Abs(small/(0.003/18)-1) > 1e-3 { // the next term is O(β²)
+		t.Errorf("⟨P⟩(β = 0.003) = %.10g, want ≈ β/18 = %.10g", small, 0.003/18)
+	}
+	inf, _ := SU3Plaquette(6, 0)
+	torus, _ := SU3Plaquette(6, 64)
+	corr, _ := SU3PlaquetteCorrection(6, 64)
+	t.Logf("β = 6: ⟨P⟩ = %.12f (infinite volume), %.12f (8×8 torus); largest neglected weight %.2g", inf, torus, corr)
+	if math.Abs(inf-torus) > 1e-12 || corr > 1e-10 || inf < 0.3 || inf > 0.9 {
+		t.Errorf("β = 6: ⟨P⟩ %.12g vs %.12g on the torus, correction %g", inf, torus, corr)
+	}
+}
