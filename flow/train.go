@@ -34,13 +34,16 @@ type Trainer struct {
 	workers []*Target
 	member  memberTask
 	mloss   []float64
-	opt     *nnlayers.Adam
-	tape    *nnlayers.Tape
-	seed    uint64
-	batch   int // global batch of a training step
-	params  nnlayers.Params
-	grad    []float64
-	local   []float64
+	// Progress, when set, is called on every rank after each batch of a
+	// sample with the number of proposals done and the total.
+	Progress func(done, total int)
+	opt      *nnlayers.Adam
+	tape     *nnlayers.Tape
+	seed     uint64
+	batch    int // global batch of a training step
+	params   nnlayers.Params
+	grad     []float64
+	local    []float64
 }
 
 // NewTrainer returns the trainer of f against target with optimizer opt
@@ -428,6 +431,9 @@ func (tr *Trainer) SampleDraws(n, batch, draws int, name string) (*Samples, erro
 					return nil, err
 				}
 			}
+		}
+		if tr.Progress != nil {
+			tr.Progress(min(start+batch, n), n)
 		}
 	}
 	all := [][]float64{out.LogQ, out.Action, out.Plaquette, out.Charge}

@@ -66,7 +66,18 @@ func Sample(env Env) error {
 		m.printf("  joint model: %d pseudofermion draws per monomial and gauge field for ESS(Npf), Npf ∈ %v\n", draws, s.NPF)
 		m.printf("  target       %s\n", m.targetString(false))
 	}
+	every := max(1, s.N/batch/20)
+	calls := 0
+	m.trainer.Progress = func(done, total int) {
+		calls++
+		if calls%every == 0 || done == total {
+			el := time.Since(began).Seconds()
+			eta := time.Duration(el / float64(done) * float64(total-done) * float64(time.Second)).Round(time.Second)
+			m.printf("  sample %6d/%d  %.3g s/proposal  ETA %v\n", done, total, el/float64(done), eta)
+		}
+	}
 	smp, err := m.trainer.SampleDraws(s.N, batch, draws, "flow-sample")
+	m.trainer.Progress = nil
 	if err != nil {
 		return err
 	}
