@@ -1,0 +1,178 @@
+package coupling
+
+import (
+	"fmt"
+	"math"
+	"math/cmplx"
+
+	"pfmpi/su3"
+)
+
+// SpectralMap is a conjugation-equivariant bijection of SU(3), the kernel
+// of the SU(3) gauge layers: for W = V diag(e^{iθ}) V†,
+//
+//	h(W) = V diag(e^{iθ′}) V†,   θ′_i = θ_i + ψ(θ_i) − (1/3) Σ_j ψ(θ_j),
+//
+// with ψ = Φ′ the derivative of the trigonometric polynomial Φ(θ) =
+// Σ_{k=1}^{K} a_k cos kθ + b_k sin kθ. Because the same ψ acts on every
+// eigenphase, θ′ is permutation equivariant (no canonical cell of the Weyl
+// group is needed) and h(ΩWΩ†) = Ω h(W) Ω†; the mean is subtracted so that
+// Σθ′ = Σθ (det h(W) = 1). The coefficients are bounded, a_k = s·tanh(p)/(2K
+// k²) and likewise b_k, so |ψ′| ≤ s < 1: θ ↦ θ′ is the identity plus a
+// contraction on the torus, hence a bijection (inverted by Newton's method).
+// With respect to Haar measure (Weyl integration formula),
+//
+//	log J = log det(1 + P diag(ψ′(θ))) + Σ_{i<j} [log|e^{iθ′_i} − e^{iθ′_j}|² − log|e^{iθ_i} − e^{iθ_j}|²],
+//
+// P = 1 − (1/3)11ᵀ: the 3 × 3 determinant equals the one restricted to the
+// plane Σθ = const, which the map preserves. Zero parameters give the
+// identity.
+type SpectralMap struct {
+	K int     // Fourier modes
+	S float64 // bound on |ψ′|, in (0, 1)
+}
+
+// NewSpectralMap returns the map with k modes and bound s on |ψ′|.
+func NewSpectralMap(k int, s float64) (SpectralMap, error) {
+	if k < 1 || !(s > 0 && s < 1) {
+		return SpectralMap{}, fmt.Errorf("coupling: spectral map with %d modes and bound %g: need k ≥ 1 and 0 < s < 1", k, s)
+	}
+	return SpectralMap{K: k, S: s}, nil
+}
+
+// Params is the number of real parameters: 2K.
+func (m SpectralMap) Params() int { return 2 * m.K }
+
+// coefficient returns a_k (b = false) or b_k from the raw parameters.
+func (m SpectralMap) coefficient(p []float64, k int, b bool) float64 {
+	i := 2 * (k - 1)
+	if b {
+		i++
+	}
+	return m.S * math.Tanh(p[i]) / float64(2*m.K*k*k)
+}
+
+// psi returns ψ(θ) and ψ′(θ).
+func (m SpectralMap) psi(p []float64, th float64) (v, d float64) {
+	for k := 1; k <= m.K; k++ {
+		a, b := m.coefficient(p, k, false), m.coefficient(p, k, true)
+		kf := float64(k)
+		s, c := math.Sincos(kf * th)
+		v += kf * (-a*s + b*c)
+		d += kf * kf * (-a*c - b*s)
+	}
+	return v, d
+}
+
+// Phases maps the eigenphases θ to θ′ and returns the log-Jacobian with
+// respect to Haar measure.
+func (m SpectralMap) Phases(p []float64, th [3]float64) ([3]float64, float64) {
+	var out [3]float64
+	var ps, dps [3]float64
+	mean := 0.0
+	for i, t := range th {
+		ps[i], dps[i] = m.psi(p, t)
+		mean += ps[i] / 3
+	}
+	for i := range th {
+		out[i] = th[i] + ps[i] - mean
+	}
+	return out, m.logDet(dps) + vandermonde(out) - vandermonde(th)
+}
+
+// logDet returns log det(1 + P diag(d)).
+func (m SpectralMap) logDet(d [3]float64) float64 {
+	var a [3][3]float64
+	for i := range 3 {
+		for j := range 3 {
+			a[i][j] = -d[j] / 3
+		}
+		a[i][i] += 1 + d[i]
+	}
+	det := a[0][0]*(a[1][1]*a[2][2]-a[1][2]*a[2][1]) - a[0][1]*(a[1][0]*a[2][2]-a[1][2]*a[2][0]) + a[0][2]*(a[1][0]*a[2][1]-a[1][1]*a[2][0])
+	return math.Log(math.Abs(det))
+}
+
+// vandermonde returns Σ_{i<j} log|e^{iθ_i} − e^{iθ_j}|² = Σ log(4 sin²((θ_i − θ_j)/2)).
+func vandermonde(th [3]float64) float64 {
+	s := 0.0
+	for i := range 3 {
+		for j := i + 1; j < 3; j++ {
+			x := math.Sin((th[i] - th[j]) / 2)
+			s += math.Log(4 * x * x)
+		}
+	}
+	return s
+}
+
+// InversePhases returns θ with Phases(θ) = θ′ (Newton's method on the
+// plane Σθ = Σθ′) and the forward log-Jacobian at θ.
+func (m SpectralMap) InversePhases(p []float64, target [3]float64) ([3]float64, float64, error) {
+	th := target
+	for it := 0; it < 100; it++ {
+		var ps, dps [3]float64
+		mean := 0.0
+		for i, t := range th {
+			ps[i], dps[i] = m.psi(p, t)
+			mean += ps[i] / 3
+		}
+		var f [3]float64
+		worst := 0.0
+		for i := range 3 {
+			f[i] = th[i] + ps[i] - mean - target[i]
+			worst = max(worst, math.Abs(f[i]))
+		}
+		if worst < 1e-14 {
+			_, ld := m.Phases(p, th)
+			return th, ld, nil
+		}
+		// Solve (1 + P diag(ψ′)) δ = f (3 × 3, Cramer).
+		var a [3][3]float64
+		for i := range 3 {
+			for j := range 3 {
+				a[i][j] = -dps[j] / 3
+			}
+			a[i][i] += 1 + dps[i]
+		}
+		det := det3(a)
+		for c := range 3 {
+			b := a
+			for r := range 3 {
+				b[r][c] = f[r]
+			}
+			th[c] -= det3(b) / det
+		}
+	}
+	return th, 0, fmt.Errorf("coupling: spectral map inverse did not converge")
+}
+
+func det3(a [3][3]float64) float64 {
+	return a[0][0]*(a[1][1]*a[2][2]-a[1][2]*a[2][1]) - a[0][1]*(a[1][0]*a[2][2]-a[1][2]*a[2][0]) + a[0][2]*(a[1][0]*a[2][1]-a[1][1]*a[2][0])
+}
+
+// Apply returns h(W) for W ∈ SU(3) and the log-Jacobian with respect to
+// Haar measure.
+func (m SpectralMap) Apply(p []float64, w su3.Matrix) (su3.Matrix, float64) {
+	th, v := su3.Phases(w)
+	out, ld := m.Phases(p, th)
+	return fromPhases(v, out), ld
+}
+
+// Inverse returns W with Apply(W) = h and the forward log-Jacobian at W.
+func (m SpectralMap) Inverse(p []float64, h su3.Matrix) (su3.Matrix, float64, error) {
+	th, v := su3.Phases(h)
+	in, ld, err := m.InversePhases(p, th)
+	if err != nil {
+		return su3.Matrix{}, 0, err
+	}
+	return fromPhases(v, in), ld, nil
+}
+
+// fromPhases returns V diag(e^{iθ}) V†.
+func fromPhases(v su3.Matrix, th [3]float64) su3.Matrix {
+	var d su3.Matrix
+	for i := range 3 {
+		d[4*i] = cmplx.Exp(complex(0, th[i]))
+	}
+	return v.Mul(d).MulAdj(v)
+}

@@ -1,0 +1,79 @@
+package coupling
+
+import (
+	"math"
+	"testing"
+
+	"gonum.org/v1/gonum/mat"
+
+	"pfmpi/rng"
+	"pfmpi/su3"
+)
+
+func spectralParams(m SpectralMap, seed uint64) []float64 {
+	st := rng.New(seed, "spectral").Stream(0)
+	p := make([]float64, m.Params())
+	for i := range p {
+		p[i] = 1.5 * st.Normal()
+	}
+	return p
+}
+
+// TestSpectralMap checks conjugation equivariance, unit determinant, the
+// inverse, the identity at zero parameters, and log J against the
+// brute-force Jacobian of W ↦ h(W) in Lie-algebra coordinates
+// (W → e^{X}W, h → e^{Y}h, at X = 0 where Haar measure is Lebesgue in x).
+func TestSpectralMap(t *testing.T) {
+	m, err := NewSpectralMap(3, 0.9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := rng.New(1, "spectral-w").Stream(0)
+	for trial := range 6 {
+		p := spectralParams(m, uint64(trial))
+		w := su3.Haar(&st)
+		h, ld := m.Apply(p, w)
+		if d := h.DistanceFromSU3(); d > 1e-12 {
+			t.Fatalf("h(W) is %g away from SU(3)", d)
+		}
+		om := su3.Haar(&st)
+		hr, ldr := m.Apply(p, om.Mul(w).MulAdj(om))
+		if d := hr.Sub(om.Mul(h).MulAdj(om)).MaxAbs(); d > 1e-10 || math.Abs(ldr-ld) > 1e-9 {
+			t.Fatalf("trial %d: h(ΩWΩ†) − Ω h(W) Ω† = %g, log J %g vs %g", trial, d, ldr, ld)
+		}
+		back, ldb, err := m.Inverse(p, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := back.Sub(w).MaxAbs(); d > 1e-10 || math.Abs(ldb-ld) > 1e-9 {
+			t.Fatalf("trial %d: inverse misses W by %g (log J %g vs %g)", trial, d, ldb, ld)
+		}
+		if id, l0 := m.Apply(make([]float64, m.Params()), w); id.Sub(w).MaxAbs() > 1e-12 || math.Abs(l0) > 1e-12 {
+			t.Fatalf("zero parameters are not the identity")
+		}
+		// Brute force: y(x) = coordinates of log(h(e^X W) h(W)†) ≈ TA(·).
+		coords := func(x [8]float64) [8]float64 {
+			hx, _ := m.Apply(p, su3.Exp(su3.FromComponents(x)).Mul(w))
+			return su3.Components(hx.MulAdj(h).TA())
+		}
+		jac := mat.NewDense(8, 8, nil)
+		const eps = 1e-5
+		for b := range 8 {
+			var xp, xm [8]float64
+			xp[b], xm[b] = eps, -eps
+			yp, ym := coords(xp), coords(xm)
+			for a := range 8 {
+				jac.Set(a, b, (yp[a]-ym[a])/(2*eps))
+			}
+		}
+		var lu mat.LU
+		lu.Factorize(jac)
+		brute, _ := lu.LogDet()
+		if math.Abs(brute-ld) > 1e-6*(1+math.Abs(ld)) {
+			t.Fatalf("trial %d: log J = %.10g, brute force %.10g", trial, ld, brute)
+		}
+		if trial == 0 {
+			t.Logf("log J = %.10g, brute-force log|det ∂y/∂x| = %.10g", ld, brute)
+		}
+	}
+}
