@@ -74,7 +74,7 @@ func runBench(comm mpi.Comm, setups []bench.Setup, opt benchOptions, report func
 			case "halo":
 				rs, err = bench.Halo(comm, s, opt.repeats)
 			default:
-				rs = []bench.Result{{Op: op, Dims: s.Dims, Ranks: comm.Size(), Note: "not implemented yet (the training step arrives with the flow issues)"}}
+				rs = []bench.Result{{Op: op, Dims: s.Dims, Ranks: comm.Size(), Note: "not implemented yet (the training-step benchmark arrives with the production and scaling issue; time a step with `pfmpi run` on a short [train] section meanwhile)"}}
 			}
 			if err != nil {
 				return err
