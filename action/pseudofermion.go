@@ -267,14 +267,10 @@ func (p *Pseudofermion) ForceOf(f *gauge.Algebra, phi []complex128, coeff float6
 // respect to Re φ + i Im φ is 2Kφ) and adds coeff·∂S/∂x_a to f, all from one
 // solve at the action tolerance. It is what a flow trained on S needs.
 func (p *Pseudofermion) Derivatives(phi, kphi []complex128, f *gauge.Algebra, coeff float64) (float64, error) {
-	p.checkLen("Derivatives φ", phi)
 	p.checkLen("Derivatives Kφ", kphi)
-	if err := p.solve(p.kernel, p.x, phi, p.solves.Action); err != nil {
+	s, err := p.ActionOf(phi) // leaves X = (M + σ)⁻¹φ in p.x
+	if err != nil {
 		return 0, err
-	}
-	s := p.c1 * real(solver.Dot(p.comm, phi, p.x))
-	if p.c0 != 0 {
-		s += p.c0 * solver.Norm2(p.comm, phi)
 	}
 	c0, c1 := complex(p.c0, 0), complex(p.c1, 0)
 	for i := range kphi {
