@@ -6,7 +6,6 @@ package flowrun
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -390,15 +389,8 @@ func (m *model) load(withOptimizer bool) (step int, found bool, err error) {
 
 func readCheckpoint(dir string, ck *checkpoint) (bool, error) {
 	path := filepath.Join(dir, checkpointName)
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return false, nil
-	}
-	if err != nil {
+	if found, err := atomicfile.ReadJSON(path, ck); !found || err != nil {
 		return false, err
-	}
-	if err := json.Unmarshal(b, ck); err != nil {
-		return false, fmt.Errorf("%s: %w", path, err)
 	}
 	sum, err := atomicfile.SHA256(filepath.Join(dir, ck.File))
 	if err != nil {

@@ -508,15 +508,8 @@ func (p *phase) restore() (int, error) {
 // is none.
 func readCheckpoint(dir string, ck *checkpoint) (found bool, err error) {
 	path := filepath.Join(dir, checkpointName)
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return false, nil
-	}
-	if err != nil {
+	if found, err := atomicfile.ReadJSON(path, ck); !found || err != nil {
 		return false, err
-	}
-	if err := json.Unmarshal(b, ck); err != nil {
-		return false, fmt.Errorf("%s: %w", path, err)
 	}
 	if ck.Phase != "hmc" || len(ck.Files) != ck.Replicas || len(ck.SHA256) != ck.Replicas {
 		return false, fmt.Errorf("%s is not a consistent hmc checkpoint", path)
