@@ -176,3 +176,200 @@ func fromPhases(v su3.Matrix, th [3]float64) su3.Matrix {
 	}
 	return v.Mul(d).MulAdj(v)
 }
+
+// Rotation returns F(W) = h(W) W† = V diag(e^{i(θ′−θ)}) V†, the factor the
+// SU(3) layer multiplies a link by (U′ = F U), and log J.
+func (m SpectralMap) Rotation(p []float64, w su3.Matrix) (su3.Matrix, float64) {
+	th, v := su3.Phases(w)
+	out, ld := m.Phases(p, th)
+	var eps [3]float64
+	for i := range eps {
+		eps[i] = out[i] - th[i]
+	}
+	return fromPhases(v, eps), ld
+}
+
+// dcoefficient returns ∂a_k/∂p (or ∂b_k/∂p) for the raw parameter.
+func (m SpectralMap) dcoefficient(p []float64, k int, b bool) float64 {
+	i := 2 * (k - 1)
+	if b {
+		i++
+	}
+	t := math.Tanh(p[i])
+	return m.S * (1 - t*t) / float64(2*m.K*k*k)
+}
+
+// psi2 returns ψ″(θ).
+func (m SpectralMap) psi2(p []float64, th float64) float64 {
+	d := 0.0
+	for k := 1; k <= m.K; k++ {
+		a, b := m.coefficient(p, k, false), m.coefficient(p, k, true)
+		kf := float64(k)
+		s, c := math.Sincos(kf * th)
+		d += kf * kf * kf * (a*s - b*c)
+	}
+	return d
+}
+
+// RotationVJP adds to gp the gradient of L with respect to the raw
+// parameters and returns the gradient with respect to W, given gF =
+// ∂L/∂F (complex-matrix convention: dL = Re Tr(gF† dF)) and gLD = ∂L/∂log J,
+// for F, log J = Rotation(p, W). The returned G_W is exact along the
+// tangent directions δW = XW, X ∈ su(3) (dL = Re Tr(G_W† X W)). Near
+// degenerate eigenvalues the divided differences of g(λ) = e^{iψ(arg λ)}
+// are replaced by the derivative at the midpoint.
+func (m SpectralMap) RotationVJP(p []float64, w, gF su3.Matrix, gLD float64, gp []float64) su3.Matrix {
+	th, v := su3.Phases(w)
+	var lam, g [3]complex128
+	var ps, dps, d2 [3]float64
+	mean := 0.0
+	for i := range 3 {
+		lam[i] = cmplx.Exp(complex(0, th[i]))
+		ps[i], dps[i] = m.psi(p, th[i])
+		d2[i] = m.psi2(p, th[i])
+		mean += ps[i] / 3
+	}
+	em := cmplx.Exp(complex(0, -mean)) // e^{−im}
+	for i := range 3 {
+		g[i] = cmplx.Exp(complex(0, ps[i]))
+	}
+	// K = V† G_F V.
+	k := v.AdjMul(gF).Mul(v)
+	// Divided differences C_ij of g on the spectrum.
+	var c [3][3]complex128
+	for i := range 3 {
+		for j := range 3 {
+			d := lam[i] - lam[j]
+			if i == j || cmplx.Abs(d) < 1e-7 {
+				// g′(λ) = g ψ′/λ at the midpoint phase.
+				t := th[i]
+				if i != j {
+					t = th[j] + math.Remainder(th[i]-th[j], 2*math.Pi)/2
+				}
+				pv, pd := m.psi(p, t)
+				c[i][j] = cmplx.Exp(complex(0, pv)) * complex(pd, 0) / cmplx.Exp(complex(0, t))
+				continue
+			}
+			c[i][j] = (g[i] - g[j]) / d
+		}
+	}
+	// G_E from the spectral part e^{−im} g(W).
+	var ge su3.Matrix
+	for i := range 3 {
+		for j := range 3 {
+			ge[3*i+j] = cmplx.Conj(em) * k[3*i+j] * cmplx.Conj(c[i][j])
+		}
+	}
+	// dL/dθ_j from the mean term, −i e^{−im} δm g(W): δm = (1/3)Σ ψ′ δθ.
+	var tr complex128 // Tr(G_F† g(W)) = Σ_i conj(K_ii) g_i
+	for i := range 3 {
+		tr += cmplx.Conj(k[4*i]) * g[i]
+	}
+	dm := imag(em * tr) // ∂L/∂m
+	var dth [3]float64
+	for j := range 3 {
+		dth[j] = dm * dps[j] / 3
+	}
+	// log J = log det M + Vd(θ′) − Vd(θ), M = 1 + P diag(ψ′).
+	var mm [3][3]float64
+	for i := range 3 {
+		for j := range 3 {
+			mm[i][j] = -dps[j] / 3
+		}
+		mm[i][i] += 1 + dps[i]
+	}
+	minv := inverse3(mm)
+	var out [3]float64
+	for i := range 3 {
+		out[i] = th[i] + ps[i] - mean
+	}
+	vdOut, vdIn := vdGrad(out), vdGrad(th)
+	for j := range 3 {
+		// ∂ log det M/∂θ_j = ψ″(θ_j) (M⁻¹P)_jj, (M⁻¹P)_jj = M⁻¹_jj − (1/3)Σ_l M⁻¹_jl.
+		mp := minv[j][j]
+		for l := range 3 {
+			mp -= minv[j][l] / 3
+		}
+		dl := d2[j] * mp
+		for i := range 3 {
+			dl += vdOut[i] * mm[i][j]
+		}
+		dl -= vdIn[j]
+		dth[j] += gLD * dl
+	}
+	// δθ_j = Im(E_jj λ̄_j): G_E,jj += (∂L/∂θ_j)·iλ_j.
+	for j := range 3 {
+		ge[4*j] += complex(dth[j], 0) * complex(0, 1) * lam[j]
+	}
+	// Parameters: ε_i = ψ(θ_i) − mean ψ enters F as e^{iε_i}; and log J.
+	var deps [3]float64 // ∂L/∂ε_i through F
+	for i := range 3 {
+		z := cmplx.Exp(complex(0, ps[i]-mean))
+		deps[i] = real(cmplx.Conj(k[4*i]) * complex(0, 1) * z)
+	}
+	for kk := 1; kk <= m.K; kk++ {
+		for _, isB := range []bool{false, true} {
+			idx := 2 * (kk - 1)
+			if isB {
+				idx++
+			}
+			dc := m.dcoefficient(p, kk, isB)
+			kf := float64(kk)
+			// ∂ψ(θ)/∂coef and ∂ψ′(θ)/∂coef.
+			var dpsi, dpsid [3]float64
+			for i := range 3 {
+				s, co := math.Sincos(kf * th[i])
+				if isB {
+					dpsi[i], dpsid[i] = kf*co, -kf*kf*s
+				} else {
+					dpsi[i], dpsid[i] = -kf*s, -kf*kf*co
+				}
+			}
+			meanD := (dpsi[0] + dpsi[1] + dpsi[2]) / 3
+			gsum := 0.0
+			for i := range 3 {
+				deps_i := dpsi[i] - meanD
+				gsum += deps[i] * deps_i
+				// log J: Vd(θ′) through θ′_i; log det M through ψ′.
+				gsum += gLD * vdOut[i] * deps_i
+			}
+			// ∂ log det M/∂coef = tr(M⁻¹ P diag(∂ψ′)) = Σ_j ∂ψ′_j (M⁻¹P)_jj.
+			for j := range 3 {
+				mp := minv[j][j]
+				for l := range 3 {
+					mp -= minv[j][l] / 3
+				}
+				gsum += gLD * dpsid[j] * mp
+			}
+			gp[idx] += gsum * dc
+		}
+	}
+	return v.Mul(ge).MulAdj(v)
+}
+
+// vdGrad returns ∂/∂θ_j Σ_{i<k} log(4 sin²((θ_i − θ_k)/2)) = Σ_{k≠j} cot((θ_j − θ_k)/2).
+func vdGrad(th [3]float64) [3]float64 {
+	var g [3]float64
+	for j := range 3 {
+		for k := range 3 {
+			if k != j {
+				g[j] += 1 / math.Tan((th[j]-th[k])/2)
+			}
+		}
+	}
+	return g
+}
+
+func inverse3(a [3][3]float64) [3][3]float64 {
+	det := det3(a)
+	var inv [3][3]float64
+	for i := range 3 {
+		for j := range 3 {
+			// Cofactor of (j, i).
+			r0, r1 := (j+1)%3, (j+2)%3
+			c0, c1 := (i+1)%3, (i+2)%3
+			inv[i][j] = (a[r0][c0]*a[r1][c1] - a[r0][c1]*a[r1][c0]) / det
+		}
+	}
+	return inv
+}

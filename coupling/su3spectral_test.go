@@ -77,3 +77,50 @@ func TestSpectralMap(t *testing.T) {
 		}
 	}
 }
+
+// TestRotationVJP compares RotationVJP with central differences of
+// L = Re Tr(C† F(W)) + c·log J along W → e^{tX}W (X ∈ su(3)) and along the
+// parameters, also for a W with two nearly equal eigenvalues.
+func TestRotationVJP(t *testing.T) {
+	m, err := NewSpectralMap(3, 0.9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := rng.New(2, "rotation-vjp").Stream(0)
+	const c = 0.7
+	for trial := range 5 {
+		p := spectralParams(m, uint64(10+trial))
+		w := su3.Haar(&st)
+		if trial == 4 {
+			// Eigenphases (0.4, 0.4 + 1e-4, −0.8 − 1e-4) in a random basis.
+			_, v := su3.Phases(su3.Haar(&st))
+			w = fromPhases(v, [3]float64{0.4, 0.4 + 1e-4, -0.8 - 1e-4})
+		}
+		cm := su3.Haar(&st).Add(su3.Haar(&st).Scale(complex(0.3, -0.2)))
+		loss := func(w su3.Matrix, p []float64) float64 {
+			f, ld := m.Rotation(p, w)
+			return real(cm.AdjMul(f).Trace()) + c*ld
+		}
+		gp := make([]float64, m.Params())
+		gw := m.RotationVJP(p, w, cm, c, gp)
+		x := su3.RandomAlgebra(&st)
+		want := real(gw.AdjMul(x.Mul(w)).Trace())
+		const eps = 1e-6
+		fd := (loss(su3.Exp(x.Scale(eps)).Mul(w), p) - loss(su3.Exp(x.Scale(-eps)).Mul(w), p)) / (2 * eps)
+		if math.Abs(fd-want) > 1e-6*(1+math.Abs(want)) {
+			t.Fatalf("trial %d: ∂L/∂W along XW = %.10g, central difference %.10g", trial, want, fd)
+		}
+		dir := spectralParams(m, uint64(20+trial))
+		wantP := 0.0
+		pp, pm := append([]float64(nil), p...), append([]float64(nil), p...)
+		for i := range dir {
+			wantP += dir[i] * gp[i]
+			pp[i] += eps * dir[i]
+			pm[i] -= eps * dir[i]
+		}
+		fdP := (loss(w, pp) - loss(w, pm)) / (2 * eps)
+		if math.Abs(fdP-wantP) > 1e-6*(1+math.Abs(wantP)) {
+			t.Fatalf("trial %d: ∂L/∂p along dir = %.10g, central difference %.10g", trial, wantP, fdP)
+		}
+	}
+}
