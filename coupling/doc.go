@@ -38,6 +38,28 @@
 // h, log h′, their vector–Jacobian products (derived by hand, tested against
 // central differences) and the inverse.
 //
+// # SU(3) layers (Ref. [26] of the paper)
+//
+// [SU3Layer] uses the same masks. For an active link, W = U_μ(x)S(x) is the
+// untraced active plaquette starting at x (P_01(x) for μ = 0, P_01(x)† for
+// μ = 1), which transforms as W → Ω(x)WΩ(x)†; the update U′ = h(W)W†U with a
+// conjugation-equivariant h makes U′S = h(W). h is a [SpectralMap] on the
+// eigenphases: θ′_i = θ_i + ψ(θ_i) − mean_j ψ(θ_j) with ψ a bounded
+// trigonometric polynomial — permutation equivariant (the Weyl group needs no
+// canonical cell), det-preserving, invertible (identity plus a contraction),
+// with log J = log det(1 + P diag ψ′) plus the ratio of Vandermonde factors
+// of the Weyl integration formula (right multiplication by S preserves Haar
+// measure). This residual construction replaces the spline on a canonical
+// cell of Boyda et al.; it is less expressive per layer, so flows use more
+// layers. Its VJP goes through the eigen-decomposition with Daleckii–Krein
+// divided differences of g(λ) = e^{iψ(arg λ)}, which become derivatives at
+// the midpoint when eigenvalues nearly coincide; the phase-invariant product
+// V diag(·) V† makes eigenvector phases irrelevant. Links are tensors of 36
+// channels per site (two row-major 3 × 3 complex matrices); gradients are in
+// the complex-matrix convention dL = Re Tr(G† dU), exact along the tangent
+// directions dU = XU, X ∈ su(3). The context is Re and Im of (1/3) Tr of the
+// frozen plaquette.
+//
 // # Differentiation
 //
 // A layer records its parts on an nnlayers tape: the loop features (whose
