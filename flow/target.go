@@ -7,9 +7,10 @@ import (
 	"pfmpi/decomp"
 	"pfmpi/gauge"
 	"pfmpi/nnlayers"
+	"pfmpi/su3"
 )
 
-// Target is a distribution p(U) ∝ e^{−S(U)} of 2D U(1) gauge fields, S the
+// Target is a distribution p(U) ∝ e^{−S(U)} of 2D U(1) or SU(3) gauge fields, S the
 // sum of monomials (package action) bound to one gauge field of the domain.
 // It evaluates the members of a batch one at a time on that field.
 type Target struct {
@@ -23,8 +24,8 @@ type Target struct {
 
 // NewTarget returns the target S = Σ monomials, all bound to u.
 func NewTarget(u *gauge.Field, monomials ...action.Monomial) (*Target, error) {
-	if u.Space().Nc() != 1 || u.Space().Nd() != 2 {
-		return nil, fmt.Errorf("flow: the U(1) target needs a 2D U(1) field")
+	if nc := u.Space().Nc(); (nc != 1 && nc != 3) || u.Space().Nd() != 2 {
+		return nil, fmt.Errorf("flow: targets are 2D U(1) or SU(3) fields, not %dD with Nc = %d", u.Space().Nd(), nc)
 	}
 	return &Target{u: u, monomials: monomials, force: u.Space().NewAlgebra(),
 		angles: make([]float64, u.Space().Layout().Volume()*2)}, nil
@@ -33,8 +34,21 @@ func NewTarget(u *gauge.Field, monomials ...action.Monomial) (*Target, error) {
 // Field is the gauge field the target evaluates on (after Evaluate: member b).
 func (t *Target) Field() *gauge.Field { return t.u }
 
-// Load sets the field to member b of theta (V × B × 2 angles).
+// Load sets the field to member b of the flow's output: V × B × 2 angles
+// for U(1), a links tensor (V × B × 36) for SU(3).
 func (t *Target) Load(theta *nnlayers.Tensor, b int) {
+	if t.u.Space().Nc() != 1 {
+		for s := 0; s < theta.V; s++ {
+			base := theta.At(s, b, 0)
+			for mu := range 2 {
+				l := t.u.Link(s, mu)
+				for i := range l {
+					l[i] = complex(theta.Data[base+18*mu+2*i], theta.Data[base+18*mu+2*i+1])
+				}
+			}
+		}
+		return
+	}
 	for s := 0; s < theta.V; s++ {
 		t.angles[2*s] = theta.Data[theta.At(s, b, 0)]
 		t.angles[2*s+1] = theta.Data[theta.At(s, b, 1)]
@@ -69,6 +83,24 @@ func (t *Target) Evaluate(theta *nnlayers.Tensor, b int, scale float64) (float64
 
 // addForce adds scale·(the force in t.force) to theta.Grad of member b.
 func (t *Target) addForce(theta *nnlayers.Tensor, b int, scale float64) {
+	if t.u.Space().Nc() != 1 {
+		// SU(3): with F = Σ_a F_a T_a, F_a = ∂S/∂x_a for U → e^{x_a T_a}U,
+		// the complex-matrix gradient G = 2FU satisfies Re Tr(G† T_a U) = F_a.
+		var f, u su3.Matrix
+		for s := 0; s < theta.V; s++ {
+			base := theta.At(s, b, 0)
+			for mu := range 2 {
+				copy(f[:], t.force.At(s, mu))
+				copy(u[:], t.u.Link(s, mu))
+				g := f.Mul(u)
+				for i, z := range g {
+					theta.Grad[base+18*mu+2*i] += 2 * scale * real(z)
+					theta.Grad[base+18*mu+2*i+1] += 2 * scale * imag(z)
+				}
+			}
+		}
+		return
+	}
 	// U(1): the algebra coordinate x of X = ix moves θ by x.
 	for site := 0; site < theta.V; site++ {
 		for mu := range 2 {

@@ -10,6 +10,23 @@ import (
 	"pfmpi/rng"
 )
 
+// GaugeFlow is a flow for gauge fields ([U1], [SU3]): a Haar prior pushed
+// through gauge-equivariant coupling layers.
+type GaugeFlow interface {
+	// Params returns the trainable parameters.
+	Params() nnlayers.Params
+	// Prior draws b configurations, member k from key.Derive(first+k) per
+	// global site (no gradient buffer; overwritten by the next call).
+	Prior(b, first int, key rng.Key) *nnlayers.Tensor
+	// Forward pushes the prior through the layers: the configuration and
+	// the log-Jacobian density (V × B × 1); log q = LogPrior − Σ logJ.
+	Forward(t *nnlayers.Tape, z *nnlayers.Tensor) (out, logJ *nnlayers.Tensor, err error)
+	// LogPrior is log r(z), the same for every z.
+	LogPrior() float64
+	// Links returns the configuration as a links tensor (package pfflow).
+	Links(t *nnlayers.Tape, out *nnlayers.Tensor) *nnlayers.Tensor
+}
+
 // Env is the parallel setting of a run: the world, this rank's domain (one
 // lattice), and which of the replicas (copies of the lattice splitting the
 // batch) this rank belongs to.
@@ -25,7 +42,7 @@ func Single(c mpi.Comm) Env { return Env{World: c, Domain: c, Replica: 0, Replic
 // draws samples from it.
 type Trainer struct {
 	env    Env
-	flow   *U1
+	flow   GaugeFlow
 	pf     *pfflow.Model // conditional flows of a joint model (nil: marginal only)
 	draws  *nnlayers.Tape
 	target *Target
@@ -48,7 +65,7 @@ type Trainer struct {
 
 // NewTrainer returns the trainer of f against target with optimizer opt
 // (nil: sampling only); batch is the global batch, split over the replicas.
-func NewTrainer(env Env, f *U1, target *Target, opt *nnlayers.Adam, tape *nnlayers.Tape, seed uint64, batch int) (*Trainer, error) {
+func NewTrainer(env Env, f GaugeFlow, target *Target, opt *nnlayers.Adam, tape *nnlayers.Tape, seed uint64, batch int) (*Trainer, error) {
 	if batch%env.Replicas != 0 {
 		return nil, fmt.Errorf("flow: a batch of %d does not split over %d replicas", batch, env.Replicas)
 	}
@@ -186,7 +203,7 @@ func (tr *Trainer) Gradient(n int) (float64, error) {
 	var phis, pfJ []*nnlayers.Tensor
 	var pfq [][]float64
 	if tr.pf != nil {
-		links := pfflow.U1Links(t, theta)
+		links := tr.flow.Links(t, theta)
 		ctx, err := tr.pf.Context(t, links)
 		if err != nil {
 			return 0, err
@@ -370,7 +387,7 @@ func (tr *Trainer) SampleDraws(n, batch, draws int, name string) (*Samples, erro
 		}
 		var links, ctx *nnlayers.Tensor
 		if nm > 0 {
-			links = pfflow.U1Links(t, theta)
+			links = tr.flow.Links(t, theta)
 			if ctx, err = tr.pf.Context(t, links); err != nil {
 				return nil, err
 			}
@@ -383,9 +400,11 @@ func (tr *Trainer) SampleDraws(n, batch, draws int, name string) (*Samples, erro
 			}
 			u := tg.Field()
 			plaq := u.AveragePlaquette()
-			q, err := u.TopologicalCharge()
-			if err != nil {
-				return err
+			q := 0.0 // 2D SU(N) has no topological charge
+			if u.Space().Nc() == 1 {
+				if q, err = u.TopologicalCharge(); err != nil {
+					return err
+				}
 			}
 			det, ok, err := tg.Marginal()
 			if err != nil {

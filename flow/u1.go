@@ -6,6 +6,7 @@ import (
 
 	"pfmpi/coupling"
 	"pfmpi/nnlayers"
+	"pfmpi/pfflow"
 	"pfmpi/rng"
 )
 
@@ -134,4 +135,9 @@ func (f *U1) Inverse(t *nnlayers.Tape, theta *nnlayers.Tensor) (z, logJ *nnlayer
 		}
 	}
 	return z, logJ, nil
+}
+
+// Links returns the links e^{iθ} of the angles (recorded on t).
+func (f *U1) Links(t *nnlayers.Tape, theta *nnlayers.Tensor) *nnlayers.Tensor {
+	return pfflow.U1Links(t, theta)
 }

@@ -1,0 +1,128 @@
+package flow
+
+import (
+	"fmt"
+
+	"pfmpi/coupling"
+	"pfmpi/nnlayers"
+	"pfmpi/rng"
+	"pfmpi/su3"
+)
+
+// SU3Spec describes a 2D SU(3) gauge flow.
+type SU3Spec struct {
+	Layers    int     // coupling layers (8 move every link once)
+	Hidden    []int   // context network channels between input and output
+	Kernel    int     // convolution kernel size
+	Dilations []int   // per convolution of a context network, cycled (nil: 1)
+	Modes     int     // Fourier modes of the spectral map
+	Bound     float64 // bound on |ψ′| of the spectral map, in (0, 1)
+	Seed      uint64  // initialisation
+	Gain      float64 // Xavier gain of the hidden convolutions (0: 1)
+}
+
+// SU3 is a normalizing flow for 2D SU(3) gauge fields: Haar-random links
+// pushed through gauge-equivariant spectral coupling layers
+// (coupling.SU3Layer). Configurations are links tensors (36 channels per
+// site, the layout of package pfflow); with Haar measure normalised to 1,
+// log r = 0 and log q(U) = −Σ_layers Σ_active log J.
+type SU3 struct {
+	geo    *nnlayers.Geometry
+	layers []*coupling.SU3Layer
+	params nnlayers.Params
+	prior  *nnlayers.Tensor
+}
+
+// NewSU3 builds the flow on geo; the last convolution of every context
+// network starts at zero, so the untrained flow is the identity.
+func NewSU3(geo *nnlayers.Geometry, spec SU3Spec) (*SU3, error) {
+	if spec.Layers < 1 {
+		return nil, fmt.Errorf("flow: an SU(3) flow needs at least one layer, got %d", spec.Layers)
+	}
+	smap, err := coupling.NewSpectralMap(spec.Modes, spec.Bound)
+	if err != nil {
+		return nil, err
+	}
+	f := &SU3{geo: geo}
+	for i := range spec.Layers {
+		ch := append([]int{coupling.SU3Features}, spec.Hidden...)
+		ch = append(ch, smap.Params())
+		net, err := nnlayers.ConvNet(geo, fmt.Sprintf("gauge%d", i), nnlayers.ConvNetSpec{
+			Channels: ch, Kernel: spec.Kernel, Dilations: spec.Dilations,
+			Act: nnlayers.LeakyReLU, Final: nnlayers.Identity,
+			Seed: spec.Seed, Gain: spec.Gain, ZeroLast: true})
+		if err != nil {
+			return nil, err
+		}
+		l, err := coupling.NewSU3Layer(geo, i, net, smap)
+		if err != nil {
+			return nil, err
+		}
+		f.layers = append(f.layers, l)
+		f.params = append(f.params, l.Params()...)
+	}
+	return f, f.params.Check()
+}
+
+// Params returns the trainable parameters.
+func (f *SU3) Params() nnlayers.Params { return f.params }
+
+// LogPrior is 0: Haar measure normalised to 1.
+func (f *SU3) LogPrior() float64 { return 0 }
+
+// Links returns the configuration itself: it is a links tensor.
+func (f *SU3) Links(_ *nnlayers.Tape, u *nnlayers.Tensor) *nnlayers.Tensor { return u }
+
+// Prior draws b configurations of Haar-random links: member k (global
+// index first+k) at global site g from key.Derive(first+k).Stream(g).
+func (f *SU3) Prior(b, first int, key rng.Key) *nnlayers.Tensor {
+	ly := f.geo.Layout()
+	const ch = 36
+	if f.prior == nil || f.prior.B != b {
+		f.prior = &nnlayers.Tensor{V: ly.Volume(), B: b, C: ch, Data: make([]float64, ly.Volume()*b*ch)}
+	}
+	z := f.prior
+	for s := 0; s < z.V; s++ {
+		g := uint64(ly.GlobalIndex(s))
+		for k := 0; k < b; k++ {
+			st := key.Derive(uint64(first + k)).Stream(g)
+			base := z.At(s, k, 0)
+			for d := range 2 {
+				m := su3.Haar(&st)
+				for i, v := range m {
+					z.Data[base+18*d+2*i], z.Data[base+18*d+2*i+1] = real(v), imag(v)
+				}
+			}
+		}
+	}
+	return z
+}
+
+// Forward pushes z through the layers, recording on t.
+func (f *SU3) Forward(t *nnlayers.Tape, z *nnlayers.Tensor) (u, logJ *nnlayers.Tensor, err error) {
+	u = z
+	logJ = t.Tensor(z.V, z.B, 1)
+	for _, l := range f.layers {
+		if u, logJ, err = l.Forward(t, u, logJ); err != nil {
+			return nil, nil, err
+		}
+	}
+	return u, logJ, nil
+}
+
+// Inverse maps configurations back to the prior (t in NoGrad mode) and
+// returns z with the log-Jacobian density of the forward map.
+func (f *SU3) Inverse(t *nnlayers.Tape, u *nnlayers.Tensor) (z, logJ *nnlayers.Tensor, err error) {
+	z = u
+	logJ = t.Tensor(u.V, u.B, 1)
+	for i := len(f.layers) - 1; i >= 0; i-- {
+		var ld *nnlayers.Tensor
+		if z, ld, err = f.layers[i].Inverse(t, z); err != nil {
+			return nil, nil, err
+		}
+		for j, v := range ld.Data {
+			logJ.Data[j] += v
+		}
+	}
+	return z, logJ, nil
+}
