@@ -178,3 +178,14 @@ func TestHelpIsAValidRunFile(t *testing.T) {
 		t.Errorf("the help's values differ from the parser's defaults:\n%+v\n%+v", c, d)
 	}
 }
+
+// TestUpperBound: a key with an upper bound refuses values at or above it.
+func TestUpperBound(t *testing.T) {
+	_, err := Parse("x.toml", []byte(minimal+"[model]\nspectral_bound = 1.0\n"))
+	if err == nil || !strings.Contains(err.Error(), "model.spectral_bound") || !strings.Contains(err.Error(), "< 1") {
+		t.Errorf("spectral_bound = 1 accepted or unclear: %v", err)
+	}
+	if _, err := Parse("x.toml", []byte(minimal+"[model]\nspectral_bound = 0.95\n")); err != nil {
+		t.Error(err)
+	}
+}

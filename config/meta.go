@@ -23,16 +23,16 @@ type sectionInfo struct {
 }
 
 type keyInfo struct {
-	name       string
-	typ        reflect.Type
-	index      int // field index in the section struct
-	def        string
-	hasDefault bool
-	example    string
-	enum       []string
-	min, gt    *float64
-	requiredBy string
-	doc        string
+	name        string
+	typ         reflect.Type
+	index       int // field index in the section struct
+	def         string
+	hasDefault  bool
+	example     string
+	enum        []string
+	min, gt, lt *float64
+	requiredBy  string
+	doc         string
 }
 
 var schema = sync.OnceValue(func() []sectionInfo {
@@ -56,7 +56,7 @@ var schema = sync.OnceValue(func() []sectionInfo {
 			if e := kf.Tag.Get("enum"); e != "" {
 				k.enum = strings.Split(e, "|")
 			}
-			for tag, dst := range map[string]**float64{"min": &k.min, "gt": &k.gt} {
+			for tag, dst := range map[string]**float64{"min": &k.min, "gt": &k.gt, "lt": &k.lt} {
 				if s, ok := kf.Tag.Lookup(tag); ok {
 					v, err := strconv.ParseFloat(s, 64)
 					if err != nil {
@@ -170,6 +170,9 @@ func (k keyInfo) constraint() string {
 	}
 	if k.gt != nil {
 		parts = append(parts, "> "+strconv.FormatFloat(*k.gt, 'g', -1, 64))
+	}
+	if k.lt != nil {
+		parts = append(parts, "< "+strconv.FormatFloat(*k.lt, 'g', -1, 64))
 	}
 	return strings.Join(parts, ", ")
 }
@@ -367,6 +370,9 @@ func (k keyInfo) checkBound(x float64) string {
 	}
 	if k.gt != nil && !(x > *k.gt) {
 		return fmt.Sprintf("must be > %v", *k.gt)
+	}
+	if k.lt != nil && !(x < *k.lt) {
+		return fmt.Sprintf("must be < %v", *k.lt)
 	}
 	return ""
 }

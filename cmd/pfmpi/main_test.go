@@ -145,7 +145,7 @@ func TestUsage(t *testing.T) {
 		t.Errorf("run: exit %d, %q", code, errOut)
 	}
 	// The bare form `pfmpi FILE.toml` is `pfmpi run FILE.toml`.
-	f := writeFile(t, "[lattice]\ndims = [4, 4]\ngroup = \"su3\"\n[action]\nbeta = 1.0\n[train]\n")
+	f := writeFile(t, "[lattice]\ndims = [4, 4, 4, 4]\ngroup = \"su3\"\n[action]\nbeta = 1.0\n[train]\n")
 	if code, out, _ := runCLI(t, f); code != exitNotReady || !strings.Contains(out, "pfmpi run: "+f) {
 		t.Errorf("bare file: exit %d\n%s", code, out)
 	}

@@ -6,6 +6,7 @@ package flowrun
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -36,8 +37,11 @@ type Env struct {
 
 // Supported reports whether the flow phases exist for cfg yet, and why not.
 func Supported(cfg *config.Config) error {
-	if cfg.Lattice.Group != "u1" || len(cfg.Lattice.Dims) != 2 {
-		return fmt.Errorf("flows for %dD %s arrive with the SU(3) issue; only 2D U(1) flows exist yet", len(cfg.Lattice.Dims), cfg.Lattice.Group)
+	if len(cfg.Lattice.Dims) != 2 {
+		return fmt.Errorf("flows exist for 2D lattices; %dD flows are not implemented yet", len(cfg.Lattice.Dims))
+	}
+	if cfg.Lattice.Group == "su3" && cfg.Action.Kappa > 0 {
+		return errors.New("SU(3) flows with fermions (the marginal and joint Nf = 2 models) are not implemented yet; pure-gauge SU(3) flows are")
 	}
 	if cfg.Action.Kappa > 0 && cfg.Model.Fermions == "pseudofermion" {
 		mc := cfg.Model
@@ -70,7 +74,7 @@ type model struct {
 	geo     *nnlayers.Geometry
 	sp      *gauge.Space
 	op      *dslash.Wilson
-	flow    *flow.U1
+	flow    flow.GaugeFlow
 	target  *flow.Target
 	trainer *flow.Trainer
 	pf      *pfflow.Model           // conditional flows of the joint model (nil: marginal only)
@@ -117,10 +121,16 @@ func newModel(env Env) (*model, error) {
 	m := &model{env: env, cfg: cfg, geo: nnlayers.NewGeometry(env.Domain, env.Layout), tape: nnlayers.NewTape(0)}
 	mc := cfg.Model
 	var err error
-	m.flow, err = flow.NewU1(m.geo, flow.U1Spec{
-		Layers: mc.GaugeLayers, Hidden: mc.GaugeHidden, Kernel: mc.GaugeKernel, Dilations: mc.GaugeDilations,
-		Transform: mc.GaugeTransform, Bins: mc.SplineBins, Mixtures: mc.NCPMixtures,
-		Seed: uint64(cfg.Run.Seed), Gain: mc.InitGain})
+	if cfg.Lattice.Group == "su3" {
+		m.flow, err = flow.NewSU3(m.geo, flow.SU3Spec{
+			Layers: mc.GaugeLayers, Hidden: mc.GaugeHidden, Kernel: mc.GaugeKernel, Dilations: mc.GaugeDilations,
+			Modes: mc.SpectralModes, Bound: mc.SpectralBound, Seed: uint64(cfg.Run.Seed), Gain: mc.InitGain})
+	} else {
+		m.flow, err = flow.NewU1(m.geo, flow.U1Spec{
+			Layers: mc.GaugeLayers, Hidden: mc.GaugeHidden, Kernel: mc.GaugeKernel, Dilations: mc.GaugeDilations,
+			Transform: mc.GaugeTransform, Bins: mc.SplineBins, Mixtures: mc.NCPMixtures,
+			Seed: uint64(cfg.Run.Seed), Gain: mc.InitGain})
+	}
 	if err != nil {
 		m.geo.Close()
 		m.tape.Close()
@@ -131,7 +141,7 @@ func newModel(env Env) (*model, error) {
 		return nil, err
 	}
 	m.sp, m.op, m.target, m.pfs = main.sp, main.op, main.target, main.sample
-	if cfg.Action.Kappa == 0 {
+	if cfg.Action.Kappa == 0 && cfg.Lattice.Group == "u1" {
 		v := int(env.Layout.Lattice().GlobalVolume())
 		if lz, err := logPartition(cfg.Action.Beta, v); err == nil {
 			m.logZ, m.hasLogZ = lz, true
@@ -208,7 +218,11 @@ func (p *targetParts) close() {
 // without for sampling) and, on small lattices held by one rank, the exact
 // determinant for the marginal ESS.
 func buildTarget(comm mpi.Comm, ly *decomp.Layout, cfg *config.Config) (*targetParts, error) {
-	sp, err := gauge.NewSpace(comm, ly, 1)
+	nc := 1
+	if cfg.Lattice.Group == "su3" {
+		nc = 3
+	}
+	sp, err := gauge.NewSpace(comm, ly, nc)
 	if err != nil {
 		return nil, err
 	}

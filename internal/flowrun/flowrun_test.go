@@ -17,6 +17,7 @@ import (
 	"pfmpi/decomp"
 	"pfmpi/internal/mpitest"
 	"pfmpi/internal/rundir"
+	"pfmpi/measure"
 	"pfmpi/mpi"
 )
 
@@ -275,4 +276,35 @@ func TestFitNpf(t *testing.T) {
 	if _, err := fitNpf([]float64{1, 1}, []float64{0.1, 0.1}, []float64{0.01, 0.01}); err == nil {
 		t.Error("a fit through one abscissa was accepted")
 	}
+}
+
+// TestSU3PureGauge trains and samples a pure-gauge SU(3) flow briefly: the
+// summary carries the ESS, the Metropolis plaquette and the exact value.
+func TestSU3PureGauge(t *testing.T) {
+	mpitest.RunDir(t, 2, func(c mpi.Comm, tmp string) error {
+		text := strings.Replace(fmt.Sprintf(base, filepath.Join(tmp, "su3"), "[1, 1]", 0.0, 3), "[lattice]\ndims = [4, 4]", "[lattice]\ndims = [4, 4]\ngroup = \"su3\"", 1)
+		text = strings.Replace(text, "beta = 1.5", "beta = 6.0", 1)
+		out, err := run(c, text)
+		if err != nil {
+			return err
+		}
+		return onRoot(c, func() error {
+			sb, err := os.ReadFile(filepath.Join(tmp, "su3", "summary.json"))
+			if err != nil {
+				return err
+			}
+			var sum struct {
+				ESS, Plaquette struct{ Value, Error float64 }
+				PlaquetteExact float64 `json:"plaquette_exact"`
+			}
+			if err := json.Unmarshal(sb, &sum); err != nil {
+				return err
+			}
+			exact, _ := measure.SU3Plaquette(6, 16)
+			if sum.ESS.Value <= 0 || sum.Plaquette.Value <= 0 || math.Abs(sum.PlaquetteExact-exact) > 1e-12 {
+				return fmt.Errorf("SU(3) summary %s\n%s", sb, out)
+			}
+			return nil
+		})
+	})
 }

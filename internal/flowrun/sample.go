@@ -213,17 +213,23 @@ func (m *model) sampleValues(smp *flow.Samples, chain []int, accepted int, elaps
 			v["plaquette"] = a.Mean
 			tau["plaquette"] = a.TauInt
 		}
-		if a, err := measure.Gamma(q2); err == nil {
-			v["topological_susceptibility"] = measure.Estimate{Value: a.Mean.Value / vol, Error: a.Mean.Error / vol}
-			tau["topological_charge_squared"] = a.TauInt
-		}
-		if a, err := measure.Gamma(q); err == nil {
-			tau["topological_charge"] = a.TauInt
+		if m.cfg.Lattice.Group == "u1" { // 2D SU(N) has no topology
+			if a, err := measure.Gamma(q2); err == nil {
+				v["topological_susceptibility"] = measure.Estimate{Value: a.Mean.Value / vol, Error: a.Mean.Error / vol}
+				tau["topological_charge_squared"] = a.TauInt
+			}
+			if a, err := measure.Gamma(q); err == nil {
+				tau["topological_charge"] = a.TauInt
+			}
 		}
 		v["tau_int"] = tau
 	}
 	if m.cfg.Action.Kappa == 0 {
-		if exact, err := measure.U1Plaquette(m.cfg.Action.Beta, int(vol)); err == nil {
+		exact, err := measure.U1Plaquette(m.cfg.Action.Beta, int(vol))
+		if m.cfg.Lattice.Group == "su3" {
+			exact, err = measure.SU3Plaquette(m.cfg.Action.Beta, int(vol))
+		}
+		if err == nil {
 			v["plaquette_exact"] = exact
 		}
 	}
