@@ -236,3 +236,14 @@ func TestSU3Plaquette(t *testing.T) {
 		t.Errorf("β = 6: ⟨P⟩ %.12g vs %.12g on the torus, correction %g", inf, torus, corr)
 	}
 }
+
+// TestSU3LogPartition: d log Z/dβ = (V/3)⟨Re Tr P⟩ = V⟨P⟩ by central differences.
+func TestSU3LogPartition(t *testing.T) {
+	const v, beta, h = 16, 4.0, 1e-4
+	zp, _ := SU3LogPartition(beta+h, v)
+	zm, _ := SU3LogPartition(beta-h, v)
+	p, _ := SU3Plaquette(beta, v)
+	if d := (zp - zm) / (2 * h) / v; math.Abs(d-p) > 1e-7 {
+		t.Errorf("d log Z/dβ / V = %.10g, ⟨P⟩ = %.10g", d, p)
+	}
+}

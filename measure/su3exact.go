@@ -130,3 +130,22 @@ func su3Characters(beta float64) ([]su3Rep, error) {
 	}
 	return reps, nil
 }
+
+// SU3LogPartition returns log Z = log Σ_r (c_r/d_r)^V of 2D SU(3) pure
+// gauge theory on a torus of V plaquettes with normalised Haar measure per
+// link (V log c_0 up to the weights of SU3PlaquetteCorrection).
+func SU3LogPartition(beta float64, v int) (float64, error) {
+	reps, err := su3Characters(beta)
+	if err != nil {
+		return 0, err
+	}
+	if v < 1 {
+		return 0, fmt.Errorf("measure: SU(3) partition function needs V ≥ 1, got %d", v)
+	}
+	sum := 0.0
+	for _, r := range reps {
+		x := r.c / r.d / reps[0].c
+		sum += math.Pow(x, float64(v))
+	}
+	return float64(v)*math.Log(reps[0].c) + math.Log(sum), nil
+}

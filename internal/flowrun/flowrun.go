@@ -21,6 +21,7 @@ import (
 	"pfmpi/gauge"
 	"pfmpi/internal/atomicfile"
 	"pfmpi/internal/rundir"
+	"pfmpi/measure"
 	"pfmpi/mpi"
 	"pfmpi/nnlayers"
 	"pfmpi/pfflow"
@@ -141,8 +142,12 @@ func newModel(env Env) (*model, error) {
 		return nil, err
 	}
 	m.sp, m.op, m.target, m.pfs = main.sp, main.op, main.target, main.sample
-	if cfg.Action.Kappa == 0 && cfg.Lattice.Group == "u1" {
+	if cfg.Action.Kappa == 0 {
 		v := int(env.Layout.Lattice().GlobalVolume())
+		logPartition := measure.U1LogPartition
+		if cfg.Lattice.Group == "su3" {
+			logPartition = measure.SU3LogPartition
+		}
 		if lz, err := logPartition(cfg.Action.Beta, v); err == nil {
 			m.logZ, m.hasLogZ = lz, true
 		}

@@ -15,8 +15,6 @@ import (
 
 func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
 
-func logPartition(beta float64, v int) (float64, error) { return measure.U1LogPartition(beta, v) }
-
 // TrainRecord is one line of metrics.jsonl in the train phase.
 type TrainRecord struct {
 	Phase    string   `json:"phase"` // "train"
