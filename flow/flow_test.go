@@ -274,44 +274,11 @@ func TestGradientFiniteDifference(t *testing.T) {
 				return err
 			}
 			defer s.close()
-			if _, err := s.trainer.Gradient(7); err != nil {
-				return err
-			}
-			ps := s.trainer.Params()
-			st := rng.New(8, "direction").Stream(0)
-			dirs := make([][]float64, len(ps))
-			want := 0.0
-			for i, p := range ps {
-				dirs[i] = make([]float64, p.Size())
-				for j := range dirs[i] {
-					dirs[i][j] = st.Normal()
-					want += dirs[i][j] * p.Grad[j]
-				}
-			}
-			loss := func(eps float64) (float64, error) {
-				saved := make([][]float64, len(ps))
-				for i, p := range ps {
-					saved[i] = append([]float64(nil), p.Value...)
-					for j := range p.Value {
-						p.Value[j] += eps * dirs[i][j]
-					}
-				}
-				l, err := s.trainer.Gradient(7)
-				for i, p := range ps {
-					copy(p.Value, saved[i])
-				}
-				return l, err
-			}
-			const eps = 1e-6
-			lp, err := loss(eps)
+			want, fd, err := lossGradient(s.trainer, 7)
 			if err != nil {
 				return err
 			}
-			lm, err := loss(-eps)
-			if err != nil {
-				return err
-			}
-			if fd := (lp - lm) / (2 * eps); math.Abs(fd-want) > 1e-5*(1+math.Abs(want)) {
+			if math.Abs(fd-want) > 1e-5*(1+math.Abs(want)) {
 				return fmt.Errorf("κ = %g joint %v: ⟨dir, ∇loss⟩ = %.10g, central difference %.10g", kappa, cs.pf != nil, want, fd)
 			}
 			return nil
@@ -553,4 +520,46 @@ func TestNpfEstimatorUnbiased(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// lossGradient returns ⟨dir, ∇loss⟩ of training step n along a random
+// direction of all parameters and the central difference of the loss.
+func lossGradient(tr *Trainer, n int) (want, fd float64, err error) {
+	if _, err := tr.Gradient(n); err != nil {
+		return 0, 0, err
+	}
+	ps := tr.Params()
+	st := rng.New(8, "direction").Stream(0)
+	dirs := make([][]float64, len(ps))
+	for i, p := range ps {
+		dirs[i] = make([]float64, p.Size())
+		for j := range dirs[i] {
+			dirs[i][j] = st.Normal()
+			want += dirs[i][j] * p.Grad[j]
+		}
+	}
+	loss := func(eps float64) (float64, error) {
+		saved := make([][]float64, len(ps))
+		for i, p := range ps {
+			saved[i] = append([]float64(nil), p.Value...)
+			for j := range p.Value {
+				p.Value[j] += eps * dirs[i][j]
+			}
+		}
+		l, err := tr.Gradient(n)
+		for i, p := range ps {
+			copy(p.Value, saved[i])
+		}
+		return l, err
+	}
+	const eps = 1e-6
+	lp, err := loss(eps)
+	if err != nil {
+		return 0, 0, err
+	}
+	lm, err := loss(-eps)
+	if err != nil {
+		return 0, 0, err
+	}
+	return want, (lp - lm) / (2 * eps), nil
 }

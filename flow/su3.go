@@ -100,29 +100,11 @@ func (f *SU3) Prior(b, first int, key rng.Key) *nnlayers.Tensor {
 
 // Forward pushes z through the layers, recording on t.
 func (f *SU3) Forward(t *nnlayers.Tape, z *nnlayers.Tensor) (u, logJ *nnlayers.Tensor, err error) {
-	u = z
-	logJ = t.Tensor(z.V, z.B, 1)
-	for _, l := range f.layers {
-		if u, logJ, err = l.Forward(t, u, logJ); err != nil {
-			return nil, nil, err
-		}
-	}
-	return u, logJ, nil
+	return forwardLayers(t, f.layers, z)
 }
 
 // Inverse maps configurations back to the prior (t in NoGrad mode) and
 // returns z with the log-Jacobian density of the forward map.
 func (f *SU3) Inverse(t *nnlayers.Tape, u *nnlayers.Tensor) (z, logJ *nnlayers.Tensor, err error) {
-	z = u
-	logJ = t.Tensor(u.V, u.B, 1)
-	for i := len(f.layers) - 1; i >= 0; i-- {
-		var ld *nnlayers.Tensor
-		if z, ld, err = f.layers[i].Inverse(t, z); err != nil {
-			return nil, nil, err
-		}
-		for j, v := range ld.Data {
-			logJ.Data[j] += v
-		}
-	}
-	return z, logJ, nil
+	return inverseLayers(t, f.layers, u)
 }

@@ -109,25 +109,43 @@ func (f *U1) Prior(b, first int, key rng.Key) *nnlayers.Tensor {
 // angles and the log-Jacobian density (V × B × 1): log q of member b is
 // LogPrior − Σ_sites logJ (summed over the domain).
 func (f *U1) Forward(t *nnlayers.Tape, z *nnlayers.Tensor) (theta, logJ *nnlayers.Tensor, err error) {
-	theta = z
-	logJ = t.Tensor(z.V, z.B, 1)
-	for _, l := range f.layers {
-		if theta, logJ, err = l.Forward(t, theta, logJ); err != nil {
-			return nil, nil, err
-		}
-	}
-	return theta, logJ, nil
+	return forwardLayers(t, f.layers, z)
 }
 
 // Inverse maps configurations theta back to the prior and returns z and
 // the log-Jacobian density of the forward map at z (t must be in NoGrad
 // mode): log q(theta) = LogPrior − Σ_sites logJ.
 func (f *U1) Inverse(t *nnlayers.Tape, theta *nnlayers.Tensor) (z, logJ *nnlayers.Tensor, err error) {
-	z = theta
-	logJ = t.Tensor(theta.V, theta.B, 1)
-	for i := len(f.layers) - 1; i >= 0; i-- {
+	return inverseLayers(t, f.layers, theta)
+}
+
+// couplingLayer is a gauge coupling layer (coupling.U1Layer, SU3Layer).
+type couplingLayer interface {
+	Forward(t *nnlayers.Tape, x, logJ *nnlayers.Tensor) (*nnlayers.Tensor, *nnlayers.Tensor, error)
+	Inverse(t *nnlayers.Tape, x *nnlayers.Tensor) (*nnlayers.Tensor, *nnlayers.Tensor, error)
+}
+
+// forwardLayers pushes z through the layers in order, accumulating the
+// log-Jacobian density.
+func forwardLayers[L couplingLayer](t *nnlayers.Tape, layers []L, z *nnlayers.Tensor) (x, logJ *nnlayers.Tensor, err error) {
+	x = z
+	logJ = t.Tensor(z.V, z.B, 1)
+	for _, l := range layers {
+		if x, logJ, err = l.Forward(t, x, logJ); err != nil {
+			return nil, nil, err
+		}
+	}
+	return x, logJ, nil
+}
+
+// inverseLayers maps x back through the layers in reverse order and sums
+// their forward log-Jacobian densities (t in NoGrad mode).
+func inverseLayers[L couplingLayer](t *nnlayers.Tape, layers []L, x *nnlayers.Tensor) (z, logJ *nnlayers.Tensor, err error) {
+	z = x
+	logJ = t.Tensor(x.V, x.B, 1)
+	for i := len(layers) - 1; i >= 0; i-- {
 		var ld *nnlayers.Tensor
-		if z, ld, err = f.layers[i].Inverse(t, z); err != nil {
+		if z, ld, err = layers[i].Inverse(t, z); err != nil {
 			return nil, nil, err
 		}
 		for j, v := range ld.Data {
