@@ -283,11 +283,9 @@ func (o *su3TransformOp) Run(_, chunk int) {
 				setLink(o.out, s, b, l.mu, F.Mul(U))
 				o.ld.Data[o.ld.At(s, b, 0)] = ld
 			default:
-				W := U.Mul(S)
-				F, _ := l.smap.Rotation(p, W)
 				gOut := gradOf(o.out, s, b, l.mu)
 				gp := o.par.Grad[o.par.At(s, b, 0) : o.par.At(s, b, 0)+np]
-				gW := l.smap.RotationVJP(p, W, gOut.MulAdj(U), o.ld.Grad[o.ld.At(s, b, 0)], gp)
+				gW, F := l.smap.RotationVJP(p, U.Mul(S), gOut.MulAdj(U), o.ld.Grad[o.ld.At(s, b, 0)], gp)
 				// U′ = F U: G_U = F† G′ (replacing the pass-through) + G_W S†.
 				if o.u.Grad != nil {
 					addGrad(o.u.Grad, o.u, s, b, l.mu, F.AdjMul(gOut).Sub(gOut))

@@ -212,13 +212,14 @@ func (m SpectralMap) psi2(p []float64, th float64) float64 {
 }
 
 // RotationVJP adds to gp the gradient of L with respect to the raw
-// parameters and returns the gradient with respect to W, given gF =
+// parameters and returns the gradient with respect to W and F itself (one
+// eigen-decomposition serves both), given gF =
 // ∂L/∂F (complex-matrix convention: dL = Re Tr(gF† dF)) and gLD = ∂L/∂log J,
 // for F, log J = Rotation(p, W). The returned G_W is exact along the
 // tangent directions δW = XW, X ∈ su(3) (dL = Re Tr(G_W† X W)). Near
 // degenerate eigenvalues the divided differences of g(λ) = e^{iψ(arg λ)}
 // are replaced by the derivative at the midpoint.
-func (m SpectralMap) RotationVJP(p []float64, w, gF su3.Matrix, gLD float64, gp []float64) su3.Matrix {
+func (m SpectralMap) RotationVJP(p []float64, w, gF su3.Matrix, gLD float64, gp []float64) (gW, f su3.Matrix) {
 	th, v := su3.Phases(w)
 	var lam, g [3]complex128
 	var ps, dps, d2 [3]float64
@@ -344,7 +345,11 @@ func (m SpectralMap) RotationVJP(p []float64, w, gF su3.Matrix, gLD float64, gp 
 			gp[idx] += gsum * dc
 		}
 	}
-	return v.Mul(ge).MulAdj(v)
+	var eps [3]float64
+	for i := range eps {
+		eps[i] = ps[i] - mean
+	}
+	return v.Mul(ge).MulAdj(v), fromPhases(v, eps)
 }
 
 // vdGrad returns ∂/∂θ_j Σ_{i<k} log(4 sin²((θ_i − θ_k)/2)) = Σ_{k≠j} cot((θ_j − θ_k)/2).

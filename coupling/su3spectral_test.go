@@ -102,7 +102,10 @@ func TestRotationVJP(t *testing.T) {
 			return real(cm.AdjMul(f).Trace()) + c*ld
 		}
 		gp := make([]float64, m.Params())
-		gw := m.RotationVJP(p, w, cm, c, gp)
+		gw, f := m.RotationVJP(p, w, cm, c, gp)
+		if f0, _ := m.Rotation(p, w); f.Sub(f0).MaxAbs() > 1e-13 {
+			t.Fatalf("RotationVJP's F differs from Rotation's")
+		}
 		x := su3.RandomAlgebra(&st)
 		want := real(gw.AdjMul(x.Mul(w)).Trace())
 		const eps = 1e-6
