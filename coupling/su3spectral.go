@@ -17,9 +17,10 @@ import (
 // Σ_{k=1}^{K} a_k cos kθ + b_k sin kθ. Because the same ψ acts on every
 // eigenphase, θ′ is permutation equivariant (no canonical cell of the Weyl
 // group is needed) and h(ΩWΩ†) = Ω h(W) Ω†; the mean is subtracted so that
-// Σθ′ = Σθ (det h(W) = 1). The coefficients are bounded, a_k = s·tanh(p)/(2K
-// k²) and likewise b_k, so |ψ′| ≤ s < 1: θ ↦ θ′ is the identity plus a
-// contraction on the torus, hence a bijection (inverted by Newton's method).
+// Σθ′ = Σθ (det h(W) = 1). The coefficients are the raw parameters scaled
+// jointly so that Σ k²(|a_k| + |b_k|) < s (see scale): |ψ′| < s < 1, so
+// θ ↦ θ′ is the identity plus a contraction on the torus, hence a
+// bijection (inverted by Newton's method).
 // With respect to Haar measure (Weyl integration formula),
 //
 //	log J = log det(1 + P diag(ψ′(θ))) + Σ_{i<j} [log|e^{iθ′_i} − e^{iθ′_j}|² − log|e^{iθ_i} − e^{iθ_j}|²],
@@ -43,13 +44,29 @@ func NewSpectralMap(k int, s float64) (SpectralMap, error) {
 // Params is the number of real parameters: 2K.
 func (m SpectralMap) Params() int { return 2 * m.K }
 
+// spectralDelta smooths |p| in the normalisation of the coefficients.
+const spectralDelta = 1e-3
+
+// scale returns g(W) = s·tanh(W)/W with W = Σ_i k_i² √(p_i² + δ²): the
+// coefficients are c_i = p_i·g(W), so Σ k²(|a_k| + |b_k|) ≤ g(W)·W =
+// s·tanh W < s while a single mode may use the whole budget. It also
+// returns W.
+func (m SpectralMap) scale(p []float64) (g, w float64) {
+	for i, v := range p[:2*m.K] {
+		k := float64(i/2 + 1)
+		w += k * k * math.Sqrt(v*v+spectralDelta*spectralDelta)
+	}
+	return m.S * math.Tanh(w) / w, w
+}
+
 // coefficient returns a_k (b = false) or b_k from the raw parameters.
 func (m SpectralMap) coefficient(p []float64, k int, b bool) float64 {
 	i := 2 * (k - 1)
 	if b {
 		i++
 	}
-	return m.S * math.Tanh(p[i]) / float64(2*m.K*k*k)
+	g, _ := m.scale(p)
+	return p[i] * g
 }
 
 // psi returns ψ(θ) and ψ′(θ).
@@ -189,14 +206,21 @@ func (m SpectralMap) Rotation(p []float64, w su3.Matrix) (su3.Matrix, float64) {
 	return fromPhases(v, eps), ld
 }
 
-// dcoefficient returns ∂a_k/∂p (or ∂b_k/∂p) for the raw parameter.
-func (m SpectralMap) dcoefficient(p []float64, k int, b bool) float64 {
-	i := 2 * (k - 1)
-	if b {
-		i++
+// addCoefficientVJP adds to gp the gradient with respect to the raw
+// parameters given gc = ∂L/∂c_i: ∂c_i/∂p_j = δ_ij g + p_i g′(W) ∂W/∂p_j.
+func (m SpectralMap) addCoefficientVJP(p, gc, gp []float64) {
+	g, w := m.scale(p)
+	t := math.Tanh(w)
+	dg := m.S * (w*(1-t*t) - t) / (w * w)
+	dot := 0.0
+	for i := range gc {
+		dot += gc[i] * p[i]
 	}
-	t := math.Tanh(p[i])
-	return m.S * (1 - t*t) / float64(2*m.K*k*k)
+	for j := range gc {
+		k := float64(j/2 + 1)
+		dw := k * k * p[j] / math.Sqrt(p[j]*p[j]+spectralDelta*spectralDelta)
+		gp[j] += gc[j]*g + dg*dw*dot
+	}
 }
 
 // psi2 returns ψ″(θ).
@@ -308,13 +332,13 @@ func (m SpectralMap) RotationVJP(p []float64, w, gF su3.Matrix, gLD float64, gp 
 		z := cmplx.Exp(complex(0, ps[i]-mean))
 		deps[i] = real(cmplx.Conj(k[4*i]) * complex(0, 1) * z)
 	}
+	gc := make([]float64, 2*m.K) // ∂L/∂c_i
 	for kk := 1; kk <= m.K; kk++ {
 		for _, isB := range []bool{false, true} {
 			idx := 2 * (kk - 1)
 			if isB {
 				idx++
 			}
-			dc := m.dcoefficient(p, kk, isB)
 			kf := float64(kk)
 			// ∂ψ(θ)/∂coef and ∂ψ′(θ)/∂coef.
 			var dpsi, dpsid [3]float64
@@ -342,9 +366,10 @@ func (m SpectralMap) RotationVJP(p []float64, w, gF su3.Matrix, gLD float64, gp 
 				}
 				gsum += gLD * dpsid[j] * mp
 			}
-			gp[idx] += gsum * dc
+			gc[idx] = gsum
 		}
 	}
+	m.addCoefficientVJP(p, gc, gp)
 	var eps [3]float64
 	for i := range eps {
 		eps[i] = ps[i] - mean

@@ -31,6 +31,11 @@ func TestSpectralMap(t *testing.T) {
 	st := rng.New(1, "spectral-w").Stream(0)
 	for trial := range 6 {
 		p := spectralParams(m, uint64(trial))
+		for th := -math.Pi; th < math.Pi; th += 0.01 {
+			if _, d := m.psi(p, th); math.Abs(d) >= m.S {
+				t.Fatalf("|ψ′(%g)| = %g ≥ bound %g", th, math.Abs(d), m.S)
+			}
+		}
 		w := su3.Haar(&st)
 		h, ld := m.Apply(p, w)
 		if d := h.DistanceFromSU3(); d > 1e-12 {
