@@ -44,24 +44,12 @@ func NewSU3(geo *nnlayers.Geometry, spec SU3Spec) (*SU3, error) {
 		return nil, err
 	}
 	f := &SU3{geo: geo}
-	for i := range spec.Layers {
-		ch := append([]int{coupling.SU3Features}, spec.Hidden...)
-		ch = append(ch, smap.Params())
-		net, err := nnlayers.ConvNet(geo, fmt.Sprintf("gauge%d", i), nnlayers.ConvNetSpec{
-			Channels: ch, Kernel: spec.Kernel, Dilations: spec.Dilations,
-			Act: nnlayers.LeakyReLU, Final: nnlayers.Identity,
-			Seed: spec.Seed, Gain: spec.Gain, ZeroLast: true})
-		if err != nil {
-			return nil, err
-		}
-		l, err := coupling.NewSU3Layer(geo, i, net, smap)
-		if err != nil {
-			return nil, err
-		}
-		f.layers = append(f.layers, l)
-		f.params = append(f.params, l.Params()...)
-	}
-	return f, f.params.Check()
+	cs := contextSpec{hidden: spec.Hidden, kernel: spec.Kernel, dilations: spec.Dilations, seed: spec.Seed, gain: spec.Gain}
+	f.layers, f.params, err = buildLayers(geo, spec.Layers, coupling.SU3Features, smap.Params(), cs,
+		func(i int, net nnlayers.Sequential) (*coupling.SU3Layer, error) {
+			return coupling.NewSU3Layer(geo, i, net, smap)
+		})
+	return f, err
 }
 
 // Params returns the trainable parameters.

@@ -55,24 +55,46 @@ func NewU1(geo *nnlayers.Geometry, spec U1Spec) (*U1, error) {
 		return nil, fmt.Errorf("flow: a U(1) flow needs at least one layer, got %d", spec.Layers)
 	}
 	f := &U1{geo: geo, links: 2 * geo.Layout().Lattice().GlobalVolume()}
-	for i := range spec.Layers {
-		ch := append([]int{coupling.Features}, spec.Hidden...)
-		ch = append(ch, cmap.Params())
+	cs := contextSpec{hidden: spec.Hidden, kernel: spec.Kernel, dilations: spec.Dilations, seed: spec.Seed, gain: spec.Gain}
+	f.layers, f.params, err = buildLayers(geo, spec.Layers, coupling.Features, cmap.Params(), cs,
+		func(i int, net nnlayers.Sequential) (*coupling.U1Layer, error) {
+			return coupling.NewU1Layer(geo, i, net, cmap)
+		})
+	return f, err
+}
+
+// contextSpec describes the context networks of the gauge layers.
+type contextSpec struct {
+	hidden, dilations []int
+	kernel            int
+	seed              uint64
+	gain              float64
+}
+
+// buildLayers builds n coupling layers, each with its own context network
+// from in to out channels (LeakyReLU between convolutions, last one zero:
+// the flow starts as the identity), and returns them with their parameters.
+func buildLayers[L interface{ Params() nnlayers.Params }](geo *nnlayers.Geometry, n, in, out int, cs contextSpec,
+	newLayer func(i int, net nnlayers.Sequential) (L, error)) ([]L, nnlayers.Params, error) {
+	var layers []L
+	var params nnlayers.Params
+	for i := range n {
+		ch := append(append([]int{in}, cs.hidden...), out)
 		net, err := nnlayers.ConvNet(geo, fmt.Sprintf("gauge%d", i), nnlayers.ConvNetSpec{
-			Channels: ch, Kernel: spec.Kernel, Dilations: spec.Dilations,
+			Channels: ch, Kernel: cs.kernel, Dilations: cs.dilations,
 			Act: nnlayers.LeakyReLU, Final: nnlayers.Identity,
-			Seed: spec.Seed, Gain: spec.Gain, ZeroLast: true})
+			Seed: cs.seed, Gain: cs.gain, ZeroLast: true})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		l, err := coupling.NewU1Layer(geo, i, net, cmap)
+		l, err := newLayer(i, net)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		f.layers = append(f.layers, l)
-		f.params = append(f.params, l.Params()...)
+		layers = append(layers, l)
+		params = append(params, l.Params()...)
 	}
-	return f, f.params.Check()
+	return layers, params, params.Check()
 }
 
 // Params returns the trainable parameters.
