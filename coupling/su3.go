@@ -149,6 +149,26 @@ func (l *SU3Layer) staple(pad *nnlayers.Tensor, s, b int) (S, A, B, C su3.Matrix
 // Forward applies the layer to the links u (V × B × 36) and returns the
 // new links and logJ plus the layer's log-Jacobian density (Haar).
 func (l *SU3Layer) Forward(t *nnlayers.Tape, u, logJ *nnlayers.Tensor) (*nnlayers.Tensor, *nnlayers.Tensor, error) {
+	out, ld, err := l.apply(t, u, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	return out, nnlayers.Add(t, logJ, ld), nil
+}
+
+// Inverse maps links out back through the layer (t in NoGrad mode) and
+// returns them with the forward log-Jacobian density.
+func (l *SU3Layer) Inverse(t *nnlayers.Tape, out *nnlayers.Tensor) (*nnlayers.Tensor, *nnlayers.Tensor, error) {
+	if !t.NoGrad {
+		return nil, nil, fmt.Errorf("coupling: %s: Inverse needs a tape in NoGrad mode", l.name)
+	}
+	return l.apply(t, out, true)
+}
+
+// apply computes the context of the frozen plaquettes (the same for the
+// input and the output links) and moves the active links forward or back,
+// recording both parts on t (nothing in NoGrad mode).
+func (l *SU3Layer) apply(t *nnlayers.Tape, u *nnlayers.Tensor, inverse bool) (*nnlayers.Tensor, *nnlayers.Tensor, error) {
 	if u.C != su3LinkChannels || u.V != l.geo.Volume() {
 		return nil, nil, fmt.Errorf("coupling: %s applied to %d sites × %d channels", l.name, u.V, u.C)
 	}
@@ -165,36 +185,12 @@ func (l *SU3Layer) Forward(t *nnlayers.Tape, u, logJ *nnlayers.Tensor) (*nnlayer
 	out := t.Tensor(u.V, u.B, su3LinkChannels)
 	copy(out.Data, u.Data)
 	ld := t.Tensor(u.V, u.B, 1)
-	l.tr.u, l.tr.pad, l.tr.par, l.tr.out, l.tr.ld, l.tr.back, l.tr.inverse = u, pad, par, out, ld, false, false
+	l.tr.u, l.tr.pad, l.tr.par, l.tr.out, l.tr.ld, l.tr.back, l.tr.inverse = u, pad, par, out, ld, false, inverse
 	l.tr.err = nil
 	t.Run(nnlayers.Chunks(u.B), &l.tr)
-	t.RecordCustom(&l.tr)
-	return out, nnlayers.Add(t, logJ, ld), nil
-}
-
-// Inverse maps links out back through the layer (t in NoGrad mode) and
-// returns them with the forward log-Jacobian density.
-func (l *SU3Layer) Inverse(t *nnlayers.Tape, out *nnlayers.Tensor) (*nnlayers.Tensor, *nnlayers.Tensor, error) {
-	if !t.NoGrad {
-		return nil, nil, fmt.Errorf("coupling: %s: Inverse needs a tape in NoGrad mode", l.name)
-	}
-	pad, err := l.pad(t, out)
-	if err != nil {
-		return nil, nil, err
-	}
-	l.tape = t
-	feat := t.Tensor(out.V, out.B, SU3Features)
-	l.feat.u, l.feat.pad, l.feat.f, l.feat.back = out, pad, feat, false
-	t.Run(nnlayers.Chunks(out.B), &l.feat)
-	par := l.net.Apply(t, feat)
-	in := t.Tensor(out.V, out.B, su3LinkChannels)
-	copy(in.Data, out.Data)
-	ld := t.Tensor(out.V, out.B, 1)
-	l.tr.u, l.tr.pad, l.tr.par, l.tr.out, l.tr.ld, l.tr.back, l.tr.inverse = out, pad, par, in, ld, false, true
-	l.tr.err = nil
-	t.Run(nnlayers.Chunks(out.B), &l.tr)
 	l.tr.inverse = false
-	return in, ld, l.tr.err
+	t.RecordCustom(&l.tr)
+	return out, ld, l.tr.err
 }
 
 // su3FeatOp computes the masked plaquette features and their backward.
