@@ -179,13 +179,21 @@ func TestHelpIsAValidRunFile(t *testing.T) {
 	}
 }
 
-// TestUpperBound: a key with an upper bound refuses values at or above it.
+// TestUpperBound: keys with upper bounds refuse values beyond them (strict
+// and inclusive).
 func TestUpperBound(t *testing.T) {
 	_, err := Parse("x.toml", []byte(minimal+"[model]\nspectral_bound = 1.0\n"))
 	if err == nil || !strings.Contains(err.Error(), "model.spectral_bound") || !strings.Contains(err.Error(), "< 1") {
 		t.Errorf("spectral_bound = 1 accepted or unclear: %v", err)
 	}
 	if _, err := Parse("x.toml", []byte(minimal+"[model]\nspectral_bound = 0.95\n")); err != nil {
+		t.Error(err)
+	}
+	_, err = Parse("x.toml", []byte(minimal+"[model]\nspectral_steps = 9\n"))
+	if err == nil || !strings.Contains(err.Error(), "model.spectral_steps") || !strings.Contains(err.Error(), "≤ 8") {
+		t.Errorf("spectral_steps = 9 accepted or unclear: %v", err)
+	}
+	if _, err := Parse("x.toml", []byte(minimal+"[model]\nspectral_steps = 8\n")); err != nil {
 		t.Error(err)
 	}
 }

@@ -30,7 +30,7 @@ type keyInfo struct {
 	hasDefault  bool
 	example     string
 	enum        []string
-	min, gt, lt *float64
+	min, max, gt, lt *float64
 	requiredBy  string
 	doc         string
 }
@@ -56,7 +56,7 @@ var schema = sync.OnceValue(func() []sectionInfo {
 			if e := kf.Tag.Get("enum"); e != "" {
 				k.enum = strings.Split(e, "|")
 			}
-			for tag, dst := range map[string]**float64{"min": &k.min, "gt": &k.gt, "lt": &k.lt} {
+			for tag, dst := range map[string]**float64{"min": &k.min, "max": &k.max, "gt": &k.gt, "lt": &k.lt} {
 				if s, ok := kf.Tag.Lookup(tag); ok {
 					v, err := strconv.ParseFloat(s, 64)
 					if err != nil {
@@ -170,6 +170,9 @@ func (k keyInfo) constraint() string {
 	}
 	if k.gt != nil {
 		parts = append(parts, "> "+strconv.FormatFloat(*k.gt, 'g', -1, 64))
+	}
+	if k.max != nil {
+		parts = append(parts, "≤ "+strconv.FormatFloat(*k.max, 'g', -1, 64))
 	}
 	if k.lt != nil {
 		parts = append(parts, "< "+strconv.FormatFloat(*k.lt, 'g', -1, 64))
@@ -370,6 +373,9 @@ func (k keyInfo) checkBound(x float64) string {
 	}
 	if k.gt != nil && !(x > *k.gt) {
 		return fmt.Sprintf("must be > %v", *k.gt)
+	}
+	if k.max != nil && !(x <= *k.max) {
+		return fmt.Sprintf("must be ≤ %v", *k.max)
 	}
 	if k.lt != nil && !(x < *k.lt) {
 		return fmt.Sprintf("must be < %v", *k.lt)

@@ -8,6 +8,7 @@ package config
 //	example  TOML literal shown in the help for a required key
 //	enum     allowed values, separated by |  (strings and string arrays)
 //	min, gt  lower bound, inclusive or strict (numbers and number arrays)
+//	max, lt  upper bound, inclusive or strict
 //	requiredby  phases that need a key without default (absent: always required)
 //	doc      one line of documentation
 //
@@ -69,6 +70,7 @@ type Model struct {
 	SplineBins      int      `toml:"spline_bins" default:"8" min:"2" doc:"bins of the circular splines"`
 	NCPMixtures     int      `toml:"ncp_mixtures" default:"6" min:"1" doc:"components of the non-compact projection mixtures"`
 	SpectralModes   int      `toml:"spectral_modes" default:"4" min:"1" doc:"SU(3) gauge layers: Fourier modes of the eigenphase map"`
+	SpectralSteps   int      `toml:"spectral_steps" default:"1" min:"1" max:"8" doc:"SU(3) gauge layers: residual steps composed in each eigenphase map"`
 	SpectralBound   float64  `toml:"spectral_bound" default:"0.9" gt:"0" lt:"1" doc:"SU(3) gauge layers: bound on the derivative of the eigenphase shift (< 1 keeps the map invertible)"`
 	InitGain        float64  `toml:"init_gain" default:"0.5" gt:"0" doc:"Xavier-normal gain of the hidden convolutions (the last of each context network starts at zero: the flow starts as the identity)"`
 	Fermions        string   `toml:"fermions" default:"\"pseudofermion\"" enum:"pseudofermion|exact" doc:"how a flow treats fermions (kappa > 0): joint pseudofermion model, or the gauge marginal with the exact determinant (small lattices)"`

@@ -31,7 +31,7 @@ func newSU3World(c mpi.Comm, dims, grid []int, index int) (*su3World, error) {
 		return nil, err
 	}
 	geo := nnlayers.NewGeometry(c, ly)
-	smap, err := NewSpectralMap(2, 0.9)
+	smap, err := NewSpectralMap(2, 2, 0.9)
 	if err != nil {
 		return nil, err
 	}

@@ -8,49 +8,67 @@ import (
 	"pfmpi/su3"
 )
 
+// Limits of a SpectralMap: its working arrays live on the stack.
+const (
+	MaxSpectralModes = 16
+	MaxSpectralSteps = 8
+)
+
 // SpectralMap is a conjugation-equivariant bijection of SU(3), the kernel
 // of the SU(3) gauge layers: for W = V diag(e^{iθ}) V†,
 //
-//	h(W) = V diag(e^{iθ′}) V†,   θ′_i = θ_i + ψ(θ_i) − (1/3) Σ_j ψ(θ_j),
+//	h(W) = V diag(e^{iθ′}) V†,   θ′ = T_{n−1} ∘ … ∘ T_0 (θ),
+//	T_s(θ)_i = θ_i + ψ_s(θ_i) − (1/3) Σ_j ψ_s(θ_j),
 //
-// with ψ = Φ′ the derivative of the trigonometric polynomial Φ(θ) =
-// Σ_{k=1}^{K} a_k cos kθ + b_k sin kθ. Because the same ψ acts on every
-// eigenphase, θ′ is permutation equivariant (no canonical cell of the Weyl
-// group is needed) and h(ΩWΩ†) = Ω h(W) Ω†; the mean is subtracted so that
-// Σθ′ = Σθ (det h(W) = 1). The coefficients are the raw parameters scaled
-// jointly so that Σ k²(|a_k| + |b_k|) < s (see scale): |ψ′| < s < 1, so
-// θ ↦ θ′ is the identity plus a contraction on the torus, hence a
-// bijection (inverted by Newton's method).
+// a composition of n residual steps, each with its own ψ_s = Φ_s′, the
+// derivative of a trigonometric polynomial Φ_s(θ) = Σ_{k=1}^{K} a_k cos kθ +
+// b_k sin kθ. Because the same ψ_s acts on every eigenphase, θ′ is
+// permutation equivariant (no canonical cell of the Weyl group is needed)
+// and h(ΩWΩ†) = Ω h(W) Ω†; the mean is subtracted so that Σθ′ = Σθ
+// (det h(W) = 1). The coefficients of each step are its raw parameters
+// scaled jointly so that Σ k²(|a_k| + |b_k|) < s (see scale): |ψ_s′| < s < 1,
+// so every step is the identity plus a contraction on the torus, hence a
+// bijection (inverted by Newton's method, step by step from the last).
 // With respect to Haar measure (Weyl integration formula),
 //
-//	log J = log det(1 + P diag(ψ′(θ))) + Σ_{i<j} [log|e^{iθ′_i} − e^{iθ′_j}|² − log|e^{iθ_i} − e^{iθ_j}|²],
+//	log J = Σ_s log det(1 + P diag(ψ_s′(θ^s))) + Vd(θ′) − Vd(θ),
+//	Vd(θ) = Σ_{i<j} log|e^{iθ_i} − e^{iθ_j}|²,
 //
-// P = 1 − (1/3)11ᵀ: the 3 × 3 determinant equals the one restricted to the
-// plane Σθ = const, which the map preserves. Zero parameters give the
-// identity.
+// θ^s the phases entering step s and P = 1 − (1/3)11ᵀ: each 3 × 3
+// determinant equals the one restricted to the plane Σθ = const, which the
+// steps preserve. Zero parameters give the identity.
 type SpectralMap struct {
-	K int     // Fourier modes
-	S float64 // bound on |ψ′|, in (0, 1)
+	K     int     // Fourier modes per step
+	Steps int     // residual steps composed
+	S     float64 // bound on |ψ_s′|, in (0, 1)
 }
 
-// NewSpectralMap returns the map with k modes and bound s on |ψ′|.
-func NewSpectralMap(k int, s float64) (SpectralMap, error) {
-	if k < 1 || !(s > 0 && s < 1) {
-		return SpectralMap{}, fmt.Errorf("coupling: spectral map with %d modes and bound %g: need k ≥ 1 and 0 < s < 1", k, s)
+// NewSpectralMap returns the map with steps residual steps of k modes and
+// bound s on |ψ′|.
+func NewSpectralMap(k, steps int, s float64) (SpectralMap, error) {
+	if k < 1 || k > MaxSpectralModes || steps < 1 || steps > MaxSpectralSteps || !(s > 0 && s < 1) {
+		return SpectralMap{}, fmt.Errorf("coupling: spectral map with %d modes, %d steps and bound %g: need 1 ≤ modes ≤ %d, 1 ≤ steps ≤ %d and 0 < bound < 1",
+			k, steps, s, MaxSpectralModes, MaxSpectralSteps)
 	}
-	return SpectralMap{K: k, S: s}, nil
+	return SpectralMap{K: k, Steps: steps, S: s}, nil
 }
 
-// Params is the number of real parameters: 2K.
-func (m SpectralMap) Params() int { return 2 * m.K }
+// Params is the number of real parameters: 2K per step, step s first
+// (a_1, b_1, a_2, b_2, …).
+func (m SpectralMap) Params() int { return 2 * m.K * m.Steps }
 
 // spectralDelta smooths |p| in the normalisation of the coefficients.
 const spectralDelta = 1e-3
 
-// scale returns g(W) = s·tanh(W)/W with W = Σ_i k_i² √(p_i² + δ²): the
-// coefficients are c_i = p_i·g(W), so Σ k²(|a_k| + |b_k|) ≤ g(W)·W =
-// s·tanh W < s while a single mode may use the whole budget. It also
-// returns W.
+// stepParams returns the raw parameters of step s.
+func (m SpectralMap) stepParams(p []float64, s int) []float64 {
+	return p[2*m.K*s : 2*m.K*(s+1)]
+}
+
+// scale returns g(W) = s·tanh(W)/W with W = Σ_i k_i² √(p_i² + δ²) over one
+// step's raw parameters p: the coefficients are c_i = p_i·g(W), so
+// Σ k²(|a_k| + |b_k|) ≤ g(W)·W = s·tanh W < s while a single mode may use
+// the whole budget. It also returns W.
 func (m SpectralMap) scale(p []float64) (g, w float64) {
 	for i, v := range p[:2*m.K] {
 		k := float64(i/2 + 1)
@@ -59,46 +77,54 @@ func (m SpectralMap) scale(p []float64) (g, w float64) {
 	return m.S * math.Tanh(w) / w, w
 }
 
-// coefficient returns a_k (b = false) or b_k from the raw parameters.
-func (m SpectralMap) coefficient(p []float64, k int, b bool) float64 {
-	i := 2 * (k - 1)
-	if b {
-		i++
+// spectralCoef holds the coefficients of every step.
+type spectralCoef [MaxSpectralSteps][2 * MaxSpectralModes]float64
+
+func (m SpectralMap) coefficients(p []float64, c *spectralCoef) {
+	for s := range m.Steps {
+		ps := m.stepParams(p, s)
+		g, _ := m.scale(ps)
+		for i, v := range ps {
+			c[s][i] = v * g
+		}
 	}
-	g, _ := m.scale(p)
-	return p[i] * g
 }
 
-// psi returns ψ(θ) and ψ′(θ).
-func (m SpectralMap) psi(p []float64, th float64) (v, d float64) {
-	for k := 1; k <= m.K; k++ {
-		a, b := m.coefficient(p, k, false), m.coefficient(p, k, true)
-		kf := float64(k)
-		s, c := math.Sincos(kf * th)
-		v += kf * (-a*s + b*c)
-		d += kf * kf * (-a*c - b*s)
+// psi returns ψ(θ), ψ′(θ) and ψ″(θ) for coefficients c = (a_1, b_1, …).
+func psi(c []float64, th float64) (v, d, d2 float64) {
+	for i := 0; i < len(c); i += 2 {
+		a, b := c[i], c[i+1]
+		kf := float64(i/2 + 1)
+		s, co := math.Sincos(kf * th)
+		v += kf * (-a*s + b*co)
+		d += kf * kf * (-a*co - b*s)
+		d2 += kf * kf * kf * (a*s - b*co)
 	}
-	return v, d
+	return v, d, d2
 }
 
-// Phases maps the eigenphases θ to θ′ and returns the log-Jacobian with
-// respect to Haar measure.
-func (m SpectralMap) Phases(p []float64, th [3]float64) ([3]float64, float64) {
-	var out [3]float64
-	var ps, dps [3]float64
-	mean := 0.0
-	for i, t := range th {
-		ps[i], dps[i] = m.psi(p, t)
-		mean += ps[i] / 3
+// psiDivided returns (ψ(a+δ) − ψ(a))/δ, evaluated without cancellation:
+// Σ k²(−a_k cos kμ − b_k sin kμ)·sinc(kδ/2) with μ = a + δ/2.
+func psiDivided(c []float64, a, delta float64) float64 {
+	mid := a + delta/2
+	v := 0.0
+	for i := 0; i < len(c); i += 2 {
+		kf := float64(i/2 + 1)
+		s, co := math.Sincos(kf * mid)
+		v += kf * kf * (-c[i]*co - c[i+1]*s) * sinc(kf*delta/2)
 	}
-	for i := range th {
-		out[i] = th[i] + ps[i] - mean
-	}
-	return out, m.logDet(dps) + vandermonde(out) - vandermonde(th)
+	return v
 }
 
-// logDet returns log det(1 + P diag(d)).
-func (m SpectralMap) logDet(d [3]float64) float64 {
+func sinc(x float64) float64 {
+	if math.Abs(x) < 1e-4 {
+		return 1 - x*x/6
+	}
+	return math.Sin(x) / x
+}
+
+// stepMatrix returns 1 + P diag(d).
+func stepMatrix(d [3]float64) [3][3]float64 {
 	var a [3][3]float64
 	for i := range 3 {
 		for j := range 3 {
@@ -106,8 +132,40 @@ func (m SpectralMap) logDet(d [3]float64) float64 {
 		}
 		a[i][i] += 1 + d[i]
 	}
-	det := a[0][0]*(a[1][1]*a[2][2]-a[1][2]*a[2][1]) - a[0][1]*(a[1][0]*a[2][2]-a[1][2]*a[2][0]) + a[0][2]*(a[1][0]*a[2][1]-a[1][1]*a[2][0])
-	return math.Log(math.Abs(det))
+	return a
+}
+
+// step applies one residual step with coefficients c to th, returning the
+// new phases and ψ′ at th.
+func step(c []float64, th [3]float64) (out, d [3]float64) {
+	var ps [3]float64
+	mean := 0.0
+	for i, t := range th {
+		ps[i], d[i], _ = psi(c, t)
+		mean += ps[i] / 3
+	}
+	for i := range th {
+		out[i] = th[i] + ps[i] - mean
+	}
+	return out, d
+}
+
+// Phases maps the eigenphases θ to θ′ and returns the log-Jacobian with
+// respect to Haar measure.
+func (m SpectralMap) Phases(p []float64, th [3]float64) ([3]float64, float64) {
+	var c spectralCoef
+	m.coefficients(p, &c)
+	return m.phases(&c, th)
+}
+
+func (m SpectralMap) phases(c *spectralCoef, th [3]float64) ([3]float64, float64) {
+	out, ld := th, 0.0
+	for s := range m.Steps {
+		var d [3]float64
+		out, d = step(c[s][:2*m.K], out)
+		ld += math.Log(math.Abs(det3(stepMatrix(d))))
+	}
+	return out, ld + vandermonde(out) - vandermonde(th)
 }
 
 // vandermonde returns Σ_{i<j} log|e^{iθ_i} − e^{iθ_j}|² = Σ log(4 sin²((θ_i − θ_j)/2)).
@@ -123,44 +181,45 @@ func vandermonde(th [3]float64) float64 {
 }
 
 // InversePhases returns θ with Phases(θ) = θ′ (Newton's method on the
-// plane Σθ = Σθ′) and the forward log-Jacobian at θ.
+// plane Σθ = Σθ′, one step at a time from the last) and the forward
+// log-Jacobian at θ.
 func (m SpectralMap) InversePhases(p []float64, target [3]float64) ([3]float64, float64, error) {
+	var c spectralCoef
+	m.coefficients(p, &c)
 	th := target
-	for it := 0; it < 100; it++ {
-		var ps, dps [3]float64
-		mean := 0.0
-		for i, t := range th {
-			ps[i], dps[i] = m.psi(p, t)
-			mean += ps[i] / 3
-		}
-		var f [3]float64
-		worst := 0.0
-		for i := range 3 {
-			f[i] = th[i] + ps[i] - mean - target[i]
-			worst = max(worst, math.Abs(f[i]))
-		}
-		if worst < 1e-14 {
-			_, ld := m.Phases(p, th)
-			return th, ld, nil
-		}
-		// Solve (1 + P diag(ψ′)) δ = f (3 × 3, Cramer).
-		var a [3][3]float64
-		for i := range 3 {
-			for j := range 3 {
-				a[i][j] = -dps[j] / 3
+	for s := m.Steps - 1; s >= 0; s-- {
+		cs := c[s][:2*m.K]
+		want := th
+		converged := false
+		for it := 0; it < 100; it++ {
+			out, d := step(cs, th)
+			var f [3]float64
+			worst := 0.0
+			for i := range 3 {
+				f[i] = out[i] - want[i]
+				worst = max(worst, math.Abs(f[i]))
 			}
-			a[i][i] += 1 + dps[i]
-		}
-		det := det3(a)
-		for c := range 3 {
-			b := a
-			for r := range 3 {
-				b[r][c] = f[r]
+			if worst < 1e-14 {
+				converged = true
+				break
 			}
-			th[c] -= det3(b) / det
+			// Solve (1 + P diag(ψ′)) δ = f (3 × 3, Cramer).
+			a := stepMatrix(d)
+			det := det3(a)
+			for col := range 3 {
+				b := a
+				for r := range 3 {
+					b[r][col] = f[r]
+				}
+				th[col] -= det3(b) / det
+			}
+		}
+		if !converged {
+			return th, 0, fmt.Errorf("coupling: spectral map inverse did not converge in step %d", s)
 		}
 	}
-	return th, 0, fmt.Errorf("coupling: spectral map inverse did not converge")
+	_, ld := m.phases(&c, th)
+	return th, ld, nil
 }
 
 func det3(a [3][3]float64) float64 {
@@ -206,173 +265,127 @@ func (m SpectralMap) Rotation(p []float64, w su3.Matrix) (su3.Matrix, float64) {
 	return fromPhases(v, eps), ld
 }
 
-// addCoefficientVJP adds to gp the gradient with respect to the raw
-// parameters given gc = ∂L/∂c_i: ∂c_i/∂p_j = δ_ij g + p_i g′(W) ∂W/∂p_j.
+// addCoefficientVJP adds to gp the gradient with respect to one step's raw
+// parameters p given gc = ∂L/∂c_i: ∂c_i/∂p_j = δ_ij g + p_i g′(W) ∂W/∂p_j.
 func (m SpectralMap) addCoefficientVJP(p, gc, gp []float64) {
 	g, w := m.scale(p)
 	t := math.Tanh(w)
 	dg := m.S * (w*(1-t*t) - t) / (w * w)
 	dot := 0.0
-	for i := range gc {
+	for i := range p {
 		dot += gc[i] * p[i]
 	}
-	for j := range gc {
+	for j := range p {
 		k := float64(j/2 + 1)
 		dw := k * k * p[j] / math.Sqrt(p[j]*p[j]+spectralDelta*spectralDelta)
 		gp[j] += gc[j]*g + dg*dw*dot
 	}
 }
 
-// psi2 returns ψ″(θ).
-func (m SpectralMap) psi2(p []float64, th float64) float64 {
-	d := 0.0
-	for k := 1; k <= m.K; k++ {
-		a, b := m.coefficient(p, k, false), m.coefficient(p, k, true)
-		kf := float64(k)
-		s, c := math.Sincos(kf * th)
-		d += kf * kf * kf * (a*s - b*c)
-	}
-	return d
-}
-
 // RotationVJP adds to gp the gradient of L with respect to the raw
 // parameters and returns the gradient with respect to W and F itself (one
-// eigen-decomposition serves both), given gF =
-// ∂L/∂F (complex-matrix convention: dL = Re Tr(gF† dF)) and gLD = ∂L/∂log J,
-// for F, log J = Rotation(p, W). The returned G_W is exact along the
-// tangent directions δW = XW, X ∈ su(3) (dL = Re Tr(G_W† X W)). Near
-// degenerate eigenvalues the divided differences of g(λ) = e^{iψ(arg λ)}
-// are replaced by the derivative at the midpoint.
+// eigen-decomposition serves both), given gF = ∂L/∂F (complex-matrix
+// convention: dL = Re Tr(gF† dF)) and gLD = ∂L/∂log J, for F, log J =
+// Rotation(p, W). The returned G_W is exact along the tangent directions
+// δW = XW, X ∈ su(3) (dL = Re Tr(G_W† X W)).
+//
+// In the eigenbasis E = V†δW V, F = φ(W) with φ(λ_i) = e^{iε_i}, ε = θ′ − θ:
+// off the diagonal (V†δF V)_ij = D_ij E_ij with the divided difference
+// D_ij = (e^{iε_i} − e^{iε_j})/(λ_i − λ_j) (Daleckii–Krein; it holds
+// although ε_i depends on every θ_j, because the eigenvector rotation does
+// not see the diagonal); on it δε = (∂ε/∂θ) δθ with δθ_j = Im(λ̄_j E_jj),
+// back-propagated through the steps together with log J. Near-degenerate
+// eigenvalues: D_ij = e^{i(ε_i+ε_j−θ_i−θ_j)/2} sin(Δε/2)/sin(Δθ/2) with
+// Δε/Δθ = Π_s (1 + [ψ_s]) − 1, [ψ_s] the divided differences of ψ_s
+// written with sinc (psiDivided), so nothing cancels as Δθ → 0 and the
+// limit is the derivative.
 func (m SpectralMap) RotationVJP(p []float64, w, gF su3.Matrix, gLD float64, gp []float64) (gW, f su3.Matrix) {
 	th, v := su3.Phases(w)
-	var lam, g [3]complex128
-	var ps, dps, d2 [3]float64
-	mean := 0.0
-	for i := range 3 {
-		lam[i] = cmplx.Exp(complex(0, th[i]))
-		ps[i], dps[i] = m.psi(p, th[i])
-		d2[i] = m.psi2(p, th[i])
-		mean += ps[i] / 3
-	}
-	em := cmplx.Exp(complex(0, -mean)) // e^{−im}
-	for i := range 3 {
-		g[i] = cmplx.Exp(complex(0, ps[i]))
-	}
-	// K = V† G_F V.
-	k := v.AdjMul(gF).Mul(v)
-	// Divided differences C_ij of g on the spectrum.
-	var c [3][3]complex128
-	for i := range 3 {
-		for j := range 3 {
-			d := lam[i] - lam[j]
-			if i == j || cmplx.Abs(d) < 1e-7 {
-				// g′(λ) = g ψ′/λ at the midpoint phase.
-				t := th[i]
-				if i != j {
-					t = th[j] + math.Remainder(th[i]-th[j], 2*math.Pi)/2
-				}
-				pv, pd := m.psi(p, t)
-				c[i][j] = cmplx.Exp(complex(0, pv)) * complex(pd, 0) / cmplx.Exp(complex(0, t))
-				continue
-			}
-			c[i][j] = (g[i] - g[j]) / d
+	var c spectralCoef
+	m.coefficients(p, &c)
+	nk := 2 * m.K
+	// Forward trace: phases entering each step, ψ′ and ψ″ there.
+	var ths [MaxSpectralSteps + 1][3]float64
+	var d1, d2 [MaxSpectralSteps][3]float64
+	ths[0] = th
+	for s := range m.Steps {
+		cs := c[s][:nk]
+		var ps [3]float64
+		mean := 0.0
+		for i := range 3 {
+			ps[i], d1[s][i], d2[s][i] = psi(cs, ths[s][i])
+			mean += ps[i] / 3
+		}
+		for i := range 3 {
+			ths[s+1][i] = ths[s][i] + ps[i] - mean
 		}
 	}
-	// G_E from the spectral part e^{−im} g(W).
+	out := ths[m.Steps]
+	var eps [3]float64
+	var lam, phi [3]complex128
+	for i := range 3 {
+		eps[i] = out[i] - th[i]
+		lam[i] = cmplx.Exp(complex(0, th[i]))
+		phi[i] = cmplx.Exp(complex(0, eps[i]))
+	}
+	k := v.AdjMul(gF).Mul(v) // K = V† G_F V
 	var ge su3.Matrix
 	for i := range 3 {
 		for j := range 3 {
-			ge[3*i+j] = cmplx.Conj(em) * k[3*i+j] * cmplx.Conj(c[i][j])
+			if i == j {
+				continue
+			}
+			// Divided difference on the pair, θ_i taken as θ_j + Δ₀ with
+			// |Δ₀| ≤ π (ε is 2π-periodic in each phase).
+			d0 := math.Remainder(th[i]-th[j], 2*math.Pi)
+			r, delta := 1.0, d0
+			for s := range m.Steps {
+				f := 1 + psiDivided(c[s][:nk], ths[s][j], delta)
+				r *= f
+				delta *= f
+			}
+			x, y := d0*(r-1)/2, d0/2
+			dij := cmplx.Exp(complex(0, (eps[i]+eps[j])/2-th[j]-y)) * complex(sinc(x)/sinc(y)*(r-1), 0)
+			ge[3*i+j] = k[3*i+j] * cmplx.Conj(dij)
 		}
 	}
-	// dL/dθ_j from the mean term, −i e^{−im} δm g(W): δm = (1/3)Σ ψ′ δθ.
-	var tr complex128 // Tr(G_F† g(W)) = Σ_i conj(K_ii) g_i
+	// ∂L/∂ε_i = Re(conj(K_ii) i e^{iε_i}); the phases' gradient starts at θ′.
+	var geps, gth [3]float64
+	vdOut := vdGrad(out)
 	for i := range 3 {
-		tr += cmplx.Conj(k[4*i]) * g[i]
+		geps[i] = real(cmplx.Conj(k[4*i]) * complex(0, 1) * phi[i])
+		gth[i] = geps[i] + gLD*vdOut[i]
 	}
-	dm := imag(em * tr) // ∂L/∂m
-	var dth [3]float64
-	for j := range 3 {
-		dth[j] = dm * dps[j] / 3
-	}
-	// log J = log det M + Vd(θ′) − Vd(θ), M = 1 + P diag(ψ′).
-	var mm [3][3]float64
-	for i := range 3 {
+	var gc [2 * MaxSpectralModes]float64
+	for s := m.Steps - 1; s >= 0; s-- {
+		// θ^{s+1} = θ^s + P ψ_s(θ^s), log J ∋ log det M_s, M_s = 1 + P diag ψ_s′.
+		gm := (gth[0] + gth[1] + gth[2]) / 3
+		var pg, mp [3]float64
+		minv := inverse3(stepMatrix(d1[s]))
 		for j := range 3 {
-			mm[i][j] = -dps[j] / 3
+			pg[j] = gth[j] - gm
+			// ∂ log det M/∂ψ′_j = (M⁻¹P)_jj = M⁻¹_jj − (1/3)Σ_l M⁻¹_jl.
+			mp[j] = minv[j][j] - (minv[j][0]+minv[j][1]+minv[j][2])/3
 		}
-		mm[i][i] += 1 + dps[i]
-	}
-	minv := inverse3(mm)
-	var out [3]float64
-	for i := range 3 {
-		out[i] = th[i] + ps[i] - mean
-	}
-	vdOut, vdIn := vdGrad(out), vdGrad(th)
-	for j := range 3 {
-		// ∂ log det M/∂θ_j = ψ″(θ_j) (M⁻¹P)_jj, (M⁻¹P)_jj = M⁻¹_jj − (1/3)Σ_l M⁻¹_jl.
-		mp := minv[j][j]
-		for l := range 3 {
-			mp -= minv[j][l] / 3
-		}
-		dl := d2[j] * mp
-		for i := range 3 {
-			dl += vdOut[i] * mm[i][j]
-		}
-		dl -= vdIn[j]
-		dth[j] += gLD * dl
-	}
-	// δθ_j = Im(E_jj λ̄_j): G_E,jj += (∂L/∂θ_j)·iλ_j.
-	for j := range 3 {
-		ge[4*j] += complex(dth[j], 0) * complex(0, 1) * lam[j]
-	}
-	// Parameters: ε_i = ψ(θ_i) − mean ψ enters F as e^{iε_i}; and log J.
-	var deps [3]float64 // ∂L/∂ε_i through F
-	for i := range 3 {
-		z := cmplx.Exp(complex(0, ps[i]-mean))
-		deps[i] = real(cmplx.Conj(k[4*i]) * complex(0, 1) * z)
-	}
-	gc := make([]float64, 2*m.K) // ∂L/∂c_i
-	for kk := 1; kk <= m.K; kk++ {
-		for _, isB := range []bool{false, true} {
-			idx := 2 * (kk - 1)
-			if isB {
-				idx++
-			}
-			kf := float64(kk)
-			// ∂ψ(θ)/∂coef and ∂ψ′(θ)/∂coef.
-			var dpsi, dpsid [3]float64
-			for i := range 3 {
-				s, co := math.Sincos(kf * th[i])
-				if isB {
-					dpsi[i], dpsid[i] = kf*co, -kf*kf*s
-				} else {
-					dpsi[i], dpsid[i] = -kf*s, -kf*kf*co
-				}
-			}
-			meanD := (dpsi[0] + dpsi[1] + dpsi[2]) / 3
-			gsum := 0.0
-			for i := range 3 {
-				deps_i := dpsi[i] - meanD
-				gsum += deps[i] * deps_i
-				// log J: Vd(θ′) through θ′_i; log det M through ψ′.
-				gsum += gLD * vdOut[i] * deps_i
-			}
-			// ∂ log det M/∂coef = tr(M⁻¹ P diag(∂ψ′)) = Σ_j ∂ψ′_j (M⁻¹P)_jj.
+		clear(gc[:nk])
+		for i := 0; i < nk; i += 2 {
+			kf := float64(i/2 + 1)
 			for j := range 3 {
-				mp := minv[j][j]
-				for l := range 3 {
-					mp -= minv[j][l] / 3
-				}
-				gsum += gLD * dpsid[j] * mp
+				sn, co := math.Sincos(kf * ths[s][j])
+				gc[i] += pg[j]*(-kf*sn) + gLD*mp[j]*(-kf*kf*co)
+				gc[i+1] += pg[j]*(kf*co) + gLD*mp[j]*(-kf*kf*sn)
 			}
-			gc[idx] = gsum
+		}
+		m.addCoefficientVJP(m.stepParams(p, s), gc[:nk], m.stepParams(gp, s))
+		for j := range 3 {
+			gth[j] += d1[s][j]*pg[j] + gLD*d2[s][j]*mp[j]
 		}
 	}
-	m.addCoefficientVJP(p, gc, gp)
-	var eps [3]float64
-	for i := range eps {
-		eps[i] = ps[i] - mean
+	vdIn := vdGrad(th)
+	for j := range 3 {
+		gth[j] -= geps[j] + gLD*vdIn[j]
+		// δθ_j = Im(λ̄_j E_jj): G_E,jj = (∂L/∂θ_j)·iλ_j.
+		ge[4*j] = complex(gth[j], 0) * complex(0, 1) * lam[j]
 	}
 	return v.Mul(ge).MulAdj(v), fromPhases(v, eps)
 }

@@ -15,7 +15,8 @@ type SU3Spec struct {
 	Hidden    []int   // context network channels between input and output
 	Kernel    int     // convolution kernel size
 	Dilations []int   // per convolution of a context network, cycled (nil: 1)
-	Modes     int     // Fourier modes of the spectral map
+	Modes     int     // Fourier modes per step of the spectral map
+	Steps     int     // residual steps of the spectral map (0: 1)
 	Bound     float64 // bound on |ψ′| of the spectral map, in (0, 1)
 	Seed      uint64  // initialisation
 	Gain      float64 // Xavier gain of the hidden convolutions (0: 1)
@@ -39,7 +40,8 @@ func NewSU3(geo *nnlayers.Geometry, spec SU3Spec) (*SU3, error) {
 	if spec.Layers < 1 {
 		return nil, fmt.Errorf("flow: an SU(3) flow needs at least one layer, got %d", spec.Layers)
 	}
-	smap, err := coupling.NewSpectralMap(spec.Modes, spec.Bound)
+	steps := max(spec.Steps, 1)
+	smap, err := coupling.NewSpectralMap(spec.Modes, steps, spec.Bound)
 	if err != nil {
 		return nil, err
 	}

@@ -21,6 +21,9 @@ type GaugeFlow interface {
 	// Forward pushes the prior through the layers: the configuration and
 	// the log-Jacobian density (V × B × 1); log q = LogPrior − Σ logJ.
 	Forward(t *nnlayers.Tape, z *nnlayers.Tensor) (out, logJ *nnlayers.Tensor, err error)
+	// Inverse maps configurations back to the prior: z and the log-Jacobian
+	// density of the forward map at z.
+	Inverse(t *nnlayers.Tape, out *nnlayers.Tensor) (z, logJ *nnlayers.Tensor, err error)
 	// LogPrior is log r(z), the same for every z.
 	LogPrior() float64
 	// Links returns the configuration as a links tensor (package pfflow).

@@ -6,7 +6,6 @@ package flowrun
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -40,9 +39,6 @@ type Env struct {
 func Supported(cfg *config.Config) error {
 	if len(cfg.Lattice.Dims) != 2 {
 		return fmt.Errorf("flows exist for 2D lattices; %dD flows are not implemented yet", len(cfg.Lattice.Dims))
-	}
-	if cfg.Lattice.Group == "su3" && cfg.Action.Kappa > 0 {
-		return errors.New("SU(3) flows with fermions (the marginal and joint Nf = 2 models) are not implemented yet; pure-gauge SU(3) flows are")
 	}
 	if cfg.Action.Kappa > 0 && cfg.Model.Fermions == "pseudofermion" {
 		mc := cfg.Model
@@ -125,7 +121,7 @@ func newModel(env Env) (*model, error) {
 	if cfg.Lattice.Group == "su3" {
 		m.flow, err = flow.NewSU3(m.geo, flow.SU3Spec{
 			Layers: mc.GaugeLayers, Hidden: mc.GaugeHidden, Kernel: mc.GaugeKernel, Dilations: mc.GaugeDilations,
-			Modes: mc.SpectralModes, Bound: mc.SpectralBound, Seed: uint64(cfg.Run.Seed), Gain: mc.InitGain})
+			Modes: mc.SpectralModes, Steps: mc.SpectralSteps, Bound: mc.SpectralBound, Seed: uint64(cfg.Run.Seed), Gain: mc.InitGain})
 	} else {
 		m.flow, err = flow.NewU1(m.geo, flow.U1Spec{
 			Layers: mc.GaugeLayers, Hidden: mc.GaugeHidden, Kernel: mc.GaugeKernel, Dilations: mc.GaugeDilations,
@@ -291,7 +287,11 @@ func (m *model) newJoint(monomials int) error {
 		}
 		parts = append(parts, part)
 	}
-	m.pf, err = pfflow.New(m.geo, pfflow.Spec{Nc: 1, EvenOdd: cfg.Action.Precondition == "eo", Monomials: monomials, Layers: mc.PFLayers,
+	nc := 1
+	if cfg.Lattice.Group == "su3" {
+		nc = 3
+	}
+	m.pf, err = pfflow.New(m.geo, pfflow.Spec{Nc: nc, EvenOdd: cfg.Action.Precondition == "eo", Monomials: monomials, Layers: mc.PFLayers,
 		Partitions: parts, NPT: mc.NPT, Hidden: mc.PTHidden, ContextHidden: mc.PFContextHidden, Kernel: 3,
 		Seed: uint64(cfg.Run.Seed), Gain: mc.InitGain})
 	if err != nil {
