@@ -23,16 +23,16 @@ type sectionInfo struct {
 }
 
 type keyInfo struct {
-	name        string
-	typ         reflect.Type
-	index       int // field index in the section struct
-	def         string
-	hasDefault  bool
-	example     string
-	enum        []string
+	name             string
+	typ              reflect.Type
+	index            int // field index in the section struct
+	def              string
+	hasDefault       bool
+	example          string
+	enum             []string
 	min, max, gt, lt *float64
-	requiredBy  string
-	doc         string
+	requiredBy       string
+	doc              string
 }
 
 var schema = sync.OnceValue(func() []sectionInfo {
