@@ -96,19 +96,23 @@ func (t *Tape) Reset() {
 // Tensor returns a zero tensor (data and gradient) owned by the tape, valid
 // until the next Reset.
 func (t *Tape) Tensor(v, b, c int) *Tensor {
-	if t.next < len(t.pool) {
-		x := t.pool[t.next]
-		if x.V == v && x.B == b && x.C == c {
+	// The pool is handed out in order; when the sequence of shapes differs
+	// from the last pass (training and sampling share a tape, say), a
+	// tensor of the right shape further on is swapped into place, so
+	// alternating sequences reuse memory instead of reallocating it.
+	for j := t.next; j < len(t.pool); j++ {
+		if x := t.pool[j]; x.V == v && x.B == b && x.C == c {
+			t.pool[t.next], t.pool[j] = x, t.pool[t.next]
 			t.next++
 			clear(x.Data)
 			clear(x.Grad)
 			return x
 		}
-		// The sequence of operations changed: drop the rest of the pool.
-		t.pool = t.pool[:t.next]
 	}
 	x := NewTensor(v, b, c)
 	t.pool = append(t.pool, x)
+	last := len(t.pool) - 1
+	t.pool[t.next], t.pool[last] = x, t.pool[t.next]
 	t.next++
 	return x
 }
