@@ -10,6 +10,15 @@
 //
 //	log q(U) = log r(z) − Σ_layers Σ_{active plaquettes} log h′.
 //
+// [SU3] is its 2D SU(3) counterpart: Haar-random links (r = 1) pushed
+// through spectral coupling layers (coupling.SU3Layer), log q = −Σ log J with
+// J the Jacobian with respect to Haar measure. Both satisfy [GaugeFlow],
+// which is all the trainer uses; SU(3) configurations are links tensors (36
+// channels per site) and the target turns the algebra force F into the
+// complex-matrix gradient G = 2FU (Re Tr(G† T_a U) = F_a). For pure gauge
+// theory log Z is known for both groups (measure.U1LogPartition,
+// measure.SU3LogPartition).
+//
 // # Training (Eq. B1)
 //
 // The loss of a step is the Monte Carlo estimate of KL(q‖p) − log Z over a
@@ -30,7 +39,8 @@
 // With pseudofermions ([Trainer.SetPseudofermionFlows], [Target.SetPseudofermions])
 // the model is q(U, φ_1 … φ_N) = q(U) Π_i q(φ_i|U): the gauge flow above and
 // one conditional flow per pseudofermion monomial (package pfflow), the
-// links U = e^{iθ} feeding the transports and the context network. The loss
+// links (U = e^{iθ} for U(1), the SU(3) matrices themselves) feeding the
+// transports and the context network. The loss
 // is the reverse KL of the joint distribution, which needs no determinant:
 //
 //	L = (1/B) Σ_b [log q(U_b) + S_g(U_b) + Σ_i (log q(φ_ib|U_b) + S_i(U_b, φ_ib))],
