@@ -6,6 +6,7 @@ import (
 
 	"gonum.org/v1/gonum/mat"
 
+	"pfmpi/measure"
 	"pfmpi/rng"
 	"pfmpi/su3"
 )
@@ -153,7 +154,11 @@ func TestSpectralMapCapacity(t *testing.T) {
 		t.Skip("trains for a few seconds")
 	}
 	const beta = 6.0
-	logz := 79.09696638 / 64 // measure.SU3LogPartition(6, 64)/64 (import cycle-free copy)
+	lz, err := measure.SU3LogPartition(beta, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logz := lz / 64
 	fit := func(steps int) float64 {
 		m, err := NewSpectralMap(4, steps, 0.9)
 		if err != nil {
