@@ -140,8 +140,8 @@ func TestUsage(t *testing.T) {
 		t.Errorf("missing file: exit %d, %q", code, errOut)
 	}
 	// Phases not implemented yet say so with their own exit code.
-	su3 := writeFile(t, "[lattice]\ndims = [8, 8]\ngroup = \"su3\"\n[action]\nbeta = 6.0\nkappa = 0.2\n[train]\n")
-	if code, _, errOut := runCLI(t, "run", su3, "-ranks", "2"); code != exitNotReady || !strings.Contains(errOut, "not implemented yet") {
+	flow3d := writeFile(t, "[run]\noutput = \"out3d\"\n[lattice]\ndims = [4, 4, 4]\ngroup = \"su3\"\n[action]\nbeta = 6.0\n[train]\n")
+	if code, _, errOut := runCLI(t, "run", flow3d, "-ranks", "2"); code != exitNotReady || !strings.Contains(errOut, "3D flows are not implemented yet") {
 		t.Errorf("run: exit %d, %q", code, errOut)
 	}
 	// The bare form `pfmpi FILE.toml` is `pfmpi run FILE.toml`.
