@@ -661,3 +661,34 @@ func TestKernelsAgree(t *testing.T) {
 		return nil
 	})
 }
+
+// TestTapeReusesAcrossAlternatingPasses: two passes that ask for the same
+// shapes in different orders (training, then an evaluation) share the
+// tape's tensors — after both have run once, alternating them allocates
+// nothing — and every tensor handed out is zero.
+func TestTapeReusesAcrossAlternatingPasses(t *testing.T) {
+	tape := NewTape(1)
+	defer tape.Close()
+	shapes := [][3]int{{4, 2, 3}, {4, 2, 5}, {4, 1, 3}}
+	pass := func(order []int) {
+		tape.Reset()
+		for _, i := range order {
+			x := tape.Tensor(shapes[i][0], shapes[i][1], shapes[i][2])
+			for k := range x.Data {
+				if x.Data[k] != 0 || x.Grad[k] != 0 {
+					t.Fatalf("tensor %v handed out non-zero", shapes[i])
+				}
+				x.Data[k], x.Grad[k] = 1, 1
+			}
+		}
+	}
+	train, eval := []int{0, 1, 2, 0}, []int{2, 0, 1}
+	pass(train)
+	pass(eval)
+	if allocs := testing.AllocsPerRun(10, func() { pass(train); pass(eval) }); allocs > 0 {
+		t.Errorf("%v allocations per pair of alternating passes", allocs)
+	}
+	if len(tape.pool) != 4 {
+		t.Errorf("pool holds %d tensors, want 4 (the larger pass)", len(tape.pool))
+	}
+}
