@@ -428,12 +428,13 @@ func (tr *Trainer) SampleDraws(n, batch, draws int, name string) (*Samples, erro
 		}
 		for i := range nm {
 			c := tr.pf.Conditional(i)
+			heads := c.Heads(t, ctx) // depend on U alone: once for every draw
 			for j := range draws {
 				d := tr.draws
 				d.Reset()
 				d.NoGrad = true
 				chi := c.Prior(b, first, pfKey.Derive(uint64(i)).Derive(uint64(j)))
-				phi, lj, err := c.Forward(d, links, ctx, chi)
+				phi, lj, err := c.ForwardHeads(d, links, heads, chi)
 				if err != nil {
 					return nil, err
 				}

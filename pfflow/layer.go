@@ -85,7 +85,11 @@ func (l *Layer) isActive(s, a int) bool {
 // the context trunk's output ctx, and returns φ′ and logJ plus the layer's
 // log-Jacobian density.
 func (l *Layer) Forward(t *nnlayers.Tape, links, ctx, phi, logJ *nnlayers.Tensor) (*nnlayers.Tensor, *nnlayers.Tensor, error) {
-	par := l.head.Apply(t, ctx)
+	return l.forward(t, links, l.head.Apply(t, ctx), phi, logJ)
+}
+
+// forward is Forward given the head's output par.
+func (l *Layer) forward(t *nnlayers.Tape, links, par, phi, logJ *nnlayers.Tensor) (*nnlayers.Tensor, *nnlayers.Tensor, error) {
 	h, err := l.ptcn(t, links, par, l.frozen(t, phi))
 	if err != nil {
 		return nil, nil, err

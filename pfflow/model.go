@@ -265,6 +265,34 @@ func (c *Conditional) Forward(t *nnlayers.Tape, links, ctx, chi *nnlayers.Tensor
 	return phi, logJ, nil
 }
 
+// Heads returns every layer's head output for the context ctx (the A
+// matrices and PTC weights, which depend on U alone), so that several
+// pseudofermion draws at one gauge field share them ([Conditional.ForwardHeads]).
+func (c *Conditional) Heads(t *nnlayers.Tape, ctx *nnlayers.Tensor) []*nnlayers.Tensor {
+	heads := make([]*nnlayers.Tensor, len(c.layers))
+	for i, l := range c.layers {
+		heads[i] = l.head.Apply(t, ctx)
+	}
+	return heads
+}
+
+// ForwardHeads is Forward with the heads computed beforehand by Heads (on
+// any tape still valid): the same φ and log-Jacobian. The heads' batch is
+// that of chi.
+func (c *Conditional) ForwardHeads(t *nnlayers.Tape, links *nnlayers.Tensor, heads []*nnlayers.Tensor, chi *nnlayers.Tensor) (phi, logJ *nnlayers.Tensor, err error) {
+	if chi.C != c.m.Channels() || len(heads) != len(c.layers) {
+		return nil, nil, fmt.Errorf("pfflow: %s: field with %d channels and %d heads, want %d and %d", c.name, chi.C, len(heads), c.m.Channels(), len(c.layers))
+	}
+	phi = chi
+	logJ = t.Tensor(chi.V, chi.B, 1)
+	for i, l := range c.layers {
+		if phi, logJ, err = l.forward(t, links, heads[i], phi, logJ); err != nil {
+			return nil, nil, err
+		}
+	}
+	return phi, logJ, nil
+}
+
 // Inverse maps φ back to χ (t in NoGrad mode) and returns χ and the
 // log-Jacobian density of the forward map: log q(φ|U) = log r(χ) − Σ logJ.
 func (c *Conditional) Inverse(t *nnlayers.Tape, links, ctx, phi *nnlayers.Tensor) (chi, logJ *nnlayers.Tensor, err error) {

@@ -314,6 +314,21 @@ func TestEquivarianceInverseLinearity(t *testing.T) {
 				if d := maxDiff(ld.Data, ldD); d > 1e-10 {
 					return fmt.Errorf("%s grid %v: inverse log J differs by %g", v.name, grid, d)
 				}
+				// Heads computed once (on the tape holding ctx), the draw
+				// pushed on another tape: the same φ and log J, bit for bit.
+				heads := w.model.Conditional(0).Heads(w.tape, ctx)
+				other := nnlayers.NewTape(1)
+				other.NoGrad = true
+				phiH, ldH, err := w.model.Conditional(0).ForwardHeads(other, links, heads, chi)
+				if err != nil {
+					other.Close()
+					return err
+				}
+				dPhi, dLd := maxDiff(phiH.Data, phiD), maxDiff(ldH.Data, ldD)
+				other.Close()
+				if dPhi != 0 || dLd != 0 {
+					return fmt.Errorf("%s grid %v: ForwardHeads differs from Forward by %g (φ), %g (log J)", v.name, grid, dPhi, dLd)
+				}
 				// Linearity: f(aχ1 + bχ2) = a f(χ1) + b f(χ2).
 				chi2 := randomField(w, b, rng.New(4, "chi2"), v.eo)
 				phi2, _, err := w.forward(links, chi2, true)
