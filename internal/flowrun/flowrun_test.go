@@ -216,8 +216,10 @@ func TestTrainResumeAndSample(t *testing.T) {
 						Npf        int
 						ESS        struct{ Value, Error float64 }
 						Acceptance struct{ Value, Error float64 }
+						Plaquette  struct{ Value, Error float64 }
 					}
-					if err := json.Unmarshal(sum["ess_npf"], &rows); err != nil || len(rows) != 3 || rows[2].Npf != 4 || rows[2].ESS.Value <= 0 {
+					if err := json.Unmarshal(sum["ess_npf"], &rows); err != nil || len(rows) != 3 || rows[2].Npf != 4 || rows[2].ESS.Value <= 0 ||
+						!(rows[2].Plaquette.Value > 0 && rows[2].Plaquette.Value < 1) {
 						return fmt.Errorf("summary.json ess_npf = %s (%v)", sum["ess_npf"], err)
 					}
 					// Condition numbers: M and the two monomials; the ratio

@@ -247,7 +247,11 @@ func (m *model) sampleValues(smp *flow.Samples, chain []int, accepted int, elaps
 	}
 	if rows, ok := v["ess_npf"].([]map[string]any); ok {
 		for _, r := range rows {
-			m.printf("  ESS(Npf = %-3d)               %s   acceptance %s\n", r["npf"], r["ess"], r["acceptance"])
+			m.printf("  ESS(Npf = %-3d)               %s   acceptance %s", r["npf"], r["ess"], r["acceptance"])
+			if p, ok := r["plaquette"]; ok {
+				m.printf("   plaquette %s (τ_int %s)", p, r["tau_int_plaquette"])
+			}
+			m.printf("\n")
 		}
 		if f, ok := v["ess_npf_fit"].(map[string]any); ok {
 			m.printf("  %-28s ESS(∞) = %s, C = %s\n", "fit ESS(∞)/(1 + C/Npf)", f["ess_inf"], f["c"])
@@ -273,7 +277,8 @@ func essEstimate(logw []float64, bin int) (measure.Estimate, []float64, error) {
 }
 
 // npfValues adds ESS(Npf) (Eq. 44), the acceptance of the pseudo-marginal
-// independence Metropolis chain with Npf draws, the fit of Eq. 45 and the
+// independence Metropolis chain with Npf draws and the plaquette along it
+// (Γ-method), the fit of Eq. 45 and the
 // plot plots/ess_npf.png (Fig. 3 style).
 func (m *model) npfValues(v map[string]any, smp *flow.Samples, bin int) error {
 	var rows []map[string]any
@@ -286,9 +291,17 @@ func (m *model) npfValues(v map[string]any, smp *flow.Samples, bin int) error {
 		}
 		row := map[string]any{"npf": npf, "ess": e}
 		if m.cfg.Sample.Metropolis {
-			_, acc := flow.Metropolis(lw, rng.New(uint64(m.cfg.Run.Seed), fmt.Sprintf("flow-metropolis-npf-%d", npf)))
+			chain, acc := flow.Metropolis(lw, rng.New(uint64(m.cfg.Run.Seed), fmt.Sprintf("flow-metropolis-npf-%d", npf)))
 			a := float64(acc) / float64(len(lw)-1)
 			row["acceptance"] = measure.Estimate{Value: a, Error: math.Sqrt(a * (1 - a) / float64(len(lw)-1))}
+			// The plaquette along the pseudo-marginal chain (exact for any Npf).
+			p := make([]float64, len(chain))
+			for i, k := range chain {
+				p[i] = smp.Plaquette[k]
+			}
+			if g, err := measure.Gamma(p); err == nil {
+				row["plaquette"], row["tau_int_plaquette"] = g.Mean, g.TauInt
+			}
 		}
 		rows = append(rows, row)
 		xs, ys, es = append(xs, 1/float64(npf)), append(ys, e.Value), append(es, e.Error)
