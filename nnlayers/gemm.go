@@ -7,16 +7,22 @@ import (
 
 // gemm sets C += op(A)·B (row-major, leading dimensions lda, ldb, ldc; op
 // is the transpose with tA): with the AVX2 kernels where the build has them
-// and simd is set and the rows of C are a multiple of 4 long, otherwise with
-// gonum.
+// and simd is set — on the first n − n mod 4 columns, the rest with gonum —
+// otherwise with gonum.
 
 func gemm(simd, tA bool, m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int) {
-	if simd && simdKernels && n%4 == 0 {
+	n4 := n - n%4
+	if simd && simdKernels && n4 > 0 {
 		if tA {
-			simdGemmTN(m, n, k, a, lda, b, ldb, c, ldc)
+			simdGemmTN(m, n4, k, a, lda, b, ldb, c, ldc)
 		} else {
-			simdGemmNN(m, n, k, a, lda, b, ldb, c, ldc)
+			simdGemmNN(m, n4, k, a, lda, b, ldb, c, ldc)
 		}
+		if n4 == n {
+			return
+		}
+		// The last n mod 4 columns of C.
+		gonumGemm(tA, false, m, n-n4, k, 1, a, lda, b[n4:], ldb, 1, c[n4:], ldc)
 		return
 	}
 	gonumGemm(tA, false, m, n, k, 1, a, lda, b, ldb, 1, c, ldc)

@@ -692,3 +692,38 @@ func TestTapeReusesAcrossAlternatingPasses(t *testing.T) {
 		t.Errorf("pool holds %d tensors, want 4 (the larger pass)", len(tape.pool))
 	}
 }
+
+// TestGemmAgrees compares gemm (vector kernels on the first n − n mod 4
+// columns, gonum on the rest) with gonum alone for widths that are and are
+// not multiples of 4, with and without the transpose of A.
+func TestGemmAgrees(t *testing.T) {
+	if !simdKernels {
+		t.Skip("no vector kernels in this build or on this CPU")
+	}
+	st := rng.New(3, "gemm").Stream(0)
+	fill := func(n int) []float64 {
+		x := make([]float64, n)
+		for i := range x {
+			x[i] = st.Normal()
+		}
+		return x
+	}
+	const m, k = 7, 9
+	for _, n := range []int{1, 3, 4, 5, 7, 8, 13} {
+		for _, tA := range []bool{false, true} {
+			a, b, c0 := fill(m*k), fill(k*n), fill(m*n)
+			lda := k
+			if tA {
+				lda = m
+			}
+			got, want := append([]float64(nil), c0...), append([]float64(nil), c0...)
+			gemm(true, tA, m, n, k, a, lda, b, n, got, n)
+			gonumGemm(tA, false, m, n, k, 1, a, lda, b, n, 1, want, n)
+			for i := range got {
+				if d := math.Abs(got[i] - want[i]); d > 1e-12*(1+math.Abs(want[i])) {
+					t.Fatalf("n = %d, tA = %v: element %d is %v, gonum %v", n, tA, i, got[i], want[i])
+				}
+			}
+		}
+	}
+}
