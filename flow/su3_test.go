@@ -5,73 +5,15 @@ import (
 	"math"
 	"testing"
 
-	"pfmpi/action"
-	"pfmpi/decomp"
-	"pfmpi/gauge"
 	"pfmpi/internal/mpitest"
 	"pfmpi/mpi"
 	"pfmpi/nnlayers"
 	"pfmpi/rng"
 )
 
-type su3Setup struct {
-	geo     *nnlayers.Geometry
-	sp      *gauge.Space
-	flow    *SU3
-	trainer *Trainer
-	tape    *nnlayers.Tape
-}
-
-func (s *su3Setup) close() {
-	s.trainer.Close()
-	s.tape.Close()
-	s.geo.Close()
-	s.sp.Close()
-}
-
-func newSU3Setup(world mpi.Comm, dims, grid []int, beta float64, batch int, random bool) (*su3Setup, error) {
-	lat, err := decomp.NewLattice(dims, grid, false)
-	if err != nil {
-		return nil, err
-	}
-	domain, replica, err := decomp.SplitWorld(world, lat)
-	if err != nil {
-		return nil, err
-	}
-	replica.Free()
-	ly, err := lat.Layout(domain.Rank())
-	if err != nil {
-		return nil, err
-	}
-	s := &su3Setup{geo: nnlayers.NewGeometry(domain, ly), tape: nnlayers.NewTape(2)}
-	if s.flow, err = NewSU3(s.geo, SU3Spec{Layers: 4, Hidden: []int{4}, Kernel: 3, Modes: 2, Bound: 0.9, Seed: 3, Gain: 0.5}); err != nil {
-		return nil, err
-	}
-	if random {
-		st := rng.New(4, "random-last").Stream(0)
-		for _, p := range s.flow.Params() {
-			for i := range p.Value {
-				if p.Value[i] == 0 {
-					p.Value[i] = 0.5 * st.Normal()
-				}
-			}
-		}
-	}
-	if s.sp, err = gauge.NewSpace(domain, ly, 3); err != nil {
-		return nil, err
-	}
-	u := s.sp.NewField()
-	target, err := NewTarget(u, action.NewGauge(u, beta))
-	if err != nil {
-		return nil, err
-	}
-	opt, err := nnlayers.NewAdam(s.flow.Params(), nnlayers.AdamConfig{LR: 1e-3, Eps: 1e-8})
-	if err != nil {
-		return nil, err
-	}
-	env := Env{World: world, Domain: domain, Replica: world.Rank() / domain.Size(), Replicas: world.Size() / domain.Size()}
-	s.trainer, err = NewTrainer(env, s.flow, target, opt, s.tape, 5, batch)
-	return s, err
+// su3Config is the SU(3) pure-gauge setup of the tests below.
+func su3Config(dims, grid []int, beta float64, batch int, random bool) config {
+	return config{nc: 3, dims: dims, grid: grid, layers: 4, beta: beta, batch: batch, random: random}
 }
 
 // TestSU3Flow: the identity flow against β = 0 gives ESS = 1; the
@@ -81,7 +23,7 @@ func newSU3Setup(world mpi.Comm, dims, grid []int, beta float64, batch int, rand
 // with two replicas.
 func TestSU3Flow(t *testing.T) {
 	mpitest.Run(t, 1, func(c mpi.Comm) error {
-		s, err := newSU3Setup(c, []int{4, 4}, []int{1, 1}, 0, 4, false)
+		s, err := newSetup(c, su3Config([]int{4, 4}, []int{1, 1}, 0, 4, false))
 		if err != nil {
 			return err
 		}
@@ -96,7 +38,7 @@ func TestSU3Flow(t *testing.T) {
 		return nil
 	})
 	mpitest.Run(t, 1, func(c mpi.Comm) error {
-		s, err := newSU3Setup(c, []int{4, 4}, []int{1, 1}, 6, 3, true)
+		s, err := newSetup(c, su3Config([]int{4, 4}, []int{1, 1}, 6, 3, true))
 		if err != nil {
 			return err
 		}
@@ -143,7 +85,7 @@ func TestSU3Flow(t *testing.T) {
 	run := func(grid []int, replicas int) *result {
 		var res *result
 		mpitest.Run(t, grid[0]*grid[1]*replicas, func(world mpi.Comm) error {
-			s, err := newSU3Setup(world, []int{8, 8}, grid, 6, 4, true)
+			s, err := newSetup(world, su3Config([]int{8, 8}, grid, 6, 4, true))
 			if err != nil {
 				return err
 			}
