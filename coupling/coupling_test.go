@@ -97,15 +97,10 @@ type world struct {
 }
 
 func newWorld(c mpi.Comm, dims, grid []int, index int, cmap CircleMap) (*world, error) {
-	lat, err := decomp.NewLattice(dims, grid, false)
+	geo, err := testGeometry(c, dims, grid)
 	if err != nil {
 		return nil, err
 	}
-	ly, err := lat.Layout(c.Rank())
-	if err != nil {
-		return nil, err
-	}
-	geo := nnlayers.NewGeometry(c, ly)
 	net, err := nnlayers.ConvNet(geo, fmt.Sprintf("layer%d", index), nnlayers.ConvNetSpec{
 		Channels: []int{Features, 4, cmap.Params()}, Kernel: 3, Dilations: []int{1, 2},
 		Act: nnlayers.LeakyReLU, Final: nnlayers.Identity, Seed: uint64(7 + index)})
@@ -117,6 +112,19 @@ func newWorld(c mpi.Comm, dims, grid []int, index int, cmap CircleMap) (*world, 
 		return nil, err
 	}
 	return &world{geo: geo, layer: l, tape: nnlayers.NewTape(2)}, nil
+}
+
+// testGeometry is this rank's geometry of a dims lattice on a process grid.
+func testGeometry(c mpi.Comm, dims, grid []int) (*nnlayers.Geometry, error) {
+	lat, err := decomp.NewLattice(dims, grid, false)
+	if err != nil {
+		return nil, err
+	}
+	ly, err := lat.Layout(c.Rank())
+	if err != nil {
+		return nil, err
+	}
+	return nnlayers.NewGeometry(c, ly), nil
 }
 
 func (w *world) close() {

@@ -22,15 +22,10 @@ type su3World struct {
 }
 
 func newSU3World(c mpi.Comm, dims, grid []int, index int) (*su3World, error) {
-	lat, err := decomp.NewLattice(dims, grid, false)
+	geo, err := testGeometry(c, dims, grid)
 	if err != nil {
 		return nil, err
 	}
-	ly, err := lat.Layout(c.Rank())
-	if err != nil {
-		return nil, err
-	}
-	geo := nnlayers.NewGeometry(c, ly)
 	smap, err := NewSpectralMap(2, 2, 0.9)
 	if err != nil {
 		return nil, err
