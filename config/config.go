@@ -106,6 +106,19 @@ var (
 	typeError = regexp.MustCompile(`^incompatible types: TOML value has type (\w+).*$`)
 )
 
+// excerpt is the parser's message with an excerpt of the file around the
+// error; toml v1.6.0's ErrorWithPosition panics on some inputs (an
+// unterminated string escape at the end of the file, found by FuzzParse),
+// and then the plain message serves.
+func excerpt(pe toml.ParseError) (msg string) {
+	defer func() {
+		if recover() != nil {
+			msg = pe.Error()
+		}
+	}()
+	return pe.ErrorWithPosition()
+}
+
 // decodeError turns a decoder error into an Error naming file, line and key.
 func (c *Config) decodeError(err error) error {
 	var pe toml.ParseError
@@ -114,7 +127,7 @@ func (c *Config) decodeError(err error) error {
 			return &Error{File: c.file, Line: pe.Position.Line, Key: pe.LastKey, Msg: pe.Message + "; " + k.describe()}
 		}
 		// A syntax error: show the parser's excerpt of the file.
-		msg := strings.TrimPrefix(pe.ErrorWithPosition(), "toml: error: ")
+		msg := strings.TrimPrefix(excerpt(pe), "toml: error: ")
 		return &Error{File: c.file, Line: pe.Position.Line, Msg: strings.TrimRight(msg, "\n")}
 	}
 	if m := tomlError.FindStringSubmatch(err.Error()); m != nil {
