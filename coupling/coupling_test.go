@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"pfmpi/decomp"
+	"pfmpi/internal/latticetest"
 	"pfmpi/internal/fdtest"
 	"pfmpi/internal/mpitest"
 	"pfmpi/mpi"
@@ -116,11 +117,7 @@ func newWorld(c mpi.Comm, dims, grid []int, index int, cmap CircleMap) (*world, 
 
 // testGeometry is this rank's geometry of a dims lattice on a process grid.
 func testGeometry(c mpi.Comm, dims, grid []int) (*nnlayers.Geometry, error) {
-	lat, err := decomp.NewLattice(dims, grid, false)
-	if err != nil {
-		return nil, err
-	}
-	ly, err := lat.Layout(c.Rank())
+	ly, err := latticetest.Layout(c, dims, grid, false)
 	if err != nil {
 		return nil, err
 	}
