@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	"pfmpi/decomp"
-	"pfmpi/internal/latticetest"
 	"pfmpi/internal/fdtest"
+	"pfmpi/internal/latticetest"
 	"pfmpi/internal/mpitest"
 	"pfmpi/mpi"
 	"pfmpi/nnlayers"
