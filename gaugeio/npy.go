@@ -28,8 +28,20 @@ func writeNPY(w io.Writer, c *Config) error {
 	return npyw.WriteComplex128(w, shape, out)
 }
 
+// newNPYReader is npy.NewReader with its panics on malformed headers (npyio
+// v0.14.0 slices with a negative bound on some, found by FuzzRead) turned
+// into errors.
+func newNPYReader(r io.Reader) (nr *npy.Reader, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			nr, err = nil, fmt.Errorf("malformed header (%v)", p)
+		}
+	}()
+	return npy.NewReader(r)
+}
+
 func readNPY(r io.Reader) (*Config, error) {
-	nr, err := npy.NewReader(r)
+	nr, err := newNPYReader(r)
 	if err != nil {
 		return nil, fmt.Errorf("not a readable .npy file: %w", err)
 	}
