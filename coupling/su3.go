@@ -87,10 +87,14 @@ func (l *SU3Layer) Params() nnlayers.Params { return l.params }
 
 // link reads U_dir at padded site s, member b.
 func link(pad *nnlayers.Tensor, s, b, dir int) su3.Matrix {
+	return matrixAt(pad.Data, pad.At(s, b, 18*dir))
+}
+
+// matrixAt reads the 3 × 3 complex matrix stored as 18 reals from base.
+func matrixAt(x []float64, base int) su3.Matrix {
 	var m su3.Matrix
-	base := pad.At(s, b, 18*dir)
 	for i := range m {
-		m[i] = complex(pad.Data[base+2*i], pad.Data[base+2*i+1])
+		m[i] = complex(x[base+2*i], x[base+2*i+1])
 	}
 	return m
 }
@@ -111,12 +115,7 @@ func addGrad(g []float64, t *nnlayers.Tensor, s, b, dir int, m su3.Matrix) {
 }
 
 func gradOf(t *nnlayers.Tensor, s, b, dir int) su3.Matrix {
-	var m su3.Matrix
-	base := t.At(s, b, 18*dir)
-	for i := range m {
-		m[i] = complex(t.Grad[base+2*i], t.Grad[base+2*i+1])
-	}
-	return m
+	return matrixAt(t.Grad, t.At(s, b, 18*dir))
 }
 
 func (l *SU3Layer) pad(t *nnlayers.Tape, u *nnlayers.Tensor) (*nnlayers.Tensor, error) {

@@ -206,25 +206,27 @@ func makeTarget(comm mpi.Comm, ly *decomp.Layout, c config) (*Target, *targetPar
 
 // TestESSAndMetropolisKnownAnswers uses the identity flow (q = Haar):
 // against a constant action every weight is equal (ESS = 1, every proposal
-// accepted); against pure gauge theory the ESS is Z(β)²/Z(2β) exactly and
+// accepted; U(1) and SU(3)); against pure gauge theory the ESS is Z(β)²/Z(2β) exactly and
 // the Metropolis chain and the reweighted average reproduce the exact
 // plaquette.
 func TestESSAndMetropolisKnownAnswers(t *testing.T) {
 	mpitest.Run(t, 1, func(c mpi.Comm) error {
-		flat, err := newSetup(c, config{dims: []int{4, 4}, grid: []int{1, 1}, layers: 2, beta: 0, batch: 8})
-		if err != nil {
-			return err
-		}
-		defer flat.close()
-		smp, err := flat.trainer.Sample(64, 16, "known-flat")
-		if err != nil {
-			return err
-		}
-		if e := ESS(smp.LogW); math.Abs(e-1) > 1e-12 {
-			return fmt.Errorf("q = p: ESS = %v, want 1", e)
-		}
-		if _, acc := Metropolis(smp.LogW, rng.New(1, "mh")); acc != 63 {
-			return fmt.Errorf("q = p: %d of 63 proposals accepted", acc)
+		for _, nc := range []int{1, 3} { // U(1) and SU(3) Haar measure
+			flat, err := newSetup(c, config{nc: nc, dims: []int{4, 4}, grid: []int{1, 1}, layers: 2, beta: 0, batch: 8})
+			if err != nil {
+				return err
+			}
+			smp, err := flat.trainer.Sample(64, 16, "known-flat")
+			flat.close()
+			if err != nil {
+				return err
+			}
+			if e := ESS(smp.LogW); math.Abs(e-1) > 1e-12 {
+				return fmt.Errorf("Nc = %d, q = p: ESS = %v, want 1", nc, e)
+			}
+			if _, acc := Metropolis(smp.LogW, rng.New(1, "mh")); acc != 63 {
+				return fmt.Errorf("Nc = %d, q = p: %d of 63 proposals accepted", nc, acc)
+			}
 		}
 		const beta, n = 0.5, 40000
 		s, err := newSetup(c, config{dims: []int{4, 4}, grid: []int{1, 1}, layers: 2, beta: beta, batch: 8})
@@ -232,7 +234,7 @@ func TestESSAndMetropolisKnownAnswers(t *testing.T) {
 			return err
 		}
 		defer s.close()
-		smp, err = s.trainer.Sample(n, 400, "known-gauge")
+		smp, err := s.trainer.Sample(n, 400, "known-gauge")
 		if err != nil {
 			return err
 		}
