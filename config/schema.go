@@ -129,6 +129,8 @@ type Sample struct {
 	Metropolis bool  `toml:"metropolis" default:"true" doc:"run the independence Metropolis chain"`
 	SaveEvery  int   `toml:"save_every" default:"0" min:"0" doc:"write accepted configurations every N (0 = never)"`
 	Batch      int   `toml:"batch" default:"256" min:"1" doc:"proposals drawn at a time (the last batch may be smaller), split over the replicas"`
+	// CheckpointEvery bounds the work a killed job loses.
+	CheckpointEvery int `toml:"checkpoint_every" default:"4096" min:"0" doc:"checkpoint the proposals drawn so far every N (rounded up to whole batches; 0 = only at the end)"`
 }
 
 // Bench is the benchmark phase.

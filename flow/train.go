@@ -321,6 +321,40 @@ type Samples struct {
 	Monomials    int
 }
 
+// Append adds the proposals of b (drawn with the same draws and monomials)
+// after those of s.
+func (s *Samples) Append(b *Samples) error {
+	if s.Draws != b.Draws || s.Monomials != b.Monomials || len(s.LogRatio) != len(b.LogRatio) ||
+		(s.LogWMarginal == nil) != (b.LogWMarginal == nil) {
+		return fmt.Errorf("flow: cannot append samples with %d draws of %d monomials to samples with %d of %d",
+			b.Draws, b.Monomials, s.Draws, s.Monomials)
+	}
+	s.LogQ = append(s.LogQ, b.LogQ...)
+	s.Action = append(s.Action, b.Action...)
+	s.LogW = append(s.LogW, b.LogW...)
+	s.Plaquette = append(s.Plaquette, b.Plaquette...)
+	s.Charge = append(s.Charge, b.Charge...)
+	if s.LogWMarginal != nil {
+		s.LogWMarginal = append(s.LogWMarginal, b.LogWMarginal...)
+	}
+	for i := range s.LogRatio {
+		s.LogRatio[i] = append(s.LogRatio[i], b.LogRatio[i]...)
+	}
+	return nil
+}
+
+// Truncate keeps the first n proposals.
+func (s *Samples) Truncate(n int) {
+	s.LogQ, s.Action, s.LogW = s.LogQ[:n], s.Action[:n], s.LogW[:n]
+	s.Plaquette, s.Charge = s.Plaquette[:n], s.Charge[:n]
+	if s.LogWMarginal != nil {
+		s.LogWMarginal = s.LogWMarginal[:n]
+	}
+	for i := range s.LogRatio {
+		s.LogRatio[i] = s.LogRatio[i][:n]
+	}
+}
+
 // LogWNpf returns the log weights of Eq. 43/46 with the first npf draws
 // of every monomial: −S_g − log q(U) + Σ_i log[(1/npf) Σ_j e^{LogRatio}].
 func (s *Samples) LogWNpf(npf int) []float64 {
@@ -353,9 +387,18 @@ func (tr *Trainer) Sample(n, batch int, name string) (*Samples, error) {
 // proposals and draws do not depend on the process grid, the replicas or
 // the batch size.
 func (tr *Trainer) SampleDraws(n, batch, draws int, name string) (*Samples, error) {
+	return tr.SampleRange(0, n, batch, draws, name)
+}
+
+// SampleRange is [Trainer.SampleDraws] for the proposals from, …, to−1 of
+// the same sequence: concatenating the ranges [0, a) and [a, n) gives the
+// samples of [0, n) (a and n − a divisible by the replicas), which lets a
+// long sampling run checkpoint and resume.
+func (tr *Trainer) SampleRange(from, to, batch, draws int, name string) (*Samples, error) {
 	env := tr.env
-	if n%env.Replicas != 0 || batch%env.Replicas != 0 || batch < 1 || draws < 1 {
-		return nil, fmt.Errorf("flow: %d samples in batches of %d (%d draws) do not split over %d replicas", n, batch, draws, env.Replicas)
+	n := to - from
+	if from < 0 || n < 0 || n%env.Replicas != 0 || batch%env.Replicas != 0 || batch < 1 || draws < 1 {
+		return nil, fmt.Errorf("flow: samples %d…%d in batches of %d (%d draws) do not split over %d replicas", from, to-1, batch, draws, env.Replicas)
 	}
 	nm := tr.target.Monomials()
 	if tr.pf == nil {
@@ -376,10 +419,10 @@ func (tr *Trainer) SampleDraws(n, batch, draws int, name string) (*Samples, erro
 	pfq := make([]float64, batch)
 	for start := 0; start < n; start += batch {
 		b := min(batch, n-start) / env.Replicas
-		first := start + env.Replica*b
+		first := start + env.Replica*b // in out; proposal from+first
 		t.Reset()
 		t.NoGrad = true
-		z := tr.flow.Prior(b, first, key)
+		z := tr.flow.Prior(b, from+first, key)
 		theta, logJ, err := tr.flow.Forward(t, z)
 		if err != nil {
 			return nil, err
@@ -433,7 +476,7 @@ func (tr *Trainer) SampleDraws(n, batch, draws int, name string) (*Samples, erro
 				d := tr.draws
 				d.Reset()
 				d.NoGrad = true
-				chi := c.Prior(b, first, pfKey.Derive(uint64(i)).Derive(uint64(j)))
+				chi := c.Prior(b, from+first, pfKey.Derive(uint64(i)).Derive(uint64(j)))
 				phi, lj, err := c.ForwardHeads(d, links, heads, chi)
 				if err != nil {
 					return nil, err

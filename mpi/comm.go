@@ -165,10 +165,23 @@ func checkTag(tag int) {
 	}
 }
 
-// RootError returns rank 0's error on every rank of c: rank 0 gets err
-// itself, the others an error with its message (nil if rank 0's is nil). Use
-// it where rank 0 alone does file work, so that all ranks take the same
-// branch. It is collective.
+// SharedError is an error every rank of a communicator returned alike
+// (from [RootError]): the ranks can end together without Abort.
+type SharedError struct{ Err error }
+
+func (e *SharedError) Error() string { return e.Err.Error() }
+func (e *SharedError) Unwrap() error { return e.Err }
+
+// IsShared reports whether err is, or wraps, a [SharedError].
+func IsShared(err error) bool {
+	var s *SharedError
+	return errors.As(err, &s)
+}
+
+// RootError returns rank 0's error on every rank of c, as a [SharedError]:
+// rank 0's wraps err itself, the others' an error with its message (nil if
+// rank 0's is nil). Use it where rank 0 alone does file work, so that all
+// ranks take the same branch. It is collective.
 func RootError(c Comm, err error) error {
 	var msg []byte
 	if c.Rank() == 0 && err != nil {
@@ -184,7 +197,7 @@ func RootError(c Comm, err error) error {
 	}
 	c.Bcast(0, msg)
 	if c.Rank() == 0 {
-		return err
+		return &SharedError{Err: err}
 	}
-	return errors.New(string(msg))
+	return &SharedError{Err: errors.New(string(msg))}
 }

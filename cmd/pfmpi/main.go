@@ -10,6 +10,8 @@ import (
 	"runtime/debug"
 	"runtime/pprof"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"pfmpi/config"
 	"pfmpi/decomp"
@@ -32,8 +34,12 @@ func main() { os.Exit(pfmpi(os.Args[1:], os.Stdout, os.Stderr)) }
 const usage = `pfmpi — normalizing flows with pseudofermions for lattice gauge theories
 
 Usage:
-  pfmpi [run] [FILE.toml] [-ranks N] [-cpuprofile FILE]
-                                       run the phases of a run file
+  pfmpi [run] [FILE.toml] [-ranks N] [-t LIMIT] [-margin D] [-cpuprofile FILE]
+                                       run the phases of a run file; with -t (slurm,
+                                       90m, HH:MM:SS, D-HH:MM:SS) it checkpoints and
+                                       stops before the limit (exit 4); so does a
+                                       signal (SIGTERM, SIGINT, SIGUSR1; exit 4) and
+                                       the file OUTPUT/STOP (exit 5)
   pfmpi check [FILE.toml] [-ranks N]   validate a run file and its rank layout
   pfmpi info CONFIG [-json] [-beta B]  geometry, plaquette, action, charge, checksum of a configuration
   pfmpi convert IN OUT [-beta B]       convert a configuration (.pfg, .npy, .lime/.ildg by extension)
@@ -55,6 +61,8 @@ const (
 	exitError    = 1 // bad input or a failed run
 	exitUsage    = 2 // bad command line
 	exitNotReady = 3 // the phase is not implemented yet
+	exitStopped  = 4 // checkpointed and stopped early (wall time, signal): run again to continue
+	exitStopFile = 5 // checkpointed and stopped because OUTPUT/STOP asked: the user ended it
 )
 
 // pfmpi runs the command line args and returns the exit code.
@@ -100,6 +108,8 @@ func pfmpi(args []string, stdout, stderr io.Writer) int {
 		return benchCommand(fs, args, stdout, stderr)
 	}
 	ranks := fs.Int("ranks", 0, "run `N` in-process ranks (no MPI)")
+	limit := fs.String("t", "", "checkpoint and stop before this wall-time `LIMIT`: slurm, a duration (90m), HH:MM:SS or D-HH:MM:SS")
+	margin := fs.Duration("margin", 2*time.Minute, "with -t: stop when less than this `D` plus two steps is left")
 	profile := fs.String("cpuprofile", "", "write a CPU profile of this process to `FILE` (go tool pprof)")
 	pos, code, ok := parseArgs(fs, args)
 	if !ok {
@@ -117,6 +127,15 @@ func pfmpi(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "pfmpi %s: -ranks %d: give a positive number of in-process ranks\n", cmd, *ranks)
 		return exitUsage
 	}
+	deadline, err := parseTimeLimit(*limit, time.Now(), os.Getenv)
+	if err != nil {
+		fmt.Fprintf(stderr, "pfmpi %s: %v\n", cmd, err)
+		return exitUsage
+	}
+	if *margin < 0 {
+		fmt.Fprintf(stderr, "pfmpi %s: -margin %v: give a duration ≥ 0\n", cmd, *margin)
+		return exitUsage
+	}
 	if *profile != "" {
 		f, err := os.Create(*profile)
 		if err != nil {
@@ -130,7 +149,11 @@ func pfmpi(args []string, stdout, stderr io.Writer) int {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	return launch(cmd, file, *ranks, stdout, stderr)
+	limits := rundir.Limits{Deadline: deadline, Margin: *margin, Signalled: new(atomic.Bool)}
+	if cmd == "run" {
+		defer watchSignals(limits.Signalled)()
+	}
+	return launch(cmd, file, *ranks, limits, stdout, stderr)
 }
 
 // parseArgs parses flags anywhere among the arguments and returns the
@@ -151,8 +174,8 @@ func parseArgs(fs *flag.FlagSet, args []string) (pos []string, code int, ok bool
 }
 
 // launch starts the world (MPI or in-process ranks) and runs cmd on every rank.
-func launch(cmd, file string, ranks int, stdout, stderr io.Writer) int {
-	return launchBody(ranks, stderr, func(c mpi.Comm) error { return execute(c, cmd, file, stdout) })
+func launch(cmd, file string, ranks int, limits rundir.Limits, stdout, stderr io.Writer) int {
+	return launchBody(ranks, stderr, func(c mpi.Comm) error { return execute(c, cmd, file, limits, stdout) })
 }
 
 // launchBody runs body on every rank of the world: MPI's, or ranks
@@ -176,14 +199,29 @@ func launchBody(ranks int, stderr io.Writer, body func(c mpi.Comm) error) int {
 		err = body(world)
 	}
 	var nr notReady
+	stopped, isStopped := rundir.IsStopped(err)
 	switch {
 	case err == nil:
 		return exitOK
+	case isStopped:
+		if world.Rank() == 0 {
+			fmt.Fprintln(stderr, "pfmpi:", stopped)
+		}
+		if stopped.Reason == rundir.StopRequested {
+			return exitStopFile
+		}
+		return exitStopped
 	case errors.As(err, &nr):
 		if world.Rank() == 0 {
 			fmt.Fprintln(stderr, "pfmpi:", err)
 		}
 		return exitNotReady
+	case mpi.Backend == "mpi" && world.Size() > 1 && !isCollective(err):
+		// An error on some ranks only: the others may be waiting for this
+		// one in a collective, so end the whole job rather than hang.
+		fmt.Fprintf(stderr, "pfmpi: rank %d of %d: %v\npfmpi: aborting the job (MPI_Abort)\n", world.Rank(), world.Size(), err)
+		world.Abort(exitError)
+		return exitError
 	default:
 		if world.Rank() == 0 {
 			// Bad input fails every rank alike: report the file's errors
@@ -196,6 +234,12 @@ func launchBody(ranks int, stderr io.Writer, body func(c mpi.Comm) error) int {
 		}
 		return exitError
 	}
+}
+
+// isCollective reports whether err is one every rank returns alike, so
+// that the ranks can end together without MPI_Abort.
+func isCollective(err error) bool {
+	return isInputError(err) || mpi.IsShared(err)
 }
 
 // isInputError reports whether err is about the run file, which every rank
@@ -216,7 +260,7 @@ func (e notReady) Error() string {
 }
 
 // execute runs cmd on one rank. Output comes from world rank 0 only.
-func execute(world mpi.Comm, cmd, file string, stdout io.Writer) error {
+func execute(world mpi.Comm, cmd, file string, limits rundir.Limits, stdout io.Writer) error {
 	p := func(format string, args ...any) {
 		if world.Rank() == 0 {
 			fmt.Fprintf(stdout, format, args...)
@@ -288,6 +332,10 @@ func execute(world mpi.Comm, cmd, file string, stdout io.Writer) error {
 		return err
 	}
 	defer dir.Close()
+	dir.SetLimits(limits)
+	if !limits.Deadline.IsZero() {
+		p("  wall time    stop with a checkpoint before %s (margin %v)\n", limits.Deadline.Format(time.RFC3339), limits.Margin)
+	}
 	if dir.Resumed() {
 		p("  output       %s (resuming the run there)\n", cfg.Run.Output)
 	} else {

@@ -22,6 +22,9 @@ import (
 // The CLI tests start in-process ranks; with -tags mpi the binary itself is
 // tested under mpirun by .ci/run instead.
 func TestMain(m *testing.M) {
+	if os.Getenv(asPfmpi) == "1" { // the test binary re-executed as pfmpi (faults_test.go)
+		os.Exit(pfmpi(os.Args[1:], os.Stdout, os.Stderr))
+	}
 	if mpi.Backend != "in-process" {
 		fmt.Fprintln(os.Stderr, "cmd/pfmpi: the CLI tests run in-process ranks; under -tags mpi .ci/run tests the binary with mpirun")
 		os.Exit(0)

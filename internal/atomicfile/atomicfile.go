@@ -75,6 +75,12 @@ func SHA256(path string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
+// SHA256Bytes is [SHA256] of data already read.
+func SHA256Bytes(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
+
 // ReadJSON decodes the JSON file at path into v; found is false (and err
 // nil) when the file does not exist. Errors name the file.
 func ReadJSON(path string, v any) (found bool, err error) {

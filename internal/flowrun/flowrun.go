@@ -84,6 +84,9 @@ type model struct {
 	tape    *nnlayers.Tape
 	logZ    float64 // exact log Z of pure gauge theory (NaN otherwise)
 	hasLogZ bool
+	// modelSHA is the SHA-256 of the loaded model checkpoint (rank 0): a
+	// partial sample belongs to it.
+	modelSHA string
 }
 
 func (m *model) close() {
@@ -389,6 +392,7 @@ func (m *model) load(withOptimizer bool) (step int, found bool, err error) {
 	}
 	n := []float64{float64(len(data)), float64(ck.Step)}
 	m.env.World.Bcast(0, mpi.Bytes(n))
+	m.modelSHA = ck.SHA256 // rank 0
 	if n[0] == 0 {
 		return 0, false, nil
 	}

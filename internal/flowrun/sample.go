@@ -16,6 +16,7 @@ import (
 
 	"pfmpi/flow"
 	"pfmpi/gaugeio"
+	"pfmpi/internal/rundir"
 	"pfmpi/measure"
 	"pfmpi/mpi"
 	"pfmpi/rng"
@@ -66,20 +67,54 @@ func Sample(env Env) error {
 		m.printf("  joint model: %d pseudofermion draws per monomial and gauge field for ESS(Npf), Npf ∈ %v\n", draws, s.NPF)
 		m.printf("  target       %s\n", m.targetString(false))
 	}
-	every := max(1, s.N/batch/20)
-	calls := 0
-	m.trainer.Progress = func(done, total int) {
-		calls++
-		if calls%every == 0 || done == total {
-			el := time.Since(began).Seconds()
-			eta := time.Duration(el / float64(done) * float64(total-done) * float64(time.Second)).Round(time.Second)
-			m.printf("  sample %6d/%d  %.3g s/proposal  ETA %v\n", done, total, el/float64(done), eta)
-		}
-	}
-	smp, err := m.trainer.SampleDraws(s.N, batch, draws, "flow-sample")
-	m.trainer.Progress = nil
+	smp, err := m.loadSamples(s.N, draws)
 	if err != nil {
 		return err
+	}
+	done := 0
+	if smp != nil {
+		done = len(smp.LogW)
+		m.printf("  resumed      with %d proposals from %s\n", done, env.Dir.Checkpoints())
+	}
+	// Proposals are drawn in chunks of whole batches between checkpoints.
+	chunk := s.N
+	if s.CheckpointEvery > 0 {
+		chunk = (s.CheckpointEvery + batch - 1) / batch * batch
+	}
+	resumedAt := done
+	every := max(1, s.N/batch/20)
+	calls := 0
+	var longest time.Duration
+	for done < s.N {
+		if r := env.Dir.StopReason(longest); r != rundir.NoStop {
+			return env.Dir.Stop(r, "sample", done, s.N)
+		}
+		t0 := time.Now()
+		end := min(done+chunk, s.N)
+		m.trainer.Progress = func(d, total int) {
+			calls++
+			if calls%every == 0 || done+d == s.N {
+				el := time.Since(began).Seconds()
+				rate := el / float64(done+d-resumedAt)
+				eta := time.Duration(rate * float64(s.N-done-d) * float64(time.Second)).Round(time.Second)
+				m.printf("  sample %6d/%d  %.3g s/proposal  ETA %v\n", done+d, s.N, rate, eta)
+			}
+		}
+		part, err := m.trainer.SampleRange(done, end, batch, draws, "flow-sample")
+		m.trainer.Progress = nil
+		if err != nil {
+			return err
+		}
+		if smp == nil {
+			smp = part
+		} else if err := smp.Append(part); err != nil {
+			return err
+		}
+		done = end
+		if err := m.saveSamples(smp); err != nil {
+			return err
+		}
+		longest = max(longest, time.Since(t0))
 	}
 	elapsed := time.Since(began).Seconds()
 	var chain []int

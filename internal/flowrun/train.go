@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"pfmpi/flow"
+	"pfmpi/internal/rundir"
 	"pfmpi/measure"
 	"pfmpi/mpi"
 )
@@ -63,7 +64,17 @@ func Train(env Env) error {
 	essBatch := m.sampleBatch(t.ESSBatch)
 	began := time.Now()
 	var last TrainRecord
+	var longest time.Duration // a step with its ESS and checkpoint
+	saved := start
 	for n := start; n < t.Steps; n++ {
+		if r := env.Dir.StopReason(longest); r != rundir.NoStop {
+			if n > saved {
+				if err := m.save(n); err != nil {
+					return err
+				}
+			}
+			return env.Dir.Stop(r, "train", n, t.Steps)
+		}
 		t0 := time.Now()
 		res, err := m.trainer.Step(n)
 		if err != nil {
@@ -104,7 +115,9 @@ func Train(env Env) error {
 			if err := m.save(n + 1); err != nil {
 				return err
 			}
+			saved = n + 1
 		}
+		longest = max(longest, time.Since(t0))
 	}
 	return m.trainSummary(last)
 }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"time"
 
 	"pfmpi/action"
 	"pfmpi/config"
@@ -113,7 +114,18 @@ func Run(env Env) error {
 	}
 	p.chain.SetNext(next)
 	p.describe(next)
+	var longest time.Duration // a trajectory with its measurements and checkpoint
+	saved := next
 	for n := next; n < p.total; n++ {
+		if r := env.Dir.StopReason(longest); r != rundir.NoStop {
+			if n > saved {
+				if err := p.checkpoint(n); err != nil {
+					return err
+				}
+			}
+			return env.Dir.Stop(r, "hmc", n, p.total)
+		}
+		t0 := time.Now()
 		if err := p.trajectory(n); err != nil {
 			return err
 		}
@@ -121,7 +133,9 @@ func Run(env Env) error {
 			if err := p.checkpoint(n + 1); err != nil {
 				return err
 			}
+			saved = n + 1
 		}
+		longest = max(longest, time.Since(t0))
 	}
 	return p.summarize()
 }

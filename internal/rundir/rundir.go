@@ -40,6 +40,7 @@ var Changeable = []string{
 	"bench.ops", "bench.repeats",
 	"train.steps", "train.checkpoint_every", "train.ess_every", "train.ess_batch",
 	"sample.n", "sample.npf", "sample.metropolis", "sample.save_every", "sample.batch",
+	"sample.checkpoint_every",
 }
 
 // Dir is an open output directory.
@@ -49,6 +50,7 @@ type Dir struct {
 	resumed bool
 	metrics *os.File // rank 0
 	buf     *bufio.Writer
+	limits  Limits
 }
 
 // Open prepares cfg's output directory for a run (collective over world).
@@ -102,6 +104,11 @@ func (d *Dir) open(cfg *config.Config) error {
 	if err := os.MkdirAll(filepath.Join(d.path, "checkpoints"), 0o755); err != nil {
 		return err
 	}
+	if d.resumed {
+		if err := repair(d.path); err != nil {
+			return err
+		}
+	}
 	if err := atomicfile.Write(filepath.Join(d.path, "config.toml"), 0o644, func(w io.Writer) error {
 		_, err := w.Write(resolved.Bytes())
 		return err
@@ -113,6 +120,32 @@ func (d *Dir) open(cfg *config.Config) error {
 		return err
 	}
 	d.metrics, d.buf = f, bufio.NewWriter(f)
+	return nil
+}
+
+// repair undoes what a killed run may have left: a last metrics record
+// cut mid-write (the log is cut back to its last complete line; records
+// after the last checkpoint are dropped on resumption anyway) and the
+// temporary files of writes that never reached their rename.
+func repair(dir string) error {
+	path := filepath.Join(dir, "metrics.jsonl")
+	b, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	if len(b) > 0 && b[len(b)-1] != '\n' {
+		if err := os.Truncate(path, int64(bytes.LastIndexByte(b, '\n')+1)); err != nil {
+			return err
+		}
+	}
+	for _, pattern := range []string{".*.tmp-*", filepath.Join("checkpoints", ".*.tmp-*"), filepath.Join("configs", ".*.tmp-*")} {
+		stale, _ := filepath.Glob(filepath.Join(dir, pattern))
+		for _, f := range stale {
+			if err := os.Remove(f); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }
 

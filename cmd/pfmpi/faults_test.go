@@ -1,0 +1,339 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// asPfmpi in the environment makes the test binary run pfmpi's main: the
+// fault tests kill and signal it as a separate process.
+const asPfmpi = "PFMPI_TEST_AS_MAIN"
+
+// faultRun is a run file with all three phases, small enough for CI, with
+// frequent checkpoints: HMC with a Hasenbusch-split fermion action, then a
+// joint flow model trained and sampled.
+const faultRun = `[run]
+seed = 11
+output = %q
+[lattice]
+dims = [4, 4]
+[parallel]
+grid = [1, 1]
+[action]
+beta = 1.0
+kappa = 0.2
+hasenbusch = [0.3]
+[model]
+gauge_layers = 2
+gauge_hidden = [4]
+pf_layers = 2
+pf_context_hidden = 4
+[hmc]
+thermalize = 4
+trajectories = 96
+steps = 4
+checkpoint_every = 5
+measure_every = 4
+[train]
+steps = 40
+batch = 4
+checkpoint_every = 5
+ess_every = 8
+ess_batch = 8
+[sample]
+n = 192
+batch = 8
+npf = [1, 2]
+checkpoint_every = 24
+`
+
+// pfmpiCommand is pfmpi (this test binary) running the run file with two
+// in-process ranks (two replicas).
+func pfmpiCommand(t *testing.T, file string, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], append([]string{"run", file, "-ranks", "2"}, args...)...)
+	cmd.Env = append(os.Environ(), asPfmpi+"=1", "GOMAXPROCS=2")
+	return cmd
+}
+
+// TestKillAndResume kills a run (SIGKILL) at random moments during HMC,
+// training and sampling — twice in each phase — resumes it each time with
+// resume = "auto", and checks that it ends in the same state as an
+// uninterrupted run, bit for bit: the HMC configurations, the trained model
+// and optimizer, the sampled proposals (checkpoint checksums), every logged
+// record and every estimate in summary.json except the timings.
+func TestKillAndResume(t *testing.T) {
+	tmp := t.TempDir()
+	ref := filepath.Join(tmp, "ref")
+	// The uninterrupted run, timing its phases.
+	span, err := runTimed(t, pfmpiCommand(t, writeFile(t, fmt.Sprintf(faultRun, ref))), "", 0)
+	if err != nil {
+		t.Fatalf("uninterrupted run: %v", err)
+	}
+	t.Logf("uninterrupted: phases take %v", span)
+
+	killed := filepath.Join(tmp, "killed")
+	file := writeFile(t, fmt.Sprintf(faultRun, killed))
+	seed := uint64(time.Now().UnixNano())
+	r := rand.New(rand.NewPCG(seed, 1))
+	targets := []string{"hmc", "hmc", "train", "train", "sample", "sample"}
+	for i, phase := range targets {
+		at := time.Duration(r.Float64() * float64(span[phase]))
+		_, err := runTimed(t, pfmpiCommand(t, file), phase, at)
+		var ee *exec.ExitError
+		switch {
+		case errors.As(err, &ee) && ee.ProcessState.Sys().(syscall.WaitStatus).Signaled():
+			t.Logf("kill %d: %v into the %s phase (seed %d)", i+1, at.Round(time.Millisecond), phase, seed)
+		case err != nil:
+			t.Fatalf("run %d: %v", i+1, err)
+		default:
+			t.Logf("kill %d: the run finished first", i+1)
+		}
+	}
+	if _, err := runTimed(t, pfmpiCommand(t, file), "", 0); err != nil {
+		t.Fatalf("final resumed run: %v", err)
+	}
+	sameFinalState(t, ref, killed)
+}
+
+// runTimed runs cmd; with a phase, it kills the process (SIGKILL) after
+// that phase has run for the given time. It returns how long each phase
+// ran (from its "phase" line to the next, or the end).
+func runTimed(t *testing.T, cmd *exec.Cmd, phase string, after time.Duration) (map[string]time.Duration, error) {
+	t.Helper()
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var errOut bytes.Buffer
+	cmd.Stderr = &errOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	span := map[string]time.Duration{}
+	var log bytes.Buffer
+	current, since := "", time.Now()
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		line := sc.Text()
+		log.WriteString(line + "\n")
+		f := strings.Fields(line)
+		if len(f) < 2 || f[0] != "phase" {
+			continue
+		}
+		if current != "" {
+			span[current] = time.Since(since)
+		}
+		current, since = strings.TrimSuffix(f[1], ":"), time.Now()
+		if current == phase {
+			time.AfterFunc(after, func() { cmd.Process.Kill() })
+		}
+	}
+	if current != "" {
+		span[current] = time.Since(since)
+	}
+	if err = cmd.Wait(); err != nil {
+		err = &runError{err, log.String() + errOut.String()}
+	}
+	return span, err
+}
+
+// runError is a failed run with its output.
+type runError struct {
+	err    error
+	output string
+}
+
+func (e *runError) Error() string { return e.err.Error() + "\n" + e.output }
+func (e *runError) Unwrap() error { return e.err }
+
+// sameFinalState compares two finished run directories.
+func sameFinalState(t *testing.T, a, b string) {
+	t.Helper()
+	for _, ck := range []string{"hmc.json", "train.json", "sample.json"} {
+		x, err1 := os.ReadFile(filepath.Join(a, "checkpoints", ck))
+		y, err2 := os.ReadFile(filepath.Join(b, "checkpoints", ck))
+		if err1 != nil || err2 != nil {
+			t.Fatalf("checkpoints/%s: %v %v", ck, err1, err2)
+		}
+		if !bytes.Equal(x, y) { // the files' checksums are in there
+			t.Errorf("checkpoints/%s differ:\n%s\n%s", ck, x, y)
+		}
+	}
+	ra, rb := untimedRecords(t, a), untimedRecords(t, b)
+	if len(ra) != len(rb) {
+		t.Errorf("metrics.jsonl: %d and %d records", len(ra), len(rb))
+	}
+	for i := range min(len(ra), len(rb)) {
+		if !reflect.DeepEqual(ra[i], rb[i]) {
+			t.Errorf("metrics.jsonl record %d differs:\n%v\n%v", i, ra[i], rb[i])
+			break
+		}
+	}
+	sa, sb := untimedSummary(t, a), untimedSummary(t, b)
+	if !reflect.DeepEqual(sa, sb) {
+		t.Errorf("summary.json differs:\n%v\n%v", sa, sb)
+	}
+}
+
+// untimed removes wall-clock fields from a decoded JSON object, recursively.
+func untimed(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			if strings.Contains(k, "seconds") {
+				delete(x, k)
+				continue
+			}
+			x[k] = untimed(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = untimed(e)
+		}
+	}
+	return v
+}
+
+func untimedRecords(t *testing.T, dir string) []any {
+	t.Helper()
+	f, err := os.Open(filepath.Join(dir, "metrics.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []any
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<24)
+	for sc.Scan() {
+		var v any
+		if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
+			t.Fatalf("%s: %v", dir, err)
+		}
+		out = append(out, untimed(v))
+	}
+	return out
+}
+
+func untimedSummary(t *testing.T, dir string) any {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "summary.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatal(err)
+	}
+	return untimed(v)
+}
+
+// TestStopSignalsAndWallTime stops a run three ways — SIGTERM (exit 4),
+// the STOP file (exit 5, the file is removed), a wall-time limit too close
+// to keep going (exit 4) — resumes it after each, and checks that it ends
+// where an uninterrupted run ends.
+func TestStopSignalsAndWallTime(t *testing.T) {
+	tmp := t.TempDir()
+	ref := filepath.Join(tmp, "ref")
+	if out, err := pfmpiCommand(t, writeFile(t, fmt.Sprintf(faultRun, ref))).CombinedOutput(); err != nil {
+		t.Fatalf("uninterrupted run: %v\n%s", err, out)
+	}
+	dir := filepath.Join(tmp, "stopped")
+	file := writeFile(t, fmt.Sprintf(faultRun, dir))
+
+	// SIGTERM once the training phase has begun: checkpoint and exit 4.
+	cmd := pfmpiCommand(t, file)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var errOut bytes.Buffer
+	cmd.Stderr = &errOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), "phase train") {
+			cmd.Process.Signal(syscall.SIGTERM)
+			break
+		}
+	}
+	for sc.Scan() { // drain
+	}
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != exitStopped || !strings.Contains(errOut.String(), "stopped in the train phase") ||
+		!strings.Contains(errOut.String(), "a signal asked it to stop") {
+		t.Fatalf("SIGTERM: %v, want exit %d\n%s", err, exitStopped, errOut.String())
+	}
+
+	// The STOP file: the resumed run stops at once, with exit 5, and
+	// removes the file so that the next run continues.
+	stop := filepath.Join(dir, "STOP")
+	if err := os.WriteFile(stop, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errText := runCLI(t, "run", file, "-ranks", "2")
+	if code != exitStopFile || !strings.Contains(errText, "the STOP file asked it to stop") {
+		t.Fatalf("STOP: exit %d, want %d\n%s", code, exitStopFile, errText)
+	}
+	if _, err := os.Stat(stop); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the honoured STOP file is still there: %v", err)
+	}
+
+	// A limit closer than the margin: stop before the next step, exit 4.
+	code, out, errText := runCLI(t, "run", file, "-ranks", "2", "-t", "30s", "-margin", "1h")
+	if code != exitStopped || !strings.Contains(errText, "the wall-time limit is near") || !strings.Contains(out, "wall time") {
+		t.Fatalf("-t 30s -margin 1h: exit %d, want %d\n%s%s", code, exitStopped, out, errText)
+	}
+
+	// With room to spare the run finishes where the uninterrupted one did.
+	if code, out, errText := runCLI(t, "run", file, "-ranks", "2", "-t", "2:00:00"); code != exitOK {
+		t.Fatalf("final run: exit %d\n%s%s", code, out, errText)
+	}
+	sameFinalState(t, ref, dir)
+}
+
+func TestTimeLimit(t *testing.T) {
+	now := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	none := env(nil)
+	for _, c := range []struct {
+		arg  string
+		want time.Duration
+	}{
+		{"90m", 90 * time.Minute}, {"1h30m", 90 * time.Minute}, {"45", 45 * time.Minute}, {"45:30", 45*time.Minute + 30*time.Second},
+		{"2:00:00", 2 * time.Hour}, {"1-00", 24 * time.Hour}, {"1-02:03", 26*time.Hour + 3*time.Minute},
+		{"0-12:00:05", 12*time.Hour + 5*time.Second},
+	} {
+		got, err := parseTimeLimit(c.arg, now, none)
+		if err != nil || got.Sub(now) != c.want {
+			t.Errorf("-t %s: %v, %v; want now + %v", c.arg, got.Sub(now), err, c.want)
+		}
+	}
+	for _, bad := range []string{"-5m", "0", "1:2:3:4", "x", "1-", "0s", "slurm"} {
+		if _, err := parseTimeLimit(bad, now, none); err == nil {
+			t.Errorf("-t %s accepted", bad)
+		}
+	}
+	end, err := parseTimeLimit("slurm", now, env(map[string]string{"SLURM_JOB_END_TIME": "1795953600"}))
+	if err != nil || end.Unix() != 1795953600 {
+		t.Errorf("-t slurm: %v %v", end, err)
+	}
+	if _, err := parseTimeLimit("slurm", now, env(map[string]string{"SLURM_JOB_END_TIME": "soon"})); err == nil {
+		t.Error("-t slurm accepted SLURM_JOB_END_TIME=soon")
+	}
+}

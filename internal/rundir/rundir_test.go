@@ -1,0 +1,85 @@
+package rundir
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"pfmpi/config"
+	"pfmpi/mpi"
+)
+
+func open(t *testing.T, dir string) (*Dir, error) {
+	t.Helper()
+	cfg, err := config.Parse("run.toml", []byte("[run]\noutput = \""+dir+"\"\n[lattice]\ndims = [4, 4]\n[action]\nbeta = 1.0\n[train]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d *Dir
+	err = mpi.Run(1, func(c mpi.Comm) error {
+		var err error
+		d, err = Open(c, cfg)
+		return err
+	})
+	return d, err
+}
+
+// A killed run leaves a metrics record cut mid-write and temporary files of
+// writes that never reached their rename: resuming repairs both, and the
+// log reads again.
+func TestResumeRepairsAKilledRun(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "run")
+	d, err := open(t, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if err := d.Log(Step{Phase: "train", Step: i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d.Close()
+	f, _ := os.OpenFile(filepath.Join(dir, "metrics.jsonl"), os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString(`{"phase":"train","st`) // the kill
+	f.Close()
+	tmp := filepath.Join(dir, "checkpoints", ".model-0000004.bin.tmp-123")
+	os.WriteFile(tmp, []byte("half a model"), 0o644)
+
+	d, err = open(t, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if !d.Resumed() {
+		t.Fatal("not resumed")
+	}
+	recs, err := d.Records("train")
+	if err != nil || len(recs) != 3 || !strings.Contains(string(recs[2]), `"step":2`) {
+		t.Fatalf("records after the repair: %q, %v", recs, err)
+	}
+	if _, err := os.Stat(tmp); !os.IsNotExist(err) {
+		t.Errorf("stale temporary file kept: %v", err)
+	}
+}
+
+func TestStopDecision(t *testing.T) {
+	now := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
+	l := Limits{Deadline: now.Add(10 * time.Minute), Margin: 2 * time.Minute}
+	for _, c := range []struct {
+		longest  time.Duration
+		stopFile bool
+		limits   Limits
+		want     Reason
+	}{
+		{time.Minute, false, l, NoStop},       // 10 min left > 2 + 2·1
+		{5 * time.Minute, false, l, WallTime}, // 10 < 2 + 2·5
+		{4 * time.Minute, true, l, StopRequested},
+		{time.Hour, false, Limits{}, NoStop}, // no deadline
+	} {
+		if got := decide(now, c.limits, c.longest, c.stopFile); got != c.want {
+			t.Errorf("longest %v, STOP %v: %v, want %v", c.longest, c.stopFile, got, c.want)
+		}
+	}
+}
