@@ -108,7 +108,7 @@ func TestKillAndResume(t *testing.T) {
 	sameFinalState(t, ref, killed)
 }
 
-// runTimed runs cmd; with a phase, it kills the process (SIGKILL) after
+// runTimed runs cmd; with a phase, it kills its processes (SIGKILL) after
 // that phase has run for the given time. It returns how long each phase
 // ran (from its "phase" line to the next, or the end).
 func runTimed(t *testing.T, cmd *exec.Cmd, phase string, after time.Duration) (map[string]time.Duration, error) {
@@ -119,6 +119,7 @@ func runTimed(t *testing.T, cmd *exec.Cmd, phase string, after time.Duration) (m
 	}
 	var errOut bytes.Buffer
 	cmd.Stderr = &errOut
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +139,7 @@ func runTimed(t *testing.T, cmd *exec.Cmd, phase string, after time.Duration) (m
 		}
 		current, since = strings.TrimSuffix(f[1], ":"), time.Now()
 		if current == phase {
-			time.AfterFunc(after, func() { cmd.Process.Kill() })
+			time.AfterFunc(after, func() { killGroup(cmd) })
 		}
 	}
 	if current != "" {
@@ -149,6 +150,10 @@ func runTimed(t *testing.T, cmd *exec.Cmd, phase string, after time.Duration) (m
 	}
 	return span, err
 }
+
+// killGroup kills cmd's process group with SIGKILL, as the end of an
+// allocation or a node failure would: under mpirun, the ranks too.
+func killGroup(cmd *exec.Cmd) { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 
 // runError is a failed run with its output.
 type runError struct {

@@ -50,6 +50,7 @@ type Dir struct {
 	resumed bool
 	metrics *os.File // rank 0
 	buf     *bufio.Writer
+	lock    *os.File // rank 0: held while the run lasts
 	limits  Limits
 }
 
@@ -63,6 +64,9 @@ func Open(world mpi.Comm, cfg *config.Config) (*Dir, error) {
 	if err = mpi.RootError(world, err); err != nil {
 		if d.metrics != nil {
 			d.metrics.Close()
+		}
+		if d.lock != nil {
+			d.lock.Close()
 		}
 		return nil, err
 	}
@@ -102,6 +106,9 @@ func (d *Dir) open(cfg *config.Config) error {
 		d.resumed = true
 	}
 	if err := os.MkdirAll(filepath.Join(d.path, "checkpoints"), 0o755); err != nil {
+		return err
+	}
+	if d.lock, err = lock(d.path); err != nil {
 		return err
 	}
 	if d.resumed {
@@ -233,7 +240,11 @@ func (d *Dir) Close() error {
 		return nil
 	}
 	err := d.Sync()
-	return errors.Join(err, d.metrics.Close())
+	err = errors.Join(err, d.metrics.Close())
+	if d.lock != nil {
+		err = errors.Join(err, d.lock.Close())
+	}
+	return err
 }
 
 // Step is the part of a metrics record that Records and Truncate read.

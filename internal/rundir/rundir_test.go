@@ -1,6 +1,7 @@
 package rundir
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -82,4 +83,24 @@ func TestStopDecision(t *testing.T) {
 			t.Errorf("longest %v, STOP %v: %v, want %v", c.longest, c.stopFile, got, c.want)
 		}
 	}
+}
+
+// Two runs never write one directory: the second is refused while the
+// first holds it, naming the process, and accepted once it has ended.
+func TestOneRunPerDirectory(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "run")
+	first, err := open(t, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := open(t, dir); err == nil || !strings.Contains(err.Error(), "in use by another pfmpi run") ||
+		!strings.Contains(err.Error(), fmt.Sprint(os.Getpid())) {
+		t.Fatalf("second run while the first holds the directory: %v", err)
+	}
+	first.Close()
+	second, err := open(t, dir)
+	if err != nil {
+		t.Fatalf("after the first run ended: %v", err)
+	}
+	second.Close()
 }
