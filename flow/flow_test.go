@@ -3,6 +3,7 @@ package flow
 import (
 	"fmt"
 	"math"
+	"slices"
 	"testing"
 
 	"pfmpi/action"
@@ -373,6 +374,22 @@ func testDistributed(t *testing.T, joint bool, nc int) {
 			if err != nil {
 				return err
 			}
+			// The same proposals in two ranges with other batch sizes (a
+			// resumed sample phase) are the same bit for bit.
+			parts, err := s.trainer.SampleRange(0, 4, 2*replicas, 1, "distributed")
+			if err != nil {
+				return err
+			}
+			rest, err := s.trainer.SampleRange(4, 8, 4*replicas, 1, "distributed")
+			if err != nil {
+				return err
+			}
+			if err := parts.Append(rest); err != nil {
+				return err
+			}
+			if !slices.Equal(parts.LogW, smp.LogW) || !slices.Equal(parts.LogQ, smp.LogQ) || !slices.Equal(parts.Plaquette, smp.Plaquette) {
+				return fmt.Errorf("samples in ranges [0, 4) + [4, 8) differ from [0, 8):\n%v\n%v", parts.LogW, smp.LogW)
+			}
 			if _, err := s.trainer.Gradient(3); err != nil {
 				return err
 			}
@@ -398,7 +415,11 @@ func testDistributed(t *testing.T, joint bool, nc int) {
 		grid     []int
 		replicas int
 		workers  bool
-	}{{[]int{2, 1}, 1, false}, {[]int{2, 2}, 1, false}, {[]int{1, 1}, 2, false}, {[]int{1, 1}, 1, true}, {[]int{1, 1}, 2, true}} {
+	}{
+		{[]int{2, 1}, 1, false}, {[]int{1, 2}, 1, false}, {[]int{1, 1}, 2, false}, // 2 ranks
+		{[]int{2, 2}, 1, false}, {[]int{2, 1}, 2, false}, {[]int{1, 1}, 4, false}, // 4 ranks
+		{[]int{1, 1}, 1, true}, {[]int{1, 1}, 2, true}, // parallel member evaluation
+	} {
 		got := run(c.grid, c.replicas, c.workers)
 		if got == nil {
 			continue
