@@ -103,6 +103,7 @@ func TestErrors(t *testing.T) {
 		{"hasenbusch without fermions", minimal + "[action]\nhasenbusch = [0.1]\n", []string{"action.hasenbusch", "kappa > 0"}},
 		{"decay", minimal + "[action]\nbeta = 1\n[train]\nlr_decay_factor = 2.0\n", []string{"bad.toml:6:", "exceeds 1"}},
 		{"syntax", "[lattice\ndims = [8, 8]\n", []string{"bad.toml:2:", "to end table name", "1 | [lattice"}},
+		{"empty output", minimal + "[run]\noutput = \" \"\n", []string{"bad.toml:4:", "run.output", "is empty"}},
 		{"negative seed", minimal + "[run]\nseed = -1\n", []string{"bad.toml:4:", "run.seed", "≥ 0"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -296,6 +296,9 @@ func (c *Config) validate(md toml.MetaData) error {
 			}
 		}
 	}
+	if strings.TrimSpace(c.Run.Output) == "" {
+		bad("run.output", "is empty; name the output directory, e.g. output = \"out/run1\"")
+	}
 	if n := len(c.Lattice.Dims); n < 2 || n > 4 {
 		bad("lattice.dims", "%v has %d entries; pfmpi runs 2, 3 or 4 dimensions, e.g. dims = [8, 8]", c.Lattice.Dims, n)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
@@ -313,19 +314,32 @@ func execute(world mpi.Comm, cmd, file string, limits rundir.Limits, stdout io.W
 	} else {
 		p("  self-test    skipped: the lattice has more than %d sites\n", selfTestMaxSites)
 	}
+	var missing error // a phase not implemented for this run
+	for _, phase := range cfg.Phases() {
+		if phase == "train" || phase == "sample" {
+			if err := flowrun.Supported(cfg); err != nil {
+				if isInputError(err) {
+					return err
+				}
+				missing = notReady{phase: phase, why: err.Error()}
+			}
+		}
+	}
+	if err := startFileExists(cfg); err != nil {
+		return err
+	}
 	if cmd == "check" {
+		if missing != nil {
+			p("  note         %v\n", missing)
+		}
 		p("%s: OK\n", name)
 		return nil
 	}
 	if len(cfg.Phases()) == 0 {
 		return fmt.Errorf("%s has no phase section; add [hmc], [train], [sample] or [bench]", name)
 	}
-	for _, phase := range cfg.Phases() {
-		if phase == "train" || phase == "sample" {
-			if err := flowrun.Supported(cfg); err != nil {
-				return notReady{phase: phase, why: err.Error()}
-			}
-		}
+	if missing != nil {
+		return missing
 	}
 	dir, err := rundir.Open(world, cfg)
 	if err != nil {
@@ -373,6 +387,23 @@ func execute(world mpi.Comm, cmd, file string, limits rundir.Limits, stdout io.W
 		default:
 			return notReady{phase: phase}
 		}
+	}
+	return nil
+}
+
+// startFileExists checks that the configuration hmc.start names can be
+// read (it is relative to the run file), before any output is written.
+func startFileExists(cfg *config.Config) error {
+	h := cfg.HMC
+	if h == nil || h.Start == "cold" || h.Start == "hot" {
+		return nil
+	}
+	path := h.Start
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(filepath.Dir(cfg.File()), path)
+	}
+	if _, err := os.Stat(path); err != nil {
+		return cfg.Errorf("hmc.start", "%v; give \"cold\", \"hot\" or a configuration file (relative to the run file)", err)
 	}
 	return nil
 }

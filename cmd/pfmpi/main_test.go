@@ -403,3 +403,34 @@ batch = 8
 		}
 	}
 }
+
+// TestCheckRefusesBadCombinations: what the file alone cannot tell (the
+// rank layout, the flow's masks, files it names) is refused by check, before
+// anything is written, naming the key.
+func TestCheckRefusesBadCombinations(t *testing.T) {
+	const base = "[run]\noutput = \"unused\"\n[lattice]\ndims = %s\n[parallel]\ngrid = %s\n[action]\nbeta = 1.0\nkappa = %s\n%s"
+	for _, c := range []struct {
+		name, dims, grid, kappa, phases string
+		ranks                           int
+		want                            []string
+	}{
+		{"eo with odd local extent", "[12, 8]", "[4, 1]", "0.2", "[hmc]\n", 4, []string{"parallel.grid", "3 is odd", "even/odd"}},
+		{"flow masks", "[6, 8]", "[1, 1]", "0", "[train]\n", 1, []string{"lattice.dims", "not divisible by 4"}},
+		{"batch over replicas", "[8, 8]", "[1, 1]", "0", "[train]\nbatch = 3\n", 2, []string{"train.batch", "multiple of 2"}},
+		{"proposals over replicas", "[8, 8]", "[1, 1]", "0", "[train]\n[sample]\nn = 33\n", 2, []string{"sample.n", "multiple of 2"}},
+		{"missing start", "[8, 8]", "[1, 1]", "0", "[hmc]\nstart = \"nowhere.pfg\"\n", 1, []string{"hmc.start", "nowhere.pfg"}},
+		{"checkerboard with eo", "[8, 8]", "[1, 1]", "0.2", "[model]\npf_partition = [\"checkerboard\"]\n[train]\n", 1, []string{"model.pf_partition", "checkerboard"}},
+	} {
+		f := writeFile(t, fmt.Sprintf(base, c.dims, c.grid, c.kappa, c.phases))
+		code, out, errOut := runCLI(t, "check", f, "-ranks", fmt.Sprint(c.ranks))
+		if code != exitError {
+			t.Errorf("%s: exit %d\n%s%s", c.name, code, out, errOut)
+			continue
+		}
+		for _, w := range c.want {
+			if !strings.Contains(errOut, w) {
+				t.Errorf("%s: %q lacks %q", c.name, errOut, w)
+			}
+		}
+	}
+}

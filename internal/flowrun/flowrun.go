@@ -40,6 +40,12 @@ func Supported(cfg *config.Config) error {
 	if len(cfg.Lattice.Dims) != 2 {
 		return fmt.Errorf("flows exist for 2D lattices; %dD flows are not implemented yet", len(cfg.Lattice.Dims))
 	}
+	for mu, l := range cfg.Lattice.Dims {
+		if l%4 != 0 {
+			return cfg.Errorf("lattice.dims", "%v: the flow's gauge layers update links in a pattern of period 4 in each direction (Ref. [26] masks), but dims[%d] = %d is not divisible by 4; use extents divisible by 4",
+				cfg.Lattice.Dims, mu, l)
+		}
+	}
 	if cfg.Action.Kappa > 0 && cfg.Model.Fermions == "pseudofermion" {
 		mc := cfg.Model
 		eo := cfg.Action.Precondition == "eo"
