@@ -35,6 +35,7 @@ type Result struct {
 	GBytes   float64 `json:"gbytes,omitempty"`   // GB/s, all ranks together
 	Fraction float64 `json:"fraction,omitempty"` // GB/s over the triad bandwidth of the same ranks
 	NsSite   float64 `json:"ns_per_site,omitempty"`
+	Halo     int     `json:"halo_bytes,omitempty"` // bytes one rank sends to others per exchange (halo)
 	Note     string  `json:"note,omitempty"`
 }
 
@@ -227,6 +228,7 @@ func Halo(comm mpi.Comm, s Setup, repeats int) ([]Result, error) {
 	sec := timeIt(comm, repeats, func() { h.Exchange(f, decomp.All) })
 	remote, _ := h.Bytes(decomp.All)
 	r := s.result(comm, "halo", sec)
+	r.Halo = remote
 	total := mpi.SumFloat64(comm, float64(remote))
 	r.Note = fmt.Sprintf("%.3g GB/s to other ranks (%d bytes per rank)", total/sec/1e9, remote)
 	if total == 0 {

@@ -8,11 +8,13 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"pfmpi/bench"
 	"pfmpi/config"
 	"pfmpi/decomp"
 	"pfmpi/internal/atomicfile"
+	"pfmpi/internal/flowrun"
 	"pfmpi/mpi"
 )
 
@@ -92,14 +94,81 @@ func benchCommand(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) int
 	ranks := fs.Int("ranks", 0, "run `N` in-process ranks (no MPI)")
 	asJSON := fs.Bool("json", false, "one JSON object per result")
 	quick := fs.Bool("quick", false, "tiny volumes (a smoke test)")
-	repeats := fs.Int("repeats", 5, "timed repetitions (best counts)")
+	repeats := fs.Int("repeats", 5, "timed repetitions (best counts; HMC and training: median of steps)")
+	weak := fs.String("weak", "", "weak scaling: measure -ops with `LOCAL` sites per rank (e.g. 32x32) on these ranks")
+	ops := fs.String("ops", strings.Join(scalingOps, ","), "with -weak: the `operations`")
+	group := fs.String("group", "u1", "with -weak: the gauge `group` (u1, su3)")
+	csvPath := fs.String("csv", "", "with -weak: append the points to `FILE` (CSV)")
+	report := fs.Bool("report", false, "read the CSV files given as arguments and print the weak-scaling efficiencies")
+	png := fs.String("png", "", "with -report: also plot them to `FILE`")
+	model := fs.Bool("model", false, "calibrate the performance model on the CSV files given as arguments and print its predictions")
+	latency := fs.Duration("latency", 2000, "with -model: network latency α per message on the cluster to predict")
+	bandwidth := fs.Float64("bandwidth", 5, "with -model: network bandwidth β per rank, GB/s")
+	sumLatency := fs.Duration("sum-latency", 3000, "with -model: latency per stage of a global sum")
+	params := fs.Int("params", 20000, "with -model: parameters of the flow whose gradient is all-reduced")
 	pos, code, ok := parseArgs(fs, args)
 	if !ok {
 		return code
 	}
+	if *report || *model {
+		if len(pos) == 0 {
+			fmt.Fprintln(stderr, "pfmpi bench -report/-model: give the scaling CSV files as arguments")
+			return exitUsage
+		}
+		var err error
+		if *report {
+			err = scalingReport(pos, *png, stdout)
+		} else {
+			err = scalingModel(pos, bench.Model{Latency: latency.Seconds(), Bandwidth: *bandwidth * 1e9, SumLatency: sumLatency.Seconds()}, *params, stdout)
+		}
+		if err != nil {
+			fmt.Fprintln(stderr, "pfmpi bench:", err)
+			return exitError
+		}
+		return exitOK
+	}
 	if len(pos) != 0 || *repeats < 1 || *ranks < 0 {
-		fmt.Fprintln(stderr, "pfmpi bench: usage: pfmpi bench [-ranks N] [-json] [-quick] [-repeats R]; a run file's [bench] section runs with `pfmpi run FILE`")
+		fmt.Fprintln(stderr, "pfmpi bench: usage: pfmpi bench [-ranks N] [-json] [-quick] [-repeats R] | -weak LOCAL [-ops …] [-group G] [-csv FILE] | -report CSV… [-png FILE] | -model CSV…; a run file's [bench] section runs with `pfmpi run FILE`")
 		return exitUsage
+	}
+	if *weak != "" {
+		local, err := bench.ParseDims(*weak)
+		if err != nil {
+			fmt.Fprintln(stderr, "pfmpi bench -weak:", err)
+			return exitUsage
+		}
+		if *group != "u1" && *group != "su3" {
+			fmt.Fprintf(stderr, "pfmpi bench -group %q: use u1 or su3\n", *group)
+			return exitUsage
+		}
+		opList := strings.Split(*ops, ",")
+		for _, op := range opList {
+			if !slices.Contains(scalingOps, op) {
+				fmt.Fprintf(stderr, "pfmpi bench -ops: unknown %q; use %s\n", op, strings.Join(scalingOps, ","))
+				return exitUsage
+			}
+		}
+		return launchBody(*ranks, stderr, func(c mpi.Comm) error {
+			pts, err := weakScaling(c, opList, local, *group, *repeats)
+			if err != nil || c.Rank() != 0 {
+				return err
+			}
+			for _, p := range pts {
+				fmt.Fprintf(stdout, "%-14s %-10s %s ranks %d = %d × %s, local %s: %.4g s", p.Op, p.Backend, p.Group, p.Ranks, p.Replicas,
+					bench.Dims(p.Grid), bench.Dims(p.Local), p.Seconds)
+				if p.Work > 0 {
+					fmt.Fprintf(stdout, " (%g CG iterations)", p.Work)
+				}
+				if p.Bytes > 0 {
+					fmt.Fprintf(stdout, " (%g halo bytes per rank)", p.Bytes)
+				}
+				fmt.Fprintln(stdout)
+			}
+			if *csvPath != "" {
+				return bench.AppendCSV(*csvPath, pts)
+			}
+			return nil
+		})
 	}
 	opt := benchOptions{ops: []string{"dslash", "cg", "halo"}, repeats: *repeats, iterations: 10, triadN: 1 << 23}
 	if *quick {
@@ -108,6 +177,44 @@ func benchCommand(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) int
 	return launchBody(*ranks, stderr, func(c mpi.Comm) error {
 		return runBench(c, sweep(*quick), opt, printer(c.Rank() == 0, stdout, *asJSON))
 	})
+}
+
+// trainStepBench times training steps of the run file's own model and
+// [train] settings (defaults without one) on the run's ranks: the median of
+// bench.repeats steps after a first one.
+func trainStepBench(world mpi.Comm, cfg *config.Config, ly *layout, report func(bench.Result)) error {
+	base := bench.Result{Op: "train_step", Dims: cfg.Lattice.Dims, Group: cfg.Lattice.Group, Ranks: world.Size(), Grid: ly.lat.Grid()}
+	if err := flowrun.Supported(cfg); err != nil {
+		base.Note = "skipped: " + err.Error()
+		report(base)
+		return nil
+	}
+	c := *cfg
+	var t config.Train
+	if cfg.Train != nil {
+		t = *cfg.Train
+	} else {
+		d, err := config.Parse("defaults", []byte("[lattice]\ndims = [4, 4]\n[action]\nbeta = 1.0\n[train]\n"))
+		if err != nil {
+			return err
+		}
+		t = *d.Train
+	}
+	t.Steps, t.ESSEvery, t.CheckpointEvery = cfg.Bench.Repeats+1, 0, 0
+	c.Train, c.Sample, c.HMC, c.Bench = &t, nil, nil, nil
+	c.Run.Output, c.Run.Resume = outputPlaceholder, "never"
+	var text strings.Builder
+	if err := c.WriteTOML(&text); err != nil {
+		return err
+	}
+	sec, _, err := phaseSeconds(world, text.String())
+	if err != nil {
+		return err
+	}
+	base.Seconds = sec
+	base.Note = fmt.Sprintf("median of %d step(s), batch %d over %d replica(s)", cfg.Bench.Repeats, t.Batch, ly.replicas)
+	report(base)
+	return nil
 }
 
 // printer reports results on the root rank only.
@@ -138,14 +245,19 @@ func benchPhase(world, domain mpi.Comm, cfg *config.Config, ly *layout, stdout i
 		nc = 3
 	}
 	s := bench.Setup{Dims: cfg.Lattice.Dims, Grid: ly.lat.Grid(), Nc: nc, Kappa: kappa}
-	opt := benchOptions{ops: cfg.Bench.Ops, repeats: cfg.Bench.Repeats, iterations: 10, triadN: 1 << 23}
+	ops := slices.DeleteFunc(slices.Clone(cfg.Bench.Ops), func(op string) bool { return op == "train_step" })
+	opt := benchOptions{ops: ops, repeats: cfg.Bench.Repeats, iterations: 10, triadN: 1 << 23}
 	var all []bench.Result
 	root := world.Rank() == 0
 	p := printer(root, stdout, false)
-	err := runBench(domain, []bench.Setup{s}, opt, func(r bench.Result) {
+	report := func(r bench.Result) {
 		all = append(all, r)
 		p(r)
-	})
+	}
+	err := runBench(domain, []bench.Setup{s}, opt, report)
+	if err == nil && len(ops) < len(cfg.Bench.Ops) {
+		err = trainStepBench(world, cfg, ly, report)
+	}
 	if err != nil || !root {
 		return err
 	}

@@ -102,6 +102,11 @@ func slurmEnd(getenv func(string) string) (time.Time, error) {
 		return time.Unix(sec, 0), nil
 	}
 	id := getenv("SLURM_JOB_ID")
+	if r := getenv("SLURM_PROCID"); id != "" && r != "" && r != "0" {
+		// Only world rank 0 watches the clock: spare the controller one
+		// squeue per rank.
+		return time.Time{}, nil
+	}
 	if id == "" {
 		return time.Time{}, errors.New("-t slurm: not inside a Slurm job (SLURM_JOB_ID and SLURM_JOB_END_TIME are unset); give the time instead, e.g. -t 23:30:00")
 	}

@@ -295,7 +295,7 @@ func TestSpectrum(t *testing.T) {
 
 func TestBenchPhaseAndCommand(t *testing.T) {
 	dir := t.TempDir()
-	f := writeFile(t, fmt.Sprintf("[run]\noutput = %q\n[lattice]\ndims = [8, 8]\ngroup = \"su3\"\n[action]\nkappa = 0.1\n[bench]\nops = [\"dslash\", \"cg\", \"halo\", \"train_step\"]\nrepeats = 1\n", dir))
+	f := writeFile(t, fmt.Sprintf("[run]\noutput = %q\n[lattice]\ndims = [8, 8]\ngroup = \"su3\"\n[action]\nbeta = 6.0\nkappa = 0.1\n[model]\ngauge_layers = 2\ngauge_hidden = [4]\npf_layers = 1\npf_context_hidden = 4\n[bench]\nops = [\"dslash\", \"cg\", \"halo\", \"train_step\"]\nrepeats = 1\n", dir))
 	code, out, errOut := runCLI(t, "run", f, "-ranks", "2")
 	if code != exitOK {
 		t.Fatalf("run with [bench]: exit %d %s\n%s", code, errOut, out)
@@ -317,7 +317,7 @@ func TestBenchPhaseAndCommand(t *testing.T) {
 			t.Errorf("bench.json lacks %s: %s", op, data)
 		}
 	}
-	if !strings.Contains(out, "not implemented yet") || !strings.Contains(out, "% of triad") {
+	if !strings.Contains(out, "train_step") || !strings.Contains(out, "median of 1 step(s), batch 64 over 1 replica(s)") || !strings.Contains(out, "% of triad") {
 		t.Errorf("output:\n%s", out)
 	}
 	code, out, _ = runCLI(t, "bench", "-quick", "-repeats", "1", "-json")
@@ -432,5 +432,39 @@ func TestCheckRefusesBadCombinations(t *testing.T) {
 				t.Errorf("%s: %q lacks %q", c.name, errOut, w)
 			}
 		}
+	}
+}
+
+func TestWeakGrid(t *testing.T) {
+	for _, c := range []struct {
+		nd, ranks int
+		want      string
+	}{{2, 1, "[1 1]"}, {2, 2, "[1 2]"}, {2, 4, "[2 2]"}, {2, 6, "[2 3]"}, {4, 2, "[1 1 1 2]"}, {4, 16, "[2 2 2 2]"}, {2, 8, "[2 4]"}} {
+		if got := fmt.Sprint(weakGrid(c.nd, c.ranks)); got != c.want {
+			t.Errorf("weakGrid(%d, %d) = %s, want %s", c.nd, c.ranks, got, c.want)
+		}
+	}
+}
+
+// TestWeakScalingCommand runs a tiny weak-scaling series on 1 and 2
+// in-process ranks, then the report and the model on its CSV.
+func TestWeakScalingCommand(t *testing.T) {
+	csv := filepath.Join(t.TempDir(), "weak.csv")
+	for _, n := range []string{"1", "2"} {
+		code, out, errOut := runCLI(t, "bench", "-weak", "8x8", "-ops", "dslash,cg,halo,hmc,train_step,train_replicas", "-ranks", n, "-repeats", "1", "-csv", csv)
+		if code != exitOK || !strings.Contains(out, "train_replicas") || !strings.Contains(out, "CG iterations") {
+			t.Fatalf("-ranks %s: exit %d\n%s%s", n, code, out, errOut)
+		}
+	}
+	code, out, errOut := runCLI(t, "bench", "-report", "-png", filepath.Join(t.TempDir(), "weak.png"), csv)
+	if code != exitOK || strings.Count(out, "| in-process |") != 10 {
+		t.Fatalf("report: exit %d\n%s%s", code, out, errOut)
+	}
+	code, out, errOut = runCLI(t, "bench", "-model", csv)
+	if code != exitOK || !strings.Contains(out, "Calibrated on this machine") || !strings.Contains(out, "| train_replicas | u1 | 16x16 | 64 |") {
+		t.Fatalf("model: exit %d\n%s%s", code, out, errOut)
+	}
+	if code, _, _ := runCLI(t, "bench", "-weak", "8x8", "-ops", "fft"); code != exitUsage {
+		t.Errorf("unknown op: exit %d", code)
 	}
 }

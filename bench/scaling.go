@@ -1,0 +1,216 @@
+package bench
+
+import (
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Point is one weak-scaling measurement: an operation on a fixed local
+// volume per rank (Local) with Ranks ranks (Replicas of them replicas).
+type Point struct {
+	Op       string  // dslash, cg, halo, hmc, train_step, train_replicas
+	Backend  string  // "in-process" or "mpi"
+	Group    string  // u1, su3
+	Ranks    int     //
+	Replicas int     //
+	Grid     []int   // process grid of one replica
+	Local    []int   // sites per rank in each direction
+	Seconds  float64 // per operation (a trajectory, a training step, a CG iteration, …)
+	Work     float64 // units of work per operation (CG iterations of a trajectory; 0: none)
+	Bytes    float64 // halo bytes per rank and operation (halo only)
+}
+
+// Global is the lattice of one replica.
+func (p Point) Global() []int {
+	g := make([]int, len(p.Local))
+	for i := range g {
+		g[i] = p.Local[i] * p.Grid[i]
+	}
+	return g
+}
+
+// PerWork is the time per unit of work (Seconds/Work), or Seconds.
+func (p Point) PerWork() float64 {
+	if p.Work > 0 {
+		return p.Seconds / p.Work
+	}
+	return p.Seconds
+}
+
+var csvHeader = []string{"op", "backend", "group", "ranks", "replicas", "grid", "local", "global", "seconds", "work", "halo_bytes"}
+
+// Dims writes extents as 16x16.
+func Dims(d []int) string {
+	s := make([]string, len(d))
+	for i, x := range d {
+		s[i] = strconv.Itoa(x)
+	}
+	return strings.Join(s, "x")
+}
+
+// ParseDims reads extents written as 16x16 (or 16,16).
+func ParseDims(s string) ([]int, error) {
+	f := strings.FieldsFunc(s, func(r rune) bool { return r == 'x' || r == ',' || r == '×' })
+	if len(f) < 2 || len(f) > 4 {
+		return nil, fmt.Errorf("%q: give 2 to 4 extents such as 16x16", s)
+	}
+	d := make([]int, len(f))
+	for i, x := range f {
+		n, err := strconv.Atoi(x)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("%q: extent %q is not a positive integer", s, x)
+		}
+		d[i] = n
+	}
+	return d, nil
+}
+
+// AppendCSV appends points to the CSV file at path, writing the header
+// when the file is new.
+func AppendCSV(path string, pts []Point) error {
+	_, err := os.Stat(path)
+	fresh := errors.Is(err, os.ErrNotExist)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	w := csv.NewWriter(f)
+	if fresh {
+		w.Write(csvHeader)
+	}
+	for _, p := range pts {
+		w.Write([]string{p.Op, p.Backend, p.Group, strconv.Itoa(p.Ranks), strconv.Itoa(p.Replicas), Dims(p.Grid), Dims(p.Local),
+			Dims(p.Global()), strconv.FormatFloat(p.Seconds, 'g', 6, 64), strconv.FormatFloat(p.Work, 'g', 6, 64),
+			strconv.FormatFloat(p.Bytes, 'g', 6, 64)})
+	}
+	w.Flush()
+	return errors.Join(w.Error(), f.Sync(), f.Close())
+}
+
+// ReadCSV reads points written by AppendCSV.
+func ReadCSV(r io.Reader) ([]Point, error) {
+	rows, err := csv.NewReader(r).ReadAll()
+	if err != nil {
+		return nil, err
+	}
+	if len(rows) == 0 || !slices.Equal(rows[0], csvHeader) {
+		return nil, fmt.Errorf("not a pfmpi scaling CSV: the header should be %s", strings.Join(csvHeader, ","))
+	}
+	var pts []Point
+	for i, row := range rows[1:] {
+		var p Point
+		var errs []error
+		num := func(s string) float64 {
+			x, err := strconv.ParseFloat(s, 64)
+			errs = append(errs, err)
+			return x
+		}
+		dims := func(s string) []int {
+			d, err := ParseDims(s)
+			errs = append(errs, err)
+			return d
+		}
+		p.Op, p.Backend, p.Group = row[0], row[1], row[2]
+		p.Ranks, p.Replicas = int(num(row[3])), int(num(row[4]))
+		p.Grid, p.Local = dims(row[5]), dims(row[6])
+		p.Seconds, p.Work, p.Bytes = num(row[8]), num(row[9]), num(row[10])
+		if err := errors.Join(errs...); err != nil {
+			return nil, fmt.Errorf("row %d: %w", i+2, err)
+		}
+		pts = append(pts, p)
+	}
+	return pts, nil
+}
+
+// Efficiency is the weak-scaling efficiency of a point: the time per unit
+// of work on one rank over the time on p.Ranks ranks (same op, group,
+// local volume and backend; 1 is perfect).
+type Efficiency struct {
+	Point
+	Base       float64 // time per unit of work on one rank
+	Efficiency float64
+}
+
+// Best keeps the fastest of repeated measurements of one configuration
+// (op, backend, group, local volume, ranks, replicas, grid), in the order
+// they first appear.
+func Best(pts []Point) []Point {
+	index := map[string]int{}
+	var out []Point
+	for _, p := range pts {
+		k := p.Op + "|" + p.Backend + "|" + p.Group + "|" + Dims(p.Local) + "|" + strconv.Itoa(p.Ranks) + "|" + strconv.Itoa(p.Replicas) + "|" + Dims(p.Grid)
+		i, ok := index[k]
+		switch {
+		case !ok:
+			index[k] = len(out)
+			out = append(out, p)
+		case p.PerWork() < out[i].PerWork():
+			out[i] = p
+		}
+	}
+	return out
+}
+
+// WeakEfficiencies pairs every multi-rank configuration with its one-rank
+// reference (same op, group, local volume and backend). Of repeated
+// measurements of one configuration the fastest counts, as in STREAM: on a
+// shared machine the others measure the neighbours too.
+func WeakEfficiencies(pts []Point) []Efficiency {
+	key := func(p Point) string { return p.Op + "|" + p.Backend + "|" + p.Group + "|" + Dims(p.Local) }
+	best := Best(pts)
+	base := map[string]float64{}
+	for _, p := range best {
+		if p.Ranks == 1 {
+			base[key(p)] = p.PerWork()
+		}
+	}
+	var out []Efficiency
+	for _, p := range best {
+		b, ok := base[key(p)]
+		if !ok || p.Op == "halo" {
+			continue
+		}
+		out = append(out, Efficiency{Point: p, Base: b, Efficiency: b / p.PerWork()})
+	}
+	slices.SortStableFunc(out, func(a, b Efficiency) int {
+		if c := strings.Compare(a.Op+a.Backend, b.Op+b.Backend); c != 0 {
+			return c
+		}
+		return a.Ranks - b.Ranks
+	})
+	return out
+}
+
+// WriteTable writes the efficiencies as a Markdown table.
+func WriteTable(w io.Writer, es []Efficiency) {
+	fmt.Fprintln(w, "| op | backend | group | ranks | replicas × grid | local | time per unit | 1-rank time | weak-scaling efficiency |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
+	for _, e := range es {
+		unit := "op"
+		if e.Work > 0 {
+			unit = "CG iteration"
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %d | %d × %s | %s | %s / %s | %s | %.1f %% |\n", e.Op, e.Backend, e.Group, e.Ranks, e.Replicas,
+			Dims(e.Grid), Dims(e.Local), seconds(e.PerWork()), unit, seconds(e.Base), 100*e.Efficiency)
+	}
+}
+
+// seconds formats a time with a unit people read.
+func seconds(s float64) string {
+	switch {
+	case s >= 1:
+		return fmt.Sprintf("%.3g s", s)
+	case s >= 1e-3:
+		return fmt.Sprintf("%.3g ms", s*1e3)
+	case math.IsNaN(s):
+		return "—"
+	}
+	return fmt.Sprintf("%.3g µs", s*1e6)
+}

@@ -1,0 +1,434 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+
+	"pfmpi/bench"
+	"pfmpi/internal/rundir"
+	"pfmpi/mpi"
+)
+
+// scalingOps are the operations of a weak-scaling measurement.
+var scalingOps = []string{"dslash", "cg", "halo", "hmc", "train_step", "train_replicas"}
+
+// weakGrid spreads ranks over nd directions for a weak-scaling series: the
+// prime factors of ranks, largest first, each to the direction split least
+// so far (the last direction first among equals: space before time).
+func weakGrid(nd, ranks int) []int {
+	grid := make([]int, nd)
+	for i := range grid {
+		grid[i] = 1
+	}
+	var primes []int
+	for n, p := ranks, 2; n > 1; {
+		if n%p == 0 {
+			primes = append(primes, p)
+			n /= p
+			continue
+		}
+		p++
+	}
+	slices.Reverse(primes)
+	for _, p := range primes {
+		best := nd - 1
+		for mu := nd - 1; mu >= 0; mu-- {
+			if grid[mu] < grid[best] {
+				best = mu
+			}
+		}
+		grid[best] *= p
+	}
+	return grid
+}
+
+// weakScaling measures ops with local sites per rank on the world's ranks
+// and returns the points (every rank; rank 0's are the ones to report).
+func weakScaling(world mpi.Comm, ops []string, local []int, group string, repeats int) ([]bench.Point, error) {
+	nc := 1
+	if group == "su3" {
+		nc = 3
+	}
+	nd := len(local)
+	grid := weakGrid(nd, world.Size())
+	global := make([]int, nd)
+	for i := range global {
+		global[i] = local[i] * grid[i]
+	}
+	ones := make([]int, nd)
+	for i := range ones {
+		ones[i] = 1
+	}
+	kappa := 0.2
+	if nd == 4 {
+		kappa = 0.12
+	}
+	point := func(op string, grid []int, replicas int) bench.Point {
+		return bench.Point{Op: op, Backend: mpi.Backend, Group: group, Ranks: world.Size(), Replicas: replicas,
+			Grid: grid, Local: local}
+	}
+	var pts []bench.Point
+	s := bench.Setup{Dims: global, Grid: grid, Nc: nc, Kappa: kappa}
+	for _, op := range ops {
+		switch op {
+		case "dslash", "cg", "halo":
+			var rs []bench.Result
+			var err error
+			switch op {
+			case "dslash":
+				rs, err = bench.Dslash(world, s, repeats, 0)
+			case "cg":
+				rs, err = bench.CG(world, s, repeats, 10, 0)
+			case "halo":
+				rs, err = bench.Halo(world, s, repeats)
+			}
+			if err != nil {
+				return nil, err
+			}
+			p := point(op, grid, 1)
+			p.Seconds, p.Bytes = rs[0].Seconds, float64(rs[0].Halo)
+			pts = append(pts, p)
+		case "hmc":
+			p := point(op, grid, 1)
+			var err error
+			if p.Seconds, p.Work, err = phaseSeconds(world, hmcRun(global, grid, group, kappa, repeats)); err != nil {
+				return nil, err
+			}
+			pts = append(pts, p)
+		case "train_step", "train_replicas":
+			if nd != 2 {
+				continue // flows are 2D
+			}
+			g, reps, dims := grid, 1, global
+			if op == "train_replicas" {
+				g, reps, dims = ones, world.Size(), local
+			}
+			p := point(op, g, reps)
+			var err error
+			if p.Seconds, _, err = phaseSeconds(world, trainRun(dims, g, group, kappa, trainBatch*reps, repeats)); err != nil {
+				return nil, err
+			}
+			pts = append(pts, p)
+		default:
+			return nil, fmt.Errorf("unknown op %q; use %s", op, strings.Join(scalingOps, ", "))
+		}
+	}
+	return pts, nil
+}
+
+// trainBatch is the batch per replica of the training-step benchmark (and
+// of the model's training predictions).
+const trainBatch = 8
+
+// hmcRun is the run file of the HMC benchmark: Nf = 2, even/odd
+// preconditioned, one monomial, 4 Omelyan steps of τ = 0.5 from a hot start.
+func hmcRun(dims, grid []int, group string, kappa float64, repeats int) string {
+	beta := 2.0
+	if group == "su3" {
+		beta = 6.0
+	}
+	return fmt.Sprintf(`[run]
+seed = 1
+output = "{{output}}"
+[lattice]
+dims = %s
+group = %q
+[parallel]
+grid = %s
+[action]
+beta = %g
+kappa = %g
+[hmc]
+thermalize = 0
+trajectories = %d
+tau = 0.5
+steps = 4
+start = "hot"
+measure_every = 0
+checkpoint_every = %d
+save_every = 0
+`, tomlInts(dims), group, tomlInts(grid), beta, kappa, repeats+1, repeats+1)
+}
+
+func trainRun(dims, grid []int, group string, kappa float64, batch, repeats int) string {
+	beta := 2.0
+	if group == "su3" {
+		beta = 6.0
+	}
+	return fmt.Sprintf(`[run]
+seed = 1
+output = "{{output}}"
+[lattice]
+dims = %s
+group = %q
+[parallel]
+grid = %s
+[action]
+beta = %g
+kappa = %g
+[model]
+gauge_layers = 4
+gauge_hidden = [8, 8]
+pf_layers = 2
+pf_context_hidden = 8
+[train]
+steps = %d
+batch = %d
+ess_every = 0
+checkpoint_every = 0
+`, tomlInts(dims), group, tomlInts(grid), beta, kappa, repeats+1, batch)
+}
+
+func tomlInts(d []int) string {
+	s := make([]string, len(d))
+	for i, x := range d {
+		s[i] = fmt.Sprint(x)
+	}
+	return "[" + strings.Join(s, ", ") + "]"
+}
+
+// outputPlaceholder stands for the output directory in the run files
+// phaseSeconds runs.
+const outputPlaceholder = "{{output}}"
+
+// phaseSeconds runs the run file text (with outputPlaceholder for its
+// output directory) in a temporary directory and returns the median seconds per logged step
+// after the first, and the median CG iterations per step (HMC).
+func phaseSeconds(world mpi.Comm, text string) (sec, work float64, err error) {
+	var dir string
+	if world.Rank() == 0 {
+		dir, err = os.MkdirTemp("", "pfmpi-scaling-")
+	}
+	if err := mpi.RootError(world, err); err != nil {
+		return 0, 0, err
+	}
+	defer func() {
+		if world.Rank() == 0 {
+			os.RemoveAll(dir)
+		}
+	}()
+	file := ""
+	if world.Rank() == 0 {
+		file = filepath.Join(dir, "run.toml")
+		err = os.WriteFile(file, []byte(strings.ReplaceAll(text, outputPlaceholder, filepath.Join(dir, "out"))), 0o644)
+	}
+	if err := mpi.RootError(world, err); err != nil {
+		return 0, 0, err
+	}
+	if err := execute(world, "run", file, rundir.Limits{}, io.Discard); err != nil {
+		return 0, 0, err
+	}
+	out := []float64{0, 0}
+	if world.Rank() == 0 {
+		out[0], out[1], err = medianSeconds(filepath.Join(dir, "out", "metrics.jsonl"))
+	}
+	if err := mpi.RootError(world, err); err != nil {
+		return 0, 0, err
+	}
+	world.Bcast(0, mpi.Bytes(out))
+	return out[0], out[1], nil
+}
+
+func medianSeconds(path string) (sec, work float64, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer f.Close()
+	var secs, works []float64
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<24)
+	for sc.Scan() {
+		var r struct {
+			Seconds float64        `json:"seconds"`
+			CG      map[string]int `json:"cg_iterations"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			return 0, 0, err
+		}
+		n := 0
+		for _, it := range r.CG {
+			n += it
+		}
+		secs, works = append(secs, r.Seconds), append(works, float64(n))
+	}
+	if len(secs) < 2 {
+		return 0, 0, fmt.Errorf("%s: %d steps logged, need at least 2", path, len(secs))
+	}
+	return median(secs[1:]), median(works[1:]), sc.Err()
+}
+
+func median(x []float64) float64 {
+	s := slices.Clone(x)
+	sort.Float64s(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+// scalingReport reads scaling CSVs and writes the weak-scaling table (and
+// a PNG of efficiency against ranks).
+func scalingReport(files []string, png string, w io.Writer) error {
+	pts, err := readPoints(files)
+	if err != nil {
+		return err
+	}
+	es := bench.WeakEfficiencies(pts)
+	bench.WriteTable(w, es)
+	writeBackendRatios(w, pts)
+	if png == "" {
+		return nil
+	}
+	p := plot.New()
+	p.Title.Text = "pfmpi weak scaling"
+	p.X.Label.Text = "ranks"
+	p.Y.Label.Text = "efficiency  T(1 rank) / T(P ranks)"
+	p.Y.Min, p.Y.Max = 0, 1.1
+	lines := map[string]plotter.XYs{}
+	var names []string
+	for _, e := range es {
+		name := e.Op + " " + e.Group + " " + bench.Dims(e.Local) + " (" + e.Backend + ")"
+		if _, ok := lines[name]; !ok {
+			names = append(names, name)
+			lines[name] = plotter.XYs{{X: 1, Y: 1}}
+		}
+		lines[name] = append(lines[name], plotter.XY{X: float64(e.Ranks), Y: e.Efficiency})
+	}
+	var args []any
+	for _, n := range names {
+		args = append(args, n, lines[n])
+	}
+	if err := plotutil.AddLinePoints(p, args...); err != nil {
+		return err
+	}
+	p.Legend.Top, p.Legend.Left = false, true
+	return p.Save(8*vg.Inch, 5*vg.Inch, png)
+}
+
+// writeBackendRatios compares the in-process and MPI backends on the
+// configurations measured with both (fastest of repeats).
+func writeBackendRatios(w io.Writer, pts []bench.Point) {
+	type cfg struct {
+		op, group, local, grid string
+		ranks, replicas        int
+	}
+	by := map[cfg]map[string]bench.Point{}
+	var order []cfg
+	for _, p := range bench.Best(pts) {
+		c := cfg{p.Op, p.Group, bench.Dims(p.Local), bench.Dims(p.Grid), p.Ranks, p.Replicas}
+		if by[c] == nil {
+			by[c] = map[string]bench.Point{}
+			order = append(order, c)
+		}
+		by[c][p.Backend] = p
+	}
+	header := false
+	for _, c := range order {
+		in, ok1 := by[c]["in-process"]
+		mp, ok2 := by[c]["mpi"]
+		if !ok1 || !ok2 || c.ranks < 2 {
+			continue
+		}
+		if !header {
+			fmt.Fprintln(w, "\n| op | group | ranks | replicas × grid | local | in-process | MPI | in-process / MPI |")
+			fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
+			header = true
+		}
+		fmt.Fprintf(w, "| %s | %s | %d | %d × %s | %s | %.4g s | %.4g s | %.2f |\n", c.op, c.group, c.ranks, c.replicas, c.grid, c.local,
+			in.PerWork(), mp.PerWork(), in.PerWork()/mp.PerWork())
+	}
+}
+
+func readPoints(files []string) ([]bench.Point, error) {
+	var pts []bench.Point
+	for _, f := range files {
+		r, err := os.Open(f)
+		if err != nil {
+			return nil, err
+		}
+		ps, err := bench.ReadCSV(r)
+		r.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", f, err)
+		}
+		pts = append(pts, ps...)
+	}
+	return pts, nil
+}
+
+// scalingModel calibrates the performance model on measured points and
+// writes its predictions for production lattices.
+func scalingModel(files []string, m bench.Model, params int, w io.Writer) error {
+	pts, err := readPoints(files)
+	if err != nil {
+		return err
+	}
+	here := m
+	if err := bench.Calibrate(pts, &here); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "Calibrated on this machine: halo latency %.3g µs per message, bandwidth %.3g GB/s per rank.\n",
+		here.Latency*1e6, here.Bandwidth/1e9)
+	keys := make([]string, 0, len(here.Site))
+	for k := range here.Site {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(w, "Compute per site %-18s %.4g ns\n", k, here.Site[k]*1e9)
+	}
+	// The measured multi-rank points against the model with this machine's
+	// network constants.
+	fmt.Fprintln(w, "\nMeasured multi-rank points (fastest of repeats) against the model (this machine's constants):")
+	fmt.Fprintln(w, "| op | backend | group | ranks | lattice | measured | model |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|")
+	for _, p := range bench.Best(pts) {
+		if p.Ranks < 2 || p.Replicas != 1 || (p.Op != "dslash" && p.Op != "cg" && p.Op != "hmc") {
+			continue
+		}
+		pr := here.Predict(p.Op, p.Group, p.Global(), p.Ranks)
+		if pr.Unavailable != "" {
+			continue
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %d | %s | %.4g s | %.4g s |\n", p.Op, p.Backend, p.Group, p.Ranks, bench.Dims(p.Global()), p.Seconds, pr.Seconds)
+	}
+	// Predictions with the cluster's network constants.
+	cluster := here
+	cluster.Latency, cluster.Bandwidth, cluster.SumLatency = m.Latency, m.Bandwidth, m.SumLatency
+	fmt.Fprintf(w, "\nPredictions (compute from this machine; network: α = %.3g µs, β = %.3g GB/s per rank, global sum %.3g µs per stage):\n",
+		cluster.Latency*1e6, cluster.Bandwidth/1e9, cluster.SumLatency*1e6)
+	var ps []bench.Prediction
+	for _, op := range []string{"cg", "hmc"} {
+		for _, l := range []int{16, 32, 64, 128, 256} {
+			for _, r := range []int{64, 256, 1024, 4096} {
+				ps = append(ps, cluster.Predict(op, "su3", []int{l, l}, r))
+			}
+		}
+		for _, l := range []int{16, 24, 32, 48} {
+			for _, r := range []int{64, 256, 1024, 4096} {
+				ps = append(ps, cluster.Predict(op, "su3", []int{l, l, l, l}, r))
+			}
+		}
+	}
+	for _, l := range []int{16, 32, 64} {
+		for _, r := range []int{64, 256, 1024, 4096} {
+			ps = append(ps, cluster.TrainReplicas("u1", []int{l, l}, r, params))
+		}
+	}
+	bench.WritePredictions(w, ps)
+	return nil
+}

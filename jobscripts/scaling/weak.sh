@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Weak-scaling series: `pfmpi bench -weak` at a fixed number of sites per rank
+# over rank counts, appended to a CSV; then the efficiency table and PNG.
+#
+#   weak.sh OUT.csv [RANKS…]          default ranks: 1 2
+#
+# Environment:
+#   PFMPI    the binary (default: pfmpi on PATH); build with -tags mpi for
+#            LAUNCH=mpirun or srun
+#   LAUNCH   inprocess (-ranks N in one process, GOMAXPROCS=N), mpirun (one
+#            process per rank, GOMAXPROCS=1, bound to cores) or srun (inside
+#            a Slurm allocation: srun --mpi=pmix, one core per rank)
+#   REPEATS  timed repetitions (default 5)
+#   ROUNDS   times the whole series runs, rank counts interleaved (default 3;
+#            the report keeps the fastest: on shared nodes the others time
+#            the neighbours too)
+#   SPECS    the series, one "group local ops" per line (default below)
+#
+# Every rank runs GOMAXPROCS=1 (mpirun/srun): weak scaling per core. The
+# one-rank points are the reference of every efficiency, so keep 1 in RANKS.
+set -euo pipefail
+out=${1:?usage: weak.sh OUT.csv [RANKS…]}
+shift
+ranks=${*:-1 2}
+pfmpi=${PFMPI:-pfmpi}
+launch=${LAUNCH:-inprocess}
+repeats=${REPEATS:-5}
+rounds=${ROUNDS:-3}
+specs=${SPECS:-"u1 256x256 dslash,cg
+u1 64x64 halo
+u1 512x512 halo
+u1 32x32 hmc
+su3 64x64 dslash,cg,hmc
+su3 8x8x8x8 dslash,cg,hmc
+u1 16x16 train_step,train_replicas"}
+
+export OMPI_ALLOW_RUN_AS_ROOT=${OMPI_ALLOW_RUN_AS_ROOT:-1} OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=${OMPI_ALLOW_RUN_AS_ROOT_CONFIRM:-1}
+for round in $(seq "$rounds"); do
+for n in $ranks; do
+	while read -r group local ops; do
+		[ -z "$group" ] && continue
+		args=(bench -weak "$local" -group "$group" -ops "$ops" -repeats "$repeats" -csv "$out")
+		echo "== round $round, $n rank(s), $launch: $group $local $ops" >&2
+		case $launch in
+		inprocess) GOMAXPROCS=$n "$pfmpi" "${args[@]}" -ranks "$n" </dev/null ;;
+		mpirun)
+			over=()
+			[ "$n" -gt "$(nproc)" ] && over=(--oversubscribe)
+			GOMAXPROCS=1 mpirun -n "$n" "${over[@]}" --bind-to core -x GOMAXPROCS "$pfmpi" "${args[@]}" </dev/null ;;
+		srun) GOMAXPROCS=1 srun --mpi=pmix -n "$n" --cpus-per-task=1 --cpu-bind=cores "$pfmpi" "${args[@]}" </dev/null ;;
+		*) echo "LAUNCH=$launch: use inprocess, mpirun or srun" >&2; exit 2 ;;
+		esac
+	done <<<"$specs"
+done
+done
+"$pfmpi" bench -report -png "${out%.csv}.png" "$out"
