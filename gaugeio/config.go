@@ -120,6 +120,25 @@ func WriteFormat(path string, c *Config, f Format) error {
 	return atomicfile.Write(path, 0o644, func(w io.Writer) error { return write(w, c) })
 }
 
+// maxExtent bounds the extents a header may claim: a damaged header must
+// not make a reader allocate terabytes.
+const maxExtent = 1 << 14
+
+// plausible reports whether a header's geometry is one pfmpi could have
+// written (2 to 4 extents of 1 … maxExtent, Nc 1 or 3), before anything is
+// allocated for it.
+func plausible(dims []int, nc int) error {
+	if len(dims) < 2 || len(dims) > 4 || (nc != 1 && nc != 3) {
+		return fmt.Errorf("geometry dims %v, nc %d is not one pfmpi writes", dims, nc)
+	}
+	for _, l := range dims {
+		if l < 1 || l > maxExtent {
+			return fmt.Errorf("extent %d in dims %v is outside 1 … %d (corrupted header?)", l, dims, maxExtent)
+		}
+	}
+	return nil
+}
+
 // Read reads a configuration in any of the formats, recognised by content.
 func Read(path string) (*Config, error) {
 	file, err := os.Open(path)
@@ -132,12 +151,16 @@ func Read(path string) (*Config, error) {
 	if _, err := file.Seek(0, io.SeekStart); err != nil {
 		return nil, err
 	}
+	info, err := file.Stat()
+	if err != nil {
+		return nil, err
+	}
 	var c *Config
 	switch {
 	case bytes.HasPrefix(magic[:n], []byte(nativeMagic)):
 		c, err = readNative(file)
 	case bytes.HasPrefix(magic[:n], []byte("\x93NUMPY")):
-		c, err = readNPY(file)
+		c, err = readNPY(file, info.Size())
 	case n >= 4 && binary.BigEndian.Uint32(magic[:4]) == limeMagic:
 		c, err = readLIME(file)
 	default:

@@ -94,11 +94,14 @@ func readLIMERecords(r io.Reader) ([]limeRecord, error) {
 		if length > 1<<40 {
 			return nil, fmt.Errorf("LIME record %d (%s): implausible length %d (corrupted file)", len(recs)+1, typ, length)
 		}
-		data := make([]byte, length+(8-length%8)%8)
-		if _, err := io.ReadFull(r, data); err != nil {
+		// Read into a growing buffer: a damaged length costs no more
+		// memory than the file holds.
+		var buf bytes.Buffer
+		padded := int64(length + (8-length%8)%8)
+		if n, err := io.CopyN(&buf, r, padded); err != nil || n != padded {
 			return nil, fmt.Errorf("LIME file truncated inside record %d (%s): %d bytes expected", len(recs)+1, typ, length)
 		}
-		recs = append(recs, limeRecord{typ: typ, data: data[:length]})
+		recs = append(recs, limeRecord{typ: typ, data: buf.Bytes()[:length]})
 	}
 }
 
@@ -286,10 +289,8 @@ func readLIME(r io.Reader) (*Config, error) {
 			return nil, fmt.Errorf("ILDG precision %d; expected 32 or 64", f.Precision)
 		}
 		c.Dims, c.Nc = []int{f.LT, f.LX, f.LY, f.LZ}, 3
-		for _, l := range c.Dims {
-			if l < 1 {
-				return nil, fmt.Errorf("ILDG extents lx %d ly %d lz %d lt %d", f.LX, f.LY, f.LZ, f.LT)
-			}
+		if err := plausible(c.Dims, c.Nc); err != nil {
+			return nil, fmt.Errorf("ILDG extents lx %d ly %d lz %d lt %d: %w", f.LX, f.LY, f.LZ, f.LT, err)
 		}
 		data := find("ildg-binary-data")
 		if data == nil {
@@ -320,8 +321,8 @@ func readLIME(r io.Reader) (*Config, error) {
 			return nil, fmt.Errorf("unreadable pfmpi-format record: %w", err)
 		}
 		c.Dims, c.Nc = f.Dims, f.Nc
-		if len(c.Dims) < 2 || len(c.Dims) > 4 || (c.Nc != 1 && c.Nc != 3) {
-			return nil, fmt.Errorf("pfmpi-format geometry dims %v, nc %d is not one pfmpi writes", c.Dims, c.Nc)
+		if err := plausible(c.Dims, c.Nc); err != nil {
+			return nil, fmt.Errorf("pfmpi-format %w", err)
 		}
 		data := find("pfmpi-binary-data")
 		if data == nil {

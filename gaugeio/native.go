@@ -115,8 +115,8 @@ func readNative(r io.Reader) (*Config, error) {
 	if h.Plaquette != nil {
 		c.Meta.Plaquette = *h.Plaquette
 	}
-	if len(c.Dims) < 2 || len(c.Dims) > 4 || (c.Nc != 1 && c.Nc != 3) {
-		return nil, fmt.Errorf("header geometry dims %v, nc %d is not one pfmpi writes", c.Dims, c.Nc)
+	if err := plausible(c.Dims, c.Nc); err != nil {
+		return nil, fmt.Errorf("header %w", err)
 	}
 	n := int64(c.Volume() * len(c.Dims) * c.Nc * c.Nc)
 	if h.PayloadBytes != 16*n {
@@ -127,7 +127,9 @@ func readNative(r io.Reader) (*Config, error) {
 		return nil, err
 	}
 	defer zr.Close()
-	c.Links = make([]complex128, n)
+	// The links grow as the payload decodes: a header claiming more than
+	// the file holds costs no more memory than the file.
+	c.Links = make([]complex128, 0, min(n, 1<<16))
 	crc := crc32.New(castagnoli)
 	buf := make([]byte, 1<<16)
 	for i := int64(0); i < n; {
@@ -140,7 +142,7 @@ func readNative(r io.Reader) (*Config, error) {
 		for k := int64(0); k < chunk; k++ {
 			re := math.Float64frombits(binary.LittleEndian.Uint64(b[16*k:]))
 			im := math.Float64frombits(binary.LittleEndian.Uint64(b[16*k+8:]))
-			c.Links[i+k] = complex(re, im)
+			c.Links = append(c.Links, complex(re, im))
 		}
 		i += chunk
 	}

@@ -40,7 +40,7 @@ func newNPYReader(r io.Reader) (nr *npy.Reader, err error) {
 	return npy.NewReader(r)
 }
 
-func readNPY(r io.Reader) (*Config, error) {
+func readNPY(r io.Reader, size int64) (*Config, error) {
 	nr, err := newNPYReader(r)
 	if err != nil {
 		return nil, fmt.Errorf("not a readable .npy file: %w", err)
@@ -60,6 +60,12 @@ func readNPY(r io.Reader) (*Config, error) {
 	c := &Config{Dims: append([]int(nil), shape[1:1+nd]...), Nc: nc, Meta: Meta{Plaquette: math.NaN(), Format: NumPy, Checksum: "none in .npy"}}
 	if nc != 1 && nc != 3 {
 		return nil, fmt.Errorf("shape %v: Nc = %d; pfmpi handles U(1) and SU(3)", shape, nc)
+	}
+	if err := plausible(c.Dims, nc); err != nil {
+		return nil, fmt.Errorf("shape %v: %w", shape, err)
+	}
+	if need := int64(nd) * int64(c.Volume()) * int64(nc*nc) * 16; need > size {
+		return nil, fmt.Errorf("shape %v needs %d bytes of data, the file has %d (truncated?)", shape, need, size)
 	}
 	var data []complex128
 	if err := nr.Read(&data); err != nil {
