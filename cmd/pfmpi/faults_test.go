@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -155,6 +156,52 @@ func runTimed(t *testing.T, cmd *exec.Cmd, phase string, after time.Duration) (m
 // allocation or a node failure would: under mpirun, the ranks too.
 func killGroup(cmd *exec.Cmd) { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 
+// lineWatch collects a command's output and closes seen when a line
+// starting with prefix has arrived.
+type lineWatch struct {
+	mu     sync.Mutex
+	buf    bytes.Buffer
+	prefix string
+	seen   chan struct{}
+	once   sync.Once
+}
+
+func (w *lineWatch) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	if strings.Contains("\n"+w.buf.String(), "\n"+w.prefix) {
+		w.once.Do(func() { close(w.seen) })
+	}
+	return len(p), nil
+}
+
+func (w *lineWatch) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
+// startUntil starts cmd and returns once a line of its output begins with
+// prefix, with its error output and a function that waits for it.
+func startUntil(t *testing.T, cmd *exec.Cmd, prefix string) (errOut *bytes.Buffer, wait func() error) {
+	t.Helper()
+	out := &lineWatch{prefix: prefix, seen: make(chan struct{})}
+	errOut = new(bytes.Buffer)
+	cmd.Stdout, cmd.Stderr = out, errOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-out.seen:
+	case err := <-done:
+		t.Fatalf("the run ended (%v) before %q:\n%s%s", err, prefix, out, errOut)
+	}
+	return errOut, func() error { return <-done }
+}
+
 // runError is a failed run with its output.
 type runError struct {
 	err    error
@@ -260,25 +307,9 @@ func TestStopSignalsAndWallTime(t *testing.T) {
 
 	// SIGTERM once the training phase has begun: checkpoint and exit 4.
 	cmd := pfmpiCommand(t, file)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var errOut bytes.Buffer
-	cmd.Stderr = &errOut
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		if strings.HasPrefix(sc.Text(), "phase train") {
-			cmd.Process.Signal(syscall.SIGTERM)
-			break
-		}
-	}
-	for sc.Scan() { // drain
-	}
-	err = cmd.Wait()
+	errOut, wait := startUntil(t, cmd, "phase train")
+	cmd.Process.Signal(syscall.SIGTERM)
+	err := wait()
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != exitStopped || !strings.Contains(errOut.String(), "stopped in the train phase") ||
 		!strings.Contains(errOut.String(), "a signal asked it to stop") {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -73,24 +72,7 @@ func TestMPIRankDies(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "run")
 	file := writeFile(t, fmt.Sprintf(faultRun, dir))
 	cmd := mpirunCommand(t, 2, file)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var errOut bytes.Buffer
-	cmd.Stderr = &errOut
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 4096)
-	var out bytes.Buffer
-	for !strings.Contains(out.String(), "phase hmc") {
-		n, err := stdout.Read(buf)
-		out.Write(buf[:n])
-		if err != nil {
-			t.Fatalf("no hmc phase: %v\n%s%s", err, out.String(), errOut.String())
-		}
-	}
+	errOut, wait := startUntil(t, cmd, "phase hmc")
 	ranks := descendants(cmd.Process.Pid, filepath.Base(os.Getenv(mpiBinary)))
 	if len(ranks) != 2 {
 		t.Fatalf("found rank processes %v under mpirun %d, want 2", ranks, cmd.Process.Pid)
@@ -99,9 +81,9 @@ func TestMPIRankDies(t *testing.T) {
 	if err := syscall.Kill(victim, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	go func() { _, _ = out.ReadFrom(stdout) }()
 	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	go func() { done <- wait() }()
+	var err error
 	select {
 	case err = <-done:
 	case <-time.After(60 * time.Second):

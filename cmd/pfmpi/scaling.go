@@ -135,22 +135,7 @@ const trainBatch = 8
 // hmcRun is the run file of the HMC benchmark: Nf = 2, even/odd
 // preconditioned, one monomial, 4 Omelyan steps of τ = 0.5 from a hot start.
 func hmcRun(dims, grid []int, group string, kappa float64, repeats int) string {
-	beta := 2.0
-	if group == "su3" {
-		beta = 6.0
-	}
-	return fmt.Sprintf(`[run]
-seed = 1
-output = "{{output}}"
-[lattice]
-dims = %s
-group = %q
-[parallel]
-grid = %s
-[action]
-beta = %g
-kappa = %g
-[hmc]
+	return benchRunFile(dims, grid, group, kappa, fmt.Sprintf(`[hmc]
 thermalize = 0
 trajectories = %d
 tau = 0.5
@@ -159,26 +144,13 @@ start = "hot"
 measure_every = 0
 checkpoint_every = %d
 save_every = 0
-`, tomlInts(dims), group, tomlInts(grid), beta, kappa, repeats+1, repeats+1)
+`, repeats+1, repeats+1))
 }
 
+// trainRun is the run file of the training-step benchmark: the joint
+// pseudofermion model with 4 gauge and 2 pseudofermion layers.
 func trainRun(dims, grid []int, group string, kappa float64, batch, repeats int) string {
-	beta := 2.0
-	if group == "su3" {
-		beta = 6.0
-	}
-	return fmt.Sprintf(`[run]
-seed = 1
-output = "{{output}}"
-[lattice]
-dims = %s
-group = %q
-[parallel]
-grid = %s
-[action]
-beta = %g
-kappa = %g
-[model]
+	return benchRunFile(dims, grid, group, kappa, fmt.Sprintf(`[model]
 gauge_layers = 4
 gauge_hidden = [8, 8]
 pf_layers = 2
@@ -188,7 +160,28 @@ steps = %d
 batch = %d
 ess_every = 0
 checkpoint_every = 0
-`, tomlInts(dims), group, tomlInts(grid), beta, kappa, repeats+1, batch)
+`, repeats+1, batch))
+}
+
+// benchRunFile is a benchmark run file: the lattice, grid and Nf = 2 action
+// (β = 2 for U(1), 6 for SU(3)), then the phase's sections.
+func benchRunFile(dims, grid []int, group string, kappa float64, sections string) string {
+	beta := 2.0
+	if group == "su3" {
+		beta = 6.0
+	}
+	return fmt.Sprintf(`[run]
+seed = 1
+output = %q
+[lattice]
+dims = %s
+group = %q
+[parallel]
+grid = %s
+[action]
+beta = %g
+kappa = %g
+`, outputPlaceholder, tomlInts(dims), group, tomlInts(grid), beta, kappa) + sections
 }
 
 func tomlInts(d []int) string {

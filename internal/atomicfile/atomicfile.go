@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 )
 
 // Write creates or replaces path with what write produces. If write fails,
@@ -60,6 +61,18 @@ func Write(path string, perm os.FileMode, write func(w io.Writer) error) (err er
 	return nil
 }
 
+// WriteSum is [Write] that also returns the hexadecimal SHA-256 of what
+// was written (the checksum a checkpoint records), computed on the way
+// rather than by reading the file back.
+func WriteSum(path string, perm os.FileMode, write func(w io.Writer) error) (string, error) {
+	h := sha256.New()
+	err := Write(path, perm, func(w io.Writer) error { return write(io.MultiWriter(w, h)) })
+	if err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
 // SHA256 returns the hexadecimal SHA-256 of the file's contents, the
 // checksum the checkpoints record.
 func SHA256(path string) (string, error) {
@@ -79,6 +92,27 @@ func SHA256(path string) (string, error) {
 func SHA256Bytes(data []byte) string {
 	sum := sha256.Sum256(data)
 	return hex.EncodeToString(sum[:])
+}
+
+// WriteJSON writes v as indented JSON to path, atomically.
+func WriteJSON(path string, v any) error {
+	return Write(path, 0o644, func(w io.Writer) error {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	})
+}
+
+// RemoveOthers removes the files in dir matching pattern except those named
+// in keep: the files of an older checkpoint once the new one points
+// elsewhere. Errors are ignored (a file left behind costs only space).
+func RemoveOthers(dir, pattern string, keep ...string) {
+	old, _ := filepath.Glob(filepath.Join(dir, pattern))
+	for _, f := range old {
+		if !slices.Contains(keep, filepath.Base(f)) {
+			os.Remove(f)
+		}
+	}
 }
 
 // ReadJSON decodes the JSON file at path into v; found is false (and err

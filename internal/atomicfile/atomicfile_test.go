@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -38,5 +39,20 @@ func TestWrite(t *testing.T) {
 	}
 	if st, _ := os.Stat(p); st.Mode().Perm() != 0o600 {
 		t.Fatalf("mode %v", st.Mode())
+	}
+}
+
+// WriteSum's checksum is the file's.
+func TestWriteSum(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "f")
+	sum, err := WriteSum(path, 0o644, func(w io.Writer) error {
+		_, err := io.WriteString(w, strings.Repeat("pfmpi ", 100000))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want, err := SHA256(path); err != nil || sum != want {
+		t.Errorf("WriteSum gave %s, the file has %s (%v)", sum, want, err)
 	}
 }

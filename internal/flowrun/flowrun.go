@@ -5,7 +5,6 @@
 package flowrun
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -347,7 +346,7 @@ func (m *model) saveRoot(step int) error {
 	dir := m.env.Dir.Checkpoints()
 	name := fmt.Sprintf("model-%07d.bin", step)
 	path := filepath.Join(dir, name)
-	if err := atomicfile.Write(path, 0o644, func(w io.Writer) error {
+	sum, err := atomicfile.WriteSum(path, 0o644, func(w io.Writer) error {
 		if err := nnlayers.WriteParams(w, m.params); err != nil {
 			return err
 		}
@@ -355,10 +354,7 @@ func (m *model) saveRoot(step int) error {
 			return nil
 		}
 		return m.opt.WriteState(w)
-	}); err != nil {
-		return err
-	}
-	sum, err := atomicfile.SHA256(path)
+	})
 	if err != nil {
 		return err
 	}
@@ -366,19 +362,10 @@ func (m *model) saveRoot(step int) error {
 		return err
 	}
 	ck := checkpoint{Phase: "train", Step: step, File: name, SHA256: sum, Params: m.params.Size()}
-	if err := atomicfile.Write(filepath.Join(dir, checkpointName), 0o644, func(w io.Writer) error {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(ck)
-	}); err != nil {
+	if err := atomicfile.WriteJSON(filepath.Join(dir, checkpointName), ck); err != nil {
 		return err
 	}
-	old, _ := filepath.Glob(filepath.Join(dir, "model-*.bin"))
-	for _, f := range old {
-		if filepath.Base(f) != name {
-			os.Remove(f)
-		}
-	}
+	atomicfile.RemoveOthers(dir, "model-*.bin", name)
 	return nil
 }
 

@@ -3,7 +3,6 @@ package flowrun
 import (
 	"bytes"
 	"encoding/gob"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -41,12 +40,9 @@ func (m *model) saveSamplesRoot(smp *flow.Samples) error {
 	dir := m.env.Dir.Checkpoints()
 	name := fmt.Sprintf("sample-%09d.gob", len(smp.LogW))
 	path := filepath.Join(dir, name)
-	if err := atomicfile.Write(path, 0o644, func(w io.Writer) error {
+	sum, err := atomicfile.WriteSum(path, 0o644, func(w io.Writer) error {
 		return gob.NewEncoder(w).Encode(smp)
-	}); err != nil {
-		return err
-	}
-	sum, err := atomicfile.SHA256(path)
+	})
 	if err != nil {
 		return err
 	}
@@ -54,19 +50,10 @@ func (m *model) saveSamplesRoot(smp *flow.Samples) error {
 		return err
 	}
 	ck := sampleCheckpoint{Phase: "sample", Done: len(smp.LogW), Draws: smp.Draws, Model: m.modelSHA, File: name, SHA256: sum}
-	if err := atomicfile.Write(filepath.Join(dir, sampleCheckpointName), 0o644, func(w io.Writer) error {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(ck)
-	}); err != nil {
+	if err := atomicfile.WriteJSON(filepath.Join(dir, sampleCheckpointName), ck); err != nil {
 		return err
 	}
-	old, _ := filepath.Glob(filepath.Join(dir, "sample-*.gob"))
-	for _, f := range old {
-		if filepath.Base(f) != name {
-			os.Remove(f)
-		}
-	}
+	atomicfile.RemoveOthers(dir, "sample-*.gob", name)
 	return nil
 }
 

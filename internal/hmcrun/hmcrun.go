@@ -443,20 +443,11 @@ func (p *phase) writeCheckpoint(next int) error {
 		ck.Files = append(ck.Files, name)
 		ck.SHA256 = append(ck.SHA256, sum)
 	}
-	if err := atomicfile.Write(filepath.Join(dir, checkpointName), 0o644, func(w io.Writer) error {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(ck)
-	}); err != nil {
+	if err := atomicfile.WriteJSON(filepath.Join(dir, checkpointName), ck); err != nil {
 		return err
 	}
 	// The previous checkpoint's files are no longer referenced.
-	old, _ := filepath.Glob(filepath.Join(dir, "hmc-r*-t*.pfg"))
-	for _, f := range old {
-		if !slices.Contains(ck.Files, filepath.Base(f)) {
-			os.Remove(f)
-		}
-	}
+	atomicfile.RemoveOthers(dir, "hmc-r*-t*.pfg", ck.Files...)
 	return nil
 }
 
