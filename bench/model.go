@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"slices"
 
 	"pfmpi/decomp"
 )
@@ -59,23 +58,31 @@ func Calibrate(pts []Point, m *Model) error {
 			}
 		}
 	}
-	var halo []Point
-	for _, p := range pts {
-		if p.Op == "halo" && p.Ranks == 2 && p.Bytes > 0 {
-			halo = append(halo, p)
+	// Halo points on two ranks: T = m·α + bytes/β with m the messages of
+	// one exchange, fitted by least squares in (α, 1/β).
+	var smm, smb, sbb, smt, sbt float64
+	n := 0
+	for _, p := range Best(pts) {
+		if p.Op != "halo" || p.Ranks != 2 || p.Bytes <= 0 {
+			continue
 		}
+		m := float64(2 * splitDirections(p.Grid))
+		smm, smb, sbb = smm+m*m, smb+m*p.Bytes, sbb+p.Bytes*p.Bytes
+		smt, sbt = smt+m*p.Seconds, sbt+p.Bytes*p.Seconds
+		n++
 	}
-	if len(halo) < 2 {
+	if n == 0 {
 		return nil
 	}
-	slices.SortFunc(halo, func(a, b Point) int { return int(a.Bytes - b.Bytes) })
-	lo, hi := halo[0], halo[len(halo)-1]
-	if hi.Bytes <= lo.Bytes || hi.Seconds <= lo.Seconds {
-		return errors.New("bench: the halo points do not grow with the message size; cannot fit latency and bandwidth")
+	det := smm*sbb - smb*smb
+	if n < 2 || det <= 0 {
+		return errors.New("bench: the halo points on two ranks do not have two message sizes; cannot fit latency and bandwidth")
 	}
-	m.Bandwidth = (hi.Bytes - lo.Bytes) / (hi.Seconds - lo.Seconds)
-	msgs := float64(2 * splitDirections(lo.Grid))
-	m.Latency = math.Max(0, (lo.Seconds-lo.Bytes/m.Bandwidth)/msgs)
+	alpha, invBeta := (smt*sbb-sbt*smb)/det, (smm*sbt-smb*smt)/det
+	if alpha < 0 || invBeta <= 0 {
+		return fmt.Errorf("bench: the halo times do not grow with the message size (fit α = %.3g s, 1/β = %.3g s/B); cannot fit latency and bandwidth", alpha, invBeta)
+	}
+	m.Latency, m.Bandwidth = alpha, 1/invBeta
 	return nil
 }
 

@@ -67,12 +67,12 @@ func TestPredictByHand(t *testing.T) {
 func TestScalingCSVAndEfficiencies(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "s.csv")
 	pts := []Point{
-		{Op: "cg", Backend: "mpi", Group: "u1", Ranks: 1, Replicas: 1, Grid: []int{1, 1}, Local: []int{8, 8}, Seconds: 2},
-		{Op: "cg", Backend: "mpi", Group: "u1", Ranks: 2, Replicas: 1, Grid: []int{1, 2}, Local: []int{8, 8}, Seconds: 4},
-		{Op: "cg", Backend: "mpi", Group: "u1", Ranks: 2, Replicas: 1, Grid: []int{1, 2}, Local: []int{8, 8}, Seconds: 2.5}, // faster repeat
-		{Op: "cg", Backend: "mpi", Group: "u1", Ranks: 1, Replicas: 1, Grid: []int{1, 1}, Local: []int{8, 8}, Seconds: 3},   // slower repeat
-		{Op: "hmc", Backend: "mpi", Group: "u1", Ranks: 1, Replicas: 1, Grid: []int{1, 1}, Local: []int{8, 8}, Seconds: 10, Work: 100},
-		{Op: "hmc", Backend: "mpi", Group: "u1", Ranks: 2, Replicas: 1, Grid: []int{1, 2}, Local: []int{8, 8}, Seconds: 12, Work: 150},
+		{Scaling: "weak", Op: "cg", Backend: "mpi", Group: "u1", Ranks: 1, Replicas: 1, Grid: []int{1, 1}, Local: []int{8, 8}, Seconds: 2},
+		{Scaling: "weak", Op: "cg", Backend: "mpi", Group: "u1", Ranks: 2, Replicas: 1, Grid: []int{1, 2}, Local: []int{8, 8}, Seconds: 4},
+		{Scaling: "weak", Op: "cg", Backend: "mpi", Group: "u1", Ranks: 2, Replicas: 1, Grid: []int{1, 2}, Local: []int{8, 8}, Seconds: 2.5}, // faster repeat
+		{Scaling: "weak", Op: "cg", Backend: "mpi", Group: "u1", Ranks: 1, Replicas: 1, Grid: []int{1, 1}, Local: []int{8, 8}, Seconds: 3},   // slower repeat
+		{Scaling: "weak", Op: "hmc", Backend: "mpi", Group: "u1", Ranks: 1, Replicas: 1, Grid: []int{1, 1}, Local: []int{8, 8}, Seconds: 10, Work: 100},
+		{Scaling: "weak", Op: "hmc", Backend: "mpi", Group: "u1", Ranks: 2, Replicas: 1, Grid: []int{1, 2}, Local: []int{8, 8}, Seconds: 12, Work: 150},
 	}
 	if err := AppendCSV(path, pts[:3]); err != nil {
 		t.Fatal(err)
@@ -85,7 +85,7 @@ func TestScalingCSVAndEfficiencies(t *testing.T) {
 	if err != nil || len(back) != len(pts) {
 		t.Fatalf("read back %d points: %v\n%s", len(back), err, b)
 	}
-	es := WeakEfficiencies(back)
+	es := Efficiencies(back)
 	want := map[string]float64{"cg2": 2 / 2.5, "hmc2": 0.1 / 0.08} // hmc per CG iteration
 	for _, e := range es {
 		if w, ok := want[e.Op+string(rune('0'+e.Ranks))]; ok && math.Abs(e.Efficiency-w) > 1e-12 {
@@ -94,6 +94,14 @@ func TestScalingCSVAndEfficiencies(t *testing.T) {
 	}
 	if len(es) != 4 {
 		t.Errorf("%d efficiencies, want 4 (one per op and rank count)", len(es))
+	}
+	// Strong scaling: the same lattice on two ranks, T₁/(2·T₂).
+	strong := []Point{
+		{Scaling: "strong", Op: "cg", Backend: "mpi", Group: "u1", Ranks: 1, Replicas: 1, Grid: []int{1, 1}, Local: []int{16, 16}, Seconds: 2},
+		{Scaling: "strong", Op: "cg", Backend: "mpi", Group: "u1", Ranks: 2, Replicas: 1, Grid: []int{1, 2}, Local: []int{16, 8}, Seconds: 1.25},
+	}
+	if es := Efficiencies(strong); len(es) != 2 || math.Abs(es[1].Efficiency-0.8) > 1e-12 {
+		t.Errorf("strong scaling: %+v, want efficiency 0.8 on 2 ranks", es)
 	}
 	if _, err := ReadCSV(bytes.NewReader([]byte("a,b\n1,2\n"))); err == nil {
 		t.Error("a foreign CSV was read")

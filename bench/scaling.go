@@ -12,9 +12,11 @@ import (
 	"strings"
 )
 
-// Point is one weak-scaling measurement: an operation on a fixed local
-// volume per rank (Local) with Ranks ranks (Replicas of them replicas).
+// Point is one scaling measurement: an operation with Local sites per rank
+// on Ranks ranks (Replicas of them replicas). A weak-scaling series keeps
+// Local fixed, a strong-scaling one the lattice (Global).
 type Point struct {
+	Scaling  string  // "weak" or "strong"
 	Op       string  // dslash, cg, halo, hmc, train_step, train_replicas
 	Backend  string  // "in-process" or "mpi"
 	Group    string  // u1, su3
@@ -44,7 +46,7 @@ func (p Point) PerWork() float64 {
 	return p.Seconds
 }
 
-var csvHeader = []string{"op", "backend", "group", "ranks", "replicas", "grid", "local", "global", "seconds", "work", "halo_bytes"}
+var csvHeader = []string{"scaling", "op", "backend", "group", "ranks", "replicas", "grid", "local", "global", "seconds", "work", "halo_bytes"}
 
 // Dims writes extents as 16x16.
 func Dims(d []int) string {
@@ -86,7 +88,7 @@ func AppendCSV(path string, pts []Point) error {
 		w.Write(csvHeader)
 	}
 	for _, p := range pts {
-		w.Write([]string{p.Op, p.Backend, p.Group, strconv.Itoa(p.Ranks), strconv.Itoa(p.Replicas), Dims(p.Grid), Dims(p.Local),
+		w.Write([]string{p.Scaling, p.Op, p.Backend, p.Group, strconv.Itoa(p.Ranks), strconv.Itoa(p.Replicas), Dims(p.Grid), Dims(p.Local),
 			Dims(p.Global()), strconv.FormatFloat(p.Seconds, 'g', 6, 64), strconv.FormatFloat(p.Work, 'g', 6, 64),
 			strconv.FormatFloat(p.Bytes, 'g', 6, 64)})
 	}
@@ -117,10 +119,13 @@ func ReadCSV(r io.Reader) ([]Point, error) {
 			errs = append(errs, err)
 			return d
 		}
-		p.Op, p.Backend, p.Group = row[0], row[1], row[2]
-		p.Ranks, p.Replicas = int(num(row[3])), int(num(row[4]))
-		p.Grid, p.Local = dims(row[5]), dims(row[6])
-		p.Seconds, p.Work, p.Bytes = num(row[8]), num(row[9]), num(row[10])
+		p.Scaling, p.Op, p.Backend, p.Group = row[0], row[1], row[2], row[3]
+		p.Ranks, p.Replicas = int(num(row[4])), int(num(row[5]))
+		p.Grid, p.Local = dims(row[6]), dims(row[7])
+		p.Seconds, p.Work, p.Bytes = num(row[9]), num(row[10]), num(row[11])
+		if p.Scaling != "weak" && p.Scaling != "strong" {
+			errs = append(errs, fmt.Errorf("scaling %q is neither weak nor strong", p.Scaling))
+		}
 		if err := errors.Join(errs...); err != nil {
 			return nil, fmt.Errorf("row %d: %w", i+2, err)
 		}
@@ -129,9 +134,10 @@ func ReadCSV(r io.Reader) ([]Point, error) {
 	return pts, nil
 }
 
-// Efficiency is the weak-scaling efficiency of a point: the time per unit
-// of work on one rank over the time on p.Ranks ranks (same op, group,
-// local volume and backend; 1 is perfect).
+// Efficiency is the scaling efficiency of a point against the one-rank
+// point of its series (same op, group, backend and, for weak scaling, local
+// volume, for strong scaling lattice): weak T₁/T_P, strong T₁/(P·T_P), with
+// times per unit of work; 1 is perfect.
 type Efficiency struct {
 	Point
 	Base       float64 // time per unit of work on one rank
@@ -139,13 +145,13 @@ type Efficiency struct {
 }
 
 // Best keeps the fastest of repeated measurements of one configuration
-// (op, backend, group, local volume, ranks, replicas, grid), in the order
-// they first appear.
+// (scaling, op, backend, group, local volume, ranks, replicas, grid), in
+// the order they first appear.
 func Best(pts []Point) []Point {
 	index := map[string]int{}
 	var out []Point
 	for _, p := range pts {
-		k := p.Op + "|" + p.Backend + "|" + p.Group + "|" + Dims(p.Local) + "|" + strconv.Itoa(p.Ranks) + "|" + strconv.Itoa(p.Replicas) + "|" + Dims(p.Grid)
+		k := series(p) + "|" + Dims(p.Local) + "|" + strconv.Itoa(p.Ranks) + "|" + strconv.Itoa(p.Replicas) + "|" + Dims(p.Grid)
 		i, ok := index[k]
 		switch {
 		case !ok:
@@ -158,29 +164,42 @@ func Best(pts []Point) []Point {
 	return out
 }
 
-// WeakEfficiencies pairs every multi-rank configuration with its one-rank
-// reference (same op, group, local volume and backend). Of repeated
-// measurements of one configuration the fastest counts, as in STREAM: on a
-// shared machine the others measure the neighbours too.
-func WeakEfficiencies(pts []Point) []Efficiency {
-	key := func(p Point) string { return p.Op + "|" + p.Backend + "|" + p.Group + "|" + Dims(p.Local) }
+// series names the series a point belongs to: what its one-rank reference
+// shares with it.
+func series(p Point) string {
+	size := Dims(p.Local)
+	if p.Scaling == "strong" {
+		size = Dims(p.Global())
+	}
+	return p.Scaling + "|" + p.Op + "|" + p.Backend + "|" + p.Group + "|" + size
+}
+
+// Efficiencies pairs every configuration with the one-rank reference of
+// its series. Of repeated measurements of one configuration the fastest
+// counts, as in STREAM: on a shared machine the others measure the
+// neighbours too.
+func Efficiencies(pts []Point) []Efficiency {
 	best := Best(pts)
 	base := map[string]float64{}
 	for _, p := range best {
 		if p.Ranks == 1 {
-			base[key(p)] = p.PerWork()
+			base[series(p)] = p.PerWork()
 		}
 	}
 	var out []Efficiency
 	for _, p := range best {
-		b, ok := base[key(p)]
+		b, ok := base[series(p)]
 		if !ok || p.Op == "halo" {
 			continue
 		}
-		out = append(out, Efficiency{Point: p, Base: b, Efficiency: b / p.PerWork()})
+		e := b / p.PerWork()
+		if p.Scaling == "strong" {
+			e /= float64(p.Ranks)
+		}
+		out = append(out, Efficiency{Point: p, Base: b, Efficiency: e})
 	}
 	slices.SortStableFunc(out, func(a, b Efficiency) int {
-		if c := strings.Compare(a.Op+a.Backend, b.Op+b.Backend); c != 0 {
+		if c := strings.Compare(a.Scaling+a.Op+a.Backend, b.Scaling+b.Op+b.Backend); c != 0 {
 			return c
 		}
 		return a.Ranks - b.Ranks
@@ -190,15 +209,15 @@ func WeakEfficiencies(pts []Point) []Efficiency {
 
 // WriteTable writes the efficiencies as a Markdown table.
 func WriteTable(w io.Writer, es []Efficiency) {
-	fmt.Fprintln(w, "| op | backend | group | ranks | replicas × grid | local | time per unit | 1-rank time | weak-scaling efficiency |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| scaling | op | backend | group | ranks | replicas × grid | local | global | time per unit | 1-rank time | efficiency |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, e := range es {
 		unit := "op"
 		if e.Work > 0 {
 			unit = "CG iteration"
 		}
-		fmt.Fprintf(w, "| %s | %s | %s | %d | %d × %s | %s | %s / %s | %s | %.1f %% |\n", e.Op, e.Backend, e.Group, e.Ranks, e.Replicas,
-			Dims(e.Grid), Dims(e.Local), seconds(e.PerWork()), unit, seconds(e.Base), 100*e.Efficiency)
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %d | %d × %s | %s | %s | %s / %s | %s | %.1f %% |\n", e.Scaling, e.Op, e.Backend, e.Group, e.Ranks, e.Replicas,
+			Dims(e.Grid), Dims(e.Local), Dims(e.Global()), seconds(e.PerWork()), unit, seconds(e.Base), 100*e.Efficiency)
 	}
 }
 

@@ -96,9 +96,11 @@ func benchCommand(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) int
 	quick := fs.Bool("quick", false, "tiny volumes (a smoke test)")
 	repeats := fs.Int("repeats", 5, "timed repetitions (best counts; HMC and training: median of steps)")
 	weak := fs.String("weak", "", "weak scaling: measure -ops with `LOCAL` sites per rank (e.g. 32x32) on these ranks")
-	ops := fs.String("ops", strings.Join(scalingOps, ","), "with -weak: the `operations`")
-	group := fs.String("group", "u1", "with -weak: the gauge `group` (u1, su3)")
-	csvPath := fs.String("csv", "", "with -weak: append the points to `FILE` (CSV)")
+	strong := fs.String("strong", "", "strong scaling: measure -ops on a `LATTICE` (e.g. 64x64) split over these ranks")
+	gridFlag := fs.String("grid", "", "with -weak/-strong: the process `GRID` (e.g. 2x1; default: ranks spread over the directions)")
+	ops := fs.String("ops", strings.Join(scalingOps, ","), "with -weak/-strong: the `operations`")
+	group := fs.String("group", "u1", "with -weak/-strong: the gauge `group` (u1, su3)")
+	csvPath := fs.String("csv", "", "with -weak/-strong: append the points to `FILE` (CSV)")
 	report := fs.Bool("report", false, "read the CSV files given as arguments and print the weak-scaling efficiencies")
 	png := fs.String("png", "", "with -report: also plot them to `FILE`")
 	model := fs.Bool("model", false, "calibrate the performance model on the CSV files given as arguments and print its predictions")
@@ -131,11 +133,22 @@ func benchCommand(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintln(stderr, "pfmpi bench: usage: pfmpi bench [-ranks N] [-json] [-quick] [-repeats R] | -weak LOCAL [-ops …] [-group G] [-csv FILE] | -report CSV… [-png FILE] | -model CSV…; a run file's [bench] section runs with `pfmpi run FILE`")
 		return exitUsage
 	}
-	if *weak != "" {
-		local, err := bench.ParseDims(*weak)
+	if *weak != "" && *strong != "" {
+		fmt.Fprintln(stderr, "pfmpi bench: -weak and -strong are two series; give one")
+		return exitUsage
+	}
+	if *weak != "" || *strong != "" {
+		size, err := bench.ParseDims(*weak + *strong)
 		if err != nil {
-			fmt.Fprintln(stderr, "pfmpi bench -weak:", err)
+			fmt.Fprintln(stderr, "pfmpi bench -weak/-strong:", err)
 			return exitUsage
+		}
+		var grid []int
+		if *gridFlag != "" {
+			if grid, err = bench.ParseDims(*gridFlag); err != nil {
+				fmt.Fprintln(stderr, "pfmpi bench -grid:", err)
+				return exitUsage
+			}
 		}
 		if *group != "u1" && *group != "su3" {
 			fmt.Fprintf(stderr, "pfmpi bench -group %q: use u1 or su3\n", *group)
@@ -149,13 +162,13 @@ func benchCommand(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) int
 			}
 		}
 		return launchBody(*ranks, stderr, func(c mpi.Comm) error {
-			pts, err := weakScaling(c, opList, local, *group, *repeats)
+			pts, err := scalingPoints(c, opList, size, *strong != "", grid, *group, *repeats)
 			if err != nil || c.Rank() != 0 {
 				return err
 			}
 			for _, p := range pts {
-				fmt.Fprintf(stdout, "%-14s %-10s %s ranks %d = %d × %s, local %s: %.4g s", p.Op, p.Backend, p.Group, p.Ranks, p.Replicas,
-					bench.Dims(p.Grid), bench.Dims(p.Local), p.Seconds)
+				fmt.Fprintf(stdout, "%-6s %-14s %-10s %s ranks %d = %d × %s, lattice %s, local %s: %.4g s", p.Scaling, p.Op, p.Backend, p.Group, p.Ranks, p.Replicas,
+					bench.Dims(p.Grid), bench.Dims(p.Global()), bench.Dims(p.Local), p.Seconds)
 				if p.Work > 0 {
 					fmt.Fprintf(stdout, " (%g CG iterations)", p.Work)
 				}

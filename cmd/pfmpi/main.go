@@ -48,10 +48,10 @@ Usage:
                                        log det D, condition number of DD†, φ†M⁻¹φ
   pfmpi bench [-ranks N] [-json] [-quick]
                                        dslash, CG and halo GFLOP/s and GB/s over the standard volumes
-  pfmpi bench -weak LOCAL [-ops …] [-group G] [-csv FILE]
-                                       weak-scaling points: dslash, cg, halo, hmc, train_step,
-                                       train_replicas with LOCAL sites per rank
-  pfmpi bench -report [-png FILE] CSV…  weak-scaling efficiencies, in-process vs MPI
+  pfmpi bench -weak LOCAL | -strong LATTICE [-grid G] [-ops …] [-group G] [-csv FILE]
+                                       scaling points of dslash, cg, halo, hmc, train_step,
+                                       train_replicas: LOCAL sites per rank, or LATTICE split
+  pfmpi bench -report [-png FILE] CSV…  scaling efficiencies, in-process vs MPI
   pfmpi bench -model [-params N] CSV…   calibrate the performance model, predict 64–4096 ranks
   pfmpi help [config]                  this text, or every run-file key
   pfmpi version                        version, Go, communicator backend

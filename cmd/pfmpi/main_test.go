@@ -446,23 +446,34 @@ func TestWeakGrid(t *testing.T) {
 	}
 }
 
-// TestWeakScalingCommand runs a tiny weak-scaling series on 1 and 2
-// in-process ranks, then the report and the model on its CSV.
-func TestWeakScalingCommand(t *testing.T) {
-	csv := filepath.Join(t.TempDir(), "weak.csv")
-	for _, n := range []string{"1", "2"} {
-		code, out, errOut := runCLI(t, "bench", "-weak", "8x8", "-ops", "dslash,cg,halo,hmc,train_step,train_replicas", "-ranks", n, "-repeats", "1", "-csv", csv)
+// TestScalingCommands runs tiny weak- and strong-scaling series on 1 and 2
+// in-process ranks (strong also on both 2-rank grids), then the report and
+// the model on their CSV.
+func TestScalingCommands(t *testing.T) {
+	csv := filepath.Join(t.TempDir(), "scaling.csv")
+	ops := "dslash,cg,halo,hmc,train_step,train_replicas"
+	for _, args := range [][]string{
+		{"-weak", "8x8", "-ranks", "1"}, {"-weak", "8x8", "-ranks", "2"},
+		{"-strong", "8x16", "-ranks", "1"}, {"-strong", "8x16", "-ranks", "2"}, {"-strong", "8x16", "-ranks", "2", "-grid", "2x1"},
+	} {
+		code, out, errOut := runCLI(t, append([]string{"bench", "-ops", ops, "-repeats", "1", "-csv", csv}, args...)...)
 		if code != exitOK || !strings.Contains(out, "train_replicas") || !strings.Contains(out, "CG iterations") {
-			t.Fatalf("-ranks %s: exit %d\n%s%s", n, code, out, errOut)
+			t.Fatalf("%v: exit %d\n%s%s", args, code, out, errOut)
 		}
 	}
-	code, out, errOut := runCLI(t, "bench", "-report", "-png", filepath.Join(t.TempDir(), "weak.png"), csv)
-	if code != exitOK || strings.Count(out, "| in-process |") != 10 {
+	code, out, errOut := runCLI(t, "bench", "-report", "-png", filepath.Join(t.TempDir(), "scaling.png"), csv)
+	if code != exitOK || strings.Count(out, "| weak | ") != 10 || strings.Count(out, "| strong | ") != 14 {
 		t.Fatalf("report: exit %d\n%s%s", code, out, errOut)
 	}
 	code, out, errOut = runCLI(t, "bench", "-model", csv)
 	if code != exitOK || !strings.Contains(out, "Calibrated on this machine") || !strings.Contains(out, "| train_replicas | u1 | 16x16 | 64 |") {
 		t.Fatalf("model: exit %d\n%s%s", code, out, errOut)
+	}
+	if code, _, _ := runCLI(t, "bench", "-strong", "8x8", "-grid", "3x1", "-ranks", "2", "-ops", "cg"); code != exitError {
+		t.Errorf("a grid of 3 ranks on 2: exit %d", code)
+	}
+	if code, _, _ := runCLI(t, "bench", "-weak", "8x8", "-strong", "8x8"); code != exitUsage {
+		t.Errorf("-weak with -strong: exit %d", code)
 	}
 	if code, _, _ := runCLI(t, "bench", "-weak", "8x8", "-ops", "fft"); code != exitUsage {
 		t.Errorf("unknown op: exit %d", code)

@@ -54,18 +54,32 @@ func weakGrid(nd, ranks int) []int {
 	return grid
 }
 
-// weakScaling measures ops with local sites per rank on the world's ranks
-// and returns the points (every rank; rank 0's are the ones to report).
-func weakScaling(world mpi.Comm, ops []string, local []int, group string, repeats int) ([]bench.Point, error) {
+// scalingPoints measures ops on the world's ranks: with size sites per
+// rank (weak scaling), or on a lattice of size sites split over the ranks
+// (strong scaling: the training batch, 16, is split too). The process grid
+// is grid, or weakGrid's. It returns the points on every rank.
+func scalingPoints(world mpi.Comm, ops []string, size []int, strong bool, grid []int, group string, repeats int) ([]bench.Point, error) {
 	nc := 1
 	if group == "su3" {
 		nc = 3
 	}
-	nd := len(local)
-	grid := weakGrid(nd, world.Size())
-	global := make([]int, nd)
-	for i := range global {
-		global[i] = local[i] * grid[i]
+	nd := len(size)
+	if grid == nil {
+		grid = weakGrid(nd, world.Size())
+	}
+	if len(grid) != nd || volumeOf(grid) != world.Size() {
+		return nil, fmt.Errorf("grid %v does not give %d ranks over %d directions", grid, world.Size(), nd)
+	}
+	local, global := slices.Clone(size), slices.Clone(size)
+	for i := range size {
+		if strong {
+			if size[i]%grid[i] != 0 {
+				return nil, fmt.Errorf("lattice %v does not split over grid %v", size, grid)
+			}
+			local[i] = size[i] / grid[i]
+		} else {
+			global[i] = size[i] * grid[i]
+		}
 	}
 	ones := make([]int, nd)
 	for i := range ones {
@@ -75,8 +89,12 @@ func weakScaling(world mpi.Comm, ops []string, local []int, group string, repeat
 	if nd == 4 {
 		kappa = 0.12
 	}
-	point := func(op string, grid []int, replicas int) bench.Point {
-		return bench.Point{Op: op, Backend: mpi.Backend, Group: group, Ranks: world.Size(), Replicas: replicas,
+	kind := "weak"
+	if strong {
+		kind = "strong"
+	}
+	point := func(op string, grid []int, replicas int, local []int) bench.Point {
+		return bench.Point{Scaling: kind, Op: op, Backend: mpi.Backend, Group: group, Ranks: world.Size(), Replicas: replicas,
 			Grid: grid, Local: local}
 	}
 	var pts []bench.Point
@@ -97,11 +115,11 @@ func weakScaling(world mpi.Comm, ops []string, local []int, group string, repeat
 			if err != nil {
 				return nil, err
 			}
-			p := point(op, grid, 1)
+			p := point(op, grid, 1, local)
 			p.Seconds, p.Bytes = rs[0].Seconds, float64(rs[0].Halo)
 			pts = append(pts, p)
 		case "hmc":
-			p := point(op, grid, 1)
+			p := point(op, grid, 1, local)
 			var err error
 			if p.Seconds, p.Work, err = phaseSeconds(world, hmcRun(global, grid, group, kappa, repeats)); err != nil {
 				return nil, err
@@ -111,13 +129,24 @@ func weakScaling(world mpi.Comm, ops []string, local []int, group string, repeat
 			if nd != 2 {
 				continue // flows are 2D
 			}
-			g, reps, dims := grid, 1, global
+			g, reps, dims, batch := grid, 1, global, trainBatch
 			if op == "train_replicas" {
-				g, reps, dims = ones, world.Size(), local
+				// Every replica holds the whole lattice: the weak
+				// series' local volume, the strong series' lattice.
+				g, reps, dims = ones, world.Size(), size
+				if batch = trainBatch * reps; strong {
+					batch = 2 * trainBatch
+				}
+				if batch%reps != 0 {
+					return nil, fmt.Errorf("a batch of %d does not split over %d replicas", batch, reps)
+				}
 			}
-			p := point(op, g, reps)
+			p := point(op, g, reps, dims)
+			if op == "train_step" {
+				p.Local = local
+			}
 			var err error
-			if p.Seconds, _, err = phaseSeconds(world, trainRun(dims, g, group, kappa, trainBatch*reps, repeats)); err != nil {
+			if p.Seconds, _, err = phaseSeconds(world, trainRun(dims, g, group, kappa, batch, repeats)); err != nil {
 				return nil, err
 			}
 			pts = append(pts, p)
@@ -128,8 +157,9 @@ func weakScaling(world mpi.Comm, ops []string, local []int, group string, repeat
 	return pts, nil
 }
 
-// trainBatch is the batch per replica of the training-step benchmark (and
-// of the model's training predictions).
+// trainBatch is the batch per replica of the weak-scaling training-step
+// benchmark (and of the model's training predictions); strong scaling
+// splits twice it over the replicas.
 const trainBatch = 8
 
 // hmcRun is the run file of the HMC benchmark: Nf = 2, even/odd
@@ -182,6 +212,14 @@ grid = %s
 beta = %g
 kappa = %g
 `, outputPlaceholder, tomlInts(dims), group, tomlInts(grid), beta, kappa) + sections
+}
+
+func volumeOf(d []int) int {
+	v := 1
+	for _, x := range d {
+		v *= x
+	}
+	return v
 }
 
 func tomlInts(d []int) string {
@@ -273,28 +311,32 @@ func median(x []float64) float64 {
 	return (s[n/2-1] + s[n/2]) / 2
 }
 
-// scalingReport reads scaling CSVs and writes the weak-scaling table (and
-// a PNG of efficiency against ranks).
+// scalingReport reads scaling CSVs and writes the efficiency table (and a
+// PNG of efficiency against ranks).
 func scalingReport(files []string, png string, w io.Writer) error {
 	pts, err := readPoints(files)
 	if err != nil {
 		return err
 	}
-	es := bench.WeakEfficiencies(pts)
+	es := bench.Efficiencies(pts)
 	bench.WriteTable(w, es)
 	writeBackendRatios(w, pts)
 	if png == "" {
 		return nil
 	}
 	p := plot.New()
-	p.Title.Text = "pfmpi weak scaling"
+	p.Title.Text = "pfmpi scaling"
 	p.X.Label.Text = "ranks"
-	p.Y.Label.Text = "efficiency  T(1 rank) / T(P ranks)"
+	p.Y.Label.Text = "efficiency: weak T(1)/T(P), strong T(1)/(P·T(P))"
 	p.Y.Min, p.Y.Max = 0, 1.1
 	lines := map[string]plotter.XYs{}
 	var names []string
 	for _, e := range es {
-		name := e.Op + " " + e.Group + " " + bench.Dims(e.Local) + " (" + e.Backend + ")"
+		size := bench.Dims(e.Local) + " per rank"
+		if e.Scaling == "strong" {
+			size = bench.Dims(e.Global())
+		}
+		name := e.Scaling + " " + e.Op + " " + e.Group + " " + size + " (" + e.Backend + ")"
 		if _, ok := lines[name]; !ok {
 			names = append(names, name)
 			lines[name] = plotter.XYs{{X: 1, Y: 1}}
@@ -316,13 +358,13 @@ func scalingReport(files []string, png string, w io.Writer) error {
 // configurations measured with both (fastest of repeats).
 func writeBackendRatios(w io.Writer, pts []bench.Point) {
 	type cfg struct {
-		op, group, local, grid string
-		ranks, replicas        int
+		scaling, op, group, local, grid string
+		ranks, replicas                 int
 	}
 	by := map[cfg]map[string]bench.Point{}
 	var order []cfg
 	for _, p := range bench.Best(pts) {
-		c := cfg{p.Op, p.Group, bench.Dims(p.Local), bench.Dims(p.Grid), p.Ranks, p.Replicas}
+		c := cfg{p.Scaling, p.Op, p.Group, bench.Dims(p.Local), bench.Dims(p.Grid), p.Ranks, p.Replicas}
 		if by[c] == nil {
 			by[c] = map[string]bench.Point{}
 			order = append(order, c)
@@ -372,7 +414,7 @@ func scalingModel(files []string, m bench.Model, params int, w io.Writer) error 
 	}
 	here := m
 	if err := bench.Calibrate(pts, &here); err != nil {
-		return err
+		fmt.Fprintf(w, "%v: this machine's network constants are taken as the cluster's.\n", err)
 	}
 	fmt.Fprintf(w, "Calibrated on this machine: halo latency %.3g µs per message, bandwidth %.3g GB/s per rank.\n",
 		here.Latency*1e6, here.Bandwidth/1e9)

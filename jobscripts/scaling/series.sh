@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Weak-scaling series: `pfmpi bench -weak` at a fixed number of sites per rank
-# over rank counts, appended to a CSV; then the efficiency table and PNG.
+# Scaling series: `pfmpi bench -weak` (a fixed number of sites per rank) or
+# `pfmpi bench -strong` (a fixed lattice) over rank counts, appended to a CSV;
+# then the efficiency table and PNG.
 #
-#   weak.sh OUT.csv [RANKS…]          default ranks: 1 2
+#   series.sh weak|strong OUT.csv [RANKS…]      default ranks: 1 2
 #
 # Environment:
 #   PFMPI    the binary (default: pfmpi on PATH); build with -tags mpi for
@@ -14,33 +15,44 @@
 #   ROUNDS   times the whole series runs, rank counts interleaved (default 3;
 #            the report keeps the fastest: on shared nodes the others time
 #            the neighbours too)
-#   SPECS    the series, one "group local ops" per line (default below)
+#   SPECS    the series, one "group size ops" per line: sites per rank (weak)
+#            or the lattice (strong); defaults below
 #
 # Every rank runs GOMAXPROCS=1 (mpirun/srun): weak scaling per core. The
 # one-rank points are the reference of every efficiency, so keep 1 in RANKS.
 set -euo pipefail
-out=${1:?usage: weak.sh OUT.csv [RANKS…]}
-shift
-ranks=${*:-1 2}
-pfmpi=${PFMPI:-pfmpi}
-launch=${LAUNCH:-inprocess}
-repeats=${REPEATS:-5}
-rounds=${ROUNDS:-3}
-specs=${SPECS:-"u1 256x256 dslash,cg
+series=${1:?usage: series.sh weak|strong OUT.csv [RANKS…]}
+out=${2:?usage: series.sh weak|strong OUT.csv [RANKS…]}
+shift 2
+case $series in
+weak) default="u1 256x256 dslash,cg
 u1 64x64 halo
 u1 512x512 halo
 u1 32x32 hmc
 su3 64x64 dslash,cg,hmc
 su3 8x8x8x8 dslash,cg,hmc
-u1 16x16 train_step,train_replicas"}
+u1 16x16 train_step,train_replicas" ;;
+strong) default="u1 512x512 dslash,cg
+u1 64x64 hmc
+su3 128x128 dslash,cg,hmc
+su3 8x8x8x16 dslash,cg,hmc
+u1 16x16 train_step,train_replicas" ;;
+*) echo "series.sh: the first argument is weak or strong" >&2; exit 2 ;;
+esac
+ranks=${*:-1 2}
+pfmpi=${PFMPI:-pfmpi}
+launch=${LAUNCH:-inprocess}
+repeats=${REPEATS:-5}
+rounds=${ROUNDS:-3}
+specs=${SPECS:-$default}
 
 export OMPI_ALLOW_RUN_AS_ROOT=${OMPI_ALLOW_RUN_AS_ROOT:-1} OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=${OMPI_ALLOW_RUN_AS_ROOT_CONFIRM:-1}
 for round in $(seq "$rounds"); do
 for n in $ranks; do
-	while read -r group local ops; do
+	while read -r group size ops; do
 		[ -z "$group" ] && continue
-		args=(bench -weak "$local" -group "$group" -ops "$ops" -repeats "$repeats" -csv "$out")
-		echo "== round $round, $n rank(s), $launch: $group $local $ops" >&2
+		args=(bench "-$series" "$size" -group "$group" -ops "$ops" -repeats "$repeats" -csv "$out")
+		echo "== round $round, $series, $n rank(s), $launch: $group $size $ops" >&2
 		case $launch in
 		inprocess) GOMAXPROCS=$n "$pfmpi" "${args[@]}" -ranks "$n" </dev/null ;;
 		mpirun)
