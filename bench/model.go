@@ -49,7 +49,7 @@ func Calibrate(pts []Point, m *Model) error {
 		if p.Ranks != 1 || p.Op == "halo" {
 			continue
 		}
-		v := float64(volume(p.Local))
+		v := float64(Volume(p.Local))
 		k := key(p.Op, p.Group, len(p.Local))
 		if c, ok := m.Site[k]; !ok || p.Seconds/v < c {
 			m.Site[k] = p.Seconds / v
@@ -86,7 +86,8 @@ func Calibrate(pts []Point, m *Model) error {
 	return nil
 }
 
-func volume(d []int) int {
+// Volume is the number of sites of extents d.
+func Volume(d []int) int {
 	v := 1
 	for _, x := range d {
 		v *= x
@@ -119,7 +120,7 @@ func spinorBytes(group string, nd int) float64 {
 // comm is the halo time of one exchange on a block local with grid.
 func (m *Model) comm(local, grid []int, bytesPerSite float64) float64 {
 	t := 0.0
-	v := float64(volume(local))
+	v := float64(Volume(local))
 	for mu, g := range grid {
 		if g > 1 {
 			t += 2 * (m.Latency + v/float64(local[mu])*bytesPerSite/m.Bandwidth)
@@ -167,7 +168,7 @@ func (m *Model) Predict(op, group string, dims []int, ranks int) Prediction {
 		local[i] = dims[i] / grid[i]
 	}
 	b := spinorBytes(group, nd)
-	v := float64(volume(local))
+	v := float64(Volume(local))
 	p.Compute = c * v
 	switch op {
 	case "dslash":
@@ -206,7 +207,7 @@ func (m *Model) TrainReplicas(group string, dims []int, replicas, params int) Pr
 		p.Unavailable = fmt.Sprintf("no one-rank train_step/%s %dD point to calibrate on", group, len(dims))
 		return p
 	}
-	p.Compute = c * float64(volume(dims))
+	p.Compute = c * float64(Volume(dims))
 	bytes := 8 * float64(params)
 	allreduce := 0.0
 	if replicas > 1 {

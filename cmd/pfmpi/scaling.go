@@ -67,7 +67,7 @@ func scalingPoints(world mpi.Comm, ops []string, size []int, strong bool, grid [
 	if grid == nil {
 		grid = weakGrid(nd, world.Size())
 	}
-	if len(grid) != nd || volumeOf(grid) != world.Size() {
+	if len(grid) != nd || bench.Volume(grid) != world.Size() {
 		return nil, fmt.Errorf("grid %v does not give %d ranks over %d directions", grid, world.Size(), nd)
 	}
 	local, global := slices.Clone(size), slices.Clone(size)
@@ -212,14 +212,6 @@ grid = %s
 beta = %g
 kappa = %g
 `, outputPlaceholder, tomlInts(dims), group, tomlInts(grid), beta, kappa) + sections
-}
-
-func volumeOf(d []int) int {
-	v := 1
-	for _, x := range d {
-		v *= x
-	}
-	return v
 }
 
 func tomlInts(d []int) string {
