@@ -92,6 +92,7 @@ type model struct {
 	// modelSHA is the SHA-256 of the loaded model checkpoint (rank 0): a
 	// partial sample belongs to it.
 	modelSHA string
+	sampled  *sampleCheckpoint // rank 0: the sample phase's checkpoint so far
 }
 
 func (m *model) close() {

@@ -15,6 +15,7 @@ import (
 
 	"pfmpi/config"
 	"pfmpi/decomp"
+	"pfmpi/internal/atomicfile"
 	"pfmpi/internal/mpitest"
 	"pfmpi/internal/rundir"
 	"pfmpi/measure"
@@ -349,5 +350,77 @@ func TestSU3Fermions(t *testing.T) {
 			}
 			return nil
 		})
+	}
+}
+
+// TestSampleCheckpointChunks: the sample phase checkpoints its proposals in
+// chunks and a later run reuses them: asked for fewer proposals it keeps a
+// prefix (the checkpoint restarts as one chunk), asked for more it draws
+// only the rest — and the estimates equal those of runs drawn in one go.
+// The replicas change between the runs too (1, then 2).
+func TestSampleCheckpointChunks(t *testing.T) {
+	if mpi.Backend != "in-process" {
+		t.Skip("runs on 1 and then 2 ranks in one directory: in-process only")
+	}
+	tmp := t.TempDir()
+	text := func(dir string, n int, grid string) string {
+		s := strings.Replace(fmt.Sprintf(base, dir, grid, 0.0, 2), "n = 64", fmt.Sprintf("n = %d\ncheckpoint_every = 16", n), 1)
+		return strings.Replace(s, "save_every = 20", "save_every = 0", 1)
+	}
+	summary := func(dir string) map[string]any {
+		b, err := os.ReadFile(filepath.Join(dir, "summary.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v map[string]any
+		json.Unmarshal(b, &v)
+		s := v["sample"].(map[string]any)
+		delete(s, "seconds")
+		return s
+	}
+	chunks := func(dir string) int {
+		var ck sampleCheckpoint
+		if _, err := atomicfile.ReadJSON(filepath.Join(dir, "checkpoints", sampleCheckpointName), &ck); err != nil {
+			t.Fatal(err)
+		}
+		files, _ := filepath.Glob(filepath.Join(dir, "checkpoints", "sample-*.gob"))
+		if len(files) != len(ck.Chunks) {
+			t.Errorf("%d chunk files for %d chunks", len(files), len(ck.Chunks))
+		}
+		return len(ck.Chunks)
+	}
+	ref := map[int]map[string]any{}
+	for _, n := range []int{32, 64} {
+		dir := filepath.Join(tmp, fmt.Sprint("fresh", n))
+		mpitest.Run(t, 1, func(c mpi.Comm) error { _, err := run(c, text(dir, n, "[1, 1]")); return err })
+		ref[n] = summary(dir)
+	}
+	dir := filepath.Join(tmp, "reused")
+	steps := []struct {
+		n, ranks, chunks int
+		want             string
+	}{
+		{64, 1, 4, ""}, // 4 chunks of 16
+		{32, 2, 1, "resumed      with 32 proposals"}, // a prefix, rewritten as one chunk
+		{64, 2, 3, "resumed      with 32 proposals"}, // 2 more chunks
+	}
+	for _, s := range steps {
+		var out string
+		mpitest.Run(t, s.ranks, func(c mpi.Comm) error {
+			o, err := run(c, text(dir, s.n, "[1, 1]"))
+			if c.Rank() == 0 {
+				out = o
+			}
+			return err
+		})
+		if !strings.Contains(out, s.want) {
+			t.Errorf("n = %d on %d ranks: output lacks %q:\n%s", s.n, s.ranks, s.want, out)
+		}
+		if got := chunks(dir); got != s.chunks {
+			t.Errorf("n = %d: %d chunks, want %d", s.n, got, s.chunks)
+		}
+		if got := summary(dir); !reflect.DeepEqual(got, ref[s.n]) {
+			t.Errorf("n = %d on %d ranks: the estimates differ from one fresh run:\n%v\n%v", s.n, s.ranks, got, ref[s.n])
+		}
 	}
 }

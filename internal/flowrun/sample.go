@@ -111,7 +111,7 @@ func Sample(env Env) error {
 			return err
 		}
 		done = end
-		if err := m.saveSamples(smp); err != nil {
+		if err := m.saveSamples(part); err != nil {
 			return err
 		}
 		longest = max(longest, time.Since(t0))

@@ -13,35 +13,41 @@ import (
 	"pfmpi/mpi"
 )
 
-// sampleCheckpoint points at the proposals a sample phase has drawn so far
-// (checkpoints/sample.json); the data file holds them gob-encoded.
+// sampleCheckpoint lists the chunks of proposals a sample phase has drawn
+// so far (checkpoints/sample.json). Each chunk is written once, to its own
+// gob file with its SHA-256: a checkpoint costs the new proposals only.
 type sampleCheckpoint struct {
-	Phase  string `json:"phase"` // "sample"
-	Done   int    `json:"proposals"`
-	Draws  int    `json:"draws"`
-	Model  string `json:"model_sha256"` // the model checkpoint they were drawn from
-	File   string `json:"file"`
-	SHA256 string `json:"sha256"`
+	Phase  string        `json:"phase"` // "sample"
+	Done   int           `json:"proposals"`
+	Draws  int           `json:"draws"`
+	Model  string        `json:"model_sha256"` // the model checkpoint they were drawn from
+	Chunks []sampleChunk `json:"chunks"`
+}
+
+type sampleChunk struct {
+	File      string `json:"file"`
+	SHA256    string `json:"sha256"`
+	Proposals int    `json:"proposals"`
 }
 
 const sampleCheckpointName = "sample.json"
 
-// saveSamples checkpoints smp, the first proposals of the sample phase
-// (rank 0 writes; collective verdict).
-func (m *model) saveSamples(smp *flow.Samples) error {
+// saveSamples checkpoints part, the proposals drawn after those already
+// checkpointed (rank 0 writes; collective verdict).
+func (m *model) saveSamples(part *flow.Samples) error {
 	var err error
 	if m.env.World.Rank() == 0 {
-		err = m.saveSamplesRoot(smp)
+		err = m.saveSamplesRoot(part)
 	}
 	return mpi.RootError(m.env.World, err)
 }
 
-func (m *model) saveSamplesRoot(smp *flow.Samples) error {
+func (m *model) saveSamplesRoot(part *flow.Samples) error {
+	ck := m.sampled
 	dir := m.env.Dir.Checkpoints()
-	name := fmt.Sprintf("sample-%09d.gob", len(smp.LogW))
-	path := filepath.Join(dir, name)
-	sum, err := atomicfile.WriteSum(path, 0o644, func(w io.Writer) error {
-		return gob.NewEncoder(w).Encode(smp)
+	name := fmt.Sprintf("sample-%09d-%09d.gob", ck.Done, ck.Done+len(part.LogW))
+	sum, err := atomicfile.WriteSum(filepath.Join(dir, name), 0o644, func(w io.Writer) error {
+		return gob.NewEncoder(w).Encode(part)
 	})
 	if err != nil {
 		return err
@@ -49,23 +55,31 @@ func (m *model) saveSamplesRoot(smp *flow.Samples) error {
 	if err := m.env.Dir.Sync(); err != nil {
 		return err
 	}
-	ck := sampleCheckpoint{Phase: "sample", Done: len(smp.LogW), Draws: smp.Draws, Model: m.modelSHA, File: name, SHA256: sum}
-	if err := atomicfile.WriteJSON(filepath.Join(dir, sampleCheckpointName), ck); err != nil {
+	next := *ck
+	next.Chunks = append(append([]sampleChunk(nil), ck.Chunks...), sampleChunk{File: name, SHA256: sum, Proposals: len(part.LogW)})
+	next.Done += len(part.LogW)
+	if err := atomicfile.WriteJSON(filepath.Join(dir, sampleCheckpointName), next); err != nil {
 		return err
 	}
-	atomicfile.RemoveOthers(dir, "sample-*.gob", name)
+	*ck = next
+	keep := make([]string, len(ck.Chunks))
+	for i, c := range ck.Chunks {
+		keep[i] = c.File
+	}
+	atomicfile.RemoveOthers(dir, "sample-*.gob", keep...)
 	return nil
 }
 
 // loadSamples returns the proposals of a checkpointed sample phase drawn
 // from the loaded model with draws pseudofermion draws, cut to at most n
 // and to a multiple of the replicas; nil if there are none usable
-// (collective: every rank gets them).
+// (collective: every rank gets them). It prepares the checkpoint that
+// saveSamples extends.
 func (m *model) loadSamples(n, draws int) (*flow.Samples, error) {
 	var data []byte
 	var err error
 	if m.env.World.Rank() == 0 {
-		data, err = m.readSamples(draws)
+		data, err = m.readSamples(n, draws)
 	}
 	if err := mpi.RootError(m.env.World, err); err != nil {
 		return nil, err
@@ -83,18 +97,14 @@ func (m *model) loadSamples(n, draws int) (*flow.Samples, error) {
 	if err := gob.NewDecoder(bytes.NewReader(data)).Decode(&smp); err != nil {
 		return nil, fmt.Errorf("%s: %w", filepath.Join(m.env.Dir.Checkpoints(), sampleCheckpointName), err)
 	}
-	replicas := m.env.World.Size() / m.env.Domain.Size()
-	keep := min(n, len(smp.LogW)) / replicas * replicas
-	if keep == 0 {
-		return nil, nil
-	}
-	smp.Truncate(keep)
 	return &smp, nil
 }
 
-// readSamples reads and verifies the sample checkpoint (rank 0); nil if
-// there is none or it belongs to another model or number of draws.
-func (m *model) readSamples(draws int) ([]byte, error) {
+// readSamples reads and verifies the sample checkpoint's chunks (rank 0)
+// and returns the usable proposals gob-encoded (nil if none: no
+// checkpoint, or one of another model or number of draws).
+func (m *model) readSamples(n, draws int) ([]byte, error) {
+	m.sampled = &sampleCheckpoint{Phase: "sample", Draws: draws, Model: m.modelSHA}
 	dir := m.env.Dir.Checkpoints()
 	path := filepath.Join(dir, sampleCheckpointName)
 	var ck sampleCheckpoint
@@ -105,13 +115,47 @@ func (m *model) readSamples(draws int) ([]byte, error) {
 		m.printf("  sample checkpoint of another model or number of draws: drawing afresh\n")
 		return nil, nil
 	}
-	data, err := os.ReadFile(filepath.Join(dir, ck.File))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+	var smp *flow.Samples
+	for _, c := range ck.Chunks {
+		data, err := os.ReadFile(filepath.Join(dir, c.File))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		if sum := atomicfile.SHA256Bytes(data); sum != c.SHA256 {
+			return nil, fmt.Errorf("%s: %s has SHA-256 %s, the checkpoint records %s: the file is damaged; remove %s to draw the samples afresh",
+				path, c.File, sum, c.SHA256, path)
+		}
+		var part flow.Samples
+		if err := gob.NewDecoder(bytes.NewReader(data)).Decode(&part); err != nil {
+			return nil, fmt.Errorf("%s: %s: %w", path, c.File, err)
+		}
+		if smp == nil {
+			smp = &part
+		} else if err := smp.Append(&part); err != nil {
+			return nil, fmt.Errorf("%s: %s: %w", path, c.File, err)
+		}
 	}
-	if sum := atomicfile.SHA256Bytes(data); sum != ck.SHA256 {
-		return nil, fmt.Errorf("%s: %s has SHA-256 %s, the checkpoint records %s: the file is damaged; remove %s to draw the samples afresh",
-			path, ck.File, sum, ck.SHA256, path)
+	if smp == nil {
+		return nil, nil
 	}
-	return data, nil
+	replicas := m.env.World.Size() / m.env.Domain.Size()
+	keep := min(n, len(smp.LogW)) / replicas * replicas
+	if keep == 0 {
+		return nil, nil
+	}
+	if keep < len(smp.LogW) {
+		// Fewer proposals, or replicas that do not divide them: the
+		// checkpoint restarts as one chunk of the proposals kept.
+		smp.Truncate(keep)
+		if err := m.saveSamplesRoot(smp); err != nil {
+			return nil, err
+		}
+	} else {
+		*m.sampled = ck
+	}
+	var buf bytes.Buffer
+	if err := gob.NewEncoder(&buf).Encode(smp); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
