@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"slices"
 	"sync"
@@ -179,17 +180,33 @@ func (g *group) postRecv(r *p2p) {
 }
 
 func (g *group) wait(o *p2p) {
+	// Poll a little before parking: a partner rank usually answers within
+	// microseconds, and waking a parked thread costs tens of them (as MPI
+	// implementations poll shared memory). Gosched lets an oversubscribed
+	// partner run meanwhile.
+	for range spinPolls {
+		select {
+		case <-o.done:
+			goto done
+		default:
+			runtime.Gosched()
+		}
+	}
 	select {
 	case <-o.done:
 	case <-g.w.aborted:
 		panic(abortedPanic{})
 	}
+done:
 	if o.err != "" {
 		msg := o.err
 		o.err = ""
 		panic(msg)
 	}
 }
+
+// spinPolls is how often wait polls before parking (≈ 10–50 µs).
+const spinPolls = 200
 
 // Internal tags of collectives; user tags are ≥ 0, so they never collide.
 const (

@@ -143,3 +143,23 @@ func TestSelf(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkLocalAllreduce times a one-value global sum between in-process
+// ranks: the latency every CG iteration pays a few times.
+func BenchmarkLocalAllreduce(b *testing.B) {
+	for _, n := range []int{2, 4} {
+		b.Run(fmt.Sprintf("ranks%d", n), func(b *testing.B) {
+			err := mpi.Run(n, func(c mpi.Comm) error {
+				x := []float64{1}
+				for i := 0; i < b.N; i++ {
+					c.Allreduce(mpi.Sum, x)
+					x[0] = 1
+				}
+				return nil
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+}
