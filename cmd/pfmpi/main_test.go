@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -477,5 +478,34 @@ func TestScalingCommands(t *testing.T) {
 	}
 	if code, _, _ := runCLI(t, "bench", "-weak", "8x8", "-ops", "fft"); code != exitUsage {
 		t.Errorf("unknown op: exit %d", code)
+	}
+}
+
+// Only errors every rank shares end an MPI job without MPI_Abort.
+func TestCollectiveErrors(t *testing.T) {
+	cfg, err := config.Parse("x.toml", []byte("[lattice]\ndims = [4, 4]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var shared error
+	mpi.Run(2, func(c mpi.Comm) error {
+		e := mpi.RootError(c, errors.New("disk full"))
+		if c.Rank() == 1 {
+			shared = e
+		}
+		return nil
+	})
+	for _, c := range []struct {
+		err  error
+		want bool
+	}{
+		{cfg.Errorf("lattice.dims", "bad"), true},
+		{shared, true},
+		{fmt.Errorf("phase: %w", shared), true},
+		{errors.New("rank-local failure"), false},
+	} {
+		if got := isCollective(c.err); got != c.want {
+			t.Errorf("isCollective(%v) = %v, want %v", c.err, got, c.want)
+		}
 	}
 }
