@@ -372,4 +372,17 @@ func TestTimeLimit(t *testing.T) {
 	if _, err := parseTimeLimit("slurm", now, env(map[string]string{"SLURM_JOB_END_TIME": "soon"})); err == nil {
 		t.Error("-t slurm accepted SLURM_JOB_END_TIME=soon")
 	}
+	// Older Slurm: no SLURM_JOB_END_TIME, ask squeue (a stand-in here);
+	// ranks other than 0 do not ask.
+	bin := t.TempDir()
+	os.WriteFile(filepath.Join(bin, "squeue"), []byte("#!/bin/sh\necho 2026-11-29T12:30:00\n"), 0o755)
+	t.Setenv("PATH", bin+":"+os.Getenv("PATH"))
+	end, err = parseTimeLimit("slurm", now, env(map[string]string{"SLURM_JOB_ID": "42"}))
+	want := time.Date(2026, 11, 29, 12, 30, 0, 0, time.Local)
+	if err != nil || !end.Equal(want) {
+		t.Errorf("-t slurm via squeue: %v %v, want %v", end, err, want)
+	}
+	if end, err := parseTimeLimit("slurm", now, env(map[string]string{"SLURM_JOB_ID": "42", "SLURM_PROCID": "3"})); err != nil || !end.IsZero() {
+		t.Errorf("-t slurm on rank 3: %v %v, want no limit", end, err)
+	}
 }
