@@ -12,9 +12,9 @@ import (
 func ExampleModel_Predict() {
 	m := bench.Model{
 		Site:       map[string]float64{"cg/su3/4": 543e-9}, // seconds per site, one rank
-		Latency:    2e-6,                                  // per message
-		Bandwidth:  5e9,                                   // bytes per second per rank
-		SumLatency: 3e-6,                                  // per stage of a global sum
+		Latency:    2e-6,                                   // per message
+		Bandwidth:  5e9,                                    // bytes per second per rank
+		SumLatency: 3e-6,                                   // per stage of a global sum
 	}
 	p := m.Predict("cg", "su3", []int{32, 32, 32, 32}, 256)
 	fmt.Printf("grid %s, %s sites per rank: %.2f ms per iteration, efficiency %.0f %%\n",
