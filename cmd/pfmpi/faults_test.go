@@ -386,3 +386,54 @@ func TestTimeLimit(t *testing.T) {
 		t.Errorf("-t slurm on rank 3: %v %v, want no limit", end, err)
 	}
 }
+
+// TestDamagedCheckpointIsNeverUsed cuts each kind of checkpoint file short
+// (as a disk filling up behind the checksum would): the resumed run refuses
+// it, naming the file, instead of continuing from it.
+func TestDamagedCheckpointIsNeverUsed(t *testing.T) {
+	tmp := t.TempDir()
+	ref := filepath.Join(tmp, "ref")
+	file := writeFile(t, fmt.Sprintf(faultRun, ref))
+	if code, out, errOut := runCLI(t, "run", file, "-ranks", "2"); code != exitOK {
+		t.Fatalf("run: exit %d\n%s%s", code, out, errOut)
+	}
+	for i, pattern := range []string{"hmc-r1-*.pfg", "model-*.bin", "sample-*.gob"} {
+		dir := filepath.Join(tmp, fmt.Sprint("cut", i))
+		copyTree(t, ref, dir)
+		matches, _ := filepath.Glob(filepath.Join(dir, "checkpoints", pattern))
+		if len(matches) == 0 {
+			t.Fatalf("no %s checkpoint", pattern)
+		}
+		victim := matches[len(matches)-1]
+		info, _ := os.Stat(victim)
+		if err := os.Truncate(victim, info.Size()/2); err != nil {
+			t.Fatal(err)
+		}
+		code, _, errOut := runCLI(t, "run", writeFile(t, fmt.Sprintf(faultRun, dir)), "-ranks", "2")
+		if code != exitError || !strings.Contains(errOut, filepath.Base(victim)) || !strings.Contains(errOut, "damaged") {
+			t.Errorf("%s cut short: exit %d, %q", filepath.Base(victim), code, errOut)
+		}
+	}
+}
+
+// copyTree copies a run directory.
+func copyTree(t *testing.T, from, to string) {
+	t.Helper()
+	err := filepath.WalkDir(from, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(from, path)
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(to, rel), 0o755)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(to, rel), b, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
