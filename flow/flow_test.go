@@ -390,6 +390,15 @@ func testDistributed(t *testing.T, joint bool, nc int) {
 			if !slices.Equal(parts.LogW, smp.LogW) || !slices.Equal(parts.LogQ, smp.LogQ) || !slices.Equal(parts.Plaquette, smp.Plaquette) {
 				return fmt.Errorf("samples in ranges [0, 4) + [4, 8) differ from [0, 8):\n%v\n%v", parts.LogW, smp.LogW)
 			}
+			// Batches of 3 do not split evenly over 2 or 4 replicas (some
+			// idle in the last): the same proposals still.
+			odd, err := s.trainer.SampleRange(1, 8, 3, 1, "distributed")
+			if err != nil {
+				return err
+			}
+			if !slices.Equal(odd.LogW, smp.LogW[1:]) {
+				return fmt.Errorf("samples [1, 8) in batches of 3 differ:\n%v\n%v", odd.LogW, smp.LogW[1:])
+			}
 			if _, err := s.trainer.Gradient(3); err != nil {
 				return err
 			}

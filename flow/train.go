@@ -392,13 +392,12 @@ func (tr *Trainer) SampleDraws(n, batch, draws int, name string) (*Samples, erro
 
 // SampleRange is [Trainer.SampleDraws] for the proposals from, …, to−1 of
 // the same sequence: concatenating the ranges [0, a) and [a, n) gives the
-// samples of [0, n) (a and n − a divisible by the replicas), which lets a
-// long sampling run checkpoint and resume.
+// samples of [0, n), which lets a long sampling run checkpoint and resume.
 func (tr *Trainer) SampleRange(from, to, batch, draws int, name string) (*Samples, error) {
 	env := tr.env
 	n := to - from
-	if from < 0 || n < 0 || n%env.Replicas != 0 || batch%env.Replicas != 0 || batch < 1 || draws < 1 {
-		return nil, fmt.Errorf("flow: samples %d…%d in batches of %d (%d draws) do not split over %d replicas", from, to-1, batch, draws, env.Replicas)
+	if from < 0 || n < 0 || batch < 1 || draws < 1 {
+		return nil, fmt.Errorf("flow: samples %d…%d in batches of %d with %d draws", from, to-1, batch, draws)
 	}
 	nm := tr.target.Monomials()
 	if tr.pf == nil {
@@ -414,88 +413,16 @@ func (tr *Trainer) SampleRange(from, to, batch, draws int, name string) (*Sample
 	}
 	key := rng.New(tr.seed, name)
 	pfKey := rng.New(tr.seed, name+"-pf")
-	t := tr.tape
-	defer func() { t.NoGrad = false }()
+	defer func() { tr.tape.NoGrad = false }()
 	pfq := make([]float64, batch)
 	for start := 0; start < n; start += batch {
-		b := min(batch, n-start) / env.Replicas
-		first := start + env.Replica*b // in out; proposal from+first
-		t.Reset()
-		t.NoGrad = true
-		z := tr.flow.Prior(b, from+first, key)
-		theta, logJ, err := tr.flow.Forward(t, z)
-		if err != nil {
-			return nil, err
-		}
-		logq, err := tr.logQ(logJ)
-		if err != nil {
-			return nil, err
-		}
-		var links, ctx *nnlayers.Tensor
-		if nm > 0 {
-			links = tr.flow.Links(t, theta)
-			if ctx, err = tr.pf.Context(t, links); err != nil {
+		// The replicas split each batch as evenly as they can (a batch
+		// smaller than the replicas leaves some idle).
+		m := min(batch, n-start)
+		lo, hi := env.Replica*m/env.Replicas, (env.Replica+1)*m/env.Replicas
+		if hi > lo {
+			if err := tr.drawBatch(out, from, start+lo, hi-lo, nm, key, pfKey, pfq); err != nil {
 				return nil, err
-			}
-		}
-		mine := env.Domain.Rank() == 0
-		err = tr.eachMember(b, func(tg *Target, k int) error {
-			s, err := tg.Evaluate(theta, k, 0)
-			if err != nil {
-				return err
-			}
-			u := tg.Field()
-			plaq := u.AveragePlaquette()
-			q := 0.0 // 2D SU(N) has no topological charge
-			if u.Space().Nc() == 1 {
-				if q, err = u.TopologicalCharge(); err != nil {
-					return err
-				}
-			}
-			det, ok, err := tg.Marginal()
-			if err != nil {
-				return err
-			}
-			if mine {
-				i := first + k
-				out.LogQ[i], out.Action[i] = logq[k], s
-				out.Plaquette[i], out.Charge[i] = plaq, q
-				if ok {
-					out.LogWMarginal[i] = -s - det - logq[k]
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, err
-		}
-		for i := range nm {
-			c := tr.pf.Conditional(i)
-			heads := c.Heads(t, ctx) // depend on U alone: once for every draw
-			for j := range draws {
-				d := tr.draws
-				d.Reset()
-				d.NoGrad = true
-				chi := c.Prior(b, from+first, pfKey.Derive(uint64(i)).Derive(uint64(j)))
-				phi, lj, err := c.ForwardHeads(d, links, heads, chi)
-				if err != nil {
-					return nil, err
-				}
-				tr.conditionalLogQ(c, chi, lj, pfq)
-				err = tr.eachMember(b, func(tg *Target, k int) error {
-					tg.Load(theta, k)
-					s, err := tg.Pseudofermion(i, false, phi, theta, k, 0)
-					if err != nil {
-						return err
-					}
-					if mine {
-						out.LogRatio[i*draws+j][first+k] = -s - pfq[k]
-					}
-					return nil
-				})
-				if err != nil {
-					return nil, err
-				}
 			}
 		}
 		if tr.Progress != nil {
@@ -517,4 +444,92 @@ func (tr *Trainer) SampleRange(from, to, batch, draws int, name string) (*Sample
 		}
 	}
 	return out, nil
+}
+
+// drawBatch draws the b proposals of out from first on (proposals
+// from+first, …) on this replica's ranks and stores them on the domain's
+// rank 0 (the caller sums over the world).
+func (tr *Trainer) drawBatch(out *Samples, from, first, b, nm int, key, pfKey rng.Key, pfq []float64) error {
+	env := tr.env
+	draws := out.Draws
+	t := tr.tape
+	t.Reset()
+	t.NoGrad = true
+	z := tr.flow.Prior(b, from+first, key)
+	theta, logJ, err := tr.flow.Forward(t, z)
+	if err != nil {
+		return err
+	}
+	logq, err := tr.logQ(logJ)
+	if err != nil {
+		return err
+	}
+	var links, ctx *nnlayers.Tensor
+	if nm > 0 {
+		links = tr.flow.Links(t, theta)
+		if ctx, err = tr.pf.Context(t, links); err != nil {
+			return err
+		}
+	}
+	mine := env.Domain.Rank() == 0
+	err = tr.eachMember(b, func(tg *Target, k int) error {
+		s, err := tg.Evaluate(theta, k, 0)
+		if err != nil {
+			return err
+		}
+		u := tg.Field()
+		plaq := u.AveragePlaquette()
+		q := 0.0 // 2D SU(N) has no topological charge
+		if u.Space().Nc() == 1 {
+			if q, err = u.TopologicalCharge(); err != nil {
+				return err
+			}
+		}
+		det, ok, err := tg.Marginal()
+		if err != nil {
+			return err
+		}
+		if mine {
+			i := first + k
+			out.LogQ[i], out.Action[i] = logq[k], s
+			out.Plaquette[i], out.Charge[i] = plaq, q
+			if ok {
+				out.LogWMarginal[i] = -s - det - logq[k]
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for i := range nm {
+		c := tr.pf.Conditional(i)
+		heads := c.Heads(t, ctx) // depend on U alone: once for every draw
+		for j := range draws {
+			d := tr.draws
+			d.Reset()
+			d.NoGrad = true
+			chi := c.Prior(b, from+first, pfKey.Derive(uint64(i)).Derive(uint64(j)))
+			phi, lj, err := c.ForwardHeads(d, links, heads, chi)
+			if err != nil {
+				return err
+			}
+			tr.conditionalLogQ(c, chi, lj, pfq)
+			err = tr.eachMember(b, func(tg *Target, k int) error {
+				tg.Load(theta, k)
+				s, err := tg.Pseudofermion(i, false, phi, theta, k, 0)
+				if err != nil {
+					return err
+				}
+				if mine {
+					out.LogRatio[i*draws+j][first+k] = -s - pfq[k]
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

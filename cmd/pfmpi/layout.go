@@ -65,9 +65,6 @@ func resolveLayout(cfg *config.Config, ranks int) (*layout, error) {
 			}
 		}
 	}
-	if s := cfg.Sample; s != nil && s.N%ly.replicas != 0 {
-		return nil, cfg.Errorf("sample.n", "%d proposals do not split evenly over %d replicas; use a multiple of %d", s.N, ly.replicas, ly.replicas)
-	}
 	return ly, nil
 }
 

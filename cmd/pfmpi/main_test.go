@@ -418,7 +418,6 @@ func TestCheckRefusesBadCombinations(t *testing.T) {
 		{"eo with odd local extent", "[12, 8]", "[4, 1]", "0.2", "[hmc]\n", 4, []string{"parallel.grid", "3 is odd", "even/odd"}},
 		{"flow masks", "[6, 8]", "[1, 1]", "0", "[train]\n", 1, []string{"lattice.dims", "not divisible by 4"}},
 		{"batch over replicas", "[8, 8]", "[1, 1]", "0", "[train]\nbatch = 3\n", 2, []string{"train.batch", "multiple of 2"}},
-		{"proposals over replicas", "[8, 8]", "[1, 1]", "0", "[train]\n[sample]\nn = 33\n", 2, []string{"sample.n", "multiple of 2"}},
 		{"missing start", "[8, 8]", "[1, 1]", "0", "[hmc]\nstart = \"nowhere.pfg\"\n", 1, []string{"hmc.start", "nowhere.pfg"}},
 		{"checkerboard with eo", "[8, 8]", "[1, 1]", "0.2", "[model]\npf_partition = [\"checkerboard\"]\n[train]\n", 1, []string{"model.pf_partition", "checkerboard"}},
 	} {

@@ -357,7 +357,8 @@ func TestSU3Fermions(t *testing.T) {
 // chunks and a later run reuses them: asked for fewer proposals it keeps a
 // prefix (the checkpoint restarts as one chunk), asked for more it draws
 // only the rest — and the estimates equal those of runs drawn in one go.
-// The replicas change between the runs too (1, then 2).
+// The replicas change between the runs too (1, then 2, with a first chunk
+// of 33 that does not split evenly over them).
 func TestSampleCheckpointChunks(t *testing.T) {
 	if mpi.Backend != "in-process" {
 		t.Skip("runs on 1 and then 2 ranks in one directory: in-process only")
@@ -390,7 +391,7 @@ func TestSampleCheckpointChunks(t *testing.T) {
 		return len(ck.Chunks)
 	}
 	ref := map[int]map[string]any{}
-	for _, n := range []int{32, 64} {
+	for _, n := range []int{33, 64} {
 		dir := filepath.Join(tmp, fmt.Sprint("fresh", n))
 		mpitest.Run(t, 1, func(c mpi.Comm) error { _, err := run(c, text(dir, n, "[1, 1]")); return err })
 		ref[n] = summary(dir)
@@ -401,8 +402,8 @@ func TestSampleCheckpointChunks(t *testing.T) {
 		want             string
 	}{
 		{64, 1, 4, ""}, // 4 chunks of 16
-		{32, 2, 1, "resumed      with 32 proposals"}, // a prefix, rewritten as one chunk
-		{64, 2, 3, "resumed      with 32 proposals"}, // 2 more chunks
+		{33, 2, 1, "resumed      with 33 proposals"}, // a prefix, rewritten as one chunk
+		{64, 2, 3, "resumed      with 33 proposals"}, // 2 more chunks (16 and 15)
 	}
 	for _, s := range steps {
 		var out string

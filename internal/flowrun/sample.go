@@ -50,10 +50,6 @@ func Sample(env Env) error {
 	}
 	s := m.cfg.Sample
 	batch := m.sampleBatch(s.N)
-	replicas := env.World.Size() / env.Domain.Size()
-	if s.N%replicas != 0 {
-		return m.cfg.Errorf("sample.n", "%d proposals do not split over %d replicas; use a multiple of %d", s.N, replicas, replicas)
-	}
 	m.printf("phase sample: %d proposals from the model trained for %d steps, batches of %d\n", s.N, step, batch)
 	if err := env.Dir.Truncate("sample", 0); err != nil {
 		return err

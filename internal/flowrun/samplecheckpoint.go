@@ -71,8 +71,8 @@ func (m *model) saveSamplesRoot(part *flow.Samples) error {
 }
 
 // loadSamples returns the proposals of a checkpointed sample phase drawn
-// from the loaded model with draws pseudofermion draws, cut to at most n
-// and to a multiple of the replicas; nil if there are none usable
+// from the loaded model with draws pseudofermion draws, cut to at most n;
+// nil if there are none usable
 // (collective: every rank gets them). It prepares the checkpoint that
 // saveSamples extends.
 func (m *model) loadSamples(n, draws int) (*flow.Samples, error) {
@@ -138,14 +138,10 @@ func (m *model) readSamples(n, draws int) ([]byte, error) {
 	if smp == nil {
 		return nil, nil
 	}
-	replicas := m.env.World.Size() / m.env.Domain.Size()
-	keep := min(n, len(smp.LogW)) / replicas * replicas
-	if keep == 0 {
-		return nil, nil
-	}
+	keep := min(n, len(smp.LogW))
 	if keep < len(smp.LogW) {
-		// Fewer proposals, or replicas that do not divide them: the
-		// checkpoint restarts as one chunk of the proposals kept.
+		// Fewer proposals: the checkpoint restarts as one chunk of the
+		// proposals kept.
 		smp.Truncate(keep)
 		if err := m.saveSamplesRoot(smp); err != nil {
 			return nil, err
