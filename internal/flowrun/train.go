@@ -64,7 +64,10 @@ func Train(env Env) error {
 	essBatch := m.sampleBatch(t.ESSBatch)
 	began := time.Now()
 	var last TrainRecord
-	var longest time.Duration // a step with its ESS and checkpoint
+	longest, err := env.Dir.LongestStep("train") // a step with its ESS and checkpoint
+	if err != nil {
+		return err
+	}
 	saved := start
 	for n := start; n < t.Steps; n++ {
 		if r := env.Dir.StopReason(longest); r != rundir.NoStop {

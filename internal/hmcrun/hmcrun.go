@@ -114,7 +114,10 @@ func Run(env Env) error {
 	}
 	p.chain.SetNext(next)
 	p.describe(next)
-	var longest time.Duration // a trajectory with its measurements and checkpoint
+	longest, err := env.Dir.LongestStep("hmc") // a trajectory with its measurements and checkpoint
+	if err != nil {
+		return err
+	}
 	saved := next
 	for n := next; n < p.total; n++ {
 		if r := env.Dir.StopReason(longest); r != rundir.NoStop {

@@ -104,3 +104,31 @@ func TestOneRunPerDirectory(t *testing.T) {
 	}
 	second.Close()
 }
+
+// A resumed run knows how long its steps took before: its first step is
+// judged against the deadline too.
+func TestLongestStep(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "run")
+	d, err := open(t, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	for i, s := range []float64{0.5, 2.25, 1} {
+		d.Log(map[string]any{"phase": "train", "step": i, "seconds": s})
+	}
+	d.Log(map[string]any{"phase": "hmc", "step": 0, "seconds": 9})
+	var got, none time.Duration
+	err = mpi.Run(1, func(c mpi.Comm) error {
+		d.world = c
+		var err error
+		if got, err = d.LongestStep("train"); err != nil {
+			return err
+		}
+		none, err = d.LongestStep("sample")
+		return err
+	})
+	if err != nil || got != 2250*time.Millisecond || none != 0 {
+		t.Errorf("LongestStep: %v and %v (%v), want 2.25s and 0", got, none, err)
+	}
+}

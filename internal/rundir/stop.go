@@ -1,6 +1,7 @@
 package rundir
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -116,4 +117,29 @@ func (d *Dir) Stop(r Reason, phase string, done, total int) error {
 		return err
 	}
 	return &Stopped{Reason: r, Phase: phase, Done: done, Total: total}
+}
+
+// LongestStep is the longest step a previous run of phase logged in
+// metrics.jsonl ("seconds"), so that a resumed run judges its first step
+// against the deadline too (collective; 0 without records).
+func (d *Dir) LongestStep(phase string) (time.Duration, error) {
+	longest := 0.0
+	var err error
+	if d.world.Rank() == 0 {
+		var raws []json.RawMessage
+		raws, err = d.Records(phase)
+		for _, r := range raws {
+			var s struct {
+				Seconds float64 `json:"seconds"`
+			}
+			if e := json.Unmarshal(r, &s); e == nil {
+				longest = max(longest, s.Seconds)
+			}
+		}
+	}
+	if err := mpi.RootError(d.world, err); err != nil {
+		return 0, err
+	}
+	longest = mpi.MaxFloat64(d.world, longest)
+	return time.Duration(longest * float64(time.Second)), nil
 }
