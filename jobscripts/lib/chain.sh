@@ -68,10 +68,11 @@ pfmpi_chain() {
 			echo "pfmpi chain: stopped with a checkpoint, but the chain has used $max jobs (MAX_CHAIN); resubmit by hand to continue" >&2
 			return 4
 		fi
-		local script
-		script=$(scontrol show job "$SLURM_JOB_ID" | awk -F= '/ Command=/{print $2; exit}')
-		echo "pfmpi chain: stopped with a checkpoint; submitting link $((chain + 1)): $script"
-		sbatch --export=ALL,PFMPI_CHAIN=$((chain + 1)) $script
+		# The job's command line: the script and its arguments.
+		local -a script
+		read -r -a script <<<"$(scontrol show job "$SLURM_JOB_ID" | awk -F= '/ Command=/{print $2; exit}')"
+		echo "pfmpi chain: stopped with a checkpoint; submitting link $((chain + 1)): ${script[*]}"
+		sbatch --export="ALL,PFMPI_CHAIN=$((chain + 1))" "${script[@]}"
 		;;
 	5) echo "pfmpi chain: OUTPUT/STOP ended the run; run the job script again to continue it" ;;
 	*)
