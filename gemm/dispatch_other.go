@@ -4,6 +4,8 @@ package gemm
 
 func hasArch(Arch) bool { return false }
 
-func asmMicro[T Float](Arch) (microFunc[T], int, int) { panic("gemm: no assembly kernels on this architecture") }
+func asmMicro[T Float](Arch) (microFunc[T], int, int) {
+	panic("gemm: no assembly kernels on this architecture")
+}
 
 func peakRounds(_ Arch, f32 bool, n int) int { return peakGo(f32, n) }

@@ -477,4 +477,3 @@ func Ref[T Float](m, n, kk int, a, b Dense[T], c []T, ldc int, acc bool) {
 		}
 	}
 }
-
