@@ -1,0 +1,163 @@
+package vmath
+
+//go:generate sh -c "cd ../internal/asmgen && go run ./vmath -out ../../vmath/kernels_amd64.s -stubs ../../vmath/kernels_amd64.go"
+
+import (
+	"fmt"
+	"math"
+
+	"pfmpi/gemm"
+)
+
+type actFunc[T gemm.Float] func(dst, src, bias *T, n int)
+type gradFunc[T gemm.Float] func(g, y *T, n int)
+
+// Funcs are the kernels of one family and precision. A Funcs holds no
+// mutable state and serves every goroutine.
+type Funcs[T gemm.Float] struct {
+	arch              gemm.Arch
+	lanes             int
+	tanh, elu         actFunc[T]
+	tanhGrad, eluGrad gradFunc[T]
+}
+
+// New returns the kernels of family a for T, or an error if this CPU does
+// not run them.
+func New[T gemm.Float](a gemm.Arch) (*Funcs[T], error) {
+	if !gemm.Available(a) {
+		return nil, fmt.Errorf("vmath: this CPU does not run the %s kernels", a)
+	}
+	f := &Funcs[T]{arch: a}
+	if a == gemm.Generic {
+		return f, nil
+	}
+	asmFuncs(f)
+	return f, nil
+}
+
+// MustNew is New for a family known to be available.
+func MustNew[T gemm.Float](a gemm.Arch) *Funcs[T] {
+	f, err := New[T](a)
+	if err != nil {
+		panic(err)
+	}
+	return f
+}
+
+// Arch is the family of the kernels.
+func (f *Funcs[T]) Arch() gemm.Arch { return f.arch }
+
+func checkBias[T gemm.Float](op string, dst, src, bias []T) {
+	if len(dst) < len(src) || (bias != nil && len(bias) < len(src)) {
+		panic(fmt.Sprintf("vmath: %s of %d elements into %d with a bias of %d", op, len(src), len(dst), len(bias)))
+	}
+}
+
+// apply runs an activation kernel on whole vectors and on the tail through
+// a padded vector.
+func (f *Funcs[T]) apply(k actFunc[T], dst, src, bias []T) {
+	n := len(src)
+	body := n - n%f.lanes
+	if body > 0 {
+		var b *T
+		if bias != nil {
+			b = &bias[0]
+		}
+		k(&dst[0], &src[0], b, body)
+	}
+	if body == n {
+		return
+	}
+	var x, y, bb [16]T
+	rest := n - body
+	copy(x[:], src[body:])
+	var b *T
+	if bias != nil {
+		copy(bb[:], bias[body:n])
+		b = &bb[0]
+	}
+	k(&y[0], &x[0], b, f.lanes)
+	copy(dst[body:n], y[:rest])
+}
+
+func (f *Funcs[T]) applyGrad(k gradFunc[T], g, y []T) {
+	n := len(g)
+	body := n - n%f.lanes
+	if body > 0 {
+		k(&g[0], &y[0], body)
+	}
+	if body == n {
+		return
+	}
+	var gg, yy [16]T
+	copy(gg[:], g[body:])
+	copy(yy[:], y[body:n])
+	k(&gg[0], &yy[0], f.lanes)
+	copy(g[body:], gg[:n-body])
+}
+
+// Tanh sets dst[i] = tanh(src[i] + bias[i]) for i < len(src) (bias nil:
+// tanh(src[i])); dst may be src.
+func (f *Funcs[T]) Tanh(dst, src, bias []T) {
+	checkBias("Tanh", dst, src, bias)
+	if f.tanh == nil {
+		for i, x := range src {
+			if bias != nil {
+				x += bias[i]
+			}
+			dst[i] = T(math.Tanh(float64(x)))
+		}
+		return
+	}
+	f.apply(f.tanh, dst, src, bias)
+}
+
+// ELU sets dst[i] = elu(src[i] + bias[i]) (bias nil: elu(src[i])), elu x
+// = x for x > 0 and eˣ − 1 otherwise; dst may be src.
+func (f *Funcs[T]) ELU(dst, src, bias []T) {
+	checkBias("ELU", dst, src, bias)
+	if f.elu == nil {
+		for i, x := range src {
+			if bias != nil {
+				x += bias[i]
+			}
+			if x > 0 {
+				dst[i] = x
+			} else {
+				dst[i] = T(math.Expm1(float64(x)))
+			}
+		}
+		return
+	}
+	f.apply(f.elu, dst, src, bias)
+}
+
+// TanhGrad multiplies g[i] by 1 − y[i]², the derivative of tanh at the x
+// with y = tanh x.
+func (f *Funcs[T]) TanhGrad(g, y []T) {
+	if len(y) < len(g) {
+		panic("vmath: TanhGrad with fewer values than gradients")
+	}
+	if f.tanhGrad == nil {
+		for i, v := range y[:len(g)] {
+			g[i] *= 1 - v*v
+		}
+		return
+	}
+	f.applyGrad(f.tanhGrad, g, y)
+}
+
+// ELUGrad multiplies g[i] by min(y[i], 0) + 1, the derivative of elu at
+// the x with y = elu x.
+func (f *Funcs[T]) ELUGrad(g, y []T) {
+	if len(y) < len(g) {
+		panic("vmath: ELUGrad with fewer values than gradients")
+	}
+	if f.eluGrad == nil {
+		for i, v := range y[:len(g)] {
+			g[i] *= min(v, 0) + 1
+		}
+		return
+	}
+	f.applyGrad(f.eluGrad, g, y)
+}

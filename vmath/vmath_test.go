@@ -1,0 +1,176 @@
+package vmath
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"pfmpi/gemm"
+)
+
+// inputs covers zero, tiny, moderate and huge arguments of both signs, the
+// ends of the reduction interval and of the clamps, infinities and NaN.
+func inputs(r *rand.Rand, n int) []float64 {
+	xs := []float64{0, math.Copysign(0, -1), 1e-300, -1e-300, 1e-17, -1e-9, 1e-5, 0.3465, -0.3466,
+		0.5, -0.625, 1, -1, 2.5, 10, -10, 21.9, 22.1, -22.1, 30, -49.9, -50.1, -700, 700, 1e300,
+		math.Inf(1), math.Inf(-1), math.NaN()}
+	for len(xs) < n {
+		xs = append(xs, r.NormFloat64()*math.Pow(10, float64(r.IntN(6)-3)))
+	}
+	return xs
+}
+
+func elu(x float64) float64 {
+	if x > 0 {
+		return x
+	}
+	return math.Expm1(x)
+}
+
+func ulp[T gemm.Float]() float64 {
+	var z T
+	if _, ok := any(z).(float32); ok {
+		return 0x1p-24
+	}
+	return 0x1p-53
+}
+
+func close(got, want, tol float64) bool {
+	if math.IsNaN(want) {
+		return math.IsNaN(got)
+	}
+	if math.IsInf(want, 0) {
+		return got == want
+	}
+	return math.Abs(got-want) <= tol*math.Abs(want) || math.Abs(got-want) < 1e-300
+}
+
+func testFuncs[T gemm.Float](t *testing.T, a gemm.Arch) {
+	f, err := New[T](a)
+	if err != nil {
+		t.Skip(err)
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, n := range []int{1, 3, 8, 17, 33, 200} {
+		xs := inputs(r, n)[:n]
+		src := make([]T, n)
+		bias := make([]T, n)
+		for i, x := range xs {
+			src[i] = T(x)
+			bias[i] = T(r.NormFloat64() * 0.1)
+		}
+		for _, withBias := range []bool{false, true} {
+			var b []T
+			if withBias {
+				b = bias
+			}
+			for _, act := range []string{"tanh", "elu"} {
+				dst := make([]T, n+1)
+				dst[n] = 42
+				ref := math.Tanh
+				if act == "tanh" {
+					f.Tanh(dst[:n], src, b)
+				} else {
+					f.ELU(dst[:n], src, b)
+					ref = elu
+				}
+				if dst[n] != 42 {
+					t.Fatalf("%s %s wrote past the end", a, act)
+				}
+				for i := range n {
+					x := src[i]
+					if withBias {
+						x += b[i] // in T, as the kernels add
+					}
+					want := ref(float64(x))
+					if _, f32 := any(x).(float32); f32 {
+						want = float64(float32(want))
+					}
+					if !close(float64(dst[i]), want, 8*ulp[T]()) {
+						t.Fatalf("%s %s(%g) = %g, want %g", a, act, float64(x), float64(dst[i]), want)
+					}
+					if act == "tanh" && x == 0 && math.Signbit(float64(x)) != math.Signbit(float64(dst[i])) {
+						t.Fatalf("%s tanh(%g) = %g: sign of zero lost", a, float64(x), float64(dst[i]))
+					}
+				}
+				// Derivatives from the values.
+				g := make([]T, n)
+				for i := range g {
+					g[i] = T(r.NormFloat64())
+				}
+				want := append([]T(nil), g...)
+				if act == "tanh" {
+					f.TanhGrad(g, dst[:n])
+				} else {
+					f.ELUGrad(g, dst[:n])
+				}
+				for i := range n {
+					y := float64(dst[i])
+					d := 1 - y*y
+					if act == "elu" {
+						d = min(y, 0) + 1
+					}
+					w := float64(want[i]) * d
+					if !close(float64(g[i]), w, 8*ulp[T]()/max(1e-300, math.Min(1, math.Abs(d)))) && !(math.IsNaN(y) && math.IsNaN(float64(g[i]))) {
+						t.Fatalf("%s %s′ at y = %g: %g, want %g", a, act, y, float64(g[i]), w)
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestFuncs(t *testing.T) {
+	for _, a := range []gemm.Arch{gemm.Generic, gemm.AVX2, gemm.AVX512} {
+		t.Run(fmt.Sprintf("%s/float64", a), func(t *testing.T) { testFuncs[float64](t, a) })
+		t.Run(fmt.Sprintf("%s/float32", a), func(t *testing.T) { testFuncs[float32](t, a) })
+	}
+}
+
+// TestTailLikeBody: an element gives the same bits in the vector body and
+// in the tail.
+func TestTailLikeBody(t *testing.T) {
+	for _, a := range gemm.Archs() {
+		f := MustNew[float64](a)
+		src := make([]float64, 37)
+		for i := range src {
+			src[i] = 0.37
+		}
+		dst := make([]float64, 37)
+		f.Tanh(dst, src, nil)
+		for i, v := range dst {
+			if v != dst[0] {
+				t.Fatalf("%s: element %d = %v, element 0 = %v", a, i, v, dst[0])
+			}
+		}
+	}
+}
+
+func BenchmarkTanh(b *testing.B) {
+	for _, a := range gemm.Archs() {
+		for _, f32 := range []bool{false, true} {
+			b.Run(fmt.Sprintf("%s/f32=%v", a, f32), func(b *testing.B) {
+				if f32 {
+					benchTanh[float32](b, a)
+				} else {
+					benchTanh[float64](b, a)
+				}
+			})
+		}
+	}
+}
+
+func benchTanh[T gemm.Float](b *testing.B, a gemm.Arch) {
+	f := MustNew[T](a)
+	x := make([]T, 1<<14)
+	bias := make([]T, len(x))
+	for i := range x {
+		x[i] = T(float64(i%200)/50 - 2)
+	}
+	y := make([]T, len(x))
+	for b.Loop() {
+		f.Tanh(y, x, bias)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(x)), "ns/elem")
+}
