@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"pfmpi/decomp"
+	"pfmpi/halo"
 	"pfmpi/nnlayers"
 	"pfmpi/su3"
 )
@@ -25,7 +26,7 @@ const su3LinkChannels = 2 * 9 * 2
 type SU3Layer struct {
 	geo    *nnlayers.Geometry
 	mu     int
-	net    nnlayers.Sequential
+	net    nnlayers.Module
 	params nnlayers.Params
 	smap   SpectralMap
 	active []int32
@@ -39,7 +40,7 @@ type SU3Layer struct {
 
 // NewSU3Layer returns layer number i on geo (2D, extents divisible by 4);
 // net maps SU3Features channels to smap.Params().
-func NewSU3Layer(geo *nnlayers.Geometry, i int, net nnlayers.Sequential, smap SpectralMap) (*SU3Layer, error) {
+func NewSU3Layer(geo *nnlayers.Geometry, i int, net nnlayers.Module, smap SpectralMap) (*SU3Layer, error) {
 	ly := geo.Layout()
 	dims := ly.Lattice().Dims()
 	if len(dims) != 2 || dims[0]%4 != 0 || dims[1]%4 != 0 {
@@ -118,19 +119,19 @@ func gradOf(t *nnlayers.Tensor, s, b, dir int) su3.Matrix {
 	return matrixAt(t.Grad, t.At(s, b, 18*dir))
 }
 
-func (l *SU3Layer) pad(t *nnlayers.Tape, u *nnlayers.Tensor) (*nnlayers.Tensor, error) {
+func (l *SU3Layer) pad(t *nnlayers.Tape, u *nnlayers.Tensor) (*nnlayers.Tensor, *halo.Halo[float64], error) {
 	z, err := l.geo.Zone(1)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	pad := t.Tensor(z.Len(), u.B, su3LinkChannels)
 	copy(pad.Data, u.Data)
 	h, err := l.geo.Halo(1, u.B*su3LinkChannels)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	h.Exchange(pad.Data, decomp.All)
-	return pad, nil
+	return pad, h, nil
 }
 
 // staple returns S with W = U_μ(x) S the active plaquette at padded site s
@@ -171,13 +172,13 @@ func (l *SU3Layer) apply(t *nnlayers.Tape, u *nnlayers.Tensor, inverse bool) (*n
 	if u.C != su3LinkChannels || u.V != l.geo.Volume() {
 		return nil, nil, fmt.Errorf("coupling: %s applied to %d sites × %d channels", l.name, u.V, u.C)
 	}
-	pad, err := l.pad(t, u)
+	pad, h, err := l.pad(t, u)
 	if err != nil {
 		return nil, nil, err
 	}
 	l.tape = t
 	feat := t.Tensor(u.V, u.B, SU3Features)
-	l.feat.u, l.feat.pad, l.feat.f, l.feat.back = u, pad, feat, false
+	l.feat.h, l.feat.u, l.feat.pad, l.feat.f, l.feat.back = h, u, pad, feat, false
 	t.Run(nnlayers.Chunks(u.B), &l.feat)
 	t.RecordCustom(&l.feat)
 	par := l.net.Apply(t, feat)
@@ -195,6 +196,7 @@ func (l *SU3Layer) apply(t *nnlayers.Tape, u *nnlayers.Tensor, inverse bool) (*n
 // su3FeatOp computes the masked plaquette features and their backward.
 type su3FeatOp struct {
 	l         *SU3Layer
+	h         *halo.Halo[float64] // the exchange of pad, captured at forward time
 	u, pad, f *nnlayers.Tensor
 	back      bool
 }
@@ -232,18 +234,18 @@ func (o *su3FeatOp) Run(_, chunk int) {
 	}
 }
 
-func (o *su3FeatOp) Backward() {
+func (o *su3FeatOp) Backward(t *nnlayers.Tape) error {
 	if o.u.Grad == nil {
-		return
+		return nil
 	}
 	o.back = true
-	o.l.tape.Run(nnlayers.Chunks(o.u.B), o)
+	t.Run(nnlayers.Chunks(o.u.B), o)
 	o.back = false
-	h, _ := o.l.geo.Halo(1, o.u.B*su3LinkChannels)
-	h.Adjoint(o.pad.Grad, decomp.All)
+	o.h.Adjoint(o.pad.Grad, decomp.All)
 	for i := range o.u.Grad {
 		o.u.Grad[i] += o.pad.Grad[i]
 	}
+	return nil
 }
 
 // su3TransformOp moves the active links (forward, inverse, backward).
@@ -297,13 +299,14 @@ func (o *su3TransformOp) Run(_, chunk int) {
 	}
 }
 
-func (o *su3TransformOp) Backward() {
+func (o *su3TransformOp) Backward(t *nnlayers.Tape) error {
 	if o.u.Grad != nil {
 		for i, g := range o.out.Grad {
 			o.u.Grad[i] += g
 		}
 	}
 	o.back = true
-	o.l.tape.Run(nnlayers.Chunks(o.u.B), o)
+	t.Run(nnlayers.Chunks(o.u.B), o)
 	o.back = false
+	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"pfmpi/decomp"
+	"pfmpi/halo"
 	"pfmpi/nnlayers"
 )
 
@@ -39,7 +40,7 @@ type U1Layer struct {
 	mu     int
 	off    int
 	sign   float64 // +1: the active link enters P_01 as U_0(x); −1: as U_1(x)†
-	net    nnlayers.Sequential
+	net    nnlayers.Module
 	params nnlayers.Params
 	cmap   CircleMap
 	active []int32      // local sites of the active plaquettes
@@ -59,7 +60,7 @@ type U1Layer struct {
 // o = i mod 4, ν = 1 − μ; the plaquettes at x with x_μ − o − 2(x_ν mod 2) ≡
 // 0 (mod 4) are active and their links U_μ(x) move. net maps Features
 // channels to cmap.Params() channels.
-func NewU1Layer(geo *nnlayers.Geometry, i int, net nnlayers.Sequential, cmap CircleMap) (*U1Layer, error) {
+func NewU1Layer(geo *nnlayers.Geometry, i int, net nnlayers.Module, cmap CircleMap) (*U1Layer, error) {
 	ly := geo.Layout()
 	lat := ly.Lattice()
 	dims := lat.Dims()
@@ -142,20 +143,20 @@ func (l *U1Layer) ensure(t *nnlayers.Tape, b int) {
 	}
 }
 
-// pad returns the angles with their depth-2 halo.
-func (l *U1Layer) pad(t *nnlayers.Tape, theta *nnlayers.Tensor) (*nnlayers.Tensor, error) {
+// pad returns the angles with their depth-2 halo and the exchange.
+func (l *U1Layer) pad(t *nnlayers.Tape, theta *nnlayers.Tensor) (*nnlayers.Tensor, *halo.Halo[float64], error) {
 	z, err := l.geo.Zone(2)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	pad := t.Tensor(z.Len(), theta.B, 2)
 	copy(pad.Data, theta.Data)
 	h, err := l.geo.Halo(2, theta.B*2)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	h.Exchange(pad.Data, decomp.All)
-	return pad, nil
+	return pad, h, nil
 }
 
 // Forward applies the layer to the angles theta (V × B × 2) and returns the
@@ -165,7 +166,7 @@ func (l *U1Layer) Forward(t *nnlayers.Tape, theta, logJ *nnlayers.Tensor) (*nnla
 	if theta.C != 2 || theta.V != l.geo.Volume() {
 		return nil, nil, fmt.Errorf("coupling: %s applied to %d sites × %d channels", l.name, theta.V, theta.C)
 	}
-	pad, err := l.pad(t, theta)
+	pad, h, err := l.pad(t, theta)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -173,7 +174,7 @@ func (l *U1Layer) Forward(t *nnlayers.Tape, theta, logJ *nnlayers.Tensor) (*nnla
 	l.tape = t
 	l.ensure(t, b)
 	feat := t.Tensor(theta.V, b, Features)
-	l.fwd.theta, l.fwd.pad, l.fwd.feat, l.fwd.back = theta, pad, feat, false
+	l.fwd.h, l.fwd.theta, l.fwd.pad, l.fwd.feat, l.fwd.back = h, theta, pad, feat, false
 	t.Run(nnlayers.Chunks(b), &l.fwd)
 	t.RecordCustom(&l.fwd)
 	par := l.net.Apply(t, feat)
@@ -190,6 +191,7 @@ func (l *U1Layer) Forward(t *nnlayers.Tape, theta, logJ *nnlayers.Tensor) (*nnla
 // into the padded angles, then the adjoint halo exchange).
 type loopsOp struct {
 	l          *U1Layer
+	h          *halo.Halo[float64] // the exchange of pad, captured at forward time
 	theta, pad *nnlayers.Tensor
 	feat       *nnlayers.Tensor
 	back       bool
@@ -220,22 +222,21 @@ func (o *loopsOp) Run(_, chunk int) {
 	}
 }
 
-func (o *loopsOp) Backward() {
+func (o *loopsOp) Backward(t *nnlayers.Tape) error {
 	if o.theta.Grad == nil {
-		return
+		return nil
 	}
 	o.back = true
 	// The transform's backward pass has already added its share to
 	// pad.Grad; add the features' share, then return the halo part to its
 	// owners.
-	t := o.l.tape
 	t.Run(nnlayers.Chunks(o.pad.B), o)
 	o.back = false
-	h, _ := o.l.geo.Halo(2, o.pad.B*2)
-	h.Adjoint(o.pad.Grad, decomp.All)
+	o.h.Adjoint(o.pad.Grad, decomp.All)
 	for i := range o.theta.Grad {
 		o.theta.Grad[i] += o.pad.Grad[i]
 	}
+	return nil
 }
 
 // transformOp moves the active links.
@@ -282,15 +283,16 @@ func (o *transformOp) Run(w, chunk int) {
 	}
 }
 
-func (o *transformOp) Backward() {
+func (o *transformOp) Backward(t *nnlayers.Tape) error {
 	if o.theta.Grad != nil {
 		for i, g := range o.out.Grad {
 			o.theta.Grad[i] += g
 		}
 	}
 	o.back = true
-	o.l.tape.Run(nnlayers.Chunks(o.theta.B), o)
+	t.Run(nnlayers.Chunks(o.theta.B), o)
 	o.back = false
+	return nil
 }
 
 // Inverse maps angles out (V × B × 2) back through the layer: it returns
@@ -301,7 +303,7 @@ func (l *U1Layer) Inverse(t *nnlayers.Tape, out *nnlayers.Tensor) (*nnlayers.Ten
 		return nil, nil, fmt.Errorf("coupling: %s: Inverse needs a tape in NoGrad mode", l.name)
 	}
 	// The frozen loops of out are those of in: the context is the same.
-	pad, err := l.pad(t, out)
+	pad, _, err := l.pad(t, out)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -48,7 +48,7 @@ func NewSU3(geo *nnlayers.Geometry, spec SU3Spec) (*SU3, error) {
 	f := &SU3{geo: geo}
 	cs := contextSpec{hidden: spec.Hidden, kernel: spec.Kernel, dilations: spec.Dilations, seed: spec.Seed, gain: spec.Gain}
 	f.layers, f.params, err = buildLayers(geo, spec.Layers, coupling.SU3Features, smap.Params(), cs,
-		func(i int, net nnlayers.Sequential) (*coupling.SU3Layer, error) {
+		func(i int, net nnlayers.Module) (*coupling.SU3Layer, error) {
 			return coupling.NewSU3Layer(geo, i, net, smap)
 		})
 	return f, err

@@ -211,11 +211,12 @@ func (tr *Trainer) Gradient(n int) (float64, error) {
 		if err != nil {
 			return 0, err
 		}
+		heads := tr.pf.Heads(t, ctx) // every monomial's layers at once
 		key := rng.New(tr.seed, "flow-train-pf").Derive(uint64(n))
 		for i := range tr.pf.Monomials() {
 			c := tr.pf.Conditional(i)
 			chi := c.Prior(b, first, key.Derive(uint64(i)))
-			phi, lj, err := c.Forward(t, links, ctx, chi)
+			phi, lj, err := c.Forward(t, links, heads, chi)
 			if err != nil {
 				return 0, err
 			}
@@ -260,7 +261,9 @@ func (tr *Trainer) Gradient(n int) (float64, error) {
 		}
 	}
 	tr.params.ZeroGrad()
-	t.Backward()
+	if err := t.Backward(); err != nil {
+		return 0, err
+	}
 	tr.grad = nnlayers.AllreduceGrads(env.World, tr.params, tr.grad)
 	// The loss: one contribution per replica (domain rank 0).
 	if env.Domain.Rank() != 0 {
@@ -464,12 +467,15 @@ func (tr *Trainer) drawBatch(out *Samples, from, first, b, nm int, key, pfKey rn
 	if err != nil {
 		return err
 	}
-	var links, ctx *nnlayers.Tensor
+	var links *nnlayers.Tensor
+	var heads []*nnlayers.Tensor
 	if nm > 0 {
 		links = tr.flow.Links(t, theta)
-		if ctx, err = tr.pf.Context(t, links); err != nil {
+		ctx, err := tr.pf.Context(t, links)
+		if err != nil {
 			return err
 		}
+		heads = tr.pf.Heads(t, ctx) // depend on U alone: once for every monomial and draw
 	}
 	mine := env.Domain.Rank() == 0
 	err = tr.eachMember(b, func(tg *Target, k int) error {
@@ -504,13 +510,12 @@ func (tr *Trainer) drawBatch(out *Samples, from, first, b, nm int, key, pfKey rn
 	}
 	for i := range nm {
 		c := tr.pf.Conditional(i)
-		heads := c.Heads(t, ctx) // depend on U alone: once for every draw
 		for j := range draws {
 			d := tr.draws
 			d.Reset()
 			d.NoGrad = true
 			chi := c.Prior(b, from+first, pfKey.Derive(uint64(i)).Derive(uint64(j)))
-			phi, lj, err := c.ForwardHeads(d, links, heads, chi)
+			phi, lj, err := c.Forward(d, links, heads, chi)
 			if err != nil {
 				return err
 			}

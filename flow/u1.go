@@ -57,7 +57,7 @@ func NewU1(geo *nnlayers.Geometry, spec U1Spec) (*U1, error) {
 	f := &U1{geo: geo, links: 2 * geo.Layout().Lattice().GlobalVolume()}
 	cs := contextSpec{hidden: spec.Hidden, kernel: spec.Kernel, dilations: spec.Dilations, seed: spec.Seed, gain: spec.Gain}
 	f.layers, f.params, err = buildLayers(geo, spec.Layers, coupling.Features, cmap.Params(), cs,
-		func(i int, net nnlayers.Sequential) (*coupling.U1Layer, error) {
+		func(i int, net nnlayers.Module) (*coupling.U1Layer, error) {
 			return coupling.NewU1Layer(geo, i, net, cmap)
 		})
 	return f, err
@@ -75,7 +75,7 @@ type contextSpec struct {
 // from in to out channels (LeakyReLU between convolutions, last one zero:
 // the flow starts as the identity), and returns them with their parameters.
 func buildLayers[L interface{ Params() nnlayers.Params }](geo *nnlayers.Geometry, n, in, out int, cs contextSpec,
-	newLayer func(i int, net nnlayers.Sequential) (L, error)) ([]L, nnlayers.Params, error) {
+	newLayer func(i int, net nnlayers.Module) (L, error)) ([]L, nnlayers.Params, error) {
 	var layers []L
 	var params nnlayers.Params
 	for i := range n {

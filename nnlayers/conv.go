@@ -17,12 +17,13 @@ type Geometry struct {
 	zones  map[int]*decomp.Zone
 	halos  map[[2]int]*halo.Halo[float64]
 	shifts map[string][]int32
+	taps   map[[2]int]*taps
 }
 
 // NewGeometry returns the geometry of layout ly over its domain communicator.
 func NewGeometry(comm mpi.Comm, ly *decomp.Layout) *Geometry {
 	return &Geometry{comm: comm, ly: ly, zones: map[int]*decomp.Zone{},
-		halos: map[[2]int]*halo.Halo[float64]{}, shifts: map[string][]int32{}}
+		halos: map[[2]int]*halo.Halo[float64]{}, shifts: map[string][]int32{}, taps: map[[2]int]*taps{}}
 }
 
 // Layout is the rank's block.
@@ -102,22 +103,148 @@ func (g *Geometry) halo(depth, n int) *halo.Halo[float64] {
 	return h
 }
 
+// taps are the neighbour tables of a convolution's stencil: for kernel k
+// and dilation δ, tap t (row-major over the k^D offsets δ(j − r)) maps site
+// s to the index nbr[t][s] in [0, V+H) of s + δ(j − r) on the box zone of
+// depth δr; runs[t] groups the sites into runs of consecutive sites with
+// consecutive neighbours (for the input gradient).
+type taps struct {
+	depth int
+	n     int
+	nbr   [][]int32
+	runs  [][]run       // per tap: sites whose neighbours are consecutive
+	split map[int][]run // runs cut for a batch size (key: tap·2³² + batch)
+	inv   [][]int32     // per tap: padded index → site, −1 where none (built on first use)
+	zlen  int
+}
+
+// inverse returns tp with its inverse tables.
+func (tp *taps) inverse() *taps {
+	if tp.inv != nil {
+		return tp
+	}
+	for _, tab := range tp.nbr {
+		inv := make([]int32, tp.zlen)
+		for i := range inv {
+			inv[i] = -1
+		}
+		for s, p := range tab {
+			inv[p] = int32(s)
+		}
+		tp.inv = append(tp.inv, inv)
+	}
+	return tp
+}
+
+// run is n consecutive sites src … whose tap neighbours are dst ….
+type run struct{ src, dst, n int }
+
+// stencil returns the tables of kernel k and dilation d, built once.
+func (g *Geometry) stencil(kernel, dil int) (*taps, error) {
+	key := [2]int{kernel, dil}
+	if tp, ok := g.taps[key]; ok {
+		return tp, nil
+	}
+	nd := g.ly.Lattice().NumDims()
+	r := (kernel - 1) / 2
+	tp := &taps{depth: r * dil, n: 1}
+	for range nd {
+		tp.n *= kernel
+	}
+	if tp.depth > 0 {
+		z, err := g.zone(tp.depth)
+		if err != nil {
+			return nil, err
+		}
+		tp.zlen = z.Len()
+		delta := make([]int, nd)
+		for t := range tp.n {
+			k := t
+			for mu := nd - 1; mu >= 0; mu-- {
+				delta[mu] = (k%kernel - r) * dil
+				k /= kernel
+			}
+			tab, err := g.Shift(tp.depth, delta)
+			if err != nil {
+				return nil, err
+			}
+			tp.nbr = append(tp.nbr, tab)
+		}
+		for _, tab := range tp.nbr {
+			var rs []run
+			for s, p := range tab {
+				if k := len(rs) - 1; k >= 0 && rs[k].src+rs[k].n == s && rs[k].dst+rs[k].n == int(p) {
+					rs[k].n++
+					continue
+				}
+				rs = append(rs, run{src: s, dst: int(p), n: 1})
+			}
+			tp.runs = append(tp.runs, rs)
+		}
+	} else {
+		tp.runs = [][]run{{{src: 0, dst: 0, n: g.Volume()}}}
+	}
+	tp.split = map[int][]run{}
+	g.taps[key] = tp
+	return tp, nil
+}
+
+// runsFor returns the runs of tap t cut into pieces of about rowsPerTask
+// rows for batch bs (built once per batch size).
+func (tp *taps) runsFor(t, bs int) []run {
+	key := t<<32 | bs
+	if rs, ok := tp.split[key]; ok {
+		return rs
+	}
+	per := max(1, rowsPerTask/bs)
+	var rs []run
+	for _, r := range tp.runs[t] {
+		for i := 0; i < r.n; i += per {
+			rs = append(rs, run{src: r.src + i, dst: r.dst + i, n: min(per, r.n-i)})
+		}
+	}
+	tp.split[key] = rs
+	return rs
+}
+
+// Precision is the arithmetic of a network's matrix products.
+type Precision int
+
+const (
+	// Float64: products and activations in float64.
+	Float64 Precision = iota
+	// Float32: products, their accumulation and the fused activations in
+	// float32 (operands rounded when packed); tensors, gradients summed
+	// across operations and the parameters stay float64.
+	Float32
+)
+
+var precisionNames = [...]string{"float64", "float32"}
+
+func (p Precision) String() string { return precisionNames[p] }
+
+// ParsePrecision returns the precision named "float64" or "float32".
+func ParsePrecision(s string) (Precision, error) {
+	for i, n := range precisionNames {
+		if n == s {
+			return Precision(i), nil
+		}
+	}
+	return 0, fmt.Errorf("nnlayers: unknown precision %q (float64 or float32)", s)
+}
+
 // Conv is a periodic D-dimensional convolution with bias (see the package
-// documentation). Kernel 1 is a per-site linear map (1×1 convolution).
+// documentation), optionally followed by a fused activation. Kernel 1 is a
+// per-site linear map (1×1 convolution).
 type Conv struct {
-	geo          *Geometry
-	in, out      int
-	kernel, dil  int
-	depth        int
-	taps         int       // k^D
-	nbr          [][]int32 // per tap: site → index in [0, V+H)
-	W, B         *Param    // W: [taps·in, out] row-major; B: [out]
-	scratch      [][]float64
-	chunkW       [][]float64 // per batch chunk: partial dW (+ dB at the end)
-	wt           []float64   // Wᵀ, refreshed in every backward pass
-	forwardTask  convTask
-	backwardTask convTask
-	noSIMD       bool // the portable kernels even where vector ones exist (tests)
+	geo         *Geometry
+	in, out     int
+	kernel, dil int
+	tp          *taps
+	W, B        *Param // W: [taps·in, out] row-major; B: [out]
+	act         Activation
+	prec        Precision
+	self        *Bank // the bank of this convolution alone
 }
 
 // NewConv returns a convolution from in to out channels with odd kernel size
@@ -128,34 +255,30 @@ func NewConv(geo *Geometry, name string, in, out, kernel, dilation int) (*Conv, 
 		return nil, fmt.Errorf("nnlayers: convolution %s: %d → %d channels, kernel %d, dilation %d: need positive channels, an odd kernel and dilation ≥ 1",
 			name, in, out, kernel, dilation)
 	}
-	nd := geo.ly.Lattice().NumDims()
-	r := (kernel - 1) / 2
-	c := &Conv{geo: geo, in: in, out: out, kernel: kernel, dil: dilation, depth: r * dilation}
-	c.taps = 1
-	for range nd {
-		c.taps *= kernel
+	tp, err := geo.stencil(kernel, dilation)
+	if err != nil {
+		return nil, fmt.Errorf("nnlayers: convolution %s: %w", name, err)
 	}
-	c.W = NewParam(name+".weight", c.taps*in, out)
+	c := &Conv{geo: geo, in: in, out: out, kernel: kernel, dil: dilation, tp: tp, act: Identity}
+	c.W = NewParam(name+".weight", tp.n*in, out)
 	c.B = NewParam(name+".bias", out)
-	if c.depth > 0 {
-		delta := make([]int, nd)
-		for t := range c.taps {
-			k := t
-			for mu := nd - 1; mu >= 0; mu-- {
-				delta[mu] = (k%kernel - r) * dilation
-				k /= kernel
-			}
-			tab, err := geo.Shift(c.depth, delta)
-			if err != nil {
-				return nil, fmt.Errorf("nnlayers: convolution %s: %w", name, err)
-			}
-			c.nbr = append(c.nbr, tab)
-		}
-	}
-	c.forwardTask.c, c.backwardTask.c = c, c
-	c.backwardTask.back = true
+	c.self = &Bank{members: []Outputs{c.AllOutputs()}}
 	return c, nil
 }
+
+// SetActivation fuses activation a into the convolution: Apply returns
+// a(conv(x)) and keeps only that (a derivative is computed from the
+// output), instead of a convolution and a separate activation.
+func (c *Conv) SetActivation(a Activation) { c.act = a }
+
+// SetPrecision sets the arithmetic of the convolution's matrix products.
+func (c *Conv) SetPrecision(p Precision) { c.prec = p }
+
+// Activation is the fused activation (Identity: none).
+func (c *Conv) Activation() Activation { return c.act }
+
+// Channels returns the input and output channels.
+func (c *Conv) Channels() (in, out int) { return c.in, c.out }
 
 // Params returns the weight and the bias.
 func (c *Conv) Params() Params { return Params{c.W, c.B} }
@@ -163,7 +286,7 @@ func (c *Conv) Params() Params { return Params{c.W, c.B} }
 // InitXavier draws the weight from Xavier normal with the given gain
 // (fan-in k^D·in, fan-out k^D·out) and zeroes the bias.
 func (c *Conv) InitXavier(seed uint64, gain float64) {
-	c.W.Init(seed, XavierStd(gain, c.taps*c.in, c.taps*c.out))
+	c.W.Init(seed, XavierStd(gain, c.tp.n*c.in, c.tp.n*c.out))
 	clear(c.B.Value)
 }
 
@@ -177,188 +300,125 @@ func (c *Conv) InitZero() {
 // Flops is the number of floating-point operations of one forward pass on
 // b batch members (the backward pass costs twice as much).
 func (c *Conv) Flops(b int) int64 {
-	return int64(c.geo.Volume()) * int64(b) * int64(c.out) * (2*int64(c.taps*c.in) + 1)
+	return int64(c.geo.Volume()) * int64(b) * int64(c.out) * (2*int64(c.tp.n*c.in) + 1)
 }
 
-// Apply returns the convolution of x.
-func (c *Conv) Apply(t *Tape, x *Tensor) *Tensor {
-	v := c.geo.Volume()
-	if x.V != v || x.C != c.in {
-		panic(fmt.Sprintf("nnlayers: convolution %s of %d channels applied to %s", c.W.Name, c.in, x.shape()))
-	}
-	y := t.Tensor(v, x.B, c.out)
-	var pad *Tensor
-	if c.depth > 0 {
-		z, _ := c.geo.zone(c.depth)
-		pad = t.Tensor(z.Len(), x.B, c.in)
-		copy(pad.Data, x.Data)
-		c.geo.halo(c.depth, x.B*c.in).Exchange(pad.Data, decomp.All)
-	} else {
-		pad = x
-	}
-	c.ensureScratch(t.workers.n, x.B)
-	c.forwardTask.x, c.forwardTask.pad, c.forwardTask.y = x, pad, y
-	t.workers.run(chunks(x.B), &c.forwardTask)
-	c.forwardTask.x, c.forwardTask.pad, c.forwardTask.y = nil, nil, nil
-	t.record(node{op: c, in: [2]*Tensor{x}, out: y, scratch: pad})
-	return y
+// Apply returns the convolution of x (and its fused activation).
+func (c *Conv) Apply(t *Tape, x *Tensor) *Tensor { return c.self.Apply(t, x)[0] }
+
+// Outputs is the output channels [Lo, Hi) of a convolution: a member of a
+// bank.
+type Outputs struct {
+	Conv   *Conv
+	Lo, Hi int
 }
 
-// siteGroup is the number of sites whose rows the backward pass stacks
-// into one matrix product for the weight gradient.
-const siteGroup = 8
+// Outputs returns output channels [lo, hi) of c; AllOutputs all of them.
+func (c *Conv) Outputs(lo, hi int) Outputs { return Outputs{Conv: c, Lo: lo, Hi: hi} }
 
-func (c *Conv) ensureScratch(workers, b int) {
-	row := c.taps * c.in
-	need := siteGroup * ChunkSize * (row + c.out)
-	for len(c.scratch) < workers {
-		c.scratch = append(c.scratch, make([]float64, need))
-	}
-	for len(c.chunkW) < chunks(b) {
-		c.chunkW = append(c.chunkW, make([]float64, c.W.Size()+c.B.Size()))
-	}
-	if len(c.wt) != c.W.Size() {
-		c.wt = make([]float64, c.W.Size())
-	}
+// AllOutputs returns all of c's output channels.
+func (c *Conv) AllOutputs() Outputs { return Outputs{Conv: c, Lo: 0, Hi: c.out} }
+
+// Bank is a set of convolutions of one input — the same geometry, input
+// channels, kernel, dilation, activation and precision — or slices of
+// their output channels, computed together: the neighbourhoods of the input
+// are gathered once for all members (forward), and once for all weight
+// gradients (backward). Each member has its own output tensor (V × B ×
+// Hi − Lo); the convolutions keep their parameters. The heads of the
+// pseudofermion flows' context network are one bank, each head cut into
+// the slices its layer reads separately.
+type Bank struct {
+	members []Outputs
+	recs    Records[bankRec]
+	lay     *layout
 }
 
-// convTask runs the forward or the backward pass on one chunk of the batch.
-type convTask struct {
-	c       *Conv
-	back    bool
-	x, y    *Tensor
-	pad     *Tensor // padded input (forward) or its gradient (backward)
-	padData *Tensor // padded input in the backward pass
+// bankRec is one application of a bank: its output tensors.
+type bankRec struct {
+	outs []*Tensor
 }
 
-// gather fills a (rows × taps·in) with the neighbourhoods of site s for
-// batch members [lo, hi).
-func (c *Conv) gather(a []float64, pad *Tensor, s, lo, hi int) {
-	in, b := c.in, pad.B
-	row := c.taps * in
-	for t := 0; t < c.taps; t++ {
-		src := s
-		if c.depth > 0 {
-			src = int(c.nbr[t][s])
+// NewBank returns the bank of the given members.
+func NewBank(members ...Outputs) (*Bank, error) {
+	if len(members) == 0 {
+		return nil, fmt.Errorf("nnlayers: a bank of no convolutions")
+	}
+	c0 := members[0].Conv
+	for _, m := range members {
+		c := m.Conv
+		if c.geo != c0.geo || c.in != c0.in || c.kernel != c0.kernel || c.dil != c0.dil || c.act != c0.act || c.prec != c0.prec {
+			return nil, fmt.Errorf("nnlayers: convolution %s does not share %s's input, kernel, dilation, activation and precision; they cannot form a bank",
+				c.W.Name, c0.W.Name)
 		}
-		base := (src*b + lo) * in
-		for r := 0; r < hi-lo; r++ {
-			copy(a[r*row+t*in:r*row+(t+1)*in], pad.Data[base+r*in:base+(r+1)*in])
+		if m.Lo < 0 || m.Hi > c.out || m.Lo >= m.Hi {
+			return nil, fmt.Errorf("nnlayers: channels [%d, %d) of convolution %s with %d outputs", m.Lo, m.Hi, c.W.Name, c.out)
 		}
 	}
+	return &Bank{members: members}, nil
 }
 
-func (ct *convTask) run(w, chunk int) {
-	c := ct.c
-	b := ct.y.B
-	lo, hi := chunkRange(chunk, b)
-	rows := hi - lo
-	row := c.taps * c.in
-	out := c.out
-	v := c.geo.Volume()
-	simd := !c.noSIMD
-	if !ct.back {
-		a := c.scratch[w][:rows*row]
-		for s := 0; s < v; s++ {
-			y := ct.y.Data[(s*b+lo)*out : (s*b+hi)*out]
-			for r := 0; r < rows; r++ {
-				copy(y[r*out:(r+1)*out], c.B.Value)
-			}
-			c.gather(a, ct.pad, s, lo, hi)
-			gemm(simd, false, rows, out, row, a, row, c.W.Value, out, y, out)
-		}
-		return
-	}
-	// Backward, siteGroup sites at a time: dW += Aᵀ dY over the stacked
-	// rows of the group; dA = dY Wᵀ per site, scattered to the
-	// neighbourhoods.
-	part := c.chunkW[chunk]
-	clear(part)
-	dW := part[:c.W.Size()]
-	dB := part[c.W.Size():]
-	scratch := c.scratch[w]
-	ag := scratch[:siteGroup*rows*row]
-	dyg := scratch[siteGroup*rows*row : siteGroup*rows*(row+out)]
-	for s0 := 0; s0 < v; s0 += siteGroup {
-		g := min(siteGroup, v-s0)
-		for k := range g {
-			s := s0 + k
-			dy := ct.y.Grad[(s*b+lo)*out : (s*b+hi)*out]
-			copy(dyg[k*rows*out:], dy)
-			for r := 0; r < rows; r++ {
-				for o, x := range dy[r*out : (r+1)*out] {
-					dB[o] += x
-				}
-			}
-			c.gather(ag[k*rows*row:], ct.padData, s, lo, hi)
-		}
-		gemm(simd, true, row, out, g*rows, ag, row, dyg, out, dW, out)
-		if ct.pad == nil {
+// Len is the number of members.
+func (b *Bank) Len() int { return len(b.members) }
+
+// Params returns the parameters of the members' convolutions, each once,
+// in order.
+func (b *Bank) Params() Params {
+	var ps Params
+	for i, m := range b.members {
+		if i > 0 && b.members[i-1].Conv == m.Conv {
 			continue
 		}
-		for k := range g {
-			s := s0 + k
-			// dA (rows × taps·in) = dY Wᵀ, into the rows of ag.
-			da := ag[k*rows*row : (k+1)*rows*row]
-			clear(da)
-			gemm(simd, false, rows, row, out, dyg[k*rows*out:], out, c.wt, row, da, row)
-			for t := 0; t < c.taps; t++ {
-				dst := s
-				if c.depth > 0 {
-					dst = int(c.nbr[t][s])
-				}
-				base := (dst*b + lo) * c.in
-				for r := 0; r < rows; r++ {
-					gr := ct.pad.Grad[base+r*c.in : base+(r+1)*c.in]
-					for i, x := range da[r*row+t*c.in : r*row+(t+1)*c.in] {
-						gr[i] += x
-					}
-				}
-			}
-		}
+		ps = append(ps, m.Conv.W, m.Conv.B)
 	}
+	return ps
 }
 
-func (c *Conv) backward(t *Tape, n *node) {
-	x, y, pad := n.in[0], n.out, n.scratch
-	ct := &c.backwardTask
-	ct.y, ct.padData = y, pad
-	var dpad *Tensor
-	if x.Grad != nil {
-		if c.depth > 0 {
-			// The padded gradient reuses the padded input's Grad buffer.
-			dpad = pad
-			clear(dpad.Grad)
-		} else {
-			dpad = x
-		}
+// Flops is the number of floating-point operations of one forward pass on
+// bs batch members.
+func (b *Bank) Flops(bs int) int64 {
+	n := int64(0)
+	for _, m := range b.members {
+		c := m.Conv
+		n += int64(c.geo.Volume()) * int64(bs) * int64(m.Hi-m.Lo) * (2*int64(c.tp.n*c.in) + 1)
 	}
-	ct.pad = dpad
-	c.ensureScratch(t.workers.n, y.B)
-	// Wᵀ (out × taps·in) for dA = dY Wᵀ.
-	row := c.taps * c.in
-	for i := 0; i < row; i++ {
-		for o := 0; o < c.out; o++ {
-			c.wt[o*row+i] = c.W.Value[i*c.out+o]
-		}
+	return n
+}
+
+// Apply returns the members' convolutions of x, one tensor each (the
+// slice is the bank's and is overwritten by its next application on t's
+// next pass; the tensors are t's).
+func (b *Bank) Apply(t *Tape, x *Tensor) []*Tensor {
+	c0 := b.members[0].Conv
+	v := c0.geo.Volume()
+	if x.V != v || x.C != c0.in {
+		panic(fmt.Sprintf("nnlayers: convolution %s of %d channels applied to %s", c0.W.Name, c0.in, x.shape()))
 	}
-	t.workers.run(chunks(y.B), ct)
-	ct.y, ct.pad, ct.padData = nil, nil, nil
-	// Parameter gradients: chunk partials in chunk order.
-	nw := c.W.Size()
-	for k := range chunks(y.B) {
-		part := c.chunkW[k]
-		for i, v := range part[:nw] {
-			c.W.Grad[i] += v
-		}
-		for i, v := range part[nw:] {
-			c.B.Grad[i] += v
-		}
+	rec := b.recs.Next(t)
+	rec.outs = rec.outs[:0]
+	for _, m := range b.members {
+		rec.outs = append(rec.outs, t.Tensor(v, x.B, m.Hi-m.Lo))
 	}
-	if dpad != nil && c.depth > 0 {
-		c.geo.halo(c.depth, y.B*c.in).Adjoint(dpad.Grad, decomp.All)
-		for i := range x.Grad {
-			x.Grad[i] += dpad.Grad[i]
-		}
+	pad := x
+	if d := c0.tp.depth; d > 0 {
+		z, _ := c0.geo.zone(d)
+		pad = t.Tensor(z.Len(), x.B, c0.in)
+		copy(pad.Data, x.Data)
+		c0.geo.halo(d, x.B*c0.in).Exchange(pad.Data, decomp.All)
+	}
+	if c0.prec == Float32 {
+		bankForward(t, scratchOf[float32](t), b, pad, rec.outs)
+	} else {
+		bankForward(t, scratchOf[float64](t), b, pad, rec.outs)
+	}
+	t.record(node{op: b, in: [2]*Tensor{x}, scratch: pad, bank: rec})
+	return rec.outs
+}
+
+func (b *Bank) backward(t *Tape, n *node) {
+	x, pad, ys := n.in[0], n.scratch, n.bank.outs
+	if b.members[0].Conv.prec == Float32 {
+		bankBackward(t, scratchOf[float32](t), b, x, pad, ys)
+	} else {
+		bankBackward(t, scratchOf[float64](t), b, x, pad, ys)
 	}
 }

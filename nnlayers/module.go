@@ -29,10 +29,12 @@ func (s Sequential) Params() Params {
 }
 
 // ConvNetSpec describes a stack of periodic convolutions: Channels[0] →
-// Channels[1] → … with Act between them and Final after the last
-// (Identity: none). Dilations are used in turn (nil: 1). Hidden layers
-// start from Xavier normal with Gain (0: 1); the last one from zero when
-// ZeroLast (a flow then starts as the identity), otherwise like the others.
+// Channels[1] → … with Act after each but the last and Final after the
+// last (Identity: none), both fused into the convolutions. Dilations are
+// used in turn (nil: 1). Hidden layers start from Xavier normal with Gain
+// (0: 1); the last one from zero when ZeroLast (a flow then starts as the
+// identity), otherwise like the others. Precision is the arithmetic of the
+// matrix products (the zero value: float64).
 type ConvNetSpec struct {
 	Channels   []int
 	Kernel     int
@@ -41,11 +43,18 @@ type ConvNetSpec struct {
 	Seed       uint64
 	Gain       float64
 	ZeroLast   bool
+	Precision  Precision
+}
+
+// Net is a stack of convolutions with fused activations ([ConvNet]).
+type Net struct {
+	layers []*Conv
+	params Params
 }
 
 // ConvNet builds the network of spec; its parameters are named
 // name+".conv0", ….
-func ConvNet(geo *Geometry, name string, spec ConvNetSpec) (Sequential, error) {
+func ConvNet(geo *Geometry, name string, spec ConvNetSpec) (*Net, error) {
 	ch := spec.Channels
 	if len(ch) < 2 {
 		return nil, fmt.Errorf("nnlayers: network %s needs input and output channels, got %v", name, ch)
@@ -54,7 +63,7 @@ func ConvNet(geo *Geometry, name string, spec ConvNetSpec) (Sequential, error) {
 	if gain == 0 {
 		gain = 1
 	}
-	var s Sequential
+	n := &Net{}
 	for i := 0; i+1 < len(ch); i++ {
 		d := 1
 		if len(spec.Dilations) > 0 {
@@ -70,13 +79,39 @@ func ConvNet(geo *Geometry, name string, spec ConvNetSpec) (Sequential, error) {
 		} else {
 			c.InitXavier(spec.Seed, gain)
 		}
-		s = append(s, c)
-		switch {
-		case !last:
-			s = append(s, spec.Act)
-		case spec.Final != Identity:
-			s = append(s, spec.Final)
+		c.SetPrecision(spec.Precision)
+		if last {
+			c.SetActivation(spec.Final)
+		} else {
+			c.SetActivation(spec.Act)
 		}
+		n.layers = append(n.layers, c)
+		n.params = append(n.params, c.Params()...)
 	}
-	return s, nil
+	return n, nil
+}
+
+// Apply returns the network applied to x.
+func (n *Net) Apply(t *Tape, x *Tensor) *Tensor {
+	for _, c := range n.layers {
+		x = c.Apply(t, x)
+	}
+	return x
+}
+
+// Params returns the parameters of every layer, in order (the same slice
+// on every call; do not modify it).
+func (n *Net) Params() Params { return n.params[:len(n.params):len(n.params)] }
+
+// Layers returns the convolutions.
+func (n *Net) Layers() []*Conv { return n.layers }
+
+// Flops is the number of floating-point operations of one forward pass on
+// b batch members.
+func (n *Net) Flops(b int) int64 {
+	f := int64(0)
+	for _, c := range n.layers {
+		f += c.Flops(b)
+	}
+	return f
 }

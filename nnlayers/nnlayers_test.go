@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"pfmpi/decomp"
+	"pfmpi/gemm"
 	"pfmpi/internal/mpitest"
 	"pfmpi/mpi"
 	"pfmpi/rng"
@@ -82,6 +83,55 @@ func convCase(name string, in, out, k, d int) layerCase {
 	}
 }
 
+// bankModule is a bank whose outputs are concatenated (a Module for the
+// tests).
+type bankModule struct{ convs []*Conv }
+
+func (b bankModule) Apply(t *Tape, x *Tensor) *Tensor {
+	var ms []Outputs
+	for _, c := range b.convs {
+		// Cut the first member in two (channel slices of one convolution).
+		if c == b.convs[0] && c.out > 1 {
+			ms = append(ms, c.Outputs(0, 1), c.Outputs(1, c.out))
+			continue
+		}
+		ms = append(ms, c.AllOutputs())
+	}
+	bank, err := NewBank(ms...)
+	if err != nil {
+		panic(err)
+	}
+	ys := bank.Apply(t, x)
+	y := ys[0]
+	for _, z := range ys[1:] {
+		y = Concat(t, y, z)
+	}
+	return y
+}
+
+func (b bankModule) Params() Params {
+	var ps Params
+	for _, c := range b.convs {
+		ps = append(ps, c.Params()...)
+	}
+	return ps
+}
+
+// fusedCase is a convolution with a fused activation.
+func fusedCase(name string, in, out, k, d int, a Activation) layerCase {
+	lc := convCase(name, in, out, k, d)
+	build := lc.params
+	lc.params = func(geo *Geometry) (Module, error) {
+		m, err := build(geo)
+		if err != nil {
+			return nil, err
+		}
+		m.(*Conv).SetActivation(a)
+		return m, nil
+	}
+	return lc
+}
+
 func opCase(name string, in []int, f func(t *Tape, x []*Tensor) *Tensor) layerCase {
 	return layerCase{name: name, in: in, apply: func(t *Tape, _ Module, x []*Tensor) *Tensor { return f(t, x) }}
 }
@@ -98,6 +148,22 @@ func layerCases(geo *Geometry) []layerCase {
 		convCase("conv3-dilated", 2, 2, 3, 2),
 		convCase("conv1", 3, 2, 1, 1),
 		convCase("conv5", 1, 2, 5, 1),
+		fusedCase("conv3-tanh", 2, 3, 3, 1, Tanh),
+		fusedCase("conv3-dilated-elu", 3, 2, 3, 2, ELU),
+		fusedCase("conv1-softplus", 2, 3, 1, 1, Softplus),
+		{name: "bank", in: []int{3}, params: func(geo *Geometry) (Module, error) {
+			var cs []*Conv
+			for i, out := range []int{2, 3, 1} {
+				c, err := NewConv(geo, fmt.Sprintf("bank%d", i), 3, out, 3, 1)
+				if err != nil {
+					return nil, err
+				}
+				c.InitXavier(uint64(7+i), 1)
+				c.SetActivation(Tanh)
+				cs = append(cs, c)
+			}
+			return bankModule{cs}, nil
+		}, apply: func(t *Tape, m Module, x []*Tensor) *Tensor { return m.Apply(t, x[0]) }},
 	}
 	for _, a := range []Activation{ELU, Tanh, LeakyReLU, Softplus} {
 		cases = append(cases, opCase(a.String(), []int{2}, func(t *Tape, x []*Tensor) *Tensor { return a.Apply(t, x[0]) }))
@@ -615,46 +681,77 @@ func TestNoAllocationInSteadyState(t *testing.T) {
 	})
 }
 
-// TestKernelsAgree compares the vector kernels with gonum's (built with
-// GOEXPERIMENT=simd on AVX2 machines; skipped elsewhere).
+// TestKernelsAgree runs a network with fused activations (and a bank of
+// two convolutions) with every kernel family this CPU runs and both
+// precisions, and compares outputs and gradients with the generic float64
+// kernels: to rounding in float64, to float32 accuracy in float32.
 func TestKernelsAgree(t *testing.T) {
-	if !simdKernels {
-		t.Skip("no vector kernels in this build or on this CPU")
-	}
 	mpitest.Run(t, 1, func(c mpi.Comm) error {
 		geo, err := newGeometry(c, []int{8, 8}, []int{1, 1})
 		if err != nil {
 			return err
 		}
 		defer geo.Close()
-		tape := NewTape(2)
-		defer tape.Close()
-		var outs, grads [2][]float64
-		for i, portable := range []bool{false, true} {
-			net, err := network(geo)
+		run := func(arch gemm.Arch, prec Precision) ([]float64, []float64, error) {
+			tape := NewTape(2)
+			defer tape.Close()
+			if err := tape.SetKernels(arch); err != nil {
+				return nil, nil, err
+			}
+			net, err := ConvNet(geo, "k", ConvNetSpec{Channels: []int{4, 13, 17}, Kernel: 3, Dilations: []int{1, 2},
+				Act: ELU, Final: Tanh, Seed: 3, Precision: prec})
 			if err != nil {
-				return err
+				return nil, nil, err
 			}
-			for _, m := range net {
-				if cv, ok := m.(*Conv); ok {
-					cv.noSIMD = portable
+			var heads []*Conv
+			for i, out := range []int{5, 30} {
+				h, err := NewConv(geo, fmt.Sprintf("head%d", i), 17, out, 3, 1)
+				if err != nil {
+					return nil, nil, err
 				}
+				h.InitXavier(4, 1)
+				h.SetActivation(Tanh)
+				h.SetPrecision(prec)
+				heads = append(heads, h)
 			}
-			x := randomTensor(geo, 6, 4, 0, rng.New(1, "input"))
+			bank := bankModule{heads}
+			x := randomTensor(geo, 7, 4, 0, rng.New(1, "input"))
 			tape.Reset()
-			y := net.Apply(tape, x)
-			copy(y.Grad, randomTensor(geo, 6, 3, 0, rng.New(2, "w")).Data)
+			y := bank.Apply(tape, net.Apply(tape, x))
+			copy(y.Grad, randomTensor(geo, 7, y.C, 0, rng.New(2, "w")).Data)
+			ps := append(append(Params(nil), net.Params()...), bank.Params()...)
+			ps.ZeroGrad()
 			tape.Backward()
-			outs[i] = append(outs[i], y.Data...)
-			grads[i] = append(grads[i], x.Grad...)
-			for _, p := range net.Params() {
-				grads[i] = append(grads[i], p.Grad...)
+			grads := append([]float64(nil), x.Grad...)
+			for _, p := range ps {
+				grads = append(grads, p.Grad...)
 			}
+			return append([]float64(nil), y.Data...), grads, nil
 		}
-		for k, pair := range [][2][]float64{{outs[0], outs[1]}, {grads[0], grads[1]}} {
-			for i := range pair[0] {
-				if d := math.Abs(pair[0][i] - pair[1][i]); d > 1e-12*(1+math.Abs(pair[1][i])) {
-					return fmt.Errorf("%s %d: vector %v, gonum %v", []string{"output", "gradient"}[k], i, pair[0][i], pair[1][i])
+		refOut, refGrad, err := run(gemm.Generic, Float64)
+		if err != nil {
+			return err
+		}
+		for _, arch := range gemm.Archs() {
+			for _, prec := range []Precision{Float64, Float32} {
+				out, grad, err := run(arch, prec)
+				if err != nil {
+					return err
+				}
+				tol := 1e-12
+				if prec == Float32 {
+					tol = 2e-4
+				}
+				for k, pair := range [][2][]float64{{out, refOut}, {grad, refGrad}} {
+					scale := 0.0
+					for _, v := range pair[1] {
+						scale = max(scale, math.Abs(v))
+					}
+					for i := range pair[0] {
+						if d := math.Abs(pair[0][i] - pair[1][i]); d > tol*scale {
+							return fmt.Errorf("%s %s: %s %d is %v, generic float64 %v", arch, prec, []string{"output", "gradient"}[k], i, pair[0][i], pair[1][i])
+						}
+					}
 				}
 			}
 		}
@@ -690,40 +787,5 @@ func TestTapeReusesAcrossAlternatingPasses(t *testing.T) {
 	}
 	if len(tape.pool) != 4 {
 		t.Errorf("pool holds %d tensors, want 4 (the larger pass)", len(tape.pool))
-	}
-}
-
-// TestGemmAgrees compares gemm (vector kernels on the first n − n mod 4
-// columns, gonum on the rest) with gonum alone for widths that are and are
-// not multiples of 4, with and without the transpose of A.
-func TestGemmAgrees(t *testing.T) {
-	if !simdKernels {
-		t.Skip("no vector kernels in this build or on this CPU")
-	}
-	st := rng.New(3, "gemm").Stream(0)
-	fill := func(n int) []float64 {
-		x := make([]float64, n)
-		for i := range x {
-			x[i] = st.Normal()
-		}
-		return x
-	}
-	const m, k = 7, 9
-	for _, n := range []int{1, 3, 4, 5, 7, 8, 13} {
-		for _, tA := range []bool{false, true} {
-			a, b, c0 := fill(m*k), fill(k*n), fill(m*n)
-			lda := k
-			if tA {
-				lda = m
-			}
-			got, want := append([]float64(nil), c0...), append([]float64(nil), c0...)
-			gemm(true, tA, m, n, k, a, lda, b, n, got, n)
-			gonumGemm(tA, false, m, n, k, 1, a, lda, b, n, 1, want, n)
-			for i := range got {
-				if d := math.Abs(got[i] - want[i]); d > 1e-12*(1+math.Abs(want[i])) {
-					t.Fatalf("n = %d, tA = %v: element %d is %v, gonum %v", n, tA, i, got[i], want[i])
-				}
-			}
-		}
 	}
 }

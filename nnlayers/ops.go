@@ -107,6 +107,7 @@ const (
 	kindMul
 	kindMulBack
 	kindScale
+	kindAccumulate // y.Grad += z.Grad over y's length
 )
 
 // elementwise is one element-wise pass over blocks of the flat data.
@@ -150,6 +151,11 @@ func (e *elementwise) run(_, item int) {
 	case kindScale:
 		for i := lo; i < hi; i++ {
 			e.y.Data[i] = e.f * e.x.Data[i]
+		}
+	case kindAccumulate:
+		g, d := e.y.Grad[lo:hi], e.z.Grad[lo:hi]
+		for i := range g {
+			g[i] += d[i]
 		}
 	}
 }
@@ -380,4 +386,30 @@ func Constant(geo *Geometry, b, c int, f func(x []int, channels []float64)) *Ten
 		}
 	}
 	return x
+}
+
+// phaseOp maps angles to unit complex numbers.
+type phaseOp struct{}
+
+// Phase returns e^{iθ} for every channel θ of x: 2·C channels, the real
+// and imaginary parts of channel c at 2c and 2c+1 (the links of a U(1)
+// gauge field from its angles). Backward: θ̄ = Re(conj(Ḡ) · i e^{iθ}).
+func Phase(t *Tape, x *Tensor) *Tensor {
+	y := t.Tensor(x.V, x.B, 2*x.C)
+	for i, th := range x.Data {
+		y.Data[2*i], y.Data[2*i+1] = math.Cos(th), math.Sin(th)
+	}
+	t.record(node{op: phaseOp{}, in: [2]*Tensor{x}, out: y})
+	return y
+}
+
+func (phaseOp) backward(t *Tape, n *node) {
+	x, y := n.in[0], n.out
+	if x.Grad == nil {
+		return
+	}
+	for i := range x.Grad {
+		c, s := y.Data[2*i], y.Data[2*i+1]
+		x.Grad[i] += -y.Grad[2*i]*s + y.Grad[2*i+1]*c
+	}
 }

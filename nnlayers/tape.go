@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+
+	"pfmpi/gemm"
+	"pfmpi/vmath"
 )
 
 // ChunkSize is the number of batch members one task of the worker pool
@@ -54,6 +57,7 @@ type node struct {
 	i       int
 	vec     []float64
 	custom  Custom
+	bank    *bankRec
 }
 
 // Tape records operations for the backward pass and owns their output
@@ -65,18 +69,74 @@ type Tape struct {
 	workers *workers
 	ew      elementwise // the running element-wise task
 	ext     external    // the running Task of Run
+	arch    gemm.Arch   // the kernel family of the convolutions
+	s64     *scratch[float64]
+	s32     *scratch[float32]
 	// NoGrad switches recording off (inference): operations still compute,
 	// Backward has nothing to do.
 	NoGrad bool
+	pass   uint64 // counts Reset calls
 }
 
 // NewTape returns a tape whose operations run on n goroutines (n ≤ 0:
-// GOMAXPROCS).
+// GOMAXPROCS), with the fastest kernels this CPU runs ([gemm.Best]).
 func NewTape(n int) *Tape {
 	if n <= 0 {
 		n = runtime.GOMAXPROCS(0)
 	}
-	return &Tape{workers: newWorkers(n)}
+	return &Tape{workers: newWorkers(n), arch: gemm.Best()}
+}
+
+// SetKernels makes the tape's convolutions use the kernels of family a
+// (tests and benchmarks compare them); it fails if this CPU does not run
+// them.
+func (t *Tape) SetKernels(a gemm.Arch) error {
+	if !gemm.Available(a) {
+		return fmt.Errorf("nnlayers: this CPU does not run the %s kernels", a)
+	}
+	t.arch, t.s64, t.s32 = a, nil, nil
+	return nil
+}
+
+// Kernels is the kernel family of the tape's convolutions.
+func (t *Tape) Kernels() gemm.Arch { return t.arch }
+
+// scratch is what the convolutions of one compute precision share on a
+// tape: the kernels, per-goroutine workspaces and the buffers of the
+// running operation (operations run one at a time).
+type scratch[C gemm.Float] struct {
+	mm     *gemm.Kernel[C]
+	vm     *vmath.Funcs[C]
+	ws     []gemm.Workspace[C]
+	blk    [][]C          // per goroutine: an output block
+	pa, pb gemm.Packed[C] // operands shared by the tasks
+	bias   []C            // the bank's biases side by side
+	col    []C            // the column buffer of an input gradient
+	tasks  convTasks[C]
+}
+
+// scratchOf returns the tape's scratch for compute precision C.
+func scratchOf[C gemm.Float](t *Tape) *scratch[C] {
+	var z C
+	var s *scratch[C]
+	switch any(z).(type) {
+	case float64:
+		if t.s64 == nil {
+			t.s64 = newScratch[float64](t.arch, t.workers.n)
+		}
+		s = any(t.s64).(*scratch[C])
+	default:
+		if t.s32 == nil {
+			t.s32 = newScratch[float32](t.arch, t.workers.n)
+		}
+		s = any(t.s32).(*scratch[C])
+	}
+	return s
+}
+
+func newScratch[C gemm.Float](a gemm.Arch, workers int) *scratch[C] {
+	return &scratch[C]{mm: gemm.MustNew[C](a), vm: vmath.MustNew[C](a),
+		ws: make([]gemm.Workspace[C], workers), blk: make([][]C, workers)}
 }
 
 // Close stops the tape's goroutines.
@@ -88,6 +148,7 @@ func (t *Tape) Workers() int { return t.workers.n }
 // Reset forgets the recorded operations and makes the tape's tensors
 // available again, in the order they were handed out.
 func (t *Tape) Reset() {
+	t.pass++
 	t.next = 0
 	clear(t.nodes)
 	t.nodes = t.nodes[:0]
@@ -123,19 +184,44 @@ func (t *Tape) record(n node) {
 	}
 }
 
-// Custom is an operation defined outside this package (a flow's coupling
-// layer, say): it computed its outputs itself and Backward adds the
-// vector–Jacobian product to the Grad of its inputs and parameters.
+// Custom is an operation defined outside this package (a coupling layer, a
+// parallel-transport convolution): it computed its outputs when it was
+// applied (its forward kernels) and Backward (its backward kernels) adds
+// the vector–Jacobian product to the Grad of its inputs and parameters.
+// Everything Backward needs — tensors, halo exchanges, scratch — is
+// captured when the operation is applied, so Backward fails only on a
+// broken invariant; Tape.Backward returns its error.
 type Custom interface {
-	Backward()
+	Backward(t *Tape) error
 }
 
-type customOp struct{}
-
-func (customOp) backward(_ *Tape, n *node) { n.custom.Backward() }
-
 // RecordCustom appends a custom operation (nothing in inference mode).
-func (t *Tape) RecordCustom(c Custom) { t.record(node{op: customOp{}, custom: c}) }
+func (t *Tape) RecordCustom(c Custom) { t.record(node{custom: c}) }
+
+// Records hands out the per-application records of a custom operation:
+// Next returns a record for one more application in the tape's current
+// pass (record i of the pass is reused in every later pass), so an
+// operation applied several times before a backward pass keeps the state of
+// each application, without allocating once the pool is sized.
+type Records[T any] struct {
+	tape *Tape
+	pass uint64
+	used int
+	recs []*T
+}
+
+// Next returns the record of the next application on t (its fields as the
+// previous pass left them).
+func (r *Records[T]) Next(t *Tape) *T {
+	if r.tape != t || r.pass != t.pass {
+		r.tape, r.pass, r.used = t, t.pass, 0
+	}
+	if r.used == len(r.recs) {
+		r.recs = append(r.recs, new(T))
+	}
+	r.used++
+	return r.recs[r.used-1]
+}
 
 // Task is work split into items that Run hands to the tape's goroutines.
 type Task interface {
@@ -165,12 +251,20 @@ func ChunkRange(c, b int) (lo, hi int) { return chunkRange(c, b) }
 // Backward runs the vector–Jacobian products of the recorded operations in
 // reverse order. The caller has set the Grad of the outputs it
 // differentiates (dL/d output); Backward adds dL/d input to every tensor
-// with a gradient buffer and dL/d θ to the parameters' Grad.
-func (t *Tape) Backward() {
+// with a gradient buffer and dL/d θ to the parameters' Grad. It stops at the
+// first error of a custom operation.
+func (t *Tape) Backward() error {
 	for i := len(t.nodes) - 1; i >= 0; i-- {
 		n := &t.nodes[i]
+		if n.custom != nil {
+			if err := n.custom.Backward(t); err != nil {
+				return err
+			}
+			continue
+		}
 		n.op.backward(t, n)
 	}
+	return nil
 }
 
 // task is work split into items (chunks of the batch, or blocks of a flat

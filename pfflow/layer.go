@@ -53,11 +53,13 @@ type Layer struct {
 	ns, nc int
 	eo     bool
 	active []bool // per local site
-	head   nnlayers.Sequential
+	head   *nnlayers.Conv
+	index  int // the place of the head's first slice in the model's bank
+	parts  []nnlayers.Outputs // the head's slices (slices())
 	ptcs   []*PTC
 	aPar   int // channels of A(x) − 1
-	frz    frozenOp
-	cmb    combineOp
+	frz    nnlayers.Records[frozenOp]
+	cmb    nnlayers.Records[combineOp]
 	name   string
 }
 
@@ -73,6 +75,11 @@ func (l *Layer) outputs() int {
 // Params returns the parameters of the layer's head.
 func (l *Layer) Params() nnlayers.Params { return l.head.Params() }
 
+// Head is the layer's head: one convolution of the context trunk's output
+// to A − 1 and the PTC matrices, tanh fused (a member of the model's bank
+// of heads).
+func (l *Layer) Head() *nnlayers.Conv { return l.head }
+
 // isActive reports whether spin component a at local site s is active.
 func (l *Layer) isActive(s, a int) bool {
 	if !l.active[s] {
@@ -81,46 +88,55 @@ func (l *Layer) isActive(s, a int) bool {
 	return l.part != Spin || a == l.alt
 }
 
-// Forward applies the layer to phi (V × B × Spins·Nc·2) given the links and
-// the context trunk's output ctx, and returns φ′ and logJ plus the layer's
-// log-Jacobian density.
-func (l *Layer) Forward(t *nnlayers.Tape, links, ctx, phi, logJ *nnlayers.Tensor) (*nnlayers.Tensor, *nnlayers.Tensor, error) {
-	return l.forward(t, links, l.head.Apply(t, ctx), phi, logJ)
+// slices returns the parts of the head the layer reads: A − 1, then the
+// matrices of each PTC (channels of the head's output, one bank member
+// each, so that each is a tensor of its own).
+func (l *Layer) slices() []nnlayers.Outputs {
+	if l.parts != nil {
+		return l.parts
+	}
+	s := []nnlayers.Outputs{l.head.Outputs(0, l.aPar)}
+	off := l.aPar
+	for _, p := range l.ptcs {
+		s = append(s, l.head.Outputs(off, off+p.Params()))
+		off += p.Params()
+	}
+	l.parts = s
+	return s
 }
 
-// forward is Forward given the head's output par.
-func (l *Layer) forward(t *nnlayers.Tape, links, par, phi, logJ *nnlayers.Tensor) (*nnlayers.Tensor, *nnlayers.Tensor, error) {
-	h, err := l.ptcn(t, links, par, l.frozen(t, phi))
+// forward applies the layer to phi (V × B × Spins·Nc·2) given the links
+// and its head's output par (A − 1, then the matrices of each PTC) and
+// returns φ′ and logJ plus the layer's log-Jacobian density.
+func (l *Layer) forward(t *nnlayers.Tape, links *nnlayers.Tensor, par []*nnlayers.Tensor, phi, logJ *nnlayers.Tensor) (*nnlayers.Tensor, *nnlayers.Tensor, error) {
+	h, err := l.ptcn(t, links, par[1:], l.frozen(t, phi))
 	if err != nil {
 		return nil, nil, err
 	}
-	out, ld := l.combine(t, phi, h, par, false)
+	out, ld := l.combine(t, phi, h, par[0], false)
 	return out, nnlayers.Add(t, logJ, ld), nil
 }
 
-// Inverse maps φ′ back through the layer (t in NoGrad mode) and returns φ
+// inverse maps φ′ back through the layer (t in NoGrad mode) and returns φ
 // and the log-Jacobian density of the forward map.
-func (l *Layer) Inverse(t *nnlayers.Tape, links, ctx, out *nnlayers.Tensor) (*nnlayers.Tensor, *nnlayers.Tensor, error) {
+func (l *Layer) inverse(t *nnlayers.Tape, links *nnlayers.Tensor, par []*nnlayers.Tensor, out *nnlayers.Tensor) (*nnlayers.Tensor, *nnlayers.Tensor, error) {
 	if !t.NoGrad {
 		return nil, nil, fmt.Errorf("pfflow: %s: Inverse needs a tape in NoGrad mode", l.name)
 	}
-	par := l.head.Apply(t, ctx)
-	h, err := l.ptcn(t, links, par, l.frozen(t, out))
+	h, err := l.ptcn(t, links, par[1:], l.frozen(t, out))
 	if err != nil {
 		return nil, nil, err
 	}
-	in, ld := l.combine(t, out, h, par, true)
+	in, ld := l.combine(t, out, h, par[0], true)
 	return in, ld, nil
 }
 
-func (l *Layer) ptcn(t *nnlayers.Tape, links, par, h *nnlayers.Tensor) (*nnlayers.Tensor, error) {
-	off := l.aPar
-	for _, p := range l.ptcs {
+func (l *Layer) ptcn(t *nnlayers.Tape, links *nnlayers.Tensor, ms []*nnlayers.Tensor, h *nnlayers.Tensor) (*nnlayers.Tensor, error) {
+	for i, p := range l.ptcs {
 		var err error
-		if h, err = p.Apply(t, links, h, par, off); err != nil {
+		if h, err = p.Apply(t, links, h, ms[i], 0); err != nil {
 			return nil, err
 		}
-		off += p.Params()
 	}
 	return h, nil
 }
@@ -128,8 +144,8 @@ func (l *Layer) ptcn(t *nnlayers.Tape, links, par, h *nnlayers.Tensor) (*nnlayer
 // frozen returns φ_f = (1 − P)φ.
 func (l *Layer) frozen(t *nnlayers.Tape, phi *nnlayers.Tensor) *nnlayers.Tensor {
 	out := t.Tensor(phi.V, phi.B, phi.C)
-	o := &l.frz
-	o.l, o.in, o.out = l, phi, out
+	o := l.frz.Next(t)
+	*o = frozenOp{l: l, in: phi, out: out}
 	o.apply(false)
 	t.RecordCustom(o)
 	return out
@@ -163,19 +179,20 @@ func (o *frozenOp) apply(back bool) {
 	}
 }
 
-func (o *frozenOp) Backward() {
+func (o *frozenOp) Backward(*nnlayers.Tape) error {
 	if o.in.Grad != nil {
 		o.apply(true)
 	}
+	return nil
 }
 
 // combine returns φ′ (or, inverse, φ) and the log-Jacobian density; A − 1
-// is read from the first channels of the head's output a.
+// is read from a.
 func (l *Layer) combine(t *nnlayers.Tape, phi, h, a *nnlayers.Tensor, inverse bool) (*nnlayers.Tensor, *nnlayers.Tensor) {
 	out := t.Tensor(phi.V, phi.B, phi.C)
 	ld := t.Tensor(phi.V, phi.B, 1)
-	o := &l.cmb
-	o.l, o.t, o.phi, o.h, o.a, o.out, o.ld, o.inverse, o.back = l, t, phi, h, a, out, ld, inverse, false
+	o := l.cmb.Next(t)
+	*o = combineOp{l: l, phi: phi, h: h, a: a, out: out, ld: ld, inverse: inverse, work: o.work}
 	o.ensure(t.Workers())
 	t.Run(nnlayers.Chunks(phi.B), o)
 	if !inverse {
@@ -186,7 +203,6 @@ func (l *Layer) combine(t *nnlayers.Tape, phi, h, a *nnlayers.Tensor, inverse bo
 
 type combineOp struct {
 	l                  *Layer
-	t                  *nnlayers.Tape
 	phi, h, a, out, ld *nnlayers.Tensor
 	inverse, back      bool
 	work               [][]complex128
@@ -310,8 +326,9 @@ func (o *combineOp) Run(w, chunk int) {
 	}
 }
 
-func (o *combineOp) Backward() {
+func (o *combineOp) Backward(t *nnlayers.Tape) error {
 	o.back = true
-	o.t.Run(nnlayers.Chunks(o.phi.B), o)
+	t.Run(nnlayers.Chunks(o.phi.B), o)
 	o.back = false
+	return nil
 }

@@ -2,9 +2,9 @@ package pfflow
 
 import (
 	"fmt"
-	"math"
 
 	"pfmpi/decomp"
+	"pfmpi/halo"
 	"pfmpi/nnlayers"
 )
 
@@ -17,26 +17,9 @@ func linkAt(nc, mu, i, j int) int { return ((mu*nc+i)*nc + j) * 2 }
 
 // U1Links returns the links U_μ(x) = e^{iθ_μ(x)} of 2D (or any-D) U(1)
 // angles theta (V × B × D) as a links tensor (V × B × 2D), recording the
-// map for the backward pass: dL/dθ = Re(conj(G) · i U).
+// map for the backward pass: dL/dθ = Re(conj(G) · i U) ([nnlayers.Phase]).
 func U1Links(t *nnlayers.Tape, theta *nnlayers.Tensor) *nnlayers.Tensor {
-	out := t.Tensor(theta.V, theta.B, 2*theta.C)
-	for i, th := range theta.Data {
-		out.Data[2*i], out.Data[2*i+1] = math.Cos(th), math.Sin(th)
-	}
-	t.RecordCustom(&u1LinksOp{theta: theta, out: out})
-	return out
-}
-
-type u1LinksOp struct{ theta, out *nnlayers.Tensor }
-
-func (o *u1LinksOp) Backward() {
-	if o.theta.Grad == nil {
-		return
-	}
-	for i := range o.theta.Data {
-		c, s := o.out.Data[2*i], o.out.Data[2*i+1]
-		o.theta.Grad[i] += -o.out.Grad[2*i]*s + o.out.Grad[2*i+1]*c
-	}
+	return nnlayers.Phase(t, theta)
 }
 
 // Context computes the gauge-invariant inputs of the pseudofermion context
@@ -47,7 +30,7 @@ type Context struct {
 	nd, nc int
 	up     [][]int32 // box zone of depth 1
 	coords [][]float64
-	op     contextOp
+	recs   nnlayers.Records[contextOp]
 }
 
 // NewContext returns the input features of Nc-colour links on geo.
@@ -73,7 +56,6 @@ func NewContext(geo *nnlayers.Geometry, nc int) (*Context, error) {
 			c.coords[s][mu] = float64(x[mu] % 4)
 		}
 	}
-	c.op.c = c
 	return c, nil
 }
 
@@ -98,8 +80,8 @@ func (c *Context) Apply(t *nnlayers.Tape, links *nnlayers.Tensor) (*nnlayers.Ten
 	copy(pad.Data, links.Data)
 	h.Exchange(pad.Data, decomp.All)
 	feat := t.Tensor(links.V, links.B, c.Channels())
-	o := &c.op
-	o.t, o.links, o.pad, o.feat, o.back = t, links, pad, feat, false
+	o := c.recs.Next(t)
+	*o = contextOp{c: c, h: h, links: links, pad: pad, feat: feat, work: o.work}
 	o.ensure(t.Workers())
 	t.Run(nnlayers.Chunks(links.B), o)
 	t.RecordCustom(o)
@@ -108,7 +90,7 @@ func (c *Context) Apply(t *nnlayers.Tape, links *nnlayers.Tensor) (*nnlayers.Ten
 
 type contextOp struct {
 	c                *Context
-	t                *nnlayers.Tape
+	h                *halo.Halo[float64] // the exchange of the links, captured at forward time
 	links, pad, feat *nnlayers.Tensor
 	back             bool
 	work             [][]complex128
@@ -213,18 +195,18 @@ func (o *contextOp) Run(w, chunk int) {
 	}
 }
 
-func (o *contextOp) Backward() {
+func (o *contextOp) Backward(t *nnlayers.Tape) error {
 	if o.links.Grad == nil {
-		return
+		return nil
 	}
 	o.back = true
-	o.t.Run(nnlayers.Chunks(o.links.B), o)
+	t.Run(nnlayers.Chunks(o.links.B), o)
 	o.back = false
-	h, _ := o.c.geo.Halo(1, o.links.B*o.links.C)
-	h.Adjoint(o.pad.Grad, decomp.All)
+	o.h.Adjoint(o.pad.Grad, decomp.All)
 	for i := range o.links.Grad {
 		o.links.Grad[i] += o.pad.Grad[i]
 	}
+	return nil
 }
 
 func scaleMat(m []complex128, z complex128) {

@@ -21,6 +21,9 @@ type Spec struct {
 	Kernel        int         // context convolution kernel size (odd)
 	Seed          uint64      // initialisation
 	Gain          float64     // Xavier-normal gain of every context convolution
+	// Precision is the arithmetic of the context network's matrix products
+	// (the zero value: float64); the transports and layers stay float64.
+	Precision nnlayers.Precision
 }
 
 // Model is the conditional part of a joint model: the context network's
@@ -31,7 +34,8 @@ type Model struct {
 	spec   Spec
 	ns     int
 	ctx    *Context
-	trunk  nnlayers.Sequential
+	trunk  *nnlayers.Net
+	heads  *nnlayers.Bank // every layer's head, monomial by monomial
 	tr     *Transport
 	flows  []*Conditional
 	params nnlayers.Params
@@ -78,7 +82,7 @@ func New(geo *nnlayers.Geometry, spec Spec) (*Model, error) {
 	}
 	m.trunk, err = nnlayers.ConvNet(geo, "pfctx", nnlayers.ConvNetSpec{
 		Channels: []int{m.ctx.Channels(), spec.ContextHidden}, Kernel: spec.Kernel,
-		Act: nnlayers.ELU, Final: nnlayers.ELU, Seed: spec.Seed, Gain: spec.Gain})
+		Act: nnlayers.ELU, Final: nnlayers.ELU, Seed: spec.Seed, Gain: spec.Gain, Precision: spec.Precision})
 	if err != nil {
 		return nil, err
 	}
@@ -111,6 +115,18 @@ func New(geo *nnlayers.Geometry, spec Spec) (*Model, error) {
 			m.params = append(m.params, l.Params()...)
 		}
 		m.flows = append(m.flows, c)
+	}
+	var heads []nnlayers.Outputs
+	for _, c := range m.flows {
+		for _, l := range c.layers {
+			l.index = len(heads)
+			heads = append(heads, l.slices()...)
+		}
+	}
+	if len(heads) > 0 {
+		if m.heads, err = nnlayers.NewBank(heads...); err != nil {
+			return nil, err
+		}
 	}
 	return m, m.params.Check()
 }
@@ -147,14 +163,13 @@ func (m *Model) newLayer(name string, part Partition, alt int) (*Layer, error) {
 		l.ptcs = append(l.ptcs, NewPTC(m.tr, in, out))
 		in = out
 	}
-	var err error
-	l.head, err = nnlayers.ConvNet(m.geo, name, nnlayers.ConvNetSpec{
+	head, err := nnlayers.ConvNet(m.geo, name, nnlayers.ConvNetSpec{
 		Channels: []int{spec.ContextHidden, l.outputs()}, Kernel: spec.Kernel,
-		Act: nnlayers.ELU, Final: nnlayers.Tanh, Seed: spec.Seed, Gain: spec.Gain})
+		Act: nnlayers.ELU, Final: nnlayers.Tanh, Seed: spec.Seed, Gain: spec.Gain, Precision: spec.Precision})
 	if err != nil {
 		return nil, err
 	}
-	l.frz.l, l.cmb.l = l, l
+	l.head = head.Layers()[0]
 	return l, nil
 }
 
@@ -186,6 +201,46 @@ func (m *Model) Context(t *nnlayers.Tape, links *nnlayers.Tensor) (*nnlayers.Ten
 		return nil, err
 	}
 	return m.trunk.Apply(t, f), nil
+}
+
+// Heads returns every layer's head output for the trunk's output ctx —
+// the A − 1 and PTC matrices of all layers of all monomials, monomial by
+// monomial, each part in a tensor of its own, computed together (an
+// [nnlayers.Bank]: the trunk's output is gathered once for all). They depend on U alone: one evaluation serves
+// every monomial and every pseudofermion draw at that gauge field. The
+// slice is overwritten by the next evaluation on t's next pass.
+func (m *Model) Heads(t *nnlayers.Tape, ctx *nnlayers.Tensor) []*nnlayers.Tensor {
+	if m.heads == nil {
+		return nil
+	}
+	return m.heads.Apply(t, ctx)
+}
+
+// HeadFlops is the number of floating-point operations of one forward pass
+// of the heads on b batch members; TrunkFlops that of the trunk.
+func (m *Model) HeadFlops(b int) int64 {
+	if m.heads == nil {
+		return 0
+	}
+	return m.heads.Flops(b)
+}
+
+// TrunkFlops is the number of floating-point operations of the trunk's
+// forward pass on b batch members.
+func (m *Model) TrunkFlops(b int) int64 { return m.trunk.Flops(b) }
+
+// PTCFlops is the number of floating-point operations of the forward pass
+// of every PTC of every monomial on b batch members.
+func (m *Model) PTCFlops(b int) int64 {
+	n := int64(0)
+	for _, c := range m.flows {
+		for _, l := range c.layers {
+			for _, p := range l.ptcs {
+				n += p.Flops(b)
+			}
+		}
+	}
+	return n
 }
 
 // Conditional is the flow φ = f_c(χ|U) of one monomial (Eq. 22): a
@@ -249,58 +304,54 @@ func (c *Conditional) LogPrior(chi *nnlayers.Tensor, out []float64) {
 	}
 }
 
-// Forward pushes χ through the layers (recording on t) and returns φ and
-// the log-Jacobian density (V × B × 1): log q(φ|U) = log r(χ) − Σ logJ.
-func (c *Conditional) Forward(t *nnlayers.Tape, links, ctx, chi *nnlayers.Tensor) (phi, logJ *nnlayers.Tensor, err error) {
-	if chi.C != c.m.Channels() {
-		return nil, nil, fmt.Errorf("pfflow: %s: field with %d channels, want %d", c.name, chi.C, c.m.Channels())
+// Forward pushes χ through the layers (recording on t) given the links
+// and the model's heads ([Model.Heads], on any tape still valid) and returns
+// φ and the log-Jacobian density (V × B × 1): log q(φ|U) = log r(χ) − Σ
+// logJ.
+func (c *Conditional) Forward(t *nnlayers.Tape, links *nnlayers.Tensor, heads []*nnlayers.Tensor, chi *nnlayers.Tensor) (phi, logJ *nnlayers.Tensor, err error) {
+	if err := c.check(heads, chi); err != nil {
+		return nil, nil, err
 	}
 	phi = chi
 	logJ = t.Tensor(chi.V, chi.B, 1)
 	for _, l := range c.layers {
-		if phi, logJ, err = l.Forward(t, links, ctx, phi, logJ); err != nil {
+		if phi, logJ, err = l.forward(t, links, heads[l.index:l.index+1+len(l.ptcs)], phi, logJ); err != nil {
 			return nil, nil, err
 		}
 	}
 	return phi, logJ, nil
 }
 
-// Heads returns every layer's head output for the context ctx (the A
-// matrices and PTC weights, which depend on U alone), so that several
-// pseudofermion draws at one gauge field share them ([Conditional.ForwardHeads]).
-func (c *Conditional) Heads(t *nnlayers.Tape, ctx *nnlayers.Tensor) []*nnlayers.Tensor {
-	heads := make([]*nnlayers.Tensor, len(c.layers))
-	for i, l := range c.layers {
-		heads[i] = l.head.Apply(t, ctx)
+func (c *Conditional) check(heads []*nnlayers.Tensor, field *nnlayers.Tensor) error {
+	if field.C != c.m.Channels() {
+		return fmt.Errorf("pfflow: %s: field with %d channels, want %d", c.name, field.C, c.m.Channels())
 	}
-	return heads
-}
-
-// ForwardHeads is Forward with the heads computed beforehand by Heads (on
-// any tape still valid): the same φ and log-Jacobian. The heads' batch is
-// that of chi.
-func (c *Conditional) ForwardHeads(t *nnlayers.Tape, links *nnlayers.Tensor, heads []*nnlayers.Tensor, chi *nnlayers.Tensor) (phi, logJ *nnlayers.Tensor, err error) {
-	if chi.C != c.m.Channels() || len(heads) != len(c.layers) {
-		return nil, nil, fmt.Errorf("pfflow: %s: field with %d channels and %d heads, want %d and %d", c.name, chi.C, len(heads), c.m.Channels(), len(c.layers))
-	}
-	phi = chi
-	logJ = t.Tensor(chi.V, chi.B, 1)
-	for i, l := range c.layers {
-		if phi, logJ, err = l.forward(t, links, heads[i], phi, logJ); err != nil {
-			return nil, nil, err
+	for _, l := range c.layers {
+		for i, sl := range l.slices() {
+			if l.index+i >= len(heads) {
+				return fmt.Errorf("pfflow: %s: %d head tensors, the model has more", c.name, len(heads))
+			}
+			h := heads[l.index+i]
+			if h.C != sl.Hi-sl.Lo || h.B != field.B || h.V != field.V {
+				return fmt.Errorf("pfflow: %s: the heads do not match the model's for a field of %d sites × %d members", c.name, field.V, field.B)
+			}
 		}
 	}
-	return phi, logJ, nil
+	return nil
 }
 
 // Inverse maps φ back to χ (t in NoGrad mode) and returns χ and the
 // log-Jacobian density of the forward map: log q(φ|U) = log r(χ) − Σ logJ.
-func (c *Conditional) Inverse(t *nnlayers.Tape, links, ctx, phi *nnlayers.Tensor) (chi, logJ *nnlayers.Tensor, err error) {
+func (c *Conditional) Inverse(t *nnlayers.Tape, links *nnlayers.Tensor, heads []*nnlayers.Tensor, phi *nnlayers.Tensor) (chi, logJ *nnlayers.Tensor, err error) {
+	if err := c.check(heads, phi); err != nil {
+		return nil, nil, err
+	}
 	chi = phi
 	logJ = t.Tensor(phi.V, phi.B, 1)
 	for i := len(c.layers) - 1; i >= 0; i-- {
 		var ld *nnlayers.Tensor
-		if chi, ld, err = c.layers[i].Inverse(t, links, ctx, chi); err != nil {
+		l := c.layers[i]
+		if chi, ld, err = l.inverse(t, links, heads[l.index:l.index+1+len(l.ptcs)], chi); err != nil {
 			return nil, nil, err
 		}
 		for j, v := range ld.Data {

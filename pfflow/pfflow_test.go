@@ -103,7 +103,7 @@ func (w *world) forward(links, chi *nnlayers.Tensor, noGrad bool) (*nnlayers.Ten
 	if err != nil {
 		return nil, nil, err
 	}
-	return w.model.Conditional(0).Forward(w.tape, links, ctx, chi)
+	return w.model.Conditional(0).Forward(w.tape, links, w.model.Heads(w.tape, ctx), chi)
 }
 
 func copyTensor(x *nnlayers.Tensor) *nnlayers.Tensor {
@@ -304,7 +304,8 @@ func TestEquivarianceInverseLinearity(t *testing.T) {
 				if err != nil {
 					return err
 				}
-				back, ld, err := w.model.Conditional(0).Inverse(w.tape, links, ctx, copyTensor(&nnlayers.Tensor{V: phi.V, B: b, C: phi.C, Data: phiD}))
+				heads := w.model.Heads(w.tape, ctx)
+				back, ld, err := w.model.Conditional(0).Inverse(w.tape, links, heads, copyTensor(&nnlayers.Tensor{V: phi.V, B: b, C: phi.C, Data: phiD}))
 				if err != nil {
 					return err
 				}
@@ -316,10 +317,9 @@ func TestEquivarianceInverseLinearity(t *testing.T) {
 				}
 				// Heads computed once (on the tape holding ctx), the draw
 				// pushed on another tape: the same φ and log J, bit for bit.
-				heads := w.model.Conditional(0).Heads(w.tape, ctx)
 				other := nnlayers.NewTape(1)
 				other.NoGrad = true
-				phiH, ldH, err := w.model.Conditional(0).ForwardHeads(other, links, heads, chi)
+				phiH, ldH, err := w.model.Conditional(0).Forward(other, links, heads, chi)
 				if err != nil {
 					other.Close()
 					return err
@@ -470,7 +470,7 @@ func TestVJP(t *testing.T) {
 					if err != nil {
 						return nil, nil, err
 					}
-					return w.model.Conditional(0).Forward(w.tape, links, ctx, chi)
+					return w.model.Conditional(0).Forward(w.tape, links, w.model.Heads(w.tape, ctx), chi)
 				}
 				loss := func() (float64, error) {
 					phi, ld, err := run(true)
@@ -497,7 +497,9 @@ func TestVJP(t *testing.T) {
 				clear(theta.Grad)
 				clear(chi.Grad)
 				w.model.Params().ZeroGrad()
-				w.tape.Backward()
+				if err := w.tape.Backward(); err != nil {
+					return err
+				}
 				check := func(what string, x, grad []float64, dir []float64) error {
 					want, fd, err := fdtest.Directional(c, x, grad, dir, loss)
 					if err != nil {

@@ -11,8 +11,8 @@ import (
 
 // Transport is the parallel-transport machinery shared by the PTCs of a
 // lattice: the nearest-neighbour zone with the antiperiodic time boundary
-// (fermion boundary conditions, as in package dslash) and its halo
-// exchanges, built once per number of values per site.
+// (fermion boundary conditions, package dslash's [dslash.Phases] convention)
+// and its halo exchanges, built once per number of values per site.
 type Transport struct {
 	geo    *nnlayers.Geometry
 	comm   mpi.Comm
@@ -21,6 +21,7 @@ type Transport struct {
 	up, dn [][]int32
 	halos  map[int]*halo.Halo[float64]
 	phases []complex128
+	gl     []complex128 // Ḡ_L of the PTC being differentiated (one at a time)
 }
 
 // NewTransport returns the transports of Nc-colour fields on geo.
@@ -73,17 +74,23 @@ func (tr *Transport) halo(n int) (*halo.Halo[float64], error) {
 // row-major, real and imaginary parts adjacent) is an input tensor: the
 // context network's output at y. The map is linear in φ and, with a
 // gauge-invariant M, gauge equivariant.
+//
+// Forward runs two kernels — pad (φ and U_μ†φ into the halo buffer, then
+// one exchange) and mix (gather L at y and apply M) — and backward three:
+// the adjoint of mix (Ḡ_M, the links' gradient and Ḡ_L, with L recomputed
+// rather than stored), the scatter of Ḡ_L to the neighbours' halo-buffer
+// gradient, the adjoint exchange, and the adjoint of pad. The kernels that
+// write only their own sites run on blocks of consecutive (site, member)
+// rows, the scatter on chunks of the batch (whose writes are disjoint).
 type PTC struct {
 	tr      *Transport
 	in, out int
-	op      ptcOp
+	recs    nnlayers.Records[ptcOp]
 }
 
 // NewPTC returns a PTC from in to out features.
 func NewPTC(tr *Transport, in, out int) *PTC {
-	p := &PTC{tr: tr, in: in, out: out}
-	p.op.p = p
-	return p
+	return &PTC{tr: tr, in: in, out: out}
 }
 
 // Gathered is K̃ = (2d+1)·In.
@@ -93,8 +100,8 @@ func (p *PTC) Gathered() int { return (2*p.tr.nd + 1) * p.in }
 func (p *PTC) Params() int { return 2 * p.out * p.Gathered() }
 
 // Flops is the number of floating-point operations of one forward pass on
-// b batch members per site: the transports (2d Nc×Nc matrix–vector
-// products per input feature) and the Out × K̃ complex matrix on Nc colours.
+// b batch members: the transports (2d Nc×Nc matrix–vector products per
+// input feature) and the Out × K̃ complex matrix on Nc colours.
 func (p *PTC) Flops(b int) int64 {
 	nc := int64(p.tr.nc)
 	transports := int64(2*p.tr.nd) * int64(p.in) * nc * nc * 8
@@ -118,209 +125,127 @@ func (p *PTC) Apply(t *nnlayers.Tape, links, phi, m *nnlayers.Tensor, off int) (
 	if err != nil {
 		return nil, err
 	}
-	o := &p.op
-	o.t, o.links, o.phi, o.m, o.moff = t, links, phi, m, off
-	o.pad = t.Tensor(tr.zone.Len(), phi.B, slots)
-	o.gath = t.Tensor(phi.V, phi.B, p.Gathered()*nc*2)
-	o.out = t.Tensor(phi.V, phi.B, p.out*nc*2)
+	o := p.recs.Next(t)
+	*o = ptcOp{p: p, h: h, links: links, phi: phi, m: m, moff: off, work: o.work,
+		pad: t.Tensor(tr.zone.Len(), phi.B, slots), out: t.Tensor(phi.V, phi.B, p.out*nc*2)}
 	o.ensure(t.Workers())
-	o.stage = 0
-	t.Run(nnlayers.Chunks(phi.B), o)
+	o.kernel = ptcPad
+	t.Run(o.rowBlocks(), o)
 	h.Exchange(o.pad.Data, decomp.All)
-	o.stage = 1
-	t.Run(nnlayers.Chunks(phi.B), o)
+	o.kernel = ptcMix
+	t.Run(o.rowBlocks(), o)
 	t.RecordCustom(o)
 	return o.out, nil
 }
 
+// ptcRows is the number of (site, member) rows of a row-block task.
+const ptcRows = 128
+
+func (o *ptcOp) rowBlocks() int { return (o.phi.V*o.phi.B + ptcRows - 1) / ptcRows }
+
+// The kernels of a PTC, run on chunks of the batch.
+type ptcKernel int
+
+const (
+	ptcPad     ptcKernel = iota // slot 0 = φ(x), slot 1+μ = U_μ(x)†φ(x)
+	ptcMix                      // out(y) = M(y) L(y)
+	ptcMixBack                  // Ḡ_M, Ḡ_L and the links' gradient from Ḡ_out
+	ptcScatter                  // Ḡ_L into the halo buffer's gradient
+	ptcPadBack                  // Ḡ_φ, Ḡ_U from the halo buffer's gradient
+)
+
+// ptcOp is one application of a PTC.
 type ptcOp struct {
-	p              *PTC
-	t              *nnlayers.Tape
-	links, phi, m  *nnlayers.Tensor
-	pad, gath, out *nnlayers.Tensor
-	moff           int // first channel of M in m
-	stage          int
-	work           [][]complex128
+	p             *PTC
+	h             *halo.Halo[float64] // the exchange of pad, captured at forward time
+	links, phi, m *nnlayers.Tensor
+	pad, out      *nnlayers.Tensor
+	moff          int // first channel of M in m
+	kernel        ptcKernel
+	work          [][]complex128 // per goroutine
 }
 
 func (o *ptcOp) ensure(w int) {
 	nc := o.p.tr.nc
-	n := 2*nc*nc + 2*o.p.Gathered()*nc + 2*nc
+	n := o.p.tr.nd*nc*nc + 2*o.p.Gathered()*nc + 2*nc
 	for len(o.work) < w {
 		o.work = append(o.work, make([]complex128, n))
 	}
 }
 
-// link copies U_μ(s) of member b into u.
-func (o *ptcOp) link(u []complex128, s, b, mu int) {
-	nc := o.p.tr.nc
-	base := o.links.At(s, b, 0)
-	for i := range nc {
-		for j := range nc {
-			u[i*nc+j] = cget(o.links.Data, base+linkAt(nc, mu, i, j))
-		}
+// Run runs the current kernel on a block of rows (or, scattering, on a
+// chunk of the batch).
+func (o *ptcOp) Run(w, item int) {
+	if o.kernel == ptcScatter {
+		lo, hi := nnlayers.ChunkRange(item, o.phi.B)
+		o.scatterKernel(lo, hi)
+		return
+	}
+	r0 := item * ptcRows
+	r1 := min(r0+ptcRows, o.phi.V*o.phi.B)
+	switch o.kernel {
+	case ptcPad:
+		o.padKernel(w, r0, r1)
+	case ptcMix:
+		o.mixKernel(w, r0, r1)
+	case ptcMixBack:
+		o.mixBackKernel(w, r0, r1)
+	case ptcPadBack:
+		o.padBackKernel(w, r0, r1)
 	}
 }
 
-func (o *ptcOp) Run(w, chunk int) {
-	p := o.p
-	tr := p.tr
-	nd, nc, in, kt := tr.nd, tr.nc, p.in, p.Gathered()
-	buf := o.work[w]
-	u, gu := buf[:nc*nc], buf[nc*nc:2*nc*nc]
-	vec := buf[2*nc*nc : 2*nc*nc+nc]
-	gl := buf[2*nc*nc+2*nc:]
-	lo, hi := nnlayers.ChunkRange(chunk, o.phi.B)
-	fstride := nc * 2 // one feature
-	slot := in * fstride
-	for s := 0; s < o.phi.V; s++ {
-		for b := lo; b < hi; b++ {
-			switch o.stage {
-			case 0: // pad: slot 0 = φ(x), slot 1+μ = U_μ(x)† φ(x)
-				src := o.phi.At(s, b, 0)
-				dst := o.pad.At(s, b, 0)
-				copy(o.pad.Data[dst:dst+slot], o.phi.Data[src:src+slot])
-				for mu := range nd {
-					o.link(u, s, b, mu)
-					for k := range in {
-						for i := range nc {
-							var z complex128
-							for j := range nc {
-								z += conj(u[j*nc+i]) * cget(o.phi.Data, src+k*fstride+2*j)
-							}
-							cset(o.pad.Data, dst+(1+mu)*slot+k*fstride+2*i, z)
-						}
-					}
-				}
-			case 1: // gather and mix
-				g := o.gath.At(s, b, 0)
-				src := o.phi.At(s, b, 0)
-				copy(o.gath.Data[g:g+slot], o.phi.Data[src:src+slot])
-				for mu := range nd {
-					o.link(u, s, b, mu)
-					fw := o.pad.At(int(tr.up[mu][s]), b, 0)
-					bw := o.pad.At(int(tr.dn[mu][s]), b, 0) + (1+mu)*slot
-					gf := g + (1+2*mu)*slot
-					gb := g + (2+2*mu)*slot
-					for k := range in {
-						for i := range nc {
-							var z complex128
-							for j := range nc {
-								z += u[i*nc+j] * cget(o.pad.Data, fw+k*fstride+2*j)
-							}
-							cset(o.gath.Data, gf+k*fstride+2*i, z)
-						}
-					}
-					copy(o.gath.Data[gb:gb+slot], o.pad.Data[bw:bw+slot])
-				}
-				mb := o.m.At(s, b, o.moff)
-				ob := o.out.At(s, b, 0)
-				for a := range p.out {
-					for c := range nc {
+// Backward runs the backward kernels.
+func (o *ptcOp) Backward(t *nnlayers.Tape) error {
+	tr := o.p.tr
+	n := o.phi.V * o.phi.B * o.p.Gathered() * tr.nc
+	if cap(tr.gl) < n {
+		tr.gl = make([]complex128, n)
+	}
+	tr.gl = tr.gl[:n]
+	o.kernel = ptcMixBack
+	t.Run(o.rowBlocks(), o)
+	o.kernel = ptcScatter
+	t.Run(nnlayers.Chunks(o.phi.B), o)
+	o.h.Adjoint(o.pad.Grad, decomp.All)
+	o.kernel = ptcPadBack
+	t.Run(o.rowBlocks(), o)
+	return nil
+}
+
+// loadLinks copies the nd links U_μ(s) of member b into u (μ-major, Nc×Nc).
+func (o *ptcOp) loadLinks(u []complex128, s, b int) {
+	nc := o.p.tr.nc
+	d := o.links.Data[o.links.At(s, b, 0):]
+	for i := range u[:o.p.tr.nd*nc*nc] {
+		u[i] = complex(d[2*i], d[2*i+1])
+	}
+}
+
+func (o *ptcOp) padKernel(w, r0, r1 int) {
+	tr := o.p.tr
+	nd, nc, in := tr.nd, tr.nc, o.p.in
+	u := o.work[w][:nd*nc*nc]
+	slot := in * nc * 2
+	for r := r0; r < r1; r++ {
+		s, b := r/o.phi.B, r%o.phi.B
+		{
+			src := o.phi.Data[o.phi.At(s, b, 0):][:slot]
+			dst := o.pad.Data[o.pad.At(s, b, 0):][:(1+nd)*slot]
+			copy(dst, src)
+			o.loadLinks(u, s, b)
+			for mu := range nd {
+				um := u[mu*nc*nc : (mu+1)*nc*nc]
+				out := dst[(1+mu)*slot:]
+				for k := range in {
+					f := src[k*2*nc:]
+					g := out[k*2*nc:]
+					for i := range nc {
 						var z complex128
-						for gm := range kt {
-							z += cget(o.m.Data, mb+2*(a*kt+gm)) * cget(o.gath.Data, g+gm*fstride+2*c)
-						}
-						cset(o.out.Data, ob+a*fstride+2*c, z)
-					}
-				}
-			case 2: // backward: M, the gathered features, then the scatter
-				g := o.gath.At(s, b, 0)
-				mb := o.m.At(s, b, o.moff)
-				ob := o.out.At(s, b, 0)
-				for i := range gl[:kt*nc] {
-					gl[i] = 0
-				}
-				for a := range p.out {
-					for gm := range kt {
-						mz := cget(o.m.Data, mb+2*(a*kt+gm))
-						var gm2 complex128
-						for c := range nc {
-							gout := cget(o.out.Grad, ob+a*fstride+2*c)
-							gm2 += gout * conj(cget(o.gath.Data, g+gm*fstride+2*c))
-							gl[gm*nc+c] += conj(mz) * gout
-						}
-						if o.m.Grad != nil {
-							cadd(o.m.Grad, mb+2*(a*kt+gm), gm2)
-						}
-					}
-				}
-				if o.phi.Grad != nil {
-					src := o.phi.At(s, b, 0)
-					for k := range in {
-						for c := range nc {
-							cadd(o.phi.Grad, src+k*fstride+2*c, gl[k*nc+c])
-						}
-					}
-				}
-				for mu := range nd {
-					o.link(u, s, b, mu)
-					fw := o.pad.At(int(tr.up[mu][s]), b, 0)
-					bw := o.pad.At(int(tr.dn[mu][s]), b, 0) + (1+mu)*slot
-					for k := range in {
-						gf := gl[((1+2*mu)*in+k)*nc:]
-						gb := gl[((2+2*mu)*in+k)*nc:]
-						// L = U φ′: G_φ′ = U† G_L, G_U = G_L φ′†.
 						for j := range nc {
-							var z complex128
-							for i := range nc {
-								z += conj(u[i*nc+j]) * gf[i]
-							}
-							cadd(o.pad.Grad, fw+k*fstride+2*j, z)
+							z += conj(um[j*nc+i]) * complex(f[2*j], f[2*j+1])
 						}
-						if o.links.Grad != nil {
-							lb := o.links.At(s, b, 0)
-							for i := range nc {
-								for j := range nc {
-									cadd(o.links.Grad, lb+linkAt(nc, mu, i, j), gf[i]*conj(cget(o.pad.Data, fw+k*fstride+2*j)))
-								}
-							}
-						}
-						for c := range nc {
-							cadd(o.pad.Grad, bw+k*fstride+2*c, gb[c])
-						}
-					}
-				}
-			case 3: // backward through the pad: ψ = U† φ gives G_φ += U G_ψ, G_U += φ G_ψ†
-				src := o.phi.At(s, b, 0)
-				dst := o.pad.At(s, b, 0)
-				if o.phi.Grad != nil {
-					for i := range o.phi.Grad[src : src+slot] {
-						o.phi.Grad[src+i] += o.pad.Grad[dst+i]
-					}
-				}
-				for mu := range nd {
-					o.link(u, s, b, mu)
-					for i := range gu {
-						gu[i] = 0
-					}
-					for k := range in {
-						for i := range nc {
-							vec[i] = cget(o.pad.Grad, dst+(1+mu)*slot+k*fstride+2*i)
-						}
-						if o.phi.Grad != nil {
-							for i := range nc {
-								var z complex128
-								for j := range nc {
-									z += u[i*nc+j] * vec[j]
-								}
-								cadd(o.phi.Grad, src+k*fstride+2*i, z)
-							}
-						}
-						for i := range nc {
-							phi := cget(o.phi.Data, src+k*fstride+2*i)
-							for j := range nc {
-								gu[i*nc+j] += phi * conj(vec[j])
-							}
-						}
-					}
-					if o.links.Grad != nil {
-						lb := o.links.At(s, b, 0)
-						for i := range nc {
-							for j := range nc {
-								cadd(o.links.Grad, lb+linkAt(nc, mu, i, j), gu[i*nc+j])
-							}
-						}
+						g[2*i], g[2*i+1] = real(z), imag(z)
 					}
 				}
 			}
@@ -328,11 +253,223 @@ func (o *ptcOp) Run(w, chunk int) {
 	}
 }
 
-func (o *ptcOp) Backward() {
-	o.stage = 2
-	o.t.Run(nnlayers.Chunks(o.phi.B), o)
-	h, _ := o.p.tr.halo(o.phi.B * o.pad.C)
-	h.Adjoint(o.pad.Grad, decomp.All)
-	o.stage = 3
-	o.t.Run(nnlayers.Chunks(o.phi.B), o)
+// gather fills l (K̃·Nc) with L(s) of member b.
+func (o *ptcOp) gather(l, u []complex128, s, b int) {
+	tr := o.p.tr
+	nd, nc, in := tr.nd, tr.nc, o.p.in
+	slot := in * nc * 2
+	self := o.pad.Data[o.pad.At(s, b, 0):][:slot]
+	for i := range in * nc {
+		l[i] = complex(self[2*i], self[2*i+1])
+	}
+	for mu := range nd {
+		um := u[mu*nc*nc : (mu+1)*nc*nc]
+		fw := o.pad.Data[o.pad.At(int(tr.up[mu][s]), b, 0):][:slot]
+		bw := o.pad.Data[o.pad.At(int(tr.dn[mu][s]), b, 0)+(1+mu)*slot:][:slot]
+		lf := l[(1+2*mu)*in*nc:]
+		lb := l[(2+2*mu)*in*nc:]
+		for k := range in {
+			f := fw[k*2*nc:]
+			for i := range nc {
+				var z complex128
+				for j := range nc {
+					z += um[i*nc+j] * complex(f[2*j], f[2*j+1])
+				}
+				lf[k*nc+i] = z
+			}
+		}
+		for i := range in * nc {
+			lb[i] = complex(bw[2*i], bw[2*i+1])
+		}
+	}
+}
+
+func (o *ptcOp) mixKernel(w, r0, r1 int) {
+	tr := o.p.tr
+	nd, nc := tr.nd, tr.nc
+	kt := o.p.Gathered()
+	buf := o.work[w]
+	u := buf[:nd*nc*nc]
+	l := buf[nd*nc*nc : nd*nc*nc+kt*nc]
+	for r := r0; r < r1; r++ {
+		s, b := r/o.phi.B, r%o.phi.B
+		{
+			o.loadLinks(u, s, b)
+			o.gather(l, u, s, b)
+			m := o.m.Data[o.m.At(s, b, o.moff):][:2*o.p.out*kt]
+			out := o.out.Data[o.out.At(s, b, 0):][:o.p.out*nc*2]
+			for a := range o.p.out {
+				row := m[2*a*kt : 2*(a+1)*kt]
+				for c := range nc {
+					var z complex128
+					for g := range kt {
+						z += complex(row[2*g], row[2*g+1]) * l[g*nc+c]
+					}
+					out[2*(a*nc+c)], out[2*(a*nc+c)+1] = real(z), imag(z)
+				}
+			}
+		}
+	}
+}
+
+func (o *ptcOp) mixBackKernel(w, r0, r1 int) {
+	tr := o.p.tr
+	nd, nc, in := tr.nd, tr.nc, o.p.in
+	kt := o.p.Gathered()
+	buf := o.work[w]
+	u := buf[:nd*nc*nc]
+	l := buf[nd*nc*nc : nd*nc*nc+kt*nc]
+	slot := in * nc * 2
+	var mg []float64
+	for r := r0; r < r1; r++ {
+		s, b := r/o.phi.B, r%o.phi.B
+		o.loadLinks(u, s, b)
+		o.gather(l, u, s, b)
+		mb := o.m.At(s, b, o.moff)
+		m := o.m.Data[mb:][:2*o.p.out*kt]
+		if o.m.Grad != nil {
+			mg = o.m.Grad[mb:][:2*o.p.out*kt]
+		}
+		gout := o.out.Grad[o.out.At(s, b, 0):][:o.p.out*nc*2]
+		gl := tr.gl[r*kt*nc : (r+1)*kt*nc]
+		clear(gl)
+		// out = M L: Ḡ_M = Ḡ_out L†, Ḡ_L = M† Ḡ_out.
+		for a := range o.p.out {
+			row := m[2*a*kt : 2*(a+1)*kt]
+			ga := gout[2*a*nc : 2*(a+1)*nc]
+			for g := range kt {
+				mz := conj(complex(row[2*g], row[2*g+1]))
+				var gm complex128
+				for c := range nc {
+					gz := complex(ga[2*c], ga[2*c+1])
+					gm += gz * conj(l[g*nc+c])
+					gl[g*nc+c] += mz * gz
+				}
+				if mg != nil {
+					mg[2*(a*kt+g)] += real(gm)
+					mg[2*(a*kt+g)+1] += imag(gm)
+				}
+			}
+		}
+		// L_self is pad slot 0 at y; L_+μ = U_μ(y) pad(y+μ̂): Ḡ_U =
+		// Ḡ_L pad(y+μ̂)†. The neighbours' shares follow in the scatter.
+		self := o.pad.Grad[o.pad.At(s, b, 0):][:slot]
+		for i := range in * nc {
+			self[2*i] += real(gl[i])
+			self[2*i+1] += imag(gl[i])
+		}
+		if o.links.Grad == nil {
+			continue
+		}
+		lg := o.links.Grad[o.links.At(s, b, 0):]
+		for mu := range nd {
+			fw := o.pad.Data[o.pad.At(int(tr.up[mu][s]), b, 0):][:slot]
+			gf := gl[(1+2*mu)*in*nc:]
+			for k := range in {
+				f := fw[k*2*nc:]
+				for i := range nc {
+					for j := range nc {
+						z := gf[k*nc+i] * conj(complex(f[2*j], f[2*j+1]))
+						c := linkAt(nc, mu, i, j)
+						lg[c] += real(z)
+						lg[c+1] += imag(z)
+					}
+				}
+			}
+		}
+	}
+}
+
+// scatterKernel adds the neighbours' shares of Ḡ_L to the halo buffer's
+// gradient: U_μ(y)† Ḡ_{L+μ} at y+μ̂, Ḡ_{L−μ} to slot 1+μ at y−μ̂.
+func (o *ptcOp) scatterKernel(lo, hi int) {
+	tr := o.p.tr
+	nd, nc, in := tr.nd, tr.nc, o.p.in
+	kt := o.p.Gathered()
+	slot := in * nc * 2
+	for s := 0; s < o.phi.V; s++ {
+		for b := lo; b < hi; b++ {
+			r := s*o.phi.B + b
+			gl := tr.gl[r*kt*nc : (r+1)*kt*nc]
+			ld := o.links.Data[o.links.At(s, b, 0):]
+			for mu := range nd {
+				gfw := o.pad.Grad[o.pad.At(int(tr.up[mu][s]), b, 0):][:slot]
+				gbw := o.pad.Grad[o.pad.At(int(tr.dn[mu][s]), b, 0)+(1+mu)*slot:][:slot]
+				gf := gl[(1+2*mu)*in*nc:]
+				gb := gl[(2+2*mu)*in*nc:]
+				for k := range in {
+					for j := range nc {
+						var z complex128
+						for i := range nc {
+							c := linkAt(nc, mu, i, j)
+							z += complex(ld[c], -ld[c+1]) * gf[k*nc+i]
+						}
+						gfw[2*(k*nc+j)] += real(z)
+						gfw[2*(k*nc+j)+1] += imag(z)
+					}
+				}
+				for i := range in * nc {
+					gbw[2*i] += real(gb[i])
+					gbw[2*i+1] += imag(gb[i])
+				}
+			}
+		}
+	}
+}
+
+// padBackKernel: slot 0 is φ itself; slot 1+μ is ψ = U_μ† φ, so Ḡ_φ += U Ḡ_ψ
+// and Ḡ_U += φ Ḡ_ψ†.
+func (o *ptcOp) padBackKernel(w, r0, r1 int) {
+	tr := o.p.tr
+	nd, nc, in := tr.nd, tr.nc, o.p.in
+	slot := in * nc * 2
+	u := o.work[w][:nd*nc*nc]
+	for r := r0; r < r1; r++ {
+		s, b := r/o.phi.B, r%o.phi.B
+		{
+			gpad := o.pad.Grad[o.pad.At(s, b, 0):][:(1+nd)*slot]
+			src := o.phi.At(s, b, 0)
+			var gphi []float64
+			if o.phi.Grad != nil {
+				gphi = o.phi.Grad[src:][:slot]
+				for i, v := range gpad[:slot] {
+					gphi[i] += v
+				}
+			}
+			var lg []float64
+			if o.links.Grad != nil {
+				lg = o.links.Grad[o.links.At(s, b, 0):]
+			}
+			phi := o.phi.Data[src:][:slot]
+			o.loadLinks(u, s, b)
+			for mu := range nd {
+				um := u[mu*nc*nc : (mu+1)*nc*nc]
+				gs := gpad[(1+mu)*slot:]
+				for k := range in {
+					g := gs[k*2*nc:]
+					if gphi != nil {
+						for i := range nc {
+							var z complex128
+							for j := range nc {
+								z += um[i*nc+j] * complex(g[2*j], g[2*j+1])
+							}
+							gphi[2*(k*nc+i)] += real(z)
+							gphi[2*(k*nc+i)+1] += imag(z)
+						}
+					}
+					if lg != nil {
+						f := phi[k*2*nc:]
+						for i := range nc {
+							for j := range nc {
+								z := complex(f[2*i], f[2*i+1]) * conj(complex(g[2*j], g[2*j+1]))
+								c := linkAt(nc, mu, i, j)
+								lg[c] += real(z)
+								lg[c+1] += imag(z)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
 }
