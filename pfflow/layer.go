@@ -54,7 +54,7 @@ type Layer struct {
 	eo     bool
 	active []bool // per local site
 	head   *nnlayers.Conv
-	index  int // the place of the head's first slice in the model's bank
+	index  int                // the place of the head's first slice in the model's bank
 	parts  []nnlayers.Outputs // the head's slices (slices())
 	ptcs   []*PTC
 	aPar   int // channels of A(x) − 1
