@@ -351,11 +351,21 @@ func (d *zColsB[C]) PackB(dst []C, nr, p, kc, j, n int) {
 		w := min(mw-c0, n-c)
 		z := d.ys[h].Grad
 		g := d.bgrad[j+c : j+c+w]
+		// Columns c … c+w of the block, panel by panel.
+		for s0 := c; s0 < c+w; {
+			pn := s0 / nr
+			e := min((pn+1)*nr, c+w)
+			panel := dst[pn*kc*nr : (pn+1)*kc*nr]
+			lo := s0 - pn*nr
+			for q := range kc {
+				off := (p+q)*mw + c0 + s0 - c
+				convert(panel[q*nr+lo:q*nr+lo+e-s0], z[off:off+e-s0])
+			}
+			s0 = e
+		}
 		for q := range kc {
-			row := z[(p+q)*mw+c0 : (p+q)*mw+c0+w]
-			for k, v := range row {
-				s := c + k
-				dst[(s/nr)*kc*nr+q*nr+s%nr] = C(v)
+			off := (p+q)*mw + c0
+			for k, v := range z[off : off+w] {
 				g[k] += v
 			}
 		}

@@ -22,6 +22,9 @@ type Transport struct {
 	halos  map[int]*halo.Halo[float64]
 	phases []complex128
 	gl     []complex128 // Ḡ_L of the PTC being differentiated (one at a time)
+	glf    []float64    // the same for the one-colour kernels
+	// generic makes one colour use the general kernels (tests compare them).
+	generic bool
 }
 
 // NewTransport returns the transports of Nc-colour fields on geo.
@@ -126,7 +129,7 @@ func (p *PTC) Apply(t *nnlayers.Tape, links, phi, m *nnlayers.Tensor, off int) (
 		return nil, err
 	}
 	o := p.recs.Next(t)
-	*o = ptcOp{p: p, h: h, links: links, phi: phi, m: m, moff: off, work: o.work,
+	*o = ptcOp{p: p, h: h, links: links, phi: phi, m: m, moff: off, work: o.work, generic: tr.generic,
 		pad: t.Tensor(tr.zone.Len(), phi.B, slots), out: t.Tensor(phi.V, phi.B, p.out*nc*2)}
 	o.ensure(t.Workers())
 	o.kernel = ptcPad
@@ -162,14 +165,23 @@ type ptcOp struct {
 	pad, out      *nnlayers.Tensor
 	moff          int // first channel of M in m
 	kernel        ptcKernel
-	work          [][]complex128 // per goroutine
+	generic       bool          // the general kernels even for one colour
+	work          []ptcScratch // per goroutine
+}
+
+// ptcScratch is one goroutine's scratch: complex for the general kernels,
+// real and imaginary parts of L for the one-colour ones.
+type ptcScratch struct {
+	c      []complex128
+	re, im []float64
 }
 
 func (o *ptcOp) ensure(w int) {
 	nc := o.p.tr.nc
-	n := o.p.tr.nd*nc*nc + 2*o.p.Gathered()*nc + 2*nc
+	kt := o.p.Gathered()
+	n := o.p.tr.nd*nc*nc + 2*kt*nc + 2*nc
 	for len(o.work) < w {
-		o.work = append(o.work, make([]complex128, n))
+		o.work = append(o.work, ptcScratch{c: make([]complex128, n), re: make([]float64, kt), im: make([]float64, kt)})
 	}
 }
 
@@ -178,11 +190,28 @@ func (o *ptcOp) ensure(w int) {
 func (o *ptcOp) Run(w, item int) {
 	if o.kernel == ptcScatter {
 		lo, hi := nnlayers.ChunkRange(item, o.phi.B)
-		o.scatterKernel(lo, hi)
+		if o.u1Kernels() {
+			o.scatterU1(lo, hi)
+		} else {
+			o.scatterKernel(lo, hi)
+		}
 		return
 	}
 	r0 := item * ptcRows
 	r1 := min(r0+ptcRows, o.phi.V*o.phi.B)
+	if o.u1Kernels() {
+		switch o.kernel {
+		case ptcPad:
+			o.padU1(r0, r1)
+		case ptcMix:
+			o.mixU1(w, r0, r1)
+		case ptcMixBack:
+			o.mixBackU1(w, r0, r1)
+		case ptcPadBack:
+			o.padBackU1(r0, r1)
+		}
+		return
+	}
 	switch o.kernel {
 	case ptcPad:
 		o.padKernel(w, r0, r1)
@@ -199,10 +228,17 @@ func (o *ptcOp) Run(w, item int) {
 func (o *ptcOp) Backward(t *nnlayers.Tape) error {
 	tr := o.p.tr
 	n := o.phi.V * o.phi.B * o.p.Gathered() * tr.nc
-	if cap(tr.gl) < n {
-		tr.gl = make([]complex128, n)
+	if o.u1Kernels() {
+		if cap(tr.glf) < 2*n {
+			tr.glf = make([]float64, 2*n)
+		}
+		tr.glf = tr.glf[:2*n]
+	} else {
+		if cap(tr.gl) < n {
+			tr.gl = make([]complex128, n)
+		}
+		tr.gl = tr.gl[:n]
 	}
-	tr.gl = tr.gl[:n]
 	o.kernel = ptcMixBack
 	t.Run(o.rowBlocks(), o)
 	o.kernel = ptcScatter
@@ -225,7 +261,7 @@ func (o *ptcOp) loadLinks(u []complex128, s, b int) {
 func (o *ptcOp) padKernel(w, r0, r1 int) {
 	tr := o.p.tr
 	nd, nc, in := tr.nd, tr.nc, o.p.in
-	u := o.work[w][:nd*nc*nc]
+	u := o.work[w].c[:nd*nc*nc]
 	slot := in * nc * 2
 	for r := r0; r < r1; r++ {
 		s, b := r/o.phi.B, r%o.phi.B
@@ -288,7 +324,7 @@ func (o *ptcOp) mixKernel(w, r0, r1 int) {
 	tr := o.p.tr
 	nd, nc := tr.nd, tr.nc
 	kt := o.p.Gathered()
-	buf := o.work[w]
+	buf := o.work[w].c
 	u := buf[:nd*nc*nc]
 	l := buf[nd*nc*nc : nd*nc*nc+kt*nc]
 	for r := r0; r < r1; r++ {
@@ -316,7 +352,7 @@ func (o *ptcOp) mixBackKernel(w, r0, r1 int) {
 	tr := o.p.tr
 	nd, nc, in := tr.nd, tr.nc, o.p.in
 	kt := o.p.Gathered()
-	buf := o.work[w]
+	buf := o.work[w].c
 	u := buf[:nd*nc*nc]
 	l := buf[nd*nc*nc : nd*nc*nc+kt*nc]
 	slot := in * nc * 2
@@ -423,7 +459,7 @@ func (o *ptcOp) padBackKernel(w, r0, r1 int) {
 	tr := o.p.tr
 	nd, nc, in := tr.nd, tr.nc, o.p.in
 	slot := in * nc * 2
-	u := o.work[w][:nd*nc*nc]
+	u := o.work[w].c[:nd*nc*nc]
 	for r := r0; r < r1; r++ {
 		s, b := r/o.phi.B, r%o.phi.B
 		{
