@@ -79,6 +79,7 @@ type Model struct {
 	NPT             int      `toml:"n_pt" default:"6" min:"1" doc:"parallel-transport convolutions per PTCN"`
 	PTHidden        int      `toml:"pt_hidden" default:"2" min:"1" doc:"hidden channels H of intermediate PTCs"`
 	PFContextHidden int      `toml:"pf_context_hidden" default:"16" min:"1" doc:"channels of the pseudofermion context network"`
+	Precision       string   `toml:"precision" default:"\"float64\"" enum:"float64|float32" doc:"arithmetic of the context networks' matrix products and activations (float32: twice the SIMD width); the flows' transforms, log-Jacobians, actions and ESS stay float64"`
 }
 
 // Solver sets the CG tolerances (relative residuals |r|/|b|).

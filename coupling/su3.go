@@ -177,11 +177,14 @@ func (l *SU3Layer) apply(t *nnlayers.Tape, u *nnlayers.Tensor, inverse bool) (*n
 		return nil, nil, err
 	}
 	l.tape = t
+	start := t.Begin()
 	feat := t.Tensor(u.V, u.B, SU3Features)
 	l.feat.h, l.feat.u, l.feat.pad, l.feat.f, l.feat.back = h, u, pad, feat, false
 	t.Run(nnlayers.Chunks(u.B), &l.feat)
 	t.RecordCustom(&l.feat)
+	t.End(couplingKind, start, 0, false)
 	par := l.net.Apply(t, feat)
+	start = t.Begin()
 	out := t.Tensor(u.V, u.B, su3LinkChannels)
 	copy(out.Data, u.Data)
 	ld := t.Tensor(u.V, u.B, 1)
@@ -190,6 +193,7 @@ func (l *SU3Layer) apply(t *nnlayers.Tape, u *nnlayers.Tensor, inverse bool) (*n
 	t.Run(nnlayers.Chunks(u.B), &l.tr)
 	l.tr.inverse = false
 	t.RecordCustom(&l.tr)
+	t.End(couplingKind, start, 0, false)
 	return out, ld, l.tr.err
 }
 
@@ -233,6 +237,12 @@ func (o *su3FeatOp) Run(_, chunk int) {
 		}
 	}
 }
+
+// Kind names the operation's kind in a tape's Profile.
+func (o *su3FeatOp) Kind() string { return couplingKind }
+
+// Kind names the operation's kind in a tape's Profile.
+func (o *su3TransformOp) Kind() string { return couplingKind }
 
 func (o *su3FeatOp) Backward(t *nnlayers.Tape) error {
 	if o.u.Grad == nil {

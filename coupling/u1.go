@@ -173,17 +173,21 @@ func (l *U1Layer) Forward(t *nnlayers.Tape, theta, logJ *nnlayers.Tensor) (*nnla
 	b := theta.B
 	l.tape = t
 	l.ensure(t, b)
+	start := t.Begin()
 	feat := t.Tensor(theta.V, b, Features)
 	l.fwd.h, l.fwd.theta, l.fwd.pad, l.fwd.feat, l.fwd.back = h, theta, pad, feat, false
 	t.Run(nnlayers.Chunks(b), &l.fwd)
 	t.RecordCustom(&l.fwd)
+	t.End(couplingKind, start, 0, false)
 	par := l.net.Apply(t, feat)
+	start = t.Begin()
 	out := t.Tensor(theta.V, b, 2)
 	copy(out.Data, theta.Data)
 	ld := t.Tensor(theta.V, b, 1)
 	l.tr.theta, l.tr.pad, l.tr.par, l.tr.out, l.tr.ld, l.tr.back = theta, pad, par, out, ld, false
 	t.Run(nnlayers.Chunks(b), &l.tr)
 	t.RecordCustom(&l.tr)
+	t.End(couplingKind, start, 0, false)
 	return out, nnlayers.Add(t, logJ, ld), nil
 }
 
@@ -221,6 +225,16 @@ func (o *loopsOp) Run(_, chunk int) {
 		}
 	}
 }
+
+// couplingKind is the gauge layers' own work (loops, transforms) in a
+// tape's Profile.
+const couplingKind = "gauge couplings"
+
+// Kind names the operation's kind in a tape's Profile.
+func (o *loopsOp) Kind() string { return couplingKind }
+
+// Kind names the operation's kind in a tape's Profile.
+func (o *transformOp) Kind() string { return couplingKind }
 
 func (o *loopsOp) Backward(t *nnlayers.Tape) error {
 	if o.theta.Grad == nil {

@@ -20,6 +20,8 @@ type SU3Spec struct {
 	Bound     float64 // bound on |ψ′| of the spectral map, in (0, 1)
 	Seed      uint64  // initialisation
 	Gain      float64 // Xavier gain of the hidden convolutions (0: 1)
+	// Precision is the arithmetic of the context networks (zero: float64).
+	Precision nnlayers.Precision
 }
 
 // SU3 is a normalizing flow for 2D SU(3) gauge fields: Haar-random links
@@ -46,7 +48,7 @@ func NewSU3(geo *nnlayers.Geometry, spec SU3Spec) (*SU3, error) {
 		return nil, err
 	}
 	f := &SU3{geo: geo}
-	cs := contextSpec{hidden: spec.Hidden, kernel: spec.Kernel, dilations: spec.Dilations, seed: spec.Seed, gain: spec.Gain}
+	cs := contextSpec{hidden: spec.Hidden, kernel: spec.Kernel, dilations: spec.Dilations, seed: spec.Seed, gain: spec.Gain, precision: spec.Precision}
 	f.layers, f.params, err = buildLayers(geo, spec.Layers, coupling.SU3Features, smap.Params(), cs,
 		func(i int, net nnlayers.Module) (*coupling.SU3Layer, error) {
 			return coupling.NewSU3Layer(geo, i, net, smap)

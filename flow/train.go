@@ -158,6 +158,14 @@ func (tr *Trainer) Close() {
 	}
 }
 
+// Kinds of a training step's work in a tape's Profile (besides those of
+// the layers' operations).
+const (
+	priorKind     = "prior draws"
+	targetKind    = "target (actions, CG solves, forces)"
+	optimizerKind = "optimizer"
+)
+
 // StepResult is what one training step measured.
 type StepResult struct {
 	Loss     float64 // (1/B) Σ [log q + S]: KL(q‖p) − log Z
@@ -178,7 +186,9 @@ func (tr *Trainer) Step(n int) (StepResult, error) {
 		return StepResult{}, err
 	}
 	lr := tr.opt.LR()
+	start := tr.tape.Begin()
 	norm := tr.opt.Step()
+	tr.tape.End(optimizerKind, start, 0, false)
 	return StepResult{Loss: loss, GradNorm: norm, LR: lr}, nil
 }
 
@@ -193,7 +203,9 @@ func (tr *Trainer) Gradient(n int) (float64, error) {
 	t := tr.tape
 	t.Reset()
 	t.NoGrad = false
+	start := t.Begin()
 	z := tr.flow.Prior(b, first, rng.New(tr.seed, "flow-train").Derive(uint64(n)))
+	t.End(priorKind, start, 0, false)
 	theta, logJ, err := tr.flow.Forward(t, z)
 	if err != nil {
 		return 0, err
@@ -215,7 +227,9 @@ func (tr *Trainer) Gradient(n int) (float64, error) {
 		key := rng.New(tr.seed, "flow-train-pf").Derive(uint64(n))
 		for i := range tr.pf.Monomials() {
 			c := tr.pf.Conditional(i)
+			start := t.Begin()
 			chi := c.Prior(b, first, key.Derive(uint64(i)))
+			t.End(priorKind, start, 0, false)
 			phi, lj, err := c.Forward(t, links, heads, chi)
 			if err != nil {
 				return 0, err
@@ -229,6 +243,7 @@ func (tr *Trainer) Gradient(n int) (float64, error) {
 		tr.mloss = make([]float64, b)
 	}
 	mloss := tr.mloss[:b]
+	start = t.Begin()
 	err = tr.eachMember(b, func(tg *Target, k int) error {
 		s, err := tg.Evaluate(theta, k, scale)
 		if err != nil {
@@ -248,6 +263,7 @@ func (tr *Trainer) Gradient(n int) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
+	t.End(targetKind, start, 0, false)
 	loss := 0.0
 	for _, l := range mloss {
 		loss += l
@@ -260,11 +276,15 @@ func (tr *Trainer) Gradient(n int) (float64, error) {
 			lj.Grad[i] = -scale
 		}
 	}
+	start = t.Begin()
 	tr.params.ZeroGrad()
+	t.End(optimizerKind, start, 0, false)
 	if err := t.Backward(); err != nil {
 		return 0, err
 	}
+	start = t.Begin()
 	tr.grad = nnlayers.AllreduceGrads(env.World, tr.params, tr.grad)
+	t.End("gradient all-reduce", start, 0, false)
 	// The loss: one contribution per replica (domain rank 0).
 	if env.Domain.Rank() != 0 {
 		loss = 0

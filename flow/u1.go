@@ -21,6 +21,8 @@ type U1Spec struct {
 	Mixtures  int     // NCP components
 	Seed      uint64  // initialisation
 	Gain      float64 // Xavier gain of the hidden convolutions (0: 1)
+	// Precision is the arithmetic of the context networks (zero: float64).
+	Precision nnlayers.Precision
 }
 
 // U1 is a normalizing flow for 2D U(1) gauge fields: a Haar (uniform angle)
@@ -55,7 +57,7 @@ func NewU1(geo *nnlayers.Geometry, spec U1Spec) (*U1, error) {
 		return nil, fmt.Errorf("flow: a U(1) flow needs at least one layer, got %d", spec.Layers)
 	}
 	f := &U1{geo: geo, links: 2 * geo.Layout().Lattice().GlobalVolume()}
-	cs := contextSpec{hidden: spec.Hidden, kernel: spec.Kernel, dilations: spec.Dilations, seed: spec.Seed, gain: spec.Gain}
+	cs := contextSpec{hidden: spec.Hidden, kernel: spec.Kernel, dilations: spec.Dilations, seed: spec.Seed, gain: spec.Gain, precision: spec.Precision}
 	f.layers, f.params, err = buildLayers(geo, spec.Layers, coupling.Features, cmap.Params(), cs,
 		func(i int, net nnlayers.Module) (*coupling.U1Layer, error) {
 			return coupling.NewU1Layer(geo, i, net, cmap)
@@ -69,6 +71,7 @@ type contextSpec struct {
 	kernel            int
 	seed              uint64
 	gain              float64
+	precision         nnlayers.Precision
 }
 
 // buildLayers builds n coupling layers, each with its own context network
@@ -83,7 +86,7 @@ func buildLayers[L interface{ Params() nnlayers.Params }](geo *nnlayers.Geometry
 		net, err := nnlayers.ConvNet(geo, fmt.Sprintf("gauge%d", i), nnlayers.ConvNetSpec{
 			Channels: ch, Kernel: cs.kernel, Dilations: cs.dilations,
 			Act: nnlayers.LeakyReLU, Final: nnlayers.Identity,
-			Seed: cs.seed, Gain: cs.gain, ZeroLast: true})
+			Seed: cs.seed, Gain: cs.gain, ZeroLast: true, Precision: cs.precision, Kind: "gauge context networks"})
 		if err != nil {
 			return nil, nil, err
 		}

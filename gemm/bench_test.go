@@ -20,6 +20,9 @@ func BenchmarkMul(b *testing.B) {
 	}{
 		{"head", 4096, 248, 144, false},
 		{"heads-fused", 4096, 7936, 144, false},
+		{"heads-fused-96rows", 96, 7936, 144, false},
+		{"heads-dx-96rows", 96, 144, 7936, false},
+		{"head-dw-64cols", 144, 64, 4096, true},
 		{"heads-dx", 4096, 144, 7936, false},
 		{"head-dw", 144, 248, 4096, true},
 		{"gauge", 4096, 32, 288, false},

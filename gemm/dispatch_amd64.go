@@ -12,24 +12,24 @@ func hasArch(a Arch) bool {
 	return false
 }
 
-// asmMicro returns the assembly micro-kernel of family a for T and its
-// tile.
-func asmMicro[T Float](a Arch) (microFunc[T], int, int) {
+// asmVariants returns the assembly micro-kernels of family a for T, the
+// widest first.
+func asmVariants[T Float](a Arch) []variant[T] {
 	var z T
 	_, f32 := any(z).(float32)
-	var f any
-	var mr, nr int
+	conv := func(f any) microFunc[T] {
+		return microFunc[T](f.(func(int, *T, int, *T, *T, int, int, int)))
+	}
 	switch {
 	case a == AVX512 && f32:
-		f, mr, nr = kernF32AVX512, 12, 32
+		return []variant[T]{{6, 64, conv(kernF32AVX512)}, {12, 32, conv(kernF32AVX512N)}}
 	case a == AVX512:
-		f, mr, nr = kernF64AVX512, 12, 16
+		return []variant[T]{{6, 32, conv(kernF64AVX512)}, {12, 16, conv(kernF64AVX512N)}}
 	case a == AVX2 && f32:
-		f, mr, nr = kernF32AVX2, 6, 16
+		return []variant[T]{{6, 16, conv(kernF32AVX2)}}
 	default:
-		f, mr, nr = kernF64AVX2, 6, 8
+		return []variant[T]{{6, 8, conv(kernF64AVX2)}}
 	}
-	return microFunc[T](f.(func(int, *T, int, *T, *T, int, int))), mr, nr
 }
 
 // peakRounds runs n rounds of the register-only FMA kernel of family a and

@@ -4,7 +4,7 @@ package gemm
 
 func hasArch(Arch) bool { return false }
 
-func asmMicro[T Float](Arch) (microFunc[T], int, int) {
+func asmVariants[T Float](Arch) []variant[T] {
 	panic("gemm: no assembly kernels on this architecture")
 }
 

@@ -67,48 +67,66 @@ func Archs() []Arch {
 	return as
 }
 
-// microFunc computes one MR × NR tile (see internal/asmgen) from MR rows
-// of A (leading dimension lda) and a packed panel of B: C = T, or C += T
-// when acc ≠ 0.
-type microFunc[T Float] func(kc int, a *T, lda int, b, c *T, ldc int, acc int)
+// microFunc computes panels consecutive MR × NR tiles of C (see
+// internal/asmgen) from consecutive MR-row panels of A (leading dimension
+// lda) and a packed panel of B: C = T, or C += T when acc ≠ 0.
+type microFunc[T Float] func(kc int, a *T, lda int, b, c *T, ldc int, acc int, panels int)
 
-// Kernel is a micro-kernel of one family and precision with its blocking.
-// It holds no mutable state: one Kernel serves every goroutine.
-type Kernel[T Float] struct {
-	arch           Arch
-	mr, nr         int // tile
-	kc, mc, nc     int // blocks along k, rows, columns
-	micro          microFunc[T]
-	elemBytes      int
-	name           string
-	genericKernels bool
+// variant is one micro-kernel: its tile and function.
+type variant[T Float] struct {
+	mr, nr int
+	micro  microFunc[T]
 }
 
-// New returns the kernel of family a for element type T, or an error if
-// this CPU does not run it.
+// Kernel is the micro-kernels of one family and precision with their
+// blocking. A family may have a wide and a narrow tile (AVX-512: 6 × 32
+// and 12 × 16 for float64, 6 × 64 and 12 × 32 for float32); a product
+// uses the one that wastes the fewest columns of its B (the wide one on a
+// tie), so the choice depends on the width of B alone. A Kernel holds no
+// mutable state: one Kernel serves every goroutine.
+type Kernel[T Float] struct {
+	arch       Arch
+	vars       []variant[T] // widest first
+	mr         int          // rows a packed A is padded to: a multiple of every MR
+	kc, mc, nc int          // blocks along k, rows, columns
+	name       string
+}
+
+// New returns the kernels of family a for element type T, or an error if
+// this CPU does not run them.
 func New[T Float](a Arch) (*Kernel[T], error) {
 	if !Available(a) {
 		return nil, fmt.Errorf("gemm: this CPU does not run the %s kernels", a)
 	}
 	k := &Kernel[T]{arch: a}
-	var z T
-	_, f32 := any(z).(float32)
-	k.elemBytes = 8
-	if f32 {
-		k.elemBytes = 4
-	}
 	if a == Generic {
-		k.mr, k.nr, k.micro, k.genericKernels = 4, 4, microGo[T], true
+		k.vars = []variant[T]{{4, 4, microGo[T]}}
 	} else {
-		k.micro, k.mr, k.nr = asmMicro[T](a)
+		k.vars = asmVariants[T](a)
 	}
-	// Blocks: an A panel and a B panel of kc in L1 (kc·(MR+NR) elements of
-	// at most ~24 KiB), an A block of mc × kc in L2, a B block in L3.
+	k.mr = 1
+	for _, v := range k.vars {
+		k.mr = lcm(k.mr, v.mr)
+	}
+	// Blocks: a B panel of kc in L1/L2, an A block of mc × kc in L2, a B
+	// block in L3.
 	k.kc = 256
 	k.mc = k.mr * max(1, 96/k.mr)
-	k.nc = k.nr * max(1, 512/k.nr)
-	k.name = fmt.Sprintf("%s %d×%d", a, k.mr, k.nr)
+	k.nc = 512
+	var tiles []string
+	for _, v := range k.vars {
+		tiles = append(tiles, fmt.Sprintf("%d×%d", v.mr, v.nr))
+	}
+	k.name = fmt.Sprintf("%s %s", a, strings.Join(tiles, "+"))
 	return k, nil
+}
+
+func lcm(a, b int) int {
+	x, y := a, b
+	for y != 0 {
+		x, y = y, x%y
+	}
+	return a / x * b
 }
 
 // MustNew is New for a family known to be available ([Best], [Archs]).
@@ -123,8 +141,34 @@ func MustNew[T Float](a Arch) *Kernel[T] {
 // Arch is the kernel's family.
 func (k *Kernel[T]) Arch() Arch { return k.arch }
 
-// Tile is the micro-tile MR × NR.
-func (k *Kernel[T]) Tile() (mr, nr int) { return k.mr, k.nr }
+// Tile returns the micro-tile MR × NR a product with B n columns wide uses.
+func (k *Kernel[T]) Tile(n int) (mr, nr int) {
+	v := k.pick(n)
+	return v.mr, v.nr
+}
+
+// pick returns the variant for a B of n columns: the least padding, the
+// widest on a tie.
+func (k *Kernel[T]) pick(n int) *variant[T] {
+	best := &k.vars[0]
+	for i := range k.vars[1:] {
+		v := &k.vars[i+1]
+		if (n+v.nr-1)/v.nr*v.nr < (n+best.nr-1)/best.nr*best.nr {
+			best = v
+		}
+	}
+	return best
+}
+
+// variantFor returns the variant with tile nr.
+func (k *Kernel[T]) variantFor(nr int) *variant[T] {
+	for i := range k.vars {
+		if k.vars[i].nr == nr {
+			return &k.vars[i]
+		}
+	}
+	return nil
+}
 
 // KC is the depth of a block along k.
 func (k *Kernel[T]) KC() int { return k.kc }
@@ -216,6 +260,8 @@ type Packed[T Float] struct {
 	left       bool // A (m × k) or B (k × n)
 	rows, cols int
 	kc, tile   int
+	all        int // tiles across the packed operand this one is a view of
+	first      int // first tile of the view
 	data       []T
 }
 
@@ -234,8 +280,28 @@ func (p *Packed[T]) panels() int {
 // block returns k-block [pc, pc+kc) from tile t on: for A, rows t·MR …
 // (leading dimension kc, rows past m zero); for B, panels t … .
 func (p *Packed[T]) block(pc, kc, t int) []T {
-	off := pc*p.panels()*p.tile + t*kc*p.tile
+	off := pc*p.all*p.tile + (p.first+t)*kc*p.tile
 	return p.data[off:]
+}
+
+// View sets v to rows [i, i+m) of a packed A (columns of a packed B), i a
+// multiple of the kernel's MR (NR): an operand of the products of those
+// rows (columns) that shares p's storage.
+func (p *Packed[T]) View(v *Packed[T], i, m int) {
+	ext := p.rows
+	if !p.left {
+		ext = p.cols
+	}
+	if i%p.tile != 0 || i < 0 || m < 0 || i+m > ext {
+		panic(fmt.Sprintf("gemm: view of %d from %d of a packed operand of %d (tile %d)", m, i, ext, p.tile))
+	}
+	*v = *p
+	v.first = p.first + i/p.tile
+	if p.left {
+		v.rows = m
+	} else {
+		v.cols = m
+	}
 }
 
 // kkDim is the operand's extent along k.
@@ -268,7 +334,7 @@ func (p *Packed[T]) PackB(dst []T, nr, pc, kc, j, n int) {
 // enough).
 func (k *Kernel[T]) PackA(dst *Packed[T], a ASource[T], m, kk int) {
 	mp := (m + k.mr - 1) / k.mr * k.mr
-	*dst = Packed[T]{left: true, rows: m, cols: kk, kc: k.kc, tile: k.mr, data: grow(dst.data, mp*kk)}
+	*dst = Packed[T]{left: true, rows: m, cols: kk, kc: k.kc, tile: k.mr, all: mp / k.mr, data: grow(dst.data, mp*kk)}
 	for pc := 0; pc < kk; pc += k.kc {
 		kc := min(k.kc, kk-pc)
 		blk := dst.block(pc, kc, 0)
@@ -280,11 +346,12 @@ func (k *Kernel[T]) PackA(dst *Packed[T], a ASource[T], m, kk int) {
 // PackB packs all of B (k × n) into dst (its storage reused when large
 // enough).
 func (k *Kernel[T]) PackB(dst *Packed[T], b BSource[T], kk, n int) {
-	np := (n + k.nr - 1) / k.nr
-	*dst = Packed[T]{rows: kk, cols: n, kc: k.kc, tile: k.nr, data: grow(dst.data, np*k.nr*kk)}
+	nr := k.pick(n).nr
+	np := (n + nr - 1) / nr
+	*dst = Packed[T]{rows: kk, cols: n, kc: k.kc, tile: nr, all: np, data: grow(dst.data, np*nr*kk)}
 	for pc := 0; pc < kk; pc += k.kc {
 		kc := min(k.kc, kk-pc)
-		b.PackB(dst.block(pc, kc, 0), k.nr, pc, kc, 0, n)
+		b.PackB(dst.block(pc, kc, 0), nr, pc, kc, 0, n)
 	}
 }
 
@@ -304,7 +371,11 @@ type Workspace[T Float] struct {
 func (k *Kernel[T]) ensure(w *Workspace[T]) {
 	w.a = grow(w.a, k.mc*k.kc)
 	w.b = grow(w.b, k.kc*k.nc)
-	w.tile = grow(w.tile, k.mr*k.nr)
+	t := 0
+	for _, v := range k.vars {
+		t = max(t, v.mr*v.nr)
+	}
+	w.tile = grow(w.tile, t)
 	w.edge = grow(w.edge, k.mr*k.kc)
 }
 
@@ -352,24 +423,28 @@ func (k *Kernel[T]) Mul(w *Workspace[T], m, n, kk int, a ASource[T], b BSource[T
 	if pa != nil && (!pa.left || pa.rows != m || pa.cols != kk || pa.kc != k.kc || pa.tile != k.mr) {
 		panic(fmt.Sprintf("gemm: packed A is %d × %d for tile %d, kc %d; the product needs %d × %d for %s", pa.rows, pa.cols, pa.tile, pa.kc, m, kk, k))
 	}
-	if pb != nil && (pb.left || pb.rows != kk || pb.cols != n || pb.kc != k.kc || pb.tile != k.nr) {
-		panic(fmt.Sprintf("gemm: packed B is %d × %d for tile %d, kc %d; the product needs %d × %d for %s", pb.rows, pb.cols, pb.tile, pb.kc, kk, n, k))
+	v := k.pick(n)
+	if pb != nil {
+		if v = k.variantFor(pb.tile); v == nil || pb.left || pb.rows != kk || pb.cols != n || pb.kc != k.kc {
+			panic(fmt.Sprintf("gemm: packed B is %d × %d for tile %d, kc %d; the product needs %d × %d for %s", pb.rows, pb.cols, pb.tile, pb.kc, kk, n, k))
+		}
 	}
+	nc0 := k.nc / v.nr * v.nr
 	ad, lda, isDirect := direct(a)
 	if isDirect && (lda < kk || len(ad) < (m-1)*lda+kk) {
 		panic(fmt.Sprintf("gemm: A of %d elements, leading dimension %d, too small for %d × %d", len(ad), lda, m, kk))
 	}
 	k.ensure(w)
-	for jc := 0; jc < n; jc += k.nc {
-		nc := min(k.nc, n-jc)
+	for jc := 0; jc < n; jc += nc0 {
+		nc := min(nc0, n-jc)
 		for pc := 0; pc < kk; pc += k.kc {
 			kc := min(k.kc, kk-pc)
 			var bp []T
 			if pb != nil {
-				bp = pb.block(pc, kc, jc/k.nr)
+				bp = pb.block(pc, kc, jc/v.nr)
 			} else {
 				bp = w.b
-				b.PackB(bp, k.nr, pc, kc, jc, nc)
+				b.PackB(bp, v.nr, pc, kc, jc, nc)
 			}
 			last := pc+kc == kk
 			for ic := 0; ic < m; ic += k.mc {
@@ -387,7 +462,7 @@ func (k *Kernel[T]) Mul(w *Workspace[T], m, n, kk int, a ASource[T], b BSource[T
 					mp := (mc + k.mr - 1) / k.mr * k.mr
 					clear(ap[mc*kc : mp*kc])
 				}
-				k.macro(w, ap, ld, isDirect, bp, mc, nc, kc, c[ic*ldc+jc:], ldc, acc || pc > 0)
+				k.macro(w, v, ap, ld, isDirect, bp, mc, nc, kc, c[ic*ldc+jc:], ldc, acc || pc > 0)
 				if last && epi != nil {
 					epi.Finish(c, ldc, ic, mc, jc, nc)
 				}
@@ -400,18 +475,19 @@ func (k *Kernel[T]) Mul(w *Workspace[T], m, n, kk int, a ASource[T], b BSource[T
 // panels of A (leading dimension lda; rows past mc exist unless inPlace)
 // and packed panels of B: B panels outside (one stays in L1), A panels
 // inside.
-func (k *Kernel[T]) macro(w *Workspace[T], ap []T, lda int, inPlace bool, bp []T, mc, nc, kc int, c []T, ldc int, acc bool) {
-	mr, nr := k.mr, k.nr
+func (k *Kernel[T]) macro(w *Workspace[T], v *variant[T], ap []T, lda int, inPlace bool, bp []T, mc, nc, kc int, c []T, ldc int, acc bool) {
+	mr, nr := v.mr, v.nr
 	flag := 0
 	if acc {
 		flag = 1
 	}
-	full := mc / mr * mr // rows in whole panels
-	if full < mc && !inPlace {
-		full += mr
+	whole := mc / mr // panels whose rows are all in C
+	avail := whole   // panels of A whose rows exist
+	if whole*mr < mc && !inPlace {
+		avail++
 	}
-	if full > 0 {
-		_ = ap[(full-1)*lda+kc-1]
+	if avail > 0 {
+		_ = ap[(avail*mr-1)*lda+kc-1]
 	}
 	_ = bp[((nc+nr-1)/nr)*kc*nr-1]
 	tile := w.tile
@@ -419,10 +495,16 @@ func (k *Kernel[T]) macro(w *Workspace[T], ap []T, lda int, inPlace bool, bp []T
 	for jr := 0; jr < nc; jr += nr {
 		cols := min(nr, nc-jr)
 		bpan := &bp[(jr/nr)*kc*nr]
-		for ir := 0; ir < mc; ir += mr {
+		first := 0
+		if cols == nr && whole > 0 {
+			// Whole tiles straight into C, all panels in one call.
+			v.micro(kc, &ap[0], lda, bpan, &c[jr], ldc, flag, whole)
+			first = whole
+		}
+		for ir := first * mr; ir < mc; ir += mr {
 			rows := min(mr, mc-ir)
 			apan, ld := &ap[ir*lda], lda
-			if ir >= full {
+			if ir >= avail*mr {
 				// The last rows of an A read in place: copy them into a
 				// zero-padded panel.
 				for r := range mr {
@@ -435,11 +517,7 @@ func (k *Kernel[T]) macro(w *Workspace[T], ap []T, lda int, inPlace bool, bp []T
 				}
 				apan, ld = &edge[0], kc
 			}
-			if rows == mr && cols == nr {
-				k.micro(kc, apan, ld, bpan, &c[ir*ldc+jr], ldc, flag)
-				continue
-			}
-			k.micro(kc, apan, ld, bpan, &tile[0], nr, 0)
+			v.micro(kc, apan, ld, bpan, &tile[0], nr, 0, 1)
 			for r := range rows {
 				dst := c[(ir+r)*ldc+jr : (ir+r)*ldc+jr+cols]
 				src := tile[r*nr : r*nr+cols]

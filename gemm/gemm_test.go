@@ -121,6 +121,34 @@ func testKernel[T Float](t *testing.T, a Arch) {
 	}
 }
 
+// TestEveryVariantTested: the shapes of TestKernels use every micro-kernel
+// of every family.
+func TestEveryVariantTested(t *testing.T) {
+	check := func(name string, nrs []int, pick func(n int) int) {
+		seen := map[int]bool{}
+		for _, sh := range shapes {
+			seen[pick(sh[1])] = true
+		}
+		for _, nr := range nrs {
+			if !seen[nr] {
+				t.Errorf("%s: no test shape uses the kernel with NR = %d", name, nr)
+			}
+		}
+	}
+	for _, a := range Archs() {
+		k64, k32 := MustNew[float64](a), MustNew[float32](a)
+		var n64, n32 []int
+		for _, v := range k64.vars {
+			n64 = append(n64, v.nr)
+		}
+		for _, v := range k32.vars {
+			n32 = append(n32, v.nr)
+		}
+		check(k64.String(), n64, func(n int) int { return k64.pick(n).nr })
+		check(k32.String(), n32, func(n int) int { return k32.pick(n).nr })
+	}
+}
+
 func TestKernels(t *testing.T) {
 	for _, a := range []Arch{Generic, AVX2, AVX512} {
 		t.Run(a.String()+"/float64", func(t *testing.T) { testKernel[float64](t, a) })
@@ -220,5 +248,38 @@ func TestParseArch(t *testing.T) {
 	}
 	if _, err := ParseArch("sse"); err == nil {
 		t.Fatal("ParseArch accepted sse")
+	}
+}
+
+// TestPackedViews: products with views of packed operands (rows of A,
+// columns of B) equal the corresponding part of the full product bit for
+// bit.
+func TestPackedViews(t *testing.T) {
+	for _, a := range Archs() {
+		k := MustNew[float64](a)
+		mr := k.mr
+		r := rand.New(rand.NewPCG(6, 7))
+		m, n, kk := 5*mr+3, 133, 300
+		A := randomDense[float64](r, m, kk, 0, false)
+		B := randomDense[float64](r, kk, n, 0, false)
+		pa, pb := new(Packed[float64]), new(Packed[float64])
+		k.PackA(pa, &A, m, kk)
+		k.PackB(pb, &B, kk, n)
+		nr := pb.tile
+		full := make([]float64, m*n)
+		var w Workspace[float64]
+		k.Mul(&w, m, n, kk, pa, pb, full, n, false, nil)
+		var va, vb Packed[float64]
+		pa.View(&va, 2*mr, m-2*mr)
+		pb.View(&vb, nr, 2*nr+3)
+		part := make([]float64, (m-2*mr)*(2*nr+3))
+		k.Mul(&w, m-2*mr, 2*nr+3, kk, &va, &vb, part, 2*nr+3, false, nil)
+		for i := range m - 2*mr {
+			for j := range 2*nr + 3 {
+				if part[i*(2*nr+3)+j] != full[(2*mr+i)*n+nr+j] {
+					t.Fatalf("%s: view product (%d, %d) differs from the full product", k, i, j)
+				}
+			}
+		}
 	}
 }

@@ -2,11 +2,19 @@ package gemm
 
 import "unsafe"
 
-// microGo is the portable 4 × 4 micro-kernel.
-func microGo[T Float](kc int, a *T, lda int, b, c *T, ldc int, acc int) {
-	ap := unsafe.Slice(a, 3*lda+kc)
-	a0s, a1s, a2s, a3s := ap[:kc], ap[lda:lda+kc], ap[2*lda:2*lda+kc], ap[3*lda:3*lda+kc]
+// microGo is the portable kernel: panels consecutive 4 × 4 tiles.
+func microGo[T Float](kc int, a *T, lda int, b, c *T, ldc int, acc int, panels int) {
+	as := unsafe.Slice(a, (4*panels-1)*lda+kc)
+	cs := unsafe.Slice(c, (4*panels-1)*ldc+4)
 	bp := unsafe.Slice(b, 4*kc)
+	for p := range panels {
+		microGo1(kc, as[4*p*lda:], lda, bp, cs[4*p*ldc:], ldc, acc != 0)
+	}
+}
+
+// microGo1 computes one 4 × 4 tile.
+func microGo1[T Float](kc int, ap []T, lda int, bp []T, cs []T, ldc int, acc bool) {
+	a0s, a1s, a2s, a3s := ap[:kc], ap[lda:lda+kc], ap[2*lda:2*lda+kc], ap[3*lda:3*lda+kc]
 	var c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33 T
 	for q := 0; q < kc; q++ {
 		bv := bp[4*q : 4*q+4 : 4*q+4]
@@ -29,11 +37,10 @@ func microGo[T Float](kc int, a *T, lda int, b, c *T, ldc int, acc int) {
 		c32 += a3 * b2
 		c33 += a3 * b3
 	}
-	cs := unsafe.Slice(c, 3*ldc+4)
 	t := [4][4]T{{c00, c01, c02, c03}, {c10, c11, c12, c13}, {c20, c21, c22, c23}, {c30, c31, c32, c33}}
 	for r := range 4 {
 		row := cs[r*ldc : r*ldc+4 : r*ldc+4]
-		if acc != 0 {
+		if acc {
 			row[0] += t[r][0]
 			row[1] += t[r][1]
 			row[2] += t[r][2]

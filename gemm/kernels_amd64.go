@@ -4,17 +4,23 @@
 
 package gemm
 
-// kernF64AVX512 computes a 12×16 tile of C from 12 rows of A and a packed panel of B (kc ≥ 1).
-func kernF64AVX512(kc int, a *float64, lda int, b *float64, c *float64, ldc int, acc int)
+// kernF64AVX512 computes panels × 6 rows × 32 columns of C from consecutive 6-row panels of A and a packed panel of B (kc ≥ 1, panels ≥ 1).
+func kernF64AVX512(kc int, a *float64, lda int, b *float64, c *float64, ldc int, acc int, panels int)
 
-// kernF64AVX2 computes a 6×8 tile of C from 6 rows of A and a packed panel of B (kc ≥ 1).
-func kernF64AVX2(kc int, a *float64, lda int, b *float64, c *float64, ldc int, acc int)
+// kernF64AVX512N computes panels × 12 rows × 16 columns of C from consecutive 12-row panels of A and a packed panel of B (kc ≥ 1, panels ≥ 1).
+func kernF64AVX512N(kc int, a *float64, lda int, b *float64, c *float64, ldc int, acc int, panels int)
 
-// kernF32AVX512 computes a 12×32 tile of C from 12 rows of A and a packed panel of B (kc ≥ 1).
-func kernF32AVX512(kc int, a *float32, lda int, b *float32, c *float32, ldc int, acc int)
+// kernF64AVX2 computes panels × 6 rows × 8 columns of C from consecutive 6-row panels of A and a packed panel of B (kc ≥ 1, panels ≥ 1).
+func kernF64AVX2(kc int, a *float64, lda int, b *float64, c *float64, ldc int, acc int, panels int)
 
-// kernF32AVX2 computes a 6×16 tile of C from 6 rows of A and a packed panel of B (kc ≥ 1).
-func kernF32AVX2(kc int, a *float32, lda int, b *float32, c *float32, ldc int, acc int)
+// kernF32AVX512 computes panels × 6 rows × 64 columns of C from consecutive 6-row panels of A and a packed panel of B (kc ≥ 1, panels ≥ 1).
+func kernF32AVX512(kc int, a *float32, lda int, b *float32, c *float32, ldc int, acc int, panels int)
+
+// kernF32AVX512N computes panels × 12 rows × 32 columns of C from consecutive 12-row panels of A and a packed panel of B (kc ≥ 1, panels ≥ 1).
+func kernF32AVX512N(kc int, a *float32, lda int, b *float32, c *float32, ldc int, acc int, panels int)
+
+// kernF32AVX2 computes panels × 6 rows × 16 columns of C from consecutive 6-row panels of A and a packed panel of B (kc ≥ 1, panels ≥ 1).
+func kernF32AVX2(kc int, a *float32, lda int, b *float32, c *float32, ldc int, acc int, panels int)
 
 // peakF64AVX512 runs n rounds of independent FMAs on registers (the core's peak).
 func peakF64AVX512(n int)

@@ -54,3 +54,64 @@ func BenchmarkConvForwardBackward(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkHeads times the reference model's pseudofermion heads: a bank of
+// 32 convolutions 16 → 248 (kernel 3, tanh), each cut into slices of 8 and
+// 6 × 40 channels, on 8 × 8 with batch 64, forward and backward.
+func BenchmarkHeads(b *testing.B) {
+	for _, prec := range []Precision{Float64, Float32} {
+		b.Run(prec.String(), func(b *testing.B) {
+			err := mpi.Run(1, func(c mpi.Comm) error {
+				geo, err := newGeometry(c, []int{8, 8}, []int{1, 1})
+				if err != nil {
+					return err
+				}
+				defer geo.Close()
+				var ms []Outputs
+				var ps Params
+				for h := range 32 {
+					cv, err := NewConv(geo, fmt.Sprintf("head%d", h), 16, 248, 3, 1)
+					if err != nil {
+						return err
+					}
+					cv.InitXavier(1, 0.5)
+					cv.SetActivation(Tanh)
+					cv.SetPrecision(prec)
+					ms = append(ms, cv.Outputs(0, 8))
+					for j := range 6 {
+						ms = append(ms, cv.Outputs(8+40*j, 48+40*j))
+					}
+					ps = append(ps, cv.Params()...)
+				}
+				bank, err := NewBank(ms...)
+				if err != nil {
+					return err
+				}
+				tape := NewTape(1)
+				defer tape.Close()
+				const batch = 64
+				x := randomTensor(geo, batch, 16, 0, rng.New(1, "bench"))
+				step := func() {
+					tape.Reset()
+					for _, y := range bank.Apply(tape, x) {
+						for i := range y.Grad {
+							y.Grad[i] = 1e-3
+						}
+					}
+					ps.ZeroGrad()
+					tape.Backward()
+				}
+				step()
+				b.ResetTimer()
+				for range b.N {
+					step()
+				}
+				b.ReportMetric(float64(3*bank.Flops(batch))*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+				return nil
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+}

@@ -262,7 +262,7 @@ func NewConv(geo *Geometry, name string, in, out, kernel, dilation int) (*Conv, 
 	c := &Conv{geo: geo, in: in, out: out, kernel: kernel, dil: dilation, tp: tp, act: Identity}
 	c.W = NewParam(name+".weight", tp.n*in, out)
 	c.B = NewParam(name+".bias", out)
-	c.self = &Bank{members: []Outputs{c.AllOutputs()}}
+	c.self = &Bank{members: []Outputs{c.AllOutputs()}, kind: "convolutions"}
 	return c, nil
 }
 
@@ -270,6 +270,9 @@ func NewConv(geo *Geometry, name string, in, out, kernel, dilation int) (*Conv, 
 // a(conv(x)) and keeps only that (a derivative is computed from the
 // output), instead of a convolution and a separate activation.
 func (c *Conv) SetActivation(a Activation) { c.act = a }
+
+// SetKind names the convolution's kind in a tape's Profile.
+func (c *Conv) SetKind(kind string) { c.self.kind = kind }
 
 // SetPrecision sets the arithmetic of the convolution's matrix products.
 func (c *Conv) SetPrecision(p Precision) { c.prec = p }
@@ -331,7 +334,12 @@ type Bank struct {
 	members []Outputs
 	recs    Records[bankRec]
 	lay     *layout
+	kind    string // for a Profile
 }
+
+// SetKind names the bank's kind in a tape's Profile (default
+// "convolutions").
+func (b *Bank) SetKind(kind string) { b.kind = kind }
 
 // bankRec is one application of a bank: its output tensors.
 type bankRec struct {
@@ -354,7 +362,7 @@ func NewBank(members ...Outputs) (*Bank, error) {
 			return nil, fmt.Errorf("nnlayers: channels [%d, %d) of convolution %s with %d outputs", m.Lo, m.Hi, c.W.Name, c.out)
 		}
 	}
-	return &Bank{members: members}, nil
+	return &Bank{members: members, kind: "convolutions"}, nil
 }
 
 // Len is the number of members.
@@ -393,6 +401,7 @@ func (b *Bank) Apply(t *Tape, x *Tensor) []*Tensor {
 	if x.V != v || x.C != c0.in {
 		panic(fmt.Sprintf("nnlayers: convolution %s of %d channels applied to %s", c0.W.Name, c0.in, x.shape()))
 	}
+	start := t.Begin()
 	rec := b.recs.Next(t)
 	rec.outs = rec.outs[:0]
 	for _, m := range b.members {
@@ -411,6 +420,7 @@ func (b *Bank) Apply(t *Tape, x *Tensor) []*Tensor {
 		bankForward(t, scratchOf[float64](t), b, pad, rec.outs)
 	}
 	t.record(node{op: b, in: [2]*Tensor{x}, scratch: pad, bank: rec})
+	t.endProducts(b.kind, start, b.Flops(x.B), false)
 	return rec.outs
 }
 

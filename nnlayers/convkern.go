@@ -48,6 +48,7 @@ const sitesPerTask = 8
 // operation (no allocation per call).
 type convTasks[C gemm.Float] struct {
 	fwd    fwdTask[C]
+	fwdG   fwdGroupTask[C]
 	wgrad  wgradTask[C]
 	xgrad  xgradTask[C]
 	colT   colTask[C]
@@ -61,7 +62,11 @@ type convTasks[C gemm.Float] struct {
 	zB    []zColsB[C]
 	zA    []zRowsA[C]
 	epi   []epilogue[C]
+	wG    []rowsB[C]
+	pbG   []gemm.Packed[C] // a group's packed weights
+	viewA []gemm.Packed[C] // rows of the shared packed X
 	// shared
+	st  stencilOf
 	wB  wcatB[C]
 	wTB wcatTB[C]
 	xT  gatherAT[C]
@@ -79,6 +84,9 @@ func (ts *convTasks[C]) ensure(workers int) {
 	ts.zB = make([]zColsB[C], workers)
 	ts.zA = make([]zRowsA[C], workers)
 	ts.epi = make([]epilogue[C], workers)
+	ts.wG = make([]rowsB[C], workers)
+	ts.pbG = make([]gemm.Packed[C], workers)
+	ts.viewA = make([]gemm.Packed[C], workers)
 }
 
 // isF64 reports whether C is float64.
@@ -379,6 +387,25 @@ func (d *zColsB[C]) PackB(dst []C, nr, p, kc, j, n int) {
 	}
 }
 
+// rowsB is a row-major float64 matrix (weights, K × N within W's rows of
+// stride) as the right factor.
+type rowsB[C gemm.Float] struct {
+	data   []float64
+	stride int
+}
+
+func (w *rowsB[C]) PackB(dst []C, nr, p, kc, j, n int) {
+	for s0 := 0; s0 < n; s0 += nr {
+		cols := min(nr, n-s0)
+		panel := dst[(s0/nr)*kc*nr : (s0/nr+1)*kc*nr]
+		for q := range kc {
+			off := (p+q)*w.stride + j + s0
+			convert(panel[q*nr:q*nr+cols], w.data[off:off+cols])
+			clear(panel[q*nr+cols : (q+1)*nr])
+		}
+	}
+}
+
 // wcatB packs the members' weights side by side (K × N virtual columns).
 type wcatB[C gemm.Float] struct {
 	lay *layout
@@ -442,12 +469,14 @@ type epilogue[C gemm.Float] struct {
 	lay     *layout
 	ys      []*Tensor
 	act     Activation
-	r0      int  // first grid row of the task
+	r0      int  // first grid row of the product
+	col0    int  // first virtual column of the product
 	inPlace bool // C is the lone member's output
 }
 
-func (e *epilogue[C]) Finish(c []C, ldc, i, m, j, n int) {
+func (e *epilogue[C]) Finish(c []C, ldc, i, m, jj, n int) {
 	s := e.s
+	j := e.col0 + jj // virtual column
 	for cc := 0; cc < n; {
 		h := e.lay.member(j + cc)
 		c0 := j + cc - e.lay.off[h]
@@ -455,7 +484,7 @@ func (e *epilogue[C]) Finish(c []C, ldc, i, m, j, n int) {
 		w := min(mw-c0, n-cc)
 		bias := s.bias[j+cc : j+cc+w]
 		for r := i; r < i+m; r++ {
-			row := c[r*ldc+j+cc : r*ldc+j+cc+w]
+			row := c[r*ldc+jj+cc : r*ldc+jj+cc+w]
 			switch e.act {
 			case Tanh:
 				s.vm.Tanh(row, row, bias)
@@ -515,22 +544,72 @@ func (ft *fwdTask[C]) run(w, item int) {
 	*epi = epilogue[C]{}
 }
 
+// fwdGroupTask computes the outputs of one group of a bank (a
+// convolution's slices) for every row: its weights packed once by the task,
+// X the shared packed neighbourhoods, rows in chunks whose output block stays
+// in cache for the epilogue.
+type fwdGroupTask[C gemm.Float] struct {
+	s   *scratch[C]
+	lay *layout
+	ys  []*Tensor
+	act Activation
+	m   int // grid rows
+	k   int
+}
+
+func (ft *fwdGroupTask[C]) run(w, g int) {
+	s := ft.s
+	ts := &s.tasks
+	gr := ft.lay.groups[g]
+	n := gr.c1 - gr.c0
+	cv := gr.conv
+	src := &ts.wG[w]
+	*src = rowsB[C]{data: cv.W.Value[gr.lo:], stride: cv.out}
+	s.mm.PackB(&ts.pbG[w], src, ft.k, n)
+	*src = rowsB[C]{}
+	s.blk[w] = growC(s.blk[w], rowsPerTask*n)
+	epi := &ts.epi[w]
+	*epi = epilogue[C]{s: s, lay: ft.lay, ys: ft.ys, act: ft.act, col0: gr.c0}
+	for r0 := 0; r0 < ft.m; r0 += rowsPerTask {
+		rows := min(rowsPerTask, ft.m-r0)
+		s.pa.View(&ts.viewA[w], r0, rows)
+		epi.r0 = r0
+		s.mm.Mul(&s.ws[w], rows, n, ft.k, &ts.viewA[w], &ts.pbG[w], s.blk[w][:rows*n], n, false, epi)
+	}
+	*epi = epilogue[C]{}
+}
+
 func bankForward[C gemm.Float](t *Tape, s *scratch[C], b *Bank, pad *Tensor, ys []*Tensor) {
 	lay := b.layout()
 	c0 := b.members[0].Conv
 	k, n := c0.tp.n*c0.in, lay.n()
 	ts := &s.tasks
 	ts.ensure(t.workers.n)
-	ts.wB.lay = lay
-	s.mm.PackB(&s.pb, &ts.wB, k, n)
-	ts.wB.lay = nil
 	s.bias = growC(s.bias, n)
 	for h, m := range b.members {
 		convert(s.bias[lay.off[h]:lay.off[h+1]], m.Conv.B.Value[m.Lo:m.Hi])
 	}
 	y0 := ys[0]
+	st := stencilOf{tp: c0.tp, in: c0.in, bs: y0.B, pad: pad.Data}
+	if len(lay.groups) > 1 {
+		// Several convolutions: X gathered once, a task per convolution.
+		ts.st = st
+		g := &ts.gath[0]
+		g.st, g.r0 = &ts.st, 0
+		s.mm.PackA(&s.pa, g, y0.V*y0.B, k)
+		*g = gatherA[C]{}
+		ts.st = stencilOf{}
+		ft := &ts.fwdG
+		*ft = fwdGroupTask[C]{s: s, lay: lay, ys: ys, act: c0.act, m: y0.V * y0.B, k: k}
+		t.workers.run(len(lay.groups), ft)
+		*ft = fwdGroupTask[C]{}
+		return
+	}
+	ts.wB.lay = lay
+	s.mm.PackB(&s.pb, &ts.wB, k, n)
+	ts.wB.lay = nil
 	ft := &ts.fwd
-	*ft = fwdTask[C]{s: s, lay: lay, st: stencilOf{tp: c0.tp, in: c0.in, bs: y0.B, pad: pad.Data}, ys: ys, act: c0.act, m: y0.V * y0.B, k: k}
+	*ft = fwdTask[C]{s: s, lay: lay, st: st, ys: ys, act: c0.act, m: y0.V * y0.B, k: k}
 	t.workers.run((ft.m+rowsPerTask-1)/rowsPerTask, ft)
 	*ft = fwdTask[C]{}
 }

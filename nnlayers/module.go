@@ -44,6 +44,7 @@ type ConvNetSpec struct {
 	Gain       float64
 	ZeroLast   bool
 	Precision  Precision
+	Kind       string // the convolutions' kind in a Profile ("": "convolutions")
 }
 
 // Net is a stack of convolutions with fused activations ([ConvNet]).
@@ -80,6 +81,9 @@ func ConvNet(geo *Geometry, name string, spec ConvNetSpec) (*Net, error) {
 			c.InitXavier(spec.Seed, gain)
 		}
 		c.SetPrecision(spec.Precision)
+		if spec.Kind != "" {
+			c.SetKind(spec.Kind)
+		}
 		if last {
 			c.SetActivation(spec.Final)
 		} else {

@@ -75,7 +75,8 @@ type Tape struct {
 	// NoGrad switches recording off (inference): operations still compute,
 	// Backward has nothing to do.
 	NoGrad bool
-	pass   uint64 // counts Reset calls
+	pass   uint64   // counts Reset calls
+	prof   *Profile // nil: no profiling
 }
 
 // NewTape returns a tape whose operations run on n goroutines (n ≤ 0:
@@ -256,13 +257,35 @@ func ChunkRange(c, b int) (lo, hi int) { return chunkRange(c, b) }
 func (t *Tape) Backward() error {
 	for i := len(t.nodes) - 1; i >= 0; i-- {
 		n := &t.nodes[i]
+		start := t.Begin()
 		if n.custom != nil {
 			if err := n.custom.Backward(t); err != nil {
 				return err
 			}
+			if t.prof != nil {
+				kind, flops := "custom", int64(0)
+				if k, ok := n.custom.(Kinded); ok {
+					kind = k.Kind()
+				}
+				if f, ok := n.custom.(backwardFlops); ok {
+					flops = f.BackwardFlops()
+				}
+				t.End(kind, start, flops, true)
+			}
 			continue
 		}
 		n.op.backward(t, n)
+		if t.prof != nil {
+			if b, ok := n.op.(*Bank); ok {
+				flops := b.Flops(n.bank.outs[0].B)
+				if n.in[0].Grad != nil {
+					flops *= 2
+				}
+				t.endProducts(b.kind, start, flops, true)
+			} else {
+				t.End("element-wise", start, 0, true)
+			}
+		}
 	}
 	return nil
 }

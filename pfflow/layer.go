@@ -143,6 +143,8 @@ func (l *Layer) ptcn(t *nnlayers.Tape, links *nnlayers.Tensor, ms []*nnlayers.Te
 
 // frozen returns φ_f = (1 − P)φ.
 func (l *Layer) frozen(t *nnlayers.Tape, phi *nnlayers.Tensor) *nnlayers.Tensor {
+	start := t.Begin()
+	defer t.End(layerKind, start, 0, false)
 	out := t.Tensor(phi.V, phi.B, phi.C)
 	o := l.frz.Next(t)
 	*o = frozenOp{l: l, in: phi, out: out}
@@ -179,6 +181,15 @@ func (o *frozenOp) apply(back bool) {
 	}
 }
 
+// layerKind is the pseudofermion layers' own work in a Profile (masks, A).
+const layerKind = "pseudofermion layers"
+
+// Kind names the operation's kind in a tape's Profile.
+func (o *frozenOp) Kind() string { return layerKind }
+
+// Kind names the operation's kind in a tape's Profile.
+func (o *combineOp) Kind() string { return layerKind }
+
 func (o *frozenOp) Backward(*nnlayers.Tape) error {
 	if o.in.Grad != nil {
 		o.apply(true)
@@ -189,6 +200,8 @@ func (o *frozenOp) Backward(*nnlayers.Tape) error {
 // combine returns φ′ (or, inverse, φ) and the log-Jacobian density; A − 1
 // is read from a.
 func (l *Layer) combine(t *nnlayers.Tape, phi, h, a *nnlayers.Tensor, inverse bool) (*nnlayers.Tensor, *nnlayers.Tensor) {
+	start := t.Begin()
+	defer t.End(layerKind, start, 0, false)
 	out := t.Tensor(phi.V, phi.B, phi.C)
 	ld := t.Tensor(phi.V, phi.B, 1)
 	o := l.cmb.Next(t)

@@ -76,6 +76,8 @@ func (c *Context) Apply(t *nnlayers.Tape, links *nnlayers.Tensor) (*nnlayers.Ten
 	if err != nil {
 		return nil, err
 	}
+	start := t.Begin()
+	defer t.End("context features", start, 0, false)
 	pad := t.Tensor(z.Len(), links.B, links.C)
 	copy(pad.Data, links.Data)
 	h.Exchange(pad.Data, decomp.All)
@@ -194,6 +196,9 @@ func (o *contextOp) Run(w, chunk int) {
 		}
 	}
 }
+
+// Kind names the operation's kind in a tape's Profile.
+func (o *contextOp) Kind() string { return "context features" }
 
 func (o *contextOp) Backward(t *nnlayers.Tape) error {
 	if o.links.Grad == nil {

@@ -82,7 +82,8 @@ func New(geo *nnlayers.Geometry, spec Spec) (*Model, error) {
 	}
 	m.trunk, err = nnlayers.ConvNet(geo, "pfctx", nnlayers.ConvNetSpec{
 		Channels: []int{m.ctx.Channels(), spec.ContextHidden}, Kernel: spec.Kernel,
-		Act: nnlayers.ELU, Final: nnlayers.ELU, Seed: spec.Seed, Gain: spec.Gain, Precision: spec.Precision})
+		Act: nnlayers.ELU, Final: nnlayers.ELU, Seed: spec.Seed, Gain: spec.Gain, Precision: spec.Precision,
+		Kind: "pseudofermion context trunk"})
 	if err != nil {
 		return nil, err
 	}
@@ -127,6 +128,7 @@ func New(geo *nnlayers.Geometry, spec Spec) (*Model, error) {
 		if m.heads, err = nnlayers.NewBank(heads...); err != nil {
 			return nil, err
 		}
+		m.heads.SetKind("pseudofermion context heads")
 	}
 	return m, m.params.Check()
 }

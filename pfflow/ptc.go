@@ -128,6 +128,7 @@ func (p *PTC) Apply(t *nnlayers.Tape, links, phi, m *nnlayers.Tensor, off int) (
 	if err != nil {
 		return nil, err
 	}
+	start := t.Begin()
 	o := p.recs.Next(t)
 	*o = ptcOp{p: p, h: h, links: links, phi: phi, m: m, moff: off, work: o.work, generic: tr.generic,
 		pad: t.Tensor(tr.zone.Len(), phi.B, slots), out: t.Tensor(phi.V, phi.B, p.out*nc*2)}
@@ -138,8 +139,16 @@ func (p *PTC) Apply(t *nnlayers.Tape, links, phi, m *nnlayers.Tensor, off int) (
 	o.kernel = ptcMix
 	t.Run(o.rowBlocks(), o)
 	t.RecordCustom(o)
+	t.End("PTC", start, p.Flops(phi.B), false)
 	return o.out, nil
 }
+
+// Kind names the PTC's kind in a tape's Profile.
+func (o *ptcOp) Kind() string { return "PTC" }
+
+// BackwardFlops counts the backward pass: the adjoints of the mix (Ḡ_M and
+// Ḡ_L) and of the transports, twice the forward pass.
+func (o *ptcOp) BackwardFlops() int64 { return 2 * o.p.Flops(o.phi.B) }
 
 // ptcRows is the number of (site, member) rows of a row-block task.
 const ptcRows = 128

@@ -108,9 +108,28 @@ func benchCommand(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) int
 	bandwidth := fs.Float64("bandwidth", 5, "with -model: network bandwidth β per rank, GB/s")
 	sumLatency := fs.Duration("sum-latency", 3000, "with -model: latency per stage of a global sum")
 	params := fs.Int("params", 20000, "with -model: parameters of the flow whose gradient is all-reduced")
+	train := fs.String("train", "", "time training steps of the model of `RUN.toml` with a breakdown by kind of work")
+	steps := fs.Int("steps", 10, "with -train: timed steps")
+	warmup := fs.Int("warmup", 2, "with -train: untimed steps first")
+	workers := fs.Int("workers", 0, "with -train: goroutines (GOMAXPROCS; 0: as the process has)")
+	kernels := fs.String("kernels", "auto", "with -train: kernel `family` of the convolutions (auto, avx512, avx2, generic)")
+	precision := fs.String("precision", "", "with -train: override model.precision (float64, float32)")
+	peakTime := fs.Float64("peak-time", 0.3, "with -train: seconds to measure the core's peak")
 	pos, code, ok := parseArgs(fs, args)
 	if !ok {
 		return code
+	}
+	if *train != "" {
+		if len(pos) != 0 {
+			fmt.Fprintln(stderr, "pfmpi bench -train RUN.toml takes no other arguments")
+			return exitUsage
+		}
+		if *precision != "" && *precision != "float64" && *precision != "float32" {
+			fmt.Fprintf(stderr, "pfmpi bench -precision %q: use float64 or float32\n", *precision)
+			return exitUsage
+		}
+		return trainBench(trainBenchOptions{file: *train, steps: *steps, warmup: *warmup, workers: *workers, kernels: *kernels,
+			precision: *precision, asJSON: *asJSON, peakSeconds: *peakTime, stdout: stdout, stderr: stderr})
 	}
 	if *report || *model {
 		if len(pos) == 0 {

@@ -81,14 +81,16 @@ type model struct {
 	flow    flow.GaugeFlow
 	target  *flow.Target
 	trainer *flow.Trainer
-	pf      *pfflow.Model           // conditional flows of the joint model (nil: marginal only)
-	pfs     []*action.Pseudofermion // the sampling monomials of the joint model
-	workers []*targetParts          // per-goroutine copies of the target (domain of one rank)
-	params  nnlayers.Params
-	opt     *nnlayers.Adam
-	tape    *nnlayers.Tape
-	logZ    float64 // exact log Z of pure gauge theory (NaN otherwise)
-	hasLogZ bool
+	pf      *pfflow.Model // conditional flows of the joint model (nil: marginal only)
+	// precision is the arithmetic of the context networks.
+	precision nnlayers.Precision
+	pfs       []*action.Pseudofermion // the sampling monomials of the joint model
+	workers   []*targetParts          // per-goroutine copies of the target (domain of one rank)
+	params    nnlayers.Params
+	opt       *nnlayers.Adam
+	tape      *nnlayers.Tape
+	logZ      float64 // exact log Z of pure gauge theory (NaN otherwise)
+	hasLogZ   bool
 	// modelSHA is the SHA-256 of the loaded model checkpoint (rank 0): a
 	// partial sample belongs to it.
 	modelSHA string
@@ -128,16 +130,21 @@ func newModel(env Env) (*model, error) {
 	}
 	m := &model{env: env, cfg: cfg, geo: nnlayers.NewGeometry(env.Domain, env.Layout), tape: nnlayers.NewTape(0)}
 	mc := cfg.Model
-	var err error
+	prec, err := nnlayers.ParsePrecision(mc.Precision)
+	if err != nil {
+		return nil, cfg.Errorf("model.precision", "%v", err)
+	}
+	m.precision = prec
 	if cfg.Lattice.Group == "su3" {
 		m.flow, err = flow.NewSU3(m.geo, flow.SU3Spec{
 			Layers: mc.GaugeLayers, Hidden: mc.GaugeHidden, Kernel: mc.GaugeKernel, Dilations: mc.GaugeDilations,
-			Modes: mc.SpectralModes, Steps: mc.SpectralSteps, Bound: mc.SpectralBound, Seed: uint64(cfg.Run.Seed), Gain: mc.InitGain})
+			Modes: mc.SpectralModes, Steps: mc.SpectralSteps, Bound: mc.SpectralBound, Seed: uint64(cfg.Run.Seed), Gain: mc.InitGain,
+			Precision: prec})
 	} else {
 		m.flow, err = flow.NewU1(m.geo, flow.U1Spec{
 			Layers: mc.GaugeLayers, Hidden: mc.GaugeHidden, Kernel: mc.GaugeKernel, Dilations: mc.GaugeDilations,
 			Transform: mc.GaugeTransform, Bins: mc.SplineBins, Mixtures: mc.NCPMixtures,
-			Seed: uint64(cfg.Run.Seed), Gain: mc.InitGain})
+			Seed: uint64(cfg.Run.Seed), Gain: mc.InitGain, Precision: prec})
 	}
 	if err != nil {
 		m.geo.Close()
@@ -304,7 +311,7 @@ func (m *model) newJoint(monomials int) error {
 	}
 	m.pf, err = pfflow.New(m.geo, pfflow.Spec{Nc: nc, EvenOdd: cfg.Action.Precondition == "eo", Monomials: monomials, Layers: mc.PFLayers,
 		Partitions: parts, NPT: mc.NPT, Hidden: mc.PTHidden, ContextHidden: mc.PFContextHidden, Kernel: 3,
-		Seed: uint64(cfg.Run.Seed), Gain: mc.InitGain})
+		Seed: uint64(cfg.Run.Seed), Gain: mc.InitGain, Precision: m.precision})
 	if err != nil {
 		return cfg.Errorf("model", "%v", err)
 	}

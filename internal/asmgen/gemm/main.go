@@ -62,12 +62,21 @@ var (
 		reg.Y10, reg.Y11, reg.Y12, reg.Y13, reg.Y14, reg.Y15}
 )
 
+// regBroadcast makes the AVX-512 kernels broadcast A into a register once
+// per row instead of in each FMA (measured faster on AMD Zen 4).
+var regBroadcast = os.Getenv("EMBEDDED_BROADCAST") == ""
+
+// unroll is the number of k steps of one iteration of a micro-kernel.
+var unroll = 4
+
 func main() {
 	ConstraintExpr("amd64")
 	for _, k := range []kernel{
-		{name: "kernF64AVX512", zmm: true, mr: 12, nr: 16},
+		{name: "kernF64AVX512", zmm: true, mr: 6, nr: 32},
+		{name: "kernF64AVX512N", zmm: true, mr: 12, nr: 16},
 		{name: "kernF64AVX2", mr: 6, nr: 8},
-		{name: "kernF32AVX512", f32: true, zmm: true, mr: 12, nr: 32},
+		{name: "kernF32AVX512", f32: true, zmm: true, mr: 6, nr: 64},
+		{name: "kernF32AVX512N", f32: true, zmm: true, mr: 12, nr: 32},
 		{name: "kernF32AVX2", f32: true, mr: 6, nr: 16},
 	} {
 		micro(k)
@@ -100,36 +109,44 @@ func generate(pkg string) {
 	}
 }
 
-// micro emits one micro-kernel: accumulators acc[i][v] for row i and
-// vector v of the NR columns, B loaded once per k, A broadcast from MR rows
-// of a row-major block (leading dimension lda elements). Row i is
-// addressed as base + index·lda with bases at rows 0, 3, 6, 9 and index
-// 0, 1, 2, 4 or 8, so that four pointers reach twelve rows.
+// micro emits one micro-kernel: for each of `panels` consecutive MR-row
+// panels of A (and rows of C), accumulators acc[i][v] for row i and vector v
+// of the NR columns, B loaded once per k, A broadcast from MR rows of a
+// row-major block (leading dimension lda elements). Row i is addressed as
+// base + index·lda with bases at rows 0, 3, 6, 9 and index 0, 1, 2, 4 or 8,
+// so that four pointers reach twelve rows.
 func micro(k kernel) {
 	typ := "float64"
 	if k.f32 {
 		typ = "float32"
 	}
-	TEXT(k.name, NOSPLIT, fmt.Sprintf("func(kc int, a *%s, lda int, b, c *%s, ldc int, acc int)", typ, typ))
-	Doc(fmt.Sprintf("%s computes a %d×%d tile of C from %d rows of A and a packed panel of B (kc ≥ 1).", k.name, k.mr, k.nr, k.mr))
+	TEXT(k.name, NOSPLIT, fmt.Sprintf("func(kc int, a *%s, lda int, b, c *%s, ldc int, acc int, panels int)", typ, typ))
+	Doc(fmt.Sprintf("%s computes panels × %d rows × %d columns of C from consecutive %d-row panels of A and a packed panel of B (kc ≥ 1, panels ≥ 1).", k.name, k.mr, k.nr, k.mr))
 	nv := k.nr / k.lanes()
 	shift := map[bool]uint8{true: 2, false: 3}[k.f32]
-	kc := Load(Param("kc"), GP64())
-	a0 := Load(Param("a"), GP64())
+	a := Load(Param("a"), GP64())
 	lda := Load(Param("lda"), GP64())
 	SHLQ(U8(shift), lda)
+	c := Load(Param("c"), GP64())
+	ldc := Load(Param("ldc"), GP64())
+	SHLQ(U8(shift), ldc)
+	panels := Load(Param("panels"), GP64())
+
+	acc := func(i, v int) reg.VecPhysical { return k.vec(i*nv + v) }
+	bv := func(v int) reg.VecPhysical { return k.vec(k.mr*nv + v) }
+	tmp := k.vec(k.mr*nv + nv)
+
+	Label(k.name + "_panel")
+	kc := Load(Param("kc"), GP64())
 	b := Load(Param("b"), GP64())
+	a0 := GP64()
+	MOVQ(a, a0)
 	var bases []reg.Register // rows 0, 3, 6, 9
 	bases = append(bases, a0)
 	for base := 3; base < k.mr; base += 3 {
 		r := GP64()
-		if base == 3 {
-			LEAQ(Mem{Base: a0, Index: lda, Scale: 2}, r)
-			ADDQ(lda, r)
-		} else {
-			LEAQ(Mem{Base: bases[len(bases)-1], Index: lda, Scale: 2}, r)
-			ADDQ(lda, r)
-		}
+		LEAQ(Mem{Base: bases[len(bases)-1], Index: lda, Scale: 2}, r)
+		ADDQ(lda, r)
 		bases = append(bases, r)
 	}
 	// rowMem returns the address of element k of row i (displacement d).
@@ -145,9 +162,6 @@ func micro(k kernel) {
 		}
 		panic(fmt.Sprintf("row %d not addressable", i))
 	}
-
-	acc := func(i, v int) reg.VecPhysical { return k.vec(i*nv + v) }
-	bv := func(v int) reg.VecPhysical { return k.vec(k.mr*nv + v) }
 	for i := 0; i < k.mr; i++ {
 		for v := 0; v < nv; v++ {
 			r := acc(i, v)
@@ -160,49 +174,79 @@ func micro(k kernel) {
 			}
 		}
 	}
-	tmp := k.vec(k.mr*nv + nv)
+	// step emits one k step at displacement u (in steps) from the pointers.
+	step := func(u int) {
+		for v := 0; v < nv; v++ {
+			m := Mem{Base: b, Disp: u*k.nr*k.elem() + v*k.lanes()*k.elem()}
+			if k.f32 {
+				VMOVUPS(m, bv(v))
+			} else {
+				VMOVUPD(m, bv(v))
+			}
+		}
+		for i := 0; i < k.mr; i++ {
+			src := rowMem(i, u*k.elem())
+			switch {
+			case k.zmm && k.f32 && regBroadcast:
+				t := k.vec(k.mr*nv + nv + i%2)
+				VBROADCASTSS(src, t)
+				for v := 0; v < nv; v++ {
+					VFMADD231PS(bv(v), t, acc(i, v))
+				}
+			case k.zmm && regBroadcast:
+				t := k.vec(k.mr*nv + nv + i%2)
+				VBROADCASTSD(src, t)
+				for v := 0; v < nv; v++ {
+					VFMADD231PD(bv(v), t, acc(i, v))
+				}
+			case k.zmm && k.f32:
+				for v := 0; v < nv; v++ {
+					VFMADD231PS_BCST(src, bv(v), acc(i, v))
+				}
+			case k.zmm:
+				for v := 0; v < nv; v++ {
+					VFMADD231PD_BCST(src, bv(v), acc(i, v))
+				}
+			case k.f32:
+				VBROADCASTSS(src, tmp)
+				for v := 0; v < nv; v++ {
+					VFMADD231PS(bv(v), tmp, acc(i, v))
+				}
+			default:
+				VBROADCASTSD(src, tmp)
+				for v := 0; v < nv; v++ {
+					VFMADD231PD(bv(v), tmp, acc(i, v))
+				}
+			}
+		}
+	}
+	advance := func(u int) {
+		for _, base := range bases {
+			ADDQ(U32(u*k.elem()), base)
+		}
+		ADDQ(U32(u*k.nr*k.elem()), b)
+	}
+	CMPQ(kc, U8(unroll))
+	JL(LabelRef(k.name + "_tail"))
 	Label(k.name + "_loop")
-	for v := 0; v < nv; v++ {
-		if k.f32 {
-			VMOVUPS(Mem{Base: b, Disp: v * k.lanes() * 4}, bv(v))
-		} else {
-			VMOVUPD(Mem{Base: b, Disp: v * k.lanes() * 8}, bv(v))
-		}
+	for u := 0; u < unroll; u++ {
+		step(u)
 	}
-	for i := 0; i < k.mr; i++ {
-		src := rowMem(i, 0)
-		switch {
-		case k.zmm && k.f32:
-			for v := 0; v < nv; v++ {
-				VFMADD231PS_BCST(src, bv(v), acc(i, v))
-			}
-		case k.zmm:
-			for v := 0; v < nv; v++ {
-				VFMADD231PD_BCST(src, bv(v), acc(i, v))
-			}
-		case k.f32:
-			VBROADCASTSS(src, tmp)
-			for v := 0; v < nv; v++ {
-				VFMADD231PS(bv(v), tmp, acc(i, v))
-			}
-		default:
-			VBROADCASTSD(src, tmp)
-			for v := 0; v < nv; v++ {
-				VFMADD231PD(bv(v), tmp, acc(i, v))
-			}
-		}
-	}
-	for _, base := range bases {
-		ADDQ(U8(k.elem()), base)
-	}
-	ADDQ(U32(k.nr*k.elem()), b)
+	advance(unroll)
+	SUBQ(U8(unroll), kc)
+	CMPQ(kc, U8(unroll))
+	JGE(LabelRef(k.name + "_loop"))
+	Label(k.name + "_tail")
+	TESTQ(kc, kc)
+	JZ(LabelRef(k.name + "_done"))
+	Label(k.name + "_one")
+	step(0)
+	advance(1)
 	DECQ(kc)
-	JNZ(LabelRef(k.name + "_loop"))
+	JNZ(LabelRef(k.name + "_one"))
+	Label(k.name + "_done")
 
-	// Store: C = T, or C += T.
-	c := Load(Param("c"), GP64())
-	ldc := Load(Param("ldc"), GP64())
-	SHLQ(U8(shift), ldc)
+	// Store: C = T, or C += T; c moves down MR rows.
 	accFlag := Load(Param("acc"), GP64())
 	TESTQ(accFlag, accFlag)
 	JZ(LabelRef(k.name + "_store"))
@@ -233,6 +277,12 @@ func micro(k kernel) {
 		}
 		ADDQ(ldc, c)
 	}
+	// The next panel: MR rows of A further.
+	for range k.mr {
+		ADDQ(lda, a)
+	}
+	DECQ(panels)
+	JNZ(LabelRef(k.name + "_panel"))
 	VZEROUPPER()
 	RET()
 }
