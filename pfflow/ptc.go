@@ -174,7 +174,7 @@ type ptcOp struct {
 	pad, out      *nnlayers.Tensor
 	moff          int // first channel of M in m
 	kernel        ptcKernel
-	generic       bool          // the general kernels even for one colour
+	generic       bool         // the general kernels even for one colour
 	work          []ptcScratch // per goroutine
 }
 
