@@ -41,6 +41,7 @@ type trainBenchReport struct {
 	SamplesPerSec float64             `json:"samples_per_second"`
 	Kinds         []flowrun.KindTime  `json:"kinds"`
 	Conv          trainBenchConvTotal `json:"convolutions"`
+	PeakRSS       float64             `json:"peak_rss_mib"`
 }
 
 type trainBenchConvTotal struct {
@@ -120,6 +121,7 @@ func trainBench(o trainBenchOptions) int {
 	if code != exitOK {
 		return code
 	}
+	rep.PeakRSS = peakRSS()
 	if o.asJSON {
 		enc := json.NewEncoder(o.stdout)
 		enc.SetIndent("", "  ")
@@ -168,4 +170,7 @@ func printTrainBench(w io.Writer, r *trainBenchReport) {
 	fmt.Fprintf(w, "  %-38s %8.4f %5.1f%%\n", "other (outside the profile)", r.Median-sum, 100*(r.Median-sum)/r.Median)
 	fmt.Fprintf(w, "  convolutions together: %.3f s/step, %.2f GFLOP/s = %.1f%% of the peak of %d core(s)\n",
 		r.Conv.Seconds, r.Conv.Rate, 100*r.Conv.OfPeak, r.Workers)
+	if r.PeakRSS > 0 {
+		fmt.Fprintf(w, "  peak RSS     %.0f MiB\n", r.PeakRSS)
+	}
 }
