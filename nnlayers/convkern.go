@@ -54,6 +54,7 @@ type convTasks[C gemm.Float] struct {
 	colT   colTask[C]
 	gather gatherTask
 	dz     dzTask
+	conv   convertTask[C]
 	// per goroutine: sources and epilogue
 	gath  []gatherA[C]
 	rows  []rowsA[C]
@@ -698,7 +699,7 @@ func (wt *wgradTask[C]) run(w, item int) {
 // a tap are independent tasks; the taps follow one another.
 type xgradTask[C gemm.Float] struct {
 	s    *scratch[C]
-	z    []float64
+	z    []C       // Z in the precision of the products
 	dpad []float64 // padded input gradient (or the input's, 1×1)
 	bs   int
 	in   int
@@ -712,16 +713,9 @@ func (xt *xgradTask[C]) run(w, item int) {
 	rows := r.n * xt.bs
 	z := xt.z[r.src*xt.bs*xt.n : (r.src*xt.bs+rows)*xt.n]
 	dst := xt.dpad[r.dst*xt.bs*xt.in : (r.dst*xt.bs+rows)*xt.in]
-	var a gemm.ASource[C]
-	if isF64[C]() {
-		d := &s.tasks.dense[w] // Z, read in place
-		d.Data, d.Stride = asC[C](z), xt.n
-		a = d
-	} else {
-		ra := &s.tasks.rows[w]
-		ra.data, ra.stride = z, xt.n
-		a = ra
-	}
+	d := &s.tasks.dense[w] // Z, read in place
+	d.Data, d.Stride = z, xt.n
+	var a gemm.ASource[C] = d
 	if isF64[C]() {
 		s.mm.Mul(&s.ws[w], rows, xt.in, xt.n, a, &s.pb, asC[C](dst), xt.in, true, nil)
 		return
@@ -730,6 +724,17 @@ func (xt *xgradTask[C]) run(w, item int) {
 	out := s.blk[w][:rows*xt.in]
 	s.mm.Mul(&s.ws[w], rows, xt.in, xt.n, a, &s.pb, out, xt.in, false, nil)
 	addTo(dst, out)
+}
+
+// convertTask rounds a float64 slice into C, block by block.
+type convertTask[C gemm.Float] struct {
+	dst []C
+	src []float64
+}
+
+func (ct *convertTask[C]) run(_, item int) {
+	lo, hi := blockRange(item, len(ct.dst))
+	convert(ct.dst[lo:hi], ct.src[lo:hi])
 }
 
 // colTask (a bank of several members) computes rows of the column buffer
@@ -869,11 +874,21 @@ func bankBackward[C gemm.Float](t *Tape, s *scratch[C], b *Bank, x, pad *Tensor,
 		if depth == 0 {
 			dpad = x.Grad
 		}
+		// Z in the precision of the products, read in place by every tap.
+		z := asC[C](y0.Grad)
+		if z == nil {
+			s.z = growC(s.z, m*n)
+			z = s.z
+			ct := &ts.conv
+			*ct = convertTask[C]{dst: z, src: y0.Grad}
+			t.workers.run(blocks(len(z)), ct)
+			*ct = convertTask[C]{}
+		}
 		xt := &ts.xgrad
 		for t0 := range c0.tp.n {
 			ts.wTB = wcatTB[C]{lay: lay, k0: t0 * c0.in}
 			s.mm.PackB(&s.pb, &ts.wTB, n, c0.in)
-			*xt = xgradTask[C]{s: s, z: y0.Grad, dpad: dpad, bs: y0.B, in: c0.in, n: n, runs: c0.tp.runsFor(t0, y0.B)}
+			*xt = xgradTask[C]{s: s, z: z, dpad: dpad, bs: y0.B, in: c0.in, n: n, runs: c0.tp.runsFor(t0, y0.B)}
 			t.workers.run(len(xt.runs), xt)
 		}
 		ts.wTB = wcatTB[C]{}

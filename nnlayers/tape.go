@@ -113,6 +113,7 @@ type scratch[C gemm.Float] struct {
 	pa, pb gemm.Packed[C] // operands shared by the tasks
 	bias   []C            // the bank's biases side by side
 	col    []C            // the column buffer of an input gradient
+	z      []C            // Z of a lone convolution in float32
 	tasks  convTasks[C]
 }
 
