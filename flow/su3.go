@@ -70,9 +70,7 @@ func (f *SU3) Links(_ *nnlayers.Tape, u *nnlayers.Tensor) *nnlayers.Tensor { ret
 func (f *SU3) Prior(b, first int, key rng.Key) *nnlayers.Tensor {
 	ly := f.geo.Layout()
 	const ch = 36
-	if f.prior == nil || f.prior.B != b {
-		f.prior = &nnlayers.Tensor{V: ly.Volume(), B: b, C: ch, Data: make([]float64, ly.Volume()*b*ch)}
-	}
+	f.prior = reuseTensor(f.prior, ly.Volume(), b, ch)
 	z := f.prior
 	for s := 0; s < z.V; s++ {
 		g := uint64(ly.GlobalIndex(s))

@@ -54,6 +54,12 @@ type Trainer struct {
 	workers []*Target
 	member  memberTask
 	mloss   []float64
+	micro   int // configurations per micro-batch (≤ 0: automatic)
+	// buffers of a step
+	logq, sampleLogq []float64
+	phis, pfJ        []*nnlayers.Tensor
+	pfq              [][]float64
+	part             partTask
 	// Progress, when set, is called on every rank after each batch of a
 	// sample with the number of proposals done and the total.
 	Progress func(done, total int)
@@ -195,48 +201,98 @@ func (tr *Trainer) Step(n int) (StepResult, error) {
 // Gradient sets the parameters' gradients (summed over all ranks) of the
 // loss of step n and returns the loss, (1/B) Σ_b [log q(U_b) + S(U_b)] with
 // U_b = f(z_b): the gradient of S flows back through the layers (the
-// reparameterisation trick), that of log q through the log-Jacobians.
+// reparameterisation trick), that of log q through the log-Jacobians. The
+// replica's share of the batch runs in micro-batches ([Trainer.SetMicroBatch])
+// whose gradients add up: the same loss and gradient, up to the order of
+// the sums, with a working set that stays in cache.
 func (tr *Trainer) Gradient(n int) (float64, error) {
 	env := tr.env
 	b := tr.batch / env.Replicas
 	first := env.Replica * b
 	t := tr.tape
+	start := t.Begin()
+	tr.params.ZeroGrad()
+	t.End(optimizerKind, start, 0, false)
+	loss := 0.0
+	mb := tr.microBatch(b)
+	for m0 := 0; m0 < b; m0 += mb {
+		l, err := tr.gradientPart(n, first, m0, min(mb, b-m0))
+		if err != nil {
+			return 0, err
+		}
+		loss += l
+	}
+	start = t.Begin()
+	tr.grad = nnlayers.AllreduceGrads(env.World, tr.params, tr.grad)
+	t.End("gradient all-reduce", start, 0, false)
+	// The loss: one contribution per replica (domain rank 0).
+	if env.Domain.Rank() != 0 {
+		loss = 0
+	}
+	return mpi.SumFloat64(env.World, loss) / float64(tr.batch), nil
+}
+
+// SetMicroBatch sets the number of configurations of a micro-batch of the
+// training step (≤ 0: about 1024 local sites × members, at least one
+// member).
+func (tr *Trainer) SetMicroBatch(m int) { tr.micro = m }
+
+// microBatch is the micro-batch for a replica's share of b configurations.
+func (tr *Trainer) microBatch(b int) int {
+	m := tr.micro
+	if m <= 0 {
+		m = max(1, autoMicroRows/tr.target.Field().Space().Layout().Volume())
+	}
+	return min(m, b)
+}
+
+// autoMicroRows is the number of (site, member) rows a micro-batch aims at
+// by default: the context networks' tensors of a micro-batch then fit the
+// caches of a core (measured on the reference model of docs/performance.md).
+const autoMicroRows = 1024
+
+// gradientPart adds the gradient of members [m0, m0+b) of the replica's
+// share (global indices first+m0 …) to the parameters' and returns their
+// share of the loss, Σ [log q + S] (not yet divided by the batch).
+func (tr *Trainer) gradientPart(n, first, m0, b int) (float64, error) {
+	t := tr.tape
 	t.Reset()
 	t.NoGrad = false
+	scale := 1 / float64(tr.batch)
 	start := t.Begin()
-	z := tr.flow.Prior(b, first, rng.New(tr.seed, "flow-train").Derive(uint64(n)))
+	z := tr.flow.Prior(b, first+m0, rng.New(tr.seed, "flow-train").Derive(uint64(n)))
 	t.End(priorKind, start, 0, false)
 	theta, logJ, err := tr.flow.Forward(t, z)
 	if err != nil {
 		return 0, err
 	}
-	scale := 1 / float64(tr.batch)
-	logq, err := tr.logQ(logJ)
-	if err != nil {
-		return 0, err
-	}
-	var phis, pfJ []*nnlayers.Tensor
-	var pfq [][]float64
+	logq := tr.logQ(logJ, &tr.logq)
+	tr.phis, tr.pfJ = tr.phis[:0], tr.pfJ[:0]
 	if tr.pf != nil {
 		links := tr.flow.Links(t, theta)
 		ctx, err := tr.pf.Context(t, links)
 		if err != nil {
 			return 0, err
 		}
-		heads := tr.pf.Heads(t, ctx) // every monomial's layers at once
 		key := rng.New(tr.seed, "flow-train-pf").Derive(uint64(n))
+		for len(tr.pfq) < tr.pf.Monomials() {
+			tr.pfq = append(tr.pfq, nil)
+		}
 		for i := range tr.pf.Monomials() {
 			c := tr.pf.Conditional(i)
 			start := t.Begin()
-			chi := c.Prior(b, first, key.Derive(uint64(i)))
+			chi := c.Prior(b, first+m0, key.Derive(uint64(i)))
 			t.End(priorKind, start, 0, false)
-			phi, lj, err := c.Forward(t, links, heads, chi)
+			phi, lj, err := c.Forward(t, links, ctx, chi)
 			if err != nil {
 				return 0, err
 			}
-			q := make([]float64, b)
-			tr.conditionalLogQ(c, chi, lj, q)
-			phis, pfJ, pfq = append(phis, phi), append(pfJ, lj), append(pfq, q)
+			if cap(tr.pfq[i]) < b {
+				tr.pfq[i] = make([]float64, b)
+			}
+			tr.pfq[i] = tr.pfq[i][:b]
+			tr.conditionalLogQ(c, chi, lj, tr.pfq[i])
+			tr.phis, tr.pfJ = append(tr.phis, phi), append(tr.pfJ, lj)
 		}
 	}
 	if cap(tr.mloss) < b {
@@ -244,22 +300,9 @@ func (tr *Trainer) Gradient(n int) (float64, error) {
 	}
 	mloss := tr.mloss[:b]
 	start = t.Begin()
-	err = tr.eachMember(b, func(tg *Target, k int) error {
-		s, err := tg.Evaluate(theta, k, scale)
-		if err != nil {
-			return err
-		}
-		l := logq[k] + s
-		for i, phi := range phis {
-			si, err := tg.Pseudofermion(i, true, phi, theta, k, scale)
-			if err != nil {
-				return err
-			}
-			l += pfq[i][k] + si
-		}
-		mloss[k] = l
-		return nil
-	})
+	tr.part = partTask{tr: tr, theta: theta, logq: logq, mloss: mloss, scale: scale}
+	err = tr.eachMember(b, tr.part.member)
+	tr.part = partTask{}
 	if err != nil {
 		return 0, err
 	}
@@ -271,35 +314,48 @@ func (tr *Trainer) Gradient(n int) (float64, error) {
 	for i := range logJ.Grad {
 		logJ.Grad[i] = -scale // log q = log r − Σ logJ
 	}
-	for _, lj := range pfJ {
+	for _, lj := range tr.pfJ {
 		for i := range lj.Grad {
 			lj.Grad[i] = -scale
 		}
 	}
-	start = t.Begin()
-	tr.params.ZeroGrad()
-	t.End(optimizerKind, start, 0, false)
-	if err := t.Backward(); err != nil {
-		return 0, err
+	return loss, t.Backward()
+}
+
+// partTask evaluates the target on the members of a micro-batch.
+type partTask struct {
+	tr    *Trainer
+	theta *nnlayers.Tensor
+	logq  []float64
+	mloss []float64
+	scale float64
+}
+
+func (p *partTask) member(tg *Target, k int) error {
+	s, err := tg.Evaluate(p.theta, k, p.scale)
+	if err != nil {
+		return err
 	}
-	start = t.Begin()
-	tr.grad = nnlayers.AllreduceGrads(env.World, tr.params, tr.grad)
-	t.End("gradient all-reduce", start, 0, false)
-	// The loss: one contribution per replica (domain rank 0).
-	if env.Domain.Rank() != 0 {
-		loss = 0
+	l := p.logq[k] + s
+	for i, phi := range p.tr.phis {
+		si, err := tg.Pseudofermion(i, true, phi, p.theta, k, p.scale)
+		if err != nil {
+			return err
+		}
+		l += p.tr.pfq[i][k] + si
 	}
-	return mpi.SumFloat64(env.World, loss) * scale, nil
+	p.mloss[k] = l
+	return nil
 }
 
 // logQ returns log q of the local batch members from the log-Jacobian
-// density (summed over the domain).
-func (tr *Trainer) logQ(logJ *nnlayers.Tensor) ([]float64, error) {
+// density (summed over the domain), in *buf (grown as needed).
+func (tr *Trainer) logQ(logJ *nnlayers.Tensor, buf *[]float64) []float64 {
 	b := logJ.B
-	if cap(tr.local) < b {
-		tr.local = make([]float64, b)
+	if cap(*buf) < b {
+		*buf = make([]float64, b)
 	}
-	sums := tr.local[:b]
+	sums := (*buf)[:b]
 	clear(sums)
 	for s := 0; s < logJ.V; s++ {
 		for k := 0; k < b; k++ {
@@ -307,11 +363,10 @@ func (tr *Trainer) logQ(logJ *nnlayers.Tensor) ([]float64, error) {
 		}
 	}
 	tr.env.Domain.Allreduce(mpi.Sum, sums)
-	out := make([]float64, b)
-	for k := range out {
-		out[k] = tr.flow.LogPrior() - sums[k]
+	for k := range sums {
+		sums[k] = tr.flow.LogPrior() - sums[k]
 	}
-	return out, nil
+	return sums
 }
 
 // conditionalLogQ sets out[k] = log q(φ_k|U_k) = log r(χ_k) − Σ logJ,
@@ -483,19 +538,13 @@ func (tr *Trainer) drawBatch(out *Samples, from, first, b, nm int, key, pfKey rn
 	if err != nil {
 		return err
 	}
-	logq, err := tr.logQ(logJ)
-	if err != nil {
-		return err
-	}
-	var links *nnlayers.Tensor
-	var heads []*nnlayers.Tensor
+	logq := tr.logQ(logJ, &tr.sampleLogq)
+	var links, ctx *nnlayers.Tensor
 	if nm > 0 {
 		links = tr.flow.Links(t, theta)
-		ctx, err := tr.pf.Context(t, links)
-		if err != nil {
+		if ctx, err = tr.pf.Context(t, links); err != nil {
 			return err
 		}
-		heads = tr.pf.Heads(t, ctx) // depend on U alone: once for every monomial and draw
 	}
 	mine := env.Domain.Rank() == 0
 	err = tr.eachMember(b, func(tg *Target, k int) error {
@@ -530,12 +579,13 @@ func (tr *Trainer) drawBatch(out *Samples, from, first, b, nm int, key, pfKey rn
 	}
 	for i := range nm {
 		c := tr.pf.Conditional(i)
+		heads := c.Heads(t, ctx) // depend on U alone: once for every draw
 		for j := range draws {
 			d := tr.draws
 			d.Reset()
 			d.NoGrad = true
 			chi := c.Prior(b, from+first, pfKey.Derive(uint64(i)).Derive(uint64(j)))
-			phi, lj, err := c.Forward(d, links, heads, chi)
+			phi, lj, err := c.ForwardHeads(d, links, heads, chi)
 			if err != nil {
 				return err
 			}

@@ -115,9 +115,7 @@ func (f *U1) LogPrior() float64 { return -float64(f.links) * math.Log(2*math.Pi)
 // tensor has no gradient buffer and is overwritten by the next call.
 func (f *U1) Prior(b, first int, key rng.Key) *nnlayers.Tensor {
 	ly := f.geo.Layout()
-	if f.prior == nil || f.prior.B != b {
-		f.prior = &nnlayers.Tensor{V: ly.Volume(), B: b, C: 2, Data: make([]float64, ly.Volume()*b*2)}
-	}
+	f.prior = reuseTensor(f.prior, ly.Volume(), b, 2)
 	z := f.prior
 	for s := 0; s < z.V; s++ {
 		g := uint64(ly.GlobalIndex(s))
@@ -183,4 +181,14 @@ func inverseLayers[L couplingLayer](t *nnlayers.Tape, layers []L, x *nnlayers.Te
 // Links returns the links e^{iθ} of the angles (recorded on t).
 func (f *U1) Links(t *nnlayers.Tape, theta *nnlayers.Tensor) *nnlayers.Tensor {
 	return pfflow.U1Links(t, theta)
+}
+
+// reuseTensor returns x resized to v × b × c (no gradient buffer), its
+// storage reused when large enough.
+func reuseTensor(x *nnlayers.Tensor, v, b, c int) *nnlayers.Tensor {
+	if x == nil || cap(x.Data) < v*b*c {
+		x = &nnlayers.Tensor{Data: make([]float64, v*b*c)}
+	}
+	x.V, x.B, x.C, x.Data = v, b, c, x.Data[:v*b*c]
+	return x
 }

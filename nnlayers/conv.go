@@ -322,14 +322,12 @@ func (c *Conv) Outputs(lo, hi int) Outputs { return Outputs{Conv: c, Lo: lo, Hi:
 // AllOutputs returns all of c's output channels.
 func (c *Conv) AllOutputs() Outputs { return Outputs{Conv: c, Lo: 0, Hi: c.out} }
 
-// Bank is a set of convolutions of one input — the same geometry, input
-// channels, kernel, dilation, activation and precision — or slices of
-// their output channels, computed together: the neighbourhoods of the input
-// are gathered once for all members (forward), and once for all weight
-// gradients (backward). Each member has its own output tensor (V × B ×
-// Hi − Lo); the convolutions keep their parameters. The heads of the
-// pseudofermion flows' context network are one bank, each head cut into
-// the slices its layer reads separately.
+// Bank is a convolution whose output channels are cut into slices, each
+// returned in a tensor of its own (the heads of the pseudofermion flows'
+// context network: each part of a head is read by a different operation,
+// which then streams through a contiguous tensor). The product is the
+// convolution's: one matrix product whose epilogue stores each column in
+// its slice's tensor.
 type Bank struct {
 	members []Outputs
 	recs    Records[bankRec]
@@ -346,21 +344,25 @@ type bankRec struct {
 	outs []*Tensor
 }
 
-// NewBank returns the bank of the given members.
+// NewBank returns the bank of slices of one convolution, in order of their
+// channels.
 func NewBank(members ...Outputs) (*Bank, error) {
 	if len(members) == 0 {
-		return nil, fmt.Errorf("nnlayers: a bank of no convolutions")
+		return nil, fmt.Errorf("nnlayers: a bank of no slices")
 	}
-	c0 := members[0].Conv
+	c := members[0].Conv
+	lo := 0
 	for _, m := range members {
-		c := m.Conv
-		if c.geo != c0.geo || c.in != c0.in || c.kernel != c0.kernel || c.dil != c0.dil || c.act != c0.act || c.prec != c0.prec {
-			return nil, fmt.Errorf("nnlayers: convolution %s does not share %s's input, kernel, dilation, activation and precision; they cannot form a bank",
-				c.W.Name, c0.W.Name)
+		if m.Conv != c {
+			return nil, fmt.Errorf("nnlayers: a bank holds slices of one convolution, not of %s and %s", c.W.Name, m.Conv.W.Name)
 		}
-		if m.Lo < 0 || m.Hi > c.out || m.Lo >= m.Hi {
-			return nil, fmt.Errorf("nnlayers: channels [%d, %d) of convolution %s with %d outputs", m.Lo, m.Hi, c.W.Name, c.out)
+		if m.Lo != lo || m.Hi > c.out || m.Lo >= m.Hi {
+			return nil, fmt.Errorf("nnlayers: slices [%d, %d) of convolution %s with %d outputs: the slices must cover its channels in order", m.Lo, m.Hi, c.W.Name, c.out)
 		}
+		lo = m.Hi
+	}
+	if lo != c.out {
+		return nil, fmt.Errorf("nnlayers: the slices of convolution %s end at channel %d of %d", c.W.Name, lo, c.out)
 	}
 	return &Bank{members: members, kind: "convolutions"}, nil
 }
@@ -368,18 +370,8 @@ func NewBank(members ...Outputs) (*Bank, error) {
 // Len is the number of members.
 func (b *Bank) Len() int { return len(b.members) }
 
-// Params returns the parameters of the members' convolutions, each once,
-// in order.
-func (b *Bank) Params() Params {
-	var ps Params
-	for i, m := range b.members {
-		if i > 0 && b.members[i-1].Conv == m.Conv {
-			continue
-		}
-		ps = append(ps, m.Conv.W, m.Conv.B)
-	}
-	return ps
-}
+// Params returns the convolution's parameters.
+func (b *Bank) Params() Params { return b.members[0].Conv.Params() }
 
 // Flops is the number of floating-point operations of one forward pass on
 // bs batch members.
@@ -392,8 +384,8 @@ func (b *Bank) Flops(bs int) int64 {
 	return n
 }
 
-// Apply returns the members' convolutions of x, one tensor each (the
-// slice is the bank's and is overwritten by its next application on t's
+// Apply returns the convolution of x, one tensor per slice (the slice of
+// tensors is the bank's and is overwritten by its next application on t's
 // next pass; the tensors are t's).
 func (b *Bank) Apply(t *Tape, x *Tensor) []*Tensor {
 	c0 := b.members[0].Conv
@@ -415,9 +407,9 @@ func (b *Bank) Apply(t *Tape, x *Tensor) []*Tensor {
 		c0.geo.halo(d, x.B*c0.in).Exchange(pad.Data, decomp.All)
 	}
 	if c0.prec == Float32 {
-		bankForward(t, scratchOf[float32](t), b, pad, rec.outs)
+		bankForward(t, scratchOf[float32](t), b, x, pad, rec.outs)
 	} else {
-		bankForward(t, scratchOf[float64](t), b, pad, rec.outs)
+		bankForward(t, scratchOf[float64](t), b, x, pad, rec.outs)
 	}
 	t.record(node{op: b, in: [2]*Tensor{x}, scratch: pad, bank: rec})
 	t.endProducts(b.kind, start, b.Flops(x.B), false)

@@ -9,85 +9,91 @@ import (
 )
 
 // The convolutions as matrix products (see the package documentation).
-// With rows r = (s, b) of the M = V·B grid points and K = taps·in, a bank's
-// members side by side form N virtual output columns (member h at [off_h,
-// off_h + n_h), columns [lo, hi) of its convolution's W and b):
+// With rows r = (s, b) of the M = V·B grid points, K = taps·in and N
+// outputs,
 //
 //	forward   Y = f(X W + b),              X (M × K): row r = the neighbourhood of r
-//	backward  Z = Ȳ ⊙ f′(Y)                (in place in each member's gradient)
-//	          W̄ += Xᵀ Z,  b̄ += Σ_r Z_r     (F1; a lone convolution with N < K:
-//	                                         W̄ᵀ += Zᵀ X, F2)
-//	          X̄ = Z Wᵀ (M × K), returned to the sites it came from.
+//	backward  Z = Ȳ ⊙ f′(Y)
+//	          W̄ += Xᵀ Z,  b̄ += Σ_r Z_r     (F1; with N < K: W̄ᵀ += Zᵀ X, F2)
+//	          X̄ = Σ_t Z W_tᵀ into the input gradient at the tap-t
+//	          neighbours, tap after tap; the halo part to its owners by the
+//	          adjoint exchange.
 //
-// X is never formed: the packing routines gather it from the padded input,
-// once per block of rows for the whole bank (forward) and once for all
-// weight gradients (Xᵀ). The forward product is one product of all N
-// columns whose epilogue adds the bias, applies the activation and stores
-// each column in its member's tensor. The weight gradient is tiled by
-// columns within each convolution. For X̄ a lone convolution adds Z W_tᵀ to
-// the padded input gradient at the tap-t neighbours, tap after tap, over
-// runs of sites whose neighbours are consecutive (disjoint rows within a
-// tap); a bank of several members computes X̄ into a column buffer and
-// gathers it back site by site. Work is split into tasks by rows, runs,
-// sites or column tiles, the same for any number of goroutines, so results
-// do not depend on it; every element of a forward product is computed the
-// same way whatever the batch size (package gemm).
+// X is never formed: the packing routines gather it from the padded input.
+// Convolutions of one input on one pass of a tape (the heads of the
+// pseudofermion flows) share the packed X and Xᵀ: the tape keeps the last
+// of each. A bank's output slices live in tensors of their own: the forward
+// epilogue stores each column in its slice, and the backward pass first
+// gathers Z = Ȳ ⊙ f′(Y) from them into one row-major matrix.
+//
+// Work is split into tasks by rows (forward), runs of sites whose tap
+// neighbours are consecutive (X̄: disjoint rows within a tap) or output
+// columns (W̄, b̄), the same for any number of goroutines, so results do not
+// depend on it; every element of a forward product is computed the same way
+// whatever the batch size (package gemm).
 
-// rowsPerTask is the number of grid rows of a forward or column-buffer task
-// (a multiple of every kernel's MR) and the target size of a run.
+// rowsPerTask is the number of grid rows of a forward task (a multiple of
+// every kernel's MR) and the target size of a run.
 const rowsPerTask = 96
 
 // colsPerTask is the width of an output-column task of the weight
 // gradient (a multiple of every kernel's NR).
 const colsPerTask = 64
 
-// sitesPerTask is the number of padded sites of a gather task.
-const sitesPerTask = 8
-
 // convTasks are the task objects of one precision, reused by every
 // operation (no allocation per call).
 type convTasks[C gemm.Float] struct {
-	fwd    fwdTask[C]
-	fwdG   fwdGroupTask[C]
-	wgrad  wgradTask[C]
-	xgrad  xgradTask[C]
-	colT   colTask[C]
-	gather gatherTask
-	dz     dzTask
-	conv   convertTask[C]
+	fwd   fwdTask[C]
+	wgrad wgradTask[C]
+	xgrad xgradTask[C]
+	dz    dzTask
+	zbuf  zbufTask[C]
 	// per goroutine: sources and epilogue
-	gath  []gatherA[C]
 	rows  []rowsA[C]
+	gath  []gatherA[C]
 	dense []gemm.Dense[C]
 	cols  []gatherB[C]
 	zB    []zColsB[C]
-	zA    []zRowsA[C]
 	epi   []epilogue[C]
-	wG    []rowsB[C]
-	pbG   []gemm.Packed[C] // a group's packed weights
-	viewA []gemm.Packed[C] // rows of the shared packed X
+	views []gemm.Packed[C]
 	// shared
 	st  stencilOf
-	wB  wcatB[C]
-	wTB wcatTB[C]
+	g   gatherA[C]
+	wB  rowsB[C]
+	wTB rowsTB[C]
 	xT  gatherAT[C]
 	dzT rowsAT[C]
 }
 
 func (ts *convTasks[C]) ensure(workers int) {
-	if len(ts.gath) >= workers {
+	if len(ts.rows) >= workers {
 		return
 	}
-	ts.gath = make([]gatherA[C], workers)
 	ts.rows = make([]rowsA[C], workers)
+	ts.gath = make([]gatherA[C], workers)
 	ts.dense = make([]gemm.Dense[C], workers)
 	ts.cols = make([]gatherB[C], workers)
 	ts.zB = make([]zColsB[C], workers)
-	ts.zA = make([]zRowsA[C], workers)
 	ts.epi = make([]epilogue[C], workers)
-	ts.wG = make([]rowsB[C], workers)
-	ts.pbG = make([]gemm.Packed[C], workers)
-	ts.viewA = make([]gemm.Packed[C], workers)
+	ts.views = make([]gemm.Packed[C], workers)
+}
+
+// packedInput is a packed X (or Xᵀ) kept for the next convolution of the
+// same input on the same pass.
+type packedInput[C gemm.Float] struct {
+	x      *Tensor
+	tp     *taps
+	in     int
+	pass   uint64
+	packed gemm.Packed[C]
+}
+
+func (p *packedInput[C]) valid(t *Tape, x *Tensor, tp *taps, in int) bool {
+	return p.x == x && p.tp == tp && p.in == in && p.pass == t.pass
+}
+
+func (p *packedInput[C]) set(t *Tape, x *Tensor, tp *taps, in int) {
+	p.x, p.tp, p.in, p.pass = x, tp, in, t.pass
 }
 
 // isF64 reports whether C is float64.
@@ -106,6 +112,13 @@ func asC[C gemm.Float](s []float64) []C {
 // convert copies src into dst, rounding to C.
 func convert[C gemm.Float](dst []C, src []float64) {
 	if d, ok := any(dst).([]float64); ok {
+		if len(d) < 64 {
+			src = src[:len(d)]
+			for i, v := range src {
+				d[i] = v
+			}
+			return
+		}
 		copy(d, src)
 		return
 	}
@@ -118,6 +131,13 @@ func convert[C gemm.Float](dst []C, src []float64) {
 // widen copies src into dst as float64.
 func widen[C gemm.Float](dst []float64, src []C) {
 	if s, ok := any(src).([]float64); ok {
+		if len(s) < 64 {
+			s = s[:len(dst)]
+			for i, v := range s {
+				dst[i] = v
+			}
+			return
+		}
 		copy(dst, s)
 		return
 	}
@@ -148,20 +168,10 @@ func growC[C any](s []C, n int) []C {
 	return s[:n]
 }
 
-// layout is a bank's virtual output columns: member h at [off[h], off[h+1]),
-// and groups of consecutive members that are contiguous channels of one
-// convolution (one W.Grad block each).
+// layout is a bank's slices: member h at columns [off[h], off[h+1]).
 type layout struct {
-	b      *Bank
-	off    []int // len(members)+1
-	groups []group
-}
-
-type group struct {
-	conv       *Conv
-	first, end int // members
-	lo         int // the convolution's first channel
-	c0, c1     int // virtual columns
+	b   *Bank
+	off []int // len(members)+1
 }
 
 func (b *Bank) layout() *layout {
@@ -171,17 +181,12 @@ func (b *Bank) layout() *layout {
 	l := &layout{b: b, off: make([]int, len(b.members)+1)}
 	for h, m := range b.members {
 		l.off[h+1] = l.off[h] + m.Hi - m.Lo
-		if g := len(l.groups) - 1; g >= 0 && l.groups[g].conv == m.Conv && b.members[h-1].Hi == m.Lo {
-			l.groups[g].end, l.groups[g].c1 = h+1, l.off[h+1]
-			continue
-		}
-		l.groups = append(l.groups, group{conv: m.Conv, first: h, end: h + 1, lo: m.Lo, c0: l.off[h], c1: l.off[h+1]})
 	}
 	b.lay = l
 	return l
 }
 
-// member returns the member of virtual column col.
+// member returns the member of column col.
 func (l *layout) member(col int) int {
 	lo, hi := 0, len(l.off)-1
 	for hi-lo > 1 {
@@ -195,10 +200,8 @@ func (l *layout) member(col int) int {
 	return lo
 }
 
-// n is the number of virtual columns.
-func (l *layout) n() int { return l.off[len(l.off)-1] }
-
-// stencilOf is the geometry of a bank's input: taps, channels, batch.
+// stencilOf is the geometry of a convolution's input: taps, channels,
+// batch.
 type stencilOf struct {
 	tp     *taps
 	in, bs int
@@ -217,7 +220,7 @@ func (st *stencilOf) neighbour(t, s int) int {
 // channels of the neighbours of s for member b.
 type gatherA[C gemm.Float] struct {
 	st *stencilOf
-	r0 int // first row of the task
+	r0 int // first row of the product
 }
 
 func (g *gatherA[C]) PackA(dst []C, i, m, p, kc int) {
@@ -305,7 +308,7 @@ func (a *rowsA[C]) PackA(dst []C, i, m, p, kc int) {
 // rowsAT is the transpose of a row-major float64 matrix (Zᵀ) as the left
 // factor.
 type rowsAT[C gemm.Float] struct {
-	data   []float64
+	data   []C
 	stride int
 }
 
@@ -313,77 +316,7 @@ func (a *rowsAT[C]) PackA(dst []C, i, m, p, kc int) {
 	for q := range kc {
 		off := (p+q)*a.stride + i
 		for r, v := range a.data[off : off+m] {
-			dst[r*kc+q] = C(v)
-		}
-	}
-}
-
-// zRowsA packs rows r0 + [i, i+m) of Z over the virtual columns [p, p+kc)
-// (the members' gradients side by side) as the left factor.
-type zRowsA[C gemm.Float] struct {
-	lay *layout
-	ys  []*Tensor
-	r0  int
-}
-
-func (a *zRowsA[C]) PackA(dst []C, i, m, p, kc int) {
-	for q := 0; q < kc; {
-		h := a.lay.member(p + q)
-		n := a.lay.off[h+1] - a.lay.off[h]
-		c0 := p + q - a.lay.off[h]
-		w := min(n-c0, kc-q)
-		z := a.ys[h].Grad
-		for r := range m {
-			off := (a.r0+i+r)*n + c0
-			convert(dst[r*kc+q:r*kc+q+w], z[off:off+w])
-		}
-		q += w
-	}
-}
-
-// zColsB packs Z as the right factor: grid rows [p, p+kc), virtual columns
-// j0 + [j, j+n) (within one group), and adds the column sums over the packed
-// rows to the bias gradient (each element is packed once per product).
-type zColsB[C gemm.Float] struct {
-	lay   *layout
-	ys    []*Tensor
-	j0    int
-	bgrad []float64 // bias gradient of column j0 …
-}
-
-func (d *zColsB[C]) PackB(dst []C, nr, p, kc, j, n int) {
-	for c := 0; c < n; {
-		col := d.j0 + j + c
-		h := d.lay.member(col)
-		mw := d.lay.off[h+1] - d.lay.off[h]
-		c0 := col - d.lay.off[h]
-		w := min(mw-c0, n-c)
-		z := d.ys[h].Grad
-		g := d.bgrad[j+c : j+c+w]
-		// Columns c … c+w of the block, panel by panel.
-		for s0 := c; s0 < c+w; {
-			pn := s0 / nr
-			e := min((pn+1)*nr, c+w)
-			panel := dst[pn*kc*nr : (pn+1)*kc*nr]
-			lo := s0 - pn*nr
-			for q := range kc {
-				off := (p+q)*mw + c0 + s0 - c
-				convert(panel[q*nr+lo:q*nr+lo+e-s0], z[off:off+e-s0])
-			}
-			s0 = e
-		}
-		for q := range kc {
-			off := (p+q)*mw + c0
-			for k, v := range z[off : off+w] {
-				g[k] += v
-			}
-		}
-		c += w
-	}
-	if n%nr != 0 {
-		last := (n / nr) * kc * nr
-		for q := range kc {
-			clear(dst[last+q*nr+n%nr : last+(q+1)*nr])
+			dst[r*kc+q] = v
 		}
 	}
 }
@@ -407,212 +340,173 @@ func (w *rowsB[C]) PackB(dst []C, nr, p, kc, j, n int) {
 	}
 }
 
-// wcatB packs the members' weights side by side (K × N virtual columns).
-type wcatB[C gemm.Float] struct {
-	lay *layout
+// rowsTB is the transpose of rows [k0, k0+K′) of W (a tap's block,
+// transposed: N × in) as the right factor.
+type rowsTB[C gemm.Float] struct {
+	data   []float64
+	stride int
+	k0     int
 }
 
-func (w *wcatB[C]) PackB(dst []C, nr, p, kc, j, n int) {
-	l := w.lay
-	for c := 0; c < n; {
-		col := j + c
-		h := l.member(col)
-		m := l.b.members[h]
-		cv := m.Conv
-		c0 := col - l.off[h]
-		wd := min(m.Hi-m.Lo-c0, n-c)
-		for q := range kc {
-			src := cv.W.Value[(p+q)*cv.out+m.Lo+c0 : (p+q)*cv.out+m.Lo+c0+wd]
-			for k, v := range src {
-				s := c + k
-				dst[(s/nr)*kc*nr+q*nr+s%nr] = C(v)
-			}
-		}
-		c += wd
-	}
-	if n%nr != 0 {
-		last := (n / nr) * kc * nr
-		for q := range kc {
-			clear(dst[last+q*nr+n%nr : last+(q+1)*nr])
-		}
-	}
-}
-
-// wcatTB packs the transpose of the members' weights (virtual rows o,
-// columns k0 + [j, j+n) of the taps × channels).
-type wcatTB[C gemm.Float] struct {
-	lay *layout
-	k0  int
-}
-
-func (w *wcatTB[C]) PackB(dst []C, nr, p, kc, j, n int) {
-	l := w.lay
+func (w *rowsTB[C]) PackB(dst []C, nr, p, kc, j, n int) {
 	for q := range kc {
-		h := l.member(p + q)
-		m := l.b.members[h]
-		cv := m.Conv
-		o := m.Lo + p + q - l.off[h]
+		o := p + q
 		for s0 := 0; s0 < n; s0 += nr {
 			cols := min(nr, n-s0)
 			panel := dst[(s0/nr)*kc*nr+q*nr : (s0/nr)*kc*nr+(q+1)*nr]
 			for c := range cols {
-				panel[c] = C(cv.W.Value[(w.k0+j+s0+c)*cv.out+o])
+				panel[c] = C(w.data[(w.k0+j+s0+c)*w.stride+o])
 			}
 			clear(panel[cols:])
 		}
 	}
 }
 
+// zColsB packs columns [j0+j, j0+j+n) of Z (row-major, stride) as the right
+// factor and adds their column sums over the packed rows to the bias
+// gradient (each element is packed once per product).
+type zColsB[C gemm.Float] struct {
+	data   []C
+	stride int
+	j0     int
+	bgrad  []float64 // bias gradient of column j0 …
+}
+
+func (d *zColsB[C]) PackB(dst []C, nr, p, kc, j, n int) {
+	for s0 := 0; s0 < n; s0 += nr {
+		cols := min(nr, n-s0)
+		panel := dst[(s0/nr)*kc*nr : (s0/nr+1)*kc*nr]
+		for q := range kc {
+			off := (p+q)*d.stride + d.j0 + j + s0
+			copy(panel[q*nr:q*nr+cols], d.data[off:off+cols])
+			clear(panel[q*nr+cols : (q+1)*nr])
+		}
+	}
+	g := d.bgrad[j : j+n]
+	for q := range kc {
+		off := (p+q)*d.stride + d.j0 + j
+		for c, v := range d.data[off : off+n] {
+			g[c] += float64(v)
+		}
+	}
+}
+
 // epilogue adds the bias, applies the activation and stores the block in
-// the members' outputs (in place when the block is the output itself).
+// the slices' tensors (in place when the block is the output itself).
 type epilogue[C gemm.Float] struct {
 	s       *scratch[C]
 	lay     *layout
 	ys      []*Tensor
 	act     Activation
 	r0      int  // first grid row of the product
-	col0    int  // first virtual column of the product
-	inPlace bool // C is the lone member's output
+	inPlace bool // C is the lone output
 }
 
-func (e *epilogue[C]) Finish(c []C, ldc, i, m, jj, n int) {
+func (e *epilogue[C]) Finish(c []C, ldc, i, m, j, n int) {
 	s := e.s
-	j := e.col0 + jj // virtual column
+	bias := s.bias[j : j+n]
+	for r := i; r < i+m; r++ {
+		row := c[r*ldc+j : r*ldc+j+n]
+		switch e.act {
+		case Tanh:
+			s.vm.Tanh(row, row, bias)
+		case ELU:
+			s.vm.ELU(row, row, bias)
+		default:
+			for k := range row {
+				row[k] = C(e.act.value(float64(row[k] + bias[k])))
+			}
+		}
+	}
+	if e.inPlace {
+		return
+	}
+	// Into the slices' tensors, segment by segment.
 	for cc := 0; cc < n; {
 		h := e.lay.member(j + cc)
 		c0 := j + cc - e.lay.off[h]
 		mw := e.lay.off[h+1] - e.lay.off[h]
 		w := min(mw-c0, n-cc)
-		bias := s.bias[j+cc : j+cc+w]
+		y := e.ys[h].Data
 		for r := i; r < i+m; r++ {
-			row := c[r*ldc+jj+cc : r*ldc+jj+cc+w]
-			switch e.act {
-			case Tanh:
-				s.vm.Tanh(row, row, bias)
-			case ELU:
-				s.vm.ELU(row, row, bias)
-			default:
-				for k := range row {
-					row[k] = C(e.act.value(float64(row[k] + bias[k])))
-				}
-			}
-			if !e.inPlace {
-				y := e.ys[h].Data[(e.r0+r)*mw+c0 : (e.r0+r)*mw+c0+w]
-				widen(y, row)
-			}
+			widen(y[(e.r0+r)*mw+c0:(e.r0+r)*mw+c0+w], c[r*ldc+j+cc:r*ldc+j+cc+w])
 		}
 		cc += w
 	}
 }
 
-// fwdTask computes rows [item·rowsPerTask, …) of the bank's outputs.
+// fwdTask computes rows [item·rowsPerTask, …) of the output.
 type fwdTask[C gemm.Float] struct {
-	s   *scratch[C]
-	lay *layout
-	st  stencilOf
-	ys  []*Tensor
-	act Activation
-	m   int // grid rows
-	k   int
+	s      *scratch[C]
+	lay    *layout
+	st     *stencilOf
+	ys     []*Tensor
+	act    Activation
+	m      int // grid rows
+	k      int
+	n      int
+	shared bool // X is the shared packed input (else gathered per task)
 }
 
 func (ft *fwdTask[C]) run(w, item int) {
 	s := ft.s
+	ts := &s.tasks
 	r0 := item * rowsPerTask
 	rows := min(rowsPerTask, ft.m-r0)
-	n := ft.lay.n()
 	var a gemm.ASource[C]
 	if isF64[C]() && ft.st.tp.depth == 0 {
-		d := &s.tasks.dense[w] // the input, read in place
+		d := &ts.dense[w] // the input, read in place
 		d.Data, d.Stride = asC[C](ft.st.pad[r0*ft.st.in:(r0+rows)*ft.st.in]), ft.st.in
 		a = d
+	} else if ft.shared {
+		s.xc.packed.View(&ts.views[w], r0, rows)
+		a = &ts.views[w]
 	} else {
-		g := &s.tasks.gath[w]
-		g.st, g.r0 = &ft.st, r0
+		g := &ts.gath[w]
+		g.st, g.r0 = ft.st, r0
 		a = g
 	}
-	epi := &s.tasks.epi[w]
+	epi := &ts.epi[w]
 	*epi = epilogue[C]{s: s, lay: ft.lay, ys: ft.ys, act: ft.act, r0: r0}
 	var c []C
 	if isF64[C]() && len(ft.ys) == 1 {
-		c = asC[C](ft.ys[0].Data[r0*n : (r0+rows)*n])
+		c = asC[C](ft.ys[0].Data[r0*ft.n : (r0+rows)*ft.n])
 		epi.inPlace = true
 	} else {
-		s.blk[w] = growC(s.blk[w], rowsPerTask*n)
-		c = s.blk[w][:rows*n]
+		s.blk[w] = growC(s.blk[w], rowsPerTask*ft.n)
+		c = s.blk[w][:rows*ft.n]
 	}
-	s.mm.Mul(&s.ws[w], rows, n, ft.k, a, &s.pb, c, n, false, epi)
+	s.mm.Mul(&s.ws[w], rows, ft.n, ft.k, a, &s.pb, c, ft.n, false, epi)
 	*epi = epilogue[C]{}
 }
 
-// fwdGroupTask computes the outputs of one group of a bank (a
-// convolution's slices) for every row: its weights packed once by the task,
-// X the shared packed neighbourhoods, rows in chunks whose output block stays
-// in cache for the epilogue.
-type fwdGroupTask[C gemm.Float] struct {
-	s   *scratch[C]
-	lay *layout
-	ys  []*Tensor
-	act Activation
-	m   int // grid rows
-	k   int
-}
-
-func (ft *fwdGroupTask[C]) run(w, g int) {
-	s := ft.s
-	ts := &s.tasks
-	gr := ft.lay.groups[g]
-	n := gr.c1 - gr.c0
-	cv := gr.conv
-	src := &ts.wG[w]
-	*src = rowsB[C]{data: cv.W.Value[gr.lo:], stride: cv.out}
-	s.mm.PackB(&ts.pbG[w], src, ft.k, n)
-	*src = rowsB[C]{}
-	s.blk[w] = growC(s.blk[w], rowsPerTask*n)
-	epi := &ts.epi[w]
-	*epi = epilogue[C]{s: s, lay: ft.lay, ys: ft.ys, act: ft.act, col0: gr.c0}
-	for r0 := 0; r0 < ft.m; r0 += rowsPerTask {
-		rows := min(rowsPerTask, ft.m-r0)
-		s.pa.View(&ts.viewA[w], r0, rows)
-		epi.r0 = r0
-		s.mm.Mul(&s.ws[w], rows, n, ft.k, &ts.viewA[w], &ts.pbG[w], s.blk[w][:rows*n], n, false, epi)
-	}
-	*epi = epilogue[C]{}
-}
-
-func bankForward[C gemm.Float](t *Tape, s *scratch[C], b *Bank, pad *Tensor, ys []*Tensor) {
+func bankForward[C gemm.Float](t *Tape, s *scratch[C], b *Bank, x, pad *Tensor, ys []*Tensor) {
 	lay := b.layout()
-	c0 := b.members[0].Conv
-	k, n := c0.tp.n*c0.in, lay.n()
+	cv := b.members[0].Conv
+	k, n, m := cv.tp.n*cv.in, cv.out, x.V*x.B
 	ts := &s.tasks
 	ts.ensure(t.workers.n)
-	s.bias = growC(s.bias, n)
-	for h, m := range b.members {
-		convert(s.bias[lay.off[h]:lay.off[h+1]], m.Conv.B.Value[m.Lo:m.Hi])
+	ts.st = stencilOf{tp: cv.tp, in: cv.in, bs: x.B, pad: pad.Data}
+	// The heads (banks of slices) of one input share its packed X; a lone
+	// convolution gathers its rows task by task, in cache.
+	shared := len(ys) > 1 && !(isF64[C]() && cv.tp.depth == 0)
+	if shared && !s.xc.valid(t, x, cv.tp, cv.in) {
+		// X, gathered once for every convolution of x on this pass.
+		ts.g.st = &ts.st
+		s.mm.PackA(&s.xc.packed, &ts.g, m, k)
+		ts.g.st = nil
+		s.xc.set(t, x, cv.tp, cv.in)
 	}
-	y0 := ys[0]
-	st := stencilOf{tp: c0.tp, in: c0.in, bs: y0.B, pad: pad.Data}
-	if len(lay.groups) > 1 {
-		// Several convolutions: X gathered once, a task per convolution.
-		ts.st = st
-		g := &ts.gath[0]
-		g.st, g.r0 = &ts.st, 0
-		s.mm.PackA(&s.pa, g, y0.V*y0.B, k)
-		*g = gatherA[C]{}
-		ts.st = stencilOf{}
-		ft := &ts.fwdG
-		*ft = fwdGroupTask[C]{s: s, lay: lay, ys: ys, act: c0.act, m: y0.V * y0.B, k: k}
-		t.workers.run(len(lay.groups), ft)
-		*ft = fwdGroupTask[C]{}
-		return
-	}
-	ts.wB.lay = lay
+	ts.wB = rowsB[C]{data: cv.W.Value, stride: n}
 	s.mm.PackB(&s.pb, &ts.wB, k, n)
-	ts.wB.lay = nil
+	ts.wB = rowsB[C]{}
+	s.bias = growC(s.bias, n)
+	convert(s.bias, cv.B.Value)
 	ft := &ts.fwd
-	*ft = fwdTask[C]{s: s, lay: lay, st: st, ys: ys, act: c0.act, m: y0.V * y0.B, k: k}
-	t.workers.run((ft.m+rowsPerTask-1)/rowsPerTask, ft)
+	*ft = fwdTask[C]{s: s, lay: lay, st: &ts.st, ys: ys, act: cv.act, m: m, k: k, n: n, shared: shared}
+	t.workers.run((m+rowsPerTask-1)/rowsPerTask, ft)
 	*ft = fwdTask[C]{}
+	ts.st = stencilOf{}
 }
 
 // dzTask turns Ȳ into Z = Ȳ ⊙ f′(Y) in place, block by block.
@@ -625,81 +519,116 @@ type dzTask struct {
 func (d *dzTask) run(_, item int) {
 	lo, hi := blockRange(item, d.y.Len())
 	g, y := d.y.Grad[lo:hi], d.y.Data[lo:hi]
-	switch d.act {
+	applyDeriv(d.act, d.vm, g, y)
+}
+
+func applyDeriv(act Activation, vm *vmath.Funcs[float64], g, y []float64) {
+	switch act {
 	case Tanh:
-		d.vm.TanhGrad(g, y)
+		vm.TanhGrad(g, y)
 	case ELU:
-		d.vm.ELUGrad(g, y)
+		vm.ELUGrad(g, y)
+	case Identity:
 	default:
 		for i, v := range y {
-			g[i] *= d.act.derivFromOutput(v)
+			g[i] *= act.derivFromOutput(v)
+		}
+	}
+}
+
+// zbufTask gathers Z = Ȳ ⊙ f′(Y) of a convolution's output (or of a
+// bank's slices) into one row-major matrix in the precision of the
+// products, rows in blocks.
+type zbufTask[C gemm.Float] struct {
+	lay  *layout
+	ys   []*Tensor
+	act  Activation
+	vm   *vmath.Funcs[float64]
+	z    []C // M × N
+	tmp  [][]float64
+	n, m int
+}
+
+func (zt *zbufTask[C]) run(w, item int) {
+	r0 := item * rowsPerTask
+	r1 := min(r0+rowsPerTask, zt.m)
+	tmp := zt.tmp[w]
+	for h, y := range zt.ys {
+		mw := zt.lay.off[h+1] - zt.lay.off[h]
+		c0 := zt.lay.off[h]
+		for r := r0; r < r1; r++ {
+			if z, ok := any(zt.z).([]float64); ok {
+				dst := z[r*zt.n+c0 : r*zt.n+c0+mw]
+				copy(dst, y.Grad[r*mw:(r+1)*mw])
+				applyDeriv(zt.act, zt.vm, dst, y.Data[r*mw:(r+1)*mw])
+				continue
+			}
+			t := tmp[:mw]
+			copy(t, y.Grad[r*mw:(r+1)*mw])
+			applyDeriv(zt.act, zt.vm, t, y.Data[r*mw:(r+1)*mw])
+			convert(zt.z[r*zt.n+c0:r*zt.n+c0+mw], t)
 		}
 	}
 }
 
 // wgradTask computes the weight gradient of one column block: F1 (W̄ =
-// Xᵀ Z, virtual columns within one group) or F2 (W̄ᵀ = Zᵀ X, columns of the
-// taps × channels).
+// Xᵀ Z, output columns) or F2 (W̄ᵀ = Zᵀ X, columns of the taps × channels).
 type wgradTask[C gemm.Float] struct {
 	s     *scratch[C]
-	lay   *layout
-	st    stencilOf
-	ys    []*Tensor // Z in the gradients
-	m     int       // grid rows
+	cv    *Conv
+	st    *stencilOf
+	z     []C // Z, M × N
+	m     int // grid rows
 	k     int
 	f2    bool
-	tiles []colTile
+	tiles int
 }
-
-// colTile is a block of virtual columns [j0, j1) of group g (F1) or of the
-// taps × channels (F2).
-type colTile struct{ g, j0, j1 int }
 
 func (wt *wgradTask[C]) run(w, item int) {
 	s := wt.s
-	tile := wt.tiles[item]
-	width := tile.j1 - tile.j0
-	gr := wt.lay.groups[tile.g]
-	cv := gr.conv
+	cv := wt.cv
+	n := cv.out
 	if wt.f2 {
 		// W̄ᵀ(:, j0:j1) = Zᵀ X(:, j0:j1), then transposed into W̄.
-		n := cv.out
+		j0 := item * colsPerTask
+		width := min(colsPerTask, wt.k-j0)
 		g := &s.tasks.cols[w]
-		g.st, g.j0 = &wt.st, tile.j0
+		g.st, g.j0 = wt.st, j0
 		s.blk[w] = growC(s.blk[w], n*colsPerTask)
 		out := s.blk[w][:n*width]
 		s.mm.Mul(&s.ws[w], n, width, wt.m, &s.pa, g, out, width, false, nil)
 		for o := range n {
 			for j := range width {
-				cv.W.Grad[(tile.j0+j)*n+o] += float64(out[o*width+j])
+				cv.W.Grad[(j0+j)*n+o] += float64(out[o*width+j])
 			}
 		}
+		*g = gatherB[C]{}
 		return
 	}
-	// Virtual columns j0 … are the convolution's columns col ….
-	col := gr.lo + tile.j0 - gr.c0
+	j0 := item * colsPerTask
+	width := min(colsPerTask, n-j0)
 	d := &s.tasks.zB[w]
-	*d = zColsB[C]{lay: wt.lay, ys: wt.ys, j0: tile.j0, bgrad: cv.B.Grad[col:]}
+	*d = zColsB[C]{data: wt.z, stride: n, j0: j0, bgrad: cv.B.Grad[j0:]}
 	if isF64[C]() {
-		s.mm.Mul(&s.ws[w], wt.k, width, wt.m, &s.pa, d, asC[C](cv.W.Grad[col:]), cv.out, true, nil)
+		s.mm.Mul(&s.ws[w], wt.k, width, wt.m, &s.xtc.packed, d, asC[C](cv.W.Grad[j0:]), n, true, nil)
 	} else {
 		s.blk[w] = growC(s.blk[w], wt.k*colsPerTask)
 		out := s.blk[w][:wt.k*width]
-		s.mm.Mul(&s.ws[w], wt.k, width, wt.m, &s.pa, d, out, width, false, nil)
+		s.mm.Mul(&s.ws[w], wt.k, width, wt.m, &s.xtc.packed, d, out, width, false, nil)
 		for r := range wt.k {
-			addTo(cv.W.Grad[r*cv.out+col:r*cv.out+col+width], out[r*width:(r+1)*width])
+			addTo(cv.W.Grad[r*n+j0:r*n+j0+width], out[r*width:(r+1)*width])
 		}
 	}
 	*d = zColsB[C]{}
 }
 
-// xgradTask (a lone convolution) adds one tap's share of X̄ to the padded
-// input gradient: for the sites of a run, Z(s) W_tᵀ into dpad(nbr_t(s)).
-// Within a tap the destinations of different sites differ, so the runs of
-// a tap are independent tasks; the taps follow one another.
+// xgradTask adds one tap's share of X̄ to the padded input gradient: for
+// the sites of a run, Z(s) W_tᵀ into dpad(nbr_t(s)). Within a tap the
+// destinations of different sites differ, so the runs of a tap are
+// independent tasks; the taps follow one another.
 type xgradTask[C gemm.Float] struct {
 	s    *scratch[C]
-	z    []C       // Z in the precision of the products
+	z    []C
 	dpad []float64 // padded input gradient (or the input's, 1×1)
 	bs   int
 	in   int
@@ -726,179 +655,90 @@ func (xt *xgradTask[C]) run(w, item int) {
 	addTo(dst, out)
 }
 
-// convertTask rounds a float64 slice into C, block by block.
-type convertTask[C gemm.Float] struct {
-	dst []C
-	src []float64
-}
-
-func (ct *convertTask[C]) run(_, item int) {
-	lo, hi := blockRange(item, len(ct.dst))
-	convert(ct.dst[lo:hi], ct.src[lo:hi])
-}
-
-// colTask (a bank of several members) computes rows of the column buffer
-// X̄ = Z Wᵀ (M × K), Z gathered from the members' gradients.
-type colTask[C gemm.Float] struct {
-	s   *scratch[C]
-	lay *layout
-	ys  []*Tensor
-	m   int
-	k   int
-}
-
-func (ct *colTask[C]) run(w, item int) {
-	s := ct.s
-	r0 := item * rowsPerTask
-	rows := min(rowsPerTask, ct.m-r0)
-	a := &s.tasks.zA[w]
-	*a = zRowsA[C]{lay: ct.lay, ys: ct.ys, r0: r0}
-	s.mm.Mul(&s.ws[w], rows, ct.k, ct.lay.n(), a, &s.pb, s.col[r0*ct.k:(r0+rows)*ct.k], ct.k, false, nil)
-	*a = zRowsA[C]{}
-}
-
-// gatherTask returns the column buffer to the padded sites the columns came
-// from: dpad(p, b, c) = Σ_t X̄((inv_t(p), b), (t, c)), in tap order.
-type gatherTask struct {
-	tp     *taps
-	col    any // []C of the scratch
-	in, bs int
-	k      int
-	dpad   []float64
-	sites  int
-}
-
-func (gt *gatherTask) run(_, item int) {
-	switch col := gt.col.(type) {
-	case []float64:
-		gatherRun(gt, col, item)
-	case []float32:
-		gatherRun(gt, col, item)
-	}
-}
-
-func gatherRun[C gemm.Float](gt *gatherTask, col []C, item int) {
-	p0 := item * sitesPerTask
-	p1 := min(p0+sitesPerTask, gt.sites)
-	per := gt.bs * gt.in
-	for p := p0; p < p1; p++ {
-		dst := gt.dpad[p*per : (p+1)*per]
-		clear(dst)
-		for t := range gt.tp.n {
-			s := gt.tp.inv[t][p]
-			if s < 0 {
-				continue
-			}
-			for b := range gt.bs {
-				src := col[(int(s)*gt.bs+b)*gt.k+t*gt.in:][:gt.in]
-				addTo(dst[b*gt.in:(b+1)*gt.in], src)
-			}
-		}
-	}
-}
-
 func bankBackward[C gemm.Float](t *Tape, s *scratch[C], b *Bank, x, pad *Tensor, ys []*Tensor) {
 	lay := b.layout()
-	c0 := b.members[0].Conv
+	cv := b.members[0].Conv
 	ts := &s.tasks
 	ts.ensure(t.workers.n)
-	y0 := ys[0]
-	m, k, n := y0.V*y0.B, c0.tp.n*c0.in, lay.n()
-	// Z = Ȳ ⊙ f′(Y), in place.
-	if act := c0.act; act != Identity {
-		d := &ts.dz
-		for _, y := range ys {
-			*d = dzTask{y: y, act: act, vm: scratchOf[float64](t).vm}
-			t.workers.run(blocks(y.Len()), d)
+	m, k, n := x.V*x.B, cv.tp.n*cv.in, cv.out
+	vm := scratchOf[float64](t).vm
+	// Z = Ȳ ⊙ f′(Y) in the precision of the products: in place for a lone
+	// float64 output, else gathered into one matrix.
+	var z []C
+	if isF64[C]() && len(ys) == 1 {
+		if cv.act != Identity {
+			d := &ts.dz
+			*d = dzTask{y: ys[0], act: cv.act, vm: vm}
+			t.workers.run(blocks(ys[0].Len()), d)
+			*d = dzTask{}
 		}
-		*d = dzTask{}
+		z = asC[C](ys[0].Grad)
+	} else {
+		s.z = growC(s.z, m*n)
+		z = s.z
+		for len(s.ztmp) < t.workers.n {
+			s.ztmp = append(s.ztmp, nil)
+		}
+		for i := range s.ztmp {
+			s.ztmp[i] = growC(s.ztmp[i], n)
+		}
+		zt := &ts.zbuf
+		*zt = zbufTask[C]{lay: lay, ys: ys, act: cv.act, vm: vm, z: z, tmp: s.ztmp, n: n, m: m}
+		t.workers.run((m+rowsPerTask-1)/rowsPerTask, zt)
+		*zt = zbufTask[C]{}
 	}
-	st := stencilOf{tp: c0.tp, in: c0.in, bs: y0.B, pad: pad.Data}
-	lone := len(b.members) == 1 && b.members[0] == c0.AllOutputs()
+	ts.st = stencilOf{tp: cv.tp, in: cv.in, bs: x.B, pad: pad.Data}
 	// Weight and bias gradients.
 	wt := &ts.wgrad
-	*wt = wgradTask[C]{s: s, lay: lay, st: st, ys: ys, m: m, k: k, tiles: wt.tiles[:0]}
-	wt.f2 = lone && n < k
+	*wt = wgradTask[C]{s: s, cv: cv, st: &ts.st, z: z, m: m, k: k, f2: n < k}
 	if wt.f2 {
-		ts.dzT.data, ts.dzT.stride = y0.Grad, n
+		ts.dzT.data, ts.dzT.stride = z, n
 		s.mm.PackA(&s.pa, &ts.dzT, n, m)
 		ts.dzT = rowsAT[C]{}
-		for j := 0; j < k; j += colsPerTask {
-			wt.tiles = append(wt.tiles, colTile{0, j, min(j+colsPerTask, k)})
-		}
+		wt.tiles = (k + colsPerTask - 1) / colsPerTask
 		// The bias gradient: column sums of Z.
-		g := c0.B.Grad
+		g := cv.B.Grad
 		for r := range m {
-			for o, v := range y0.Grad[r*n : (r+1)*n] {
-				g[o] += v
+			for o, v := range z[r*n : (r+1)*n] {
+				g[o] += float64(v)
 			}
 		}
 	} else {
-		ts.xT.st = &wt.st
-		s.mm.PackA(&s.pa, &ts.xT, k, m)
-		ts.xT.st = nil
-		for g, gr := range lay.groups {
-			for j := gr.c0; j < gr.c1; j += colsPerTask {
-				wt.tiles = append(wt.tiles, colTile{g, j, min(j+colsPerTask, gr.c1)})
-			}
+		if !s.xtc.valid(t, x, cv.tp, cv.in) {
+			// Xᵀ, gathered once for every convolution of x on this pass.
+			ts.xT.st = &ts.st
+			s.mm.PackA(&s.xtc.packed, &ts.xT, k, m)
+			ts.xT.st = nil
+			s.xtc.set(t, x, cv.tp, cv.in)
 		}
+		wt.tiles = (n + colsPerTask - 1) / colsPerTask
 	}
-	t.workers.run(len(wt.tiles), wt)
-	tiles := wt.tiles
-	*wt = wgradTask[C]{tiles: tiles[:0]}
+	t.workers.run(wt.tiles, wt)
+	*wt = wgradTask[C]{}
+	ts.st = stencilOf{}
 	if x.Grad == nil {
 		return
 	}
-	depth := c0.tp.depth
-	if !lone {
-		// X̄ into the column buffer, then back to the padded sites.
-		ts.wTB = wcatTB[C]{lay: lay}
-		s.mm.PackB(&s.pb, &ts.wTB, n, k)
-		ts.wTB = wcatTB[C]{}
-		s.col = growC(s.col, m*k)
-		ct := &ts.colT
-		*ct = colTask[C]{s: s, lay: lay, ys: ys, m: m, k: k}
-		t.workers.run((m+rowsPerTask-1)/rowsPerTask, ct)
-		*ct = colTask[C]{}
-		if depth == 0 { // 1×1: the columns are the input gradient
-			addTo(x.Grad[:m*k], s.col[:m*k])
-			return
-		}
-		gt := &ts.gather
-		*gt = gatherTask{tp: c0.tp.inverse(), col: s.col, in: c0.in, bs: y0.B, k: k, dpad: pad.Grad, sites: pad.V}
-		t.workers.run((pad.V+sitesPerTask-1)/sitesPerTask, gt)
-		*gt = gatherTask{}
-	} else {
-		// X̄ = Σ_t Z W_tᵀ, tap by tap, into the padded input gradient.
-		dpad := pad.Grad
-		if depth == 0 {
-			dpad = x.Grad
-		}
-		// Z in the precision of the products, read in place by every tap.
-		z := asC[C](y0.Grad)
-		if z == nil {
-			s.z = growC(s.z, m*n)
-			z = s.z
-			ct := &ts.conv
-			*ct = convertTask[C]{dst: z, src: y0.Grad}
-			t.workers.run(blocks(len(z)), ct)
-			*ct = convertTask[C]{}
-		}
-		xt := &ts.xgrad
-		for t0 := range c0.tp.n {
-			ts.wTB = wcatTB[C]{lay: lay, k0: t0 * c0.in}
-			s.mm.PackB(&s.pb, &ts.wTB, n, c0.in)
-			*xt = xgradTask[C]{s: s, z: z, dpad: dpad, bs: y0.B, in: c0.in, n: n, runs: c0.tp.runsFor(t0, y0.B)}
-			t.workers.run(len(xt.runs), xt)
-		}
-		ts.wTB = wcatTB[C]{}
-		*xt = xgradTask[C]{}
-		if depth == 0 {
-			return
-		}
+	// X̄ = Σ_t Z W_tᵀ, tap by tap, into the padded input gradient.
+	depth := cv.tp.depth
+	dpad := pad.Grad
+	if depth == 0 {
+		dpad = x.Grad
+	}
+	xt := &ts.xgrad
+	for t0 := range cv.tp.n {
+		ts.wTB = rowsTB[C]{data: cv.W.Value, stride: n, k0: t0 * cv.in}
+		s.mm.PackB(&s.pb, &ts.wTB, n, cv.in)
+		*xt = xgradTask[C]{s: s, z: z, dpad: dpad, bs: x.B, in: cv.in, n: n, runs: cv.tp.runsFor(t0, x.B)}
+		t.workers.run(len(xt.runs), xt)
+	}
+	ts.wTB = rowsTB[C]{}
+	*xt = xgradTask[C]{}
+	if depth == 0 {
+		return
 	}
 	// The halo part to its owners.
-	c0.geo.halo(depth, y0.B*c0.in).Adjoint(pad.Grad, decomp.All)
+	cv.geo.halo(depth, x.B*cv.in).Adjoint(pad.Grad, decomp.All)
 	t.elementwise(elementwise{kind: kindAccumulate, y: x, z: pad})
 }
 

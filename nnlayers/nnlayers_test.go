@@ -83,19 +83,19 @@ func convCase(name string, in, out, k, d int) layerCase {
 	}
 }
 
-// bankModule is a bank whose outputs are concatenated (a Module for the
-// tests).
-type bankModule struct{ convs []*Conv }
+// bankModule is a convolution cut into slices of the given widths, their
+// tensors concatenated again (a Module for the tests).
+type bankModule struct {
+	conv   *Conv
+	widths []int
+}
 
 func (b bankModule) Apply(t *Tape, x *Tensor) *Tensor {
 	var ms []Outputs
-	for _, c := range b.convs {
-		// Cut the first member in two (channel slices of one convolution).
-		if c == b.convs[0] && c.out > 1 {
-			ms = append(ms, c.Outputs(0, 1), c.Outputs(1, c.out))
-			continue
-		}
-		ms = append(ms, c.AllOutputs())
+	lo := 0
+	for _, w := range b.widths {
+		ms = append(ms, b.conv.Outputs(lo, lo+w))
+		lo += w
 	}
 	bank, err := NewBank(ms...)
 	if err != nil {
@@ -109,13 +109,7 @@ func (b bankModule) Apply(t *Tape, x *Tensor) *Tensor {
 	return y
 }
 
-func (b bankModule) Params() Params {
-	var ps Params
-	for _, c := range b.convs {
-		ps = append(ps, c.Params()...)
-	}
-	return ps
-}
+func (b bankModule) Params() Params { return b.conv.Params() }
 
 // fusedCase is a convolution with a fused activation.
 func fusedCase(name string, in, out, k, d int, a Activation) layerCase {
@@ -152,17 +146,13 @@ func layerCases(geo *Geometry) []layerCase {
 		fusedCase("conv3-dilated-elu", 3, 2, 3, 2, ELU),
 		fusedCase("conv1-softplus", 2, 3, 1, 1, Softplus),
 		{name: "bank", in: []int{3}, params: func(geo *Geometry) (Module, error) {
-			var cs []*Conv
-			for i, out := range []int{2, 3, 1} {
-				c, err := NewConv(geo, fmt.Sprintf("bank%d", i), 3, out, 3, 1)
-				if err != nil {
-					return nil, err
-				}
-				c.InitXavier(uint64(7+i), 1)
-				c.SetActivation(Tanh)
-				cs = append(cs, c)
+			c, err := NewConv(geo, "bank", 3, 6, 3, 1)
+			if err != nil {
+				return nil, err
 			}
-			return bankModule{cs}, nil
+			c.InitXavier(7, 1)
+			c.SetActivation(Tanh)
+			return bankModule{c, []int{2, 3, 1}}, nil
 		}, apply: func(t *Tape, m Module, x []*Tensor) *Tensor { return m.Apply(t, x[0]) }},
 	}
 	for _, a := range []Activation{ELU, Tanh, LeakyReLU, Softplus} {
@@ -703,18 +693,14 @@ func TestKernelsAgree(t *testing.T) {
 			if err != nil {
 				return nil, nil, err
 			}
-			var heads []*Conv
-			for i, out := range []int{5, 30} {
-				h, err := NewConv(geo, fmt.Sprintf("head%d", i), 17, out, 3, 1)
-				if err != nil {
-					return nil, nil, err
-				}
-				h.InitXavier(4, 1)
-				h.SetActivation(Tanh)
-				h.SetPrecision(prec)
-				heads = append(heads, h)
+			h, err := NewConv(geo, "head", 17, 35, 3, 1)
+			if err != nil {
+				return nil, nil, err
 			}
-			bank := bankModule{heads}
+			h.InitXavier(4, 1)
+			h.SetActivation(Tanh)
+			h.SetPrecision(prec)
+			bank := bankModule{h, []int{5, 30}}
 			x := randomTensor(geo, 7, 4, 0, rng.New(1, "input"))
 			tape.Reset()
 			y := bank.Apply(tape, net.Apply(tape, x))

@@ -111,9 +111,11 @@ type scratch[C gemm.Float] struct {
 	ws     []gemm.Workspace[C]
 	blk    [][]C          // per goroutine: an output block
 	pa, pb gemm.Packed[C] // operands shared by the tasks
-	bias   []C            // the bank's biases side by side
-	col    []C            // the column buffer of an input gradient
-	z      []C            // Z of a lone convolution in float32
+	bias   []C            // the convolution's bias
+	xc     packedInput[C] // the last packed X (forward)
+	xtc    packedInput[C] // the last packed Xᵀ (weight gradient)
+	z      []C            // Z of a convolution being differentiated
+	ztmp   [][]float64    // per goroutine: a row of Z in float64
 	tasks  convTasks[C]
 }
 

@@ -41,7 +41,7 @@ func ExampleConditional() {
 		}
 		flow := m.Conditional(0)
 		chi := flow.Prior(1, 0, rng.New(7, "example"))
-		_, logJ, err := flow.Forward(t, links, m.Heads(t, ctx), chi)
+		_, logJ, err := flow.Forward(t, links, ctx, chi)
 		if err != nil {
 			return err
 		}

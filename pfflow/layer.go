@@ -54,8 +54,7 @@ type Layer struct {
 	eo     bool
 	active []bool // per local site
 	head   *nnlayers.Conv
-	index  int                // the place of the head's first slice in the model's bank
-	parts  []nnlayers.Outputs // the head's slices (slices())
+	bank   *nnlayers.Bank // the head cut into the slices the layer reads
 	ptcs   []*PTC
 	aPar   int // channels of A(x) − 1
 	frz    nnlayers.Records[frozenOp]
@@ -89,20 +88,23 @@ func (l *Layer) isActive(s, a int) bool {
 }
 
 // slices returns the parts of the head the layer reads: A − 1, then the
-// matrices of each PTC (channels of the head's output, one bank member
-// each, so that each is a tensor of its own).
+// matrices of each PTC (channels of the head's output, each returned in a
+// tensor of its own by the layer's bank).
 func (l *Layer) slices() []nnlayers.Outputs {
-	if l.parts != nil {
-		return l.parts
-	}
 	s := []nnlayers.Outputs{l.head.Outputs(0, l.aPar)}
 	off := l.aPar
 	for _, p := range l.ptcs {
 		s = append(s, l.head.Outputs(off, off+p.Params()))
 		off += p.Params()
 	}
-	l.parts = s
 	return s
+}
+
+// Heads returns the layer's head outputs for the trunk's output ctx: A − 1,
+// then the matrices of each PTC (the slice is the layer's and is overwritten
+// by its next evaluation on t's next pass).
+func (l *Layer) Heads(t *nnlayers.Tape, ctx *nnlayers.Tensor) []*nnlayers.Tensor {
+	return l.bank.Apply(t, ctx)
 }
 
 // forward applies the layer to phi (V × B × Spins·Nc·2) given the links

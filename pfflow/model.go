@@ -35,7 +35,6 @@ type Model struct {
 	ns     int
 	ctx    *Context
 	trunk  *nnlayers.Net
-	heads  *nnlayers.Bank // every layer's head, monomial by monomial
 	tr     *Transport
 	flows  []*Conditional
 	params nnlayers.Params
@@ -117,19 +116,6 @@ func New(geo *nnlayers.Geometry, spec Spec) (*Model, error) {
 		}
 		m.flows = append(m.flows, c)
 	}
-	var heads []nnlayers.Outputs
-	for _, c := range m.flows {
-		for _, l := range c.layers {
-			l.index = len(heads)
-			heads = append(heads, l.slices()...)
-		}
-	}
-	if len(heads) > 0 {
-		if m.heads, err = nnlayers.NewBank(heads...); err != nil {
-			return nil, err
-		}
-		m.heads.SetKind("pseudofermion context heads")
-	}
 	return m, m.params.Check()
 }
 
@@ -172,6 +158,10 @@ func (m *Model) newLayer(name string, part Partition, alt int) (*Layer, error) {
 		return nil, err
 	}
 	l.head = head.Layers()[0]
+	if l.bank, err = nnlayers.NewBank(l.slices()...); err != nil {
+		return nil, err
+	}
+	l.bank.SetKind("pseudofermion context heads")
 	return l, nil
 }
 
@@ -205,26 +195,16 @@ func (m *Model) Context(t *nnlayers.Tape, links *nnlayers.Tensor) (*nnlayers.Ten
 	return m.trunk.Apply(t, f), nil
 }
 
-// Heads returns every layer's head output for the trunk's output ctx —
-// the A − 1 and PTC matrices of all layers of all monomials, monomial by
-// monomial, each part in a tensor of its own, computed together (an
-// [nnlayers.Bank]: the trunk's output is gathered once for all). They depend on U alone: one evaluation serves
-// every monomial and every pseudofermion draw at that gauge field. The
-// slice is overwritten by the next evaluation on t's next pass.
-func (m *Model) Heads(t *nnlayers.Tape, ctx *nnlayers.Tensor) []*nnlayers.Tensor {
-	if m.heads == nil {
-		return nil
-	}
-	return m.heads.Apply(t, ctx)
-}
-
 // HeadFlops is the number of floating-point operations of one forward pass
-// of the heads on b batch members; TrunkFlops that of the trunk.
+// of every layer's head on b batch members.
 func (m *Model) HeadFlops(b int) int64 {
-	if m.heads == nil {
-		return 0
+	n := int64(0)
+	for _, c := range m.flows {
+		for _, l := range c.layers {
+			n += l.head.Flops(b)
+		}
 	}
-	return m.heads.Flops(b)
+	return n
 }
 
 // TrunkFlops is the number of floating-point operations of the trunk's
@@ -253,6 +233,7 @@ type Conditional struct {
 	name   string
 	layers []*Layer
 	prior  *nnlayers.Tensor
+	heads  Heads
 }
 
 // Layers returns the pseudofermion layers.
@@ -266,9 +247,10 @@ func (c *Conditional) Prior(b, first int, key rng.Key) *nnlayers.Tensor {
 	m := c.m
 	ly := m.geo.Layout()
 	ch := m.Channels()
-	if c.prior == nil || c.prior.B != b {
-		c.prior = &nnlayers.Tensor{V: ly.Volume(), B: b, C: ch, Data: make([]float64, ly.Volume()*b*ch)}
+	if c.prior == nil || cap(c.prior.Data) < ly.Volume()*b*ch {
+		c.prior = &nnlayers.Tensor{Data: make([]float64, ly.Volume()*b*ch)}
 	}
+	c.prior.V, c.prior.B, c.prior.C, c.prior.Data = ly.Volume(), b, ch, c.prior.Data[:ly.Volume()*b*ch]
 	z := c.prior
 	for s := 0; s < z.V; s++ {
 		g := uint64(ly.GlobalIndex(s))
@@ -307,36 +289,69 @@ func (c *Conditional) LogPrior(chi *nnlayers.Tensor, out []float64) {
 }
 
 // Forward pushes χ through the layers (recording on t) given the links
-// and the model's heads ([Model.Heads], on any tape still valid) and returns
-// φ and the log-Jacobian density (V × B × 1): log q(φ|U) = log r(χ) − Σ
-// logJ.
-func (c *Conditional) Forward(t *nnlayers.Tape, links *nnlayers.Tensor, heads []*nnlayers.Tensor, chi *nnlayers.Tensor) (phi, logJ *nnlayers.Tensor, err error) {
-	if err := c.check(heads, chi); err != nil {
-		return nil, nil, err
+// and the context trunk's output ctx and returns φ and the log-Jacobian
+// density (V × B × 1): log q(φ|U) = log r(χ) − Σ logJ. Each layer's head is
+// evaluated right before the layer: its output is still in cache when the
+// layer reads it, and the heads of all layers share the gathered ctx.
+func (c *Conditional) Forward(t *nnlayers.Tape, links, ctx, chi *nnlayers.Tensor) (phi, logJ *nnlayers.Tensor, err error) {
+	if chi.C != c.m.Channels() {
+		return nil, nil, fmt.Errorf("pfflow: %s: field with %d channels, want %d", c.name, chi.C, c.m.Channels())
 	}
 	phi = chi
 	logJ = t.Tensor(chi.V, chi.B, 1)
 	for _, l := range c.layers {
-		if phi, logJ, err = l.forward(t, links, heads[l.index:l.index+1+len(l.ptcs)], phi, logJ); err != nil {
+		if phi, logJ, err = l.forward(t, links, l.Heads(t, ctx), phi, logJ); err != nil {
 			return nil, nil, err
 		}
 	}
 	return phi, logJ, nil
 }
 
-func (c *Conditional) check(heads []*nnlayers.Tensor, field *nnlayers.Tensor) error {
+// Heads are every layer's head outputs ([Conditional.Heads]).
+type Heads [][]*nnlayers.Tensor
+
+// Heads returns every layer's head output for the context ctx (the A
+// matrices and PTC weights, which depend on U alone), so that several
+// pseudofermion draws at one gauge field share them
+// ([Conditional.ForwardHeads]). The result is overwritten by the next call
+// on t's next pass.
+func (c *Conditional) Heads(t *nnlayers.Tape, ctx *nnlayers.Tensor) Heads {
+	if cap(c.heads) < len(c.layers) {
+		c.heads = make(Heads, len(c.layers))
+	}
+	c.heads = c.heads[:len(c.layers)]
+	for i, l := range c.layers {
+		c.heads[i] = l.Heads(t, ctx)
+	}
+	return c.heads
+}
+
+// ForwardHeads is Forward with the heads computed beforehand by Heads (on
+// any tape still valid): the same φ and log-Jacobian.
+func (c *Conditional) ForwardHeads(t *nnlayers.Tape, links *nnlayers.Tensor, heads Heads, chi *nnlayers.Tensor) (phi, logJ *nnlayers.Tensor, err error) {
+	if err := c.check(heads, chi); err != nil {
+		return nil, nil, err
+	}
+	phi = chi
+	logJ = t.Tensor(chi.V, chi.B, 1)
+	for i, l := range c.layers {
+		if phi, logJ, err = l.forward(t, links, heads[i], phi, logJ); err != nil {
+			return nil, nil, err
+		}
+	}
+	return phi, logJ, nil
+}
+
+func (c *Conditional) check(heads Heads, field *nnlayers.Tensor) error {
 	if field.C != c.m.Channels() {
 		return fmt.Errorf("pfflow: %s: field with %d channels, want %d", c.name, field.C, c.m.Channels())
 	}
-	for _, l := range c.layers {
-		for i, sl := range l.slices() {
-			if l.index+i >= len(heads) {
-				return fmt.Errorf("pfflow: %s: %d head tensors, the model has more", c.name, len(heads))
-			}
-			h := heads[l.index+i]
-			if h.C != sl.Hi-sl.Lo || h.B != field.B || h.V != field.V {
-				return fmt.Errorf("pfflow: %s: the heads do not match the model's for a field of %d sites × %d members", c.name, field.V, field.B)
-			}
+	if len(heads) != len(c.layers) {
+		return fmt.Errorf("pfflow: %s: %d layers' heads for %d layers", c.name, len(heads), len(c.layers))
+	}
+	for i, l := range c.layers {
+		if len(heads[i]) != 1+len(l.ptcs) || heads[i][0].B != field.B || heads[i][0].V != field.V {
+			return fmt.Errorf("pfflow: %s: the heads of layer %d do not match the layer for a field of %d sites × %d members", c.name, i, field.V, field.B)
 		}
 	}
 	return nil
@@ -344,16 +359,13 @@ func (c *Conditional) check(heads []*nnlayers.Tensor, field *nnlayers.Tensor) er
 
 // Inverse maps φ back to χ (t in NoGrad mode) and returns χ and the
 // log-Jacobian density of the forward map: log q(φ|U) = log r(χ) − Σ logJ.
-func (c *Conditional) Inverse(t *nnlayers.Tape, links *nnlayers.Tensor, heads []*nnlayers.Tensor, phi *nnlayers.Tensor) (chi, logJ *nnlayers.Tensor, err error) {
-	if err := c.check(heads, phi); err != nil {
-		return nil, nil, err
-	}
+func (c *Conditional) Inverse(t *nnlayers.Tape, links, ctx, phi *nnlayers.Tensor) (chi, logJ *nnlayers.Tensor, err error) {
 	chi = phi
 	logJ = t.Tensor(phi.V, phi.B, 1)
 	for i := len(c.layers) - 1; i >= 0; i-- {
-		var ld *nnlayers.Tensor
 		l := c.layers[i]
-		if chi, ld, err = l.inverse(t, links, heads[l.index:l.index+1+len(l.ptcs)], chi); err != nil {
+		var ld *nnlayers.Tensor
+		if chi, ld, err = l.inverse(t, links, l.Heads(t, ctx), chi); err != nil {
 			return nil, nil, err
 		}
 		for j, v := range ld.Data {

@@ -103,7 +103,7 @@ func (w *world) forward(links, chi *nnlayers.Tensor, noGrad bool) (*nnlayers.Ten
 	if err != nil {
 		return nil, nil, err
 	}
-	return w.model.Conditional(0).Forward(w.tape, links, w.model.Heads(w.tape, ctx), chi)
+	return w.model.Conditional(0).Forward(w.tape, links, ctx, chi)
 }
 
 func copyTensor(x *nnlayers.Tensor) *nnlayers.Tensor {
@@ -304,8 +304,7 @@ func TestEquivarianceInverseLinearity(t *testing.T) {
 				if err != nil {
 					return err
 				}
-				heads := w.model.Heads(w.tape, ctx)
-				back, ld, err := w.model.Conditional(0).Inverse(w.tape, links, heads, copyTensor(&nnlayers.Tensor{V: phi.V, B: b, C: phi.C, Data: phiD}))
+				back, ld, err := w.model.Conditional(0).Inverse(w.tape, links, ctx, copyTensor(&nnlayers.Tensor{V: phi.V, B: b, C: phi.C, Data: phiD}))
 				if err != nil {
 					return err
 				}
@@ -317,9 +316,10 @@ func TestEquivarianceInverseLinearity(t *testing.T) {
 				}
 				// Heads computed once (on the tape holding ctx), the draw
 				// pushed on another tape: the same φ and log J, bit for bit.
+				heads := w.model.Conditional(0).Heads(w.tape, ctx)
 				other := nnlayers.NewTape(1)
 				other.NoGrad = true
-				phiH, ldH, err := w.model.Conditional(0).Forward(other, links, heads, chi)
+				phiH, ldH, err := w.model.Conditional(0).ForwardHeads(other, links, heads, chi)
 				if err != nil {
 					other.Close()
 					return err
@@ -470,7 +470,7 @@ func TestVJP(t *testing.T) {
 					if err != nil {
 						return nil, nil, err
 					}
-					return w.model.Conditional(0).Forward(w.tape, links, w.model.Heads(w.tape, ctx), chi)
+					return w.model.Conditional(0).Forward(w.tape, links, ctx, chi)
 				}
 				loss := func() (float64, error) {
 					phi, ld, err := run(true)
@@ -572,8 +572,7 @@ func TestU1KernelsMatchGeneral(t *testing.T) {
 					if err != nil {
 						return err
 					}
-					heads := w.model.Heads(w.tape, ctx)
-					phi, ld, err := w.model.Conditional(1).Forward(w.tape, links, heads, chi)
+					phi, ld, err := w.model.Conditional(1).Forward(w.tape, links, ctx, chi)
 					if err != nil {
 						return err
 					}

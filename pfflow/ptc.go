@@ -199,7 +199,9 @@ func (o *ptcOp) ensure(w int) {
 func (o *ptcOp) Run(w, item int) {
 	if o.kernel == ptcScatter {
 		lo, hi := nnlayers.ChunkRange(item, o.phi.B)
-		if o.u1Kernels() {
+		if o.u1x2() {
+			o.scatter2(lo, hi)
+		} else if o.u1Kernels() {
 			o.scatterU1(lo, hi)
 		} else {
 			o.scatterKernel(lo, hi)
@@ -213,9 +215,17 @@ func (o *ptcOp) Run(w, item int) {
 		case ptcPad:
 			o.padU1(r0, r1)
 		case ptcMix:
-			o.mixU1(w, r0, r1)
+			if o.u1x2() {
+				o.mix2(r0, r1)
+			} else {
+				o.mixU1(w, r0, r1)
+			}
 		case ptcMixBack:
-			o.mixBackU1(w, r0, r1)
+			if o.u1x2() {
+				o.mixBack2(r0, r1)
+			} else {
+				o.mixBackU1(w, r0, r1)
+			}
 		case ptcPadBack:
 			o.padBackU1(r0, r1)
 		}

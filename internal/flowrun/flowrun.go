@@ -213,6 +213,9 @@ func newModel(env Env) (*model, error) {
 		}
 		err = m.trainer.SetTargetWorkers(ts)
 	}
+	if t := cfg.Train; t != nil {
+		m.trainer.SetMicroBatch(t.MicroBatch)
+	}
 	return m, err
 }
 
