@@ -73,7 +73,10 @@ type pfConfig struct {
 	regulator float64
 }
 
-func newSetup(world mpi.Comm, c config) (*setup, error) {
+func newSetup(world mpi.Comm, c config) (*setup, error) { return newSetupWorkers(world, 2, c) }
+
+// newSetupWorkers is newSetup with a tape of the given number of goroutines.
+func newSetupWorkers(world mpi.Comm, workers int, c config) (*setup, error) {
 	lat, err := decomp.NewLattice(c.dims, c.grid, false)
 	if err != nil {
 		return nil, err
@@ -87,7 +90,7 @@ func newSetup(world mpi.Comm, c config) (*setup, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &setup{geo: nnlayers.NewGeometry(domain, ly), tape: nnlayers.NewTape(2)}
+	s := &setup{geo: nnlayers.NewGeometry(domain, ly), tape: nnlayers.NewTape(workers)}
 	nc := 1
 	if c.nc == 3 {
 		nc = 3
@@ -608,4 +611,100 @@ func lossGradient(tr *Trainer, n int) (want, fd float64, err error) {
 		return 0, 0, err
 	}
 	return want, (lp - lm) / (2 * eps), nil
+}
+
+// TestStepDoesNotAllocate: once the pools are sized, a training step of a
+// joint model (micro-batches with a partial last one, members evaluated in
+// parallel) allocates nothing.
+func TestStepDoesNotAllocate(t *testing.T) {
+	for _, nc := range []int{1, 3} {
+		mpitest.Run(t, 1, func(c mpi.Comm) error {
+			parts := []pfflow.Partition{pfflow.Rows, pfflow.Spin}
+			s, err := newSetup(c, config{dims: []int{4, 4}, grid: []int{1, 1}, layers: 2, beta: 1, kappa: 0.2, batch: 5, random: true, nc: nc,
+				workers: true, pf: &pfConfig{eo: true, shifts: []float64{0.1}, layers: 2, parts: parts, regulator: 1e-5}})
+			if err != nil {
+				return err
+			}
+			defer s.close()
+			s.trainer.SetMicroBatch(2)
+			n := 0
+			var stepErr error
+			step := func() {
+				if _, err := s.trainer.Step(n); err != nil && stepErr == nil {
+					stepErr = err
+				}
+				n++
+			}
+			for range 6 { // the pools and every goroutine's workspace sized
+				step()
+			}
+			allocs := testing.AllocsPerRun(5, step)
+			if stepErr != nil {
+				return stepErr
+			}
+			if allocs > 0 {
+				return fmt.Errorf("Nc = %d: %v allocations per training step", nc, allocs)
+			}
+			return nil
+		})
+	}
+}
+
+// TestGoroutinesDoNotChangeTheStep: a training step's loss and gradients
+// are the same bit for bit on 1 and 3 goroutines (tasks are fixed by the
+// sizes, sums run in a fixed order) and with any micro-batch to rounding.
+func TestGoroutinesDoNotChangeTheStep(t *testing.T) {
+	mpitest.Run(t, 1, func(c mpi.Comm) error {
+		type result struct {
+			loss  float64
+			grads []float64
+		}
+		run := func(workers, micro int) (result, error) {
+			s, err := newSetupWorkers(c, workers, config{dims: []int{4, 4}, grid: []int{1, 1}, layers: 2, beta: 1, kappa: 0.2, batch: 6, random: true,
+				workers: true, pf: &pfConfig{eo: true, shifts: []float64{0.1}, layers: 2, parts: []pfflow.Partition{pfflow.Rows}, regulator: 1e-5}})
+			if err != nil {
+				return result{}, err
+			}
+			defer s.close()
+			s.trainer.SetMicroBatch(micro)
+			loss, err := s.trainer.Gradient(3)
+			if err != nil {
+				return result{}, err
+			}
+			r := result{loss: loss}
+			for _, p := range s.trainer.Params() {
+				r.grads = append(r.grads, p.Grad...)
+			}
+			return r, nil
+		}
+		one, err := run(1, 4)
+		if err != nil {
+			return err
+		}
+		three, err := run(3, 4)
+		if err != nil {
+			return err
+		}
+		if one.loss != three.loss {
+			return fmt.Errorf("loss %v on 1 goroutine, %v on 3", one.loss, three.loss)
+		}
+		for i := range one.grads {
+			if one.grads[i] != three.grads[i] {
+				return fmt.Errorf("gradient %d: %v on 1 goroutine, %v on 3", i, one.grads[i], three.grads[i])
+			}
+		}
+		whole, err := run(2, 6)
+		if err != nil {
+			return err
+		}
+		if d := math.Abs(whole.loss - one.loss); d > 1e-12*(1+math.Abs(one.loss)) {
+			return fmt.Errorf("loss %v in micro-batches of 4, %v in one batch", one.loss, whole.loss)
+		}
+		for i := range one.grads {
+			if d := math.Abs(whole.grads[i] - one.grads[i]); d > 1e-10*(1+math.Abs(one.grads[i])) {
+				return fmt.Errorf("gradient %d: %v in micro-batches of 4, %v in one batch", i, one.grads[i], whole.grads[i])
+			}
+		}
+		return nil
+	})
 }

@@ -115,22 +115,32 @@ func (tr *Trainer) SetTargetWorkers(ws []*Target) error {
 	return nil
 }
 
+// memberWork is work on one member of a batch with a target.
+type memberWork interface {
+	member(t *Target, k int) error
+}
+
+// memberFunc is a function as memberWork.
+type memberFunc func(t *Target, k int) error
+
+func (f memberFunc) member(t *Target, k int) error { return f(t, k) }
+
 // memberTask runs fn on every member of a batch, each on a goroutine's
 // target.
 type memberTask struct {
-	fn      func(t *Target, k int) error
+	fn      memberWork
 	targets []*Target
 	errs    []error
 }
 
-func (m *memberTask) Run(w, k int) { m.errs[k] = m.fn(m.targets[w], k) }
+func (m *memberTask) Run(w, k int) { m.errs[k] = m.fn.member(m.targets[w], k) }
 
-// eachMember calls fn(target, k) for k ∈ [0, b): in parallel on the target
-// copies, or in order on the target.
-func (tr *Trainer) eachMember(b int, fn func(t *Target, k int) error) error {
+// eachMember calls fn.member(target, k) for k ∈ [0, b): in parallel on the
+// target copies, or in order on the target.
+func (tr *Trainer) eachMember(b int, fn memberWork) error {
 	if len(tr.workers) == 0 {
 		for k := range b {
-			if err := fn(tr.target, k); err != nil {
+			if err := fn.member(tr.target, k); err != nil {
 				return err
 			}
 		}
@@ -301,7 +311,7 @@ func (tr *Trainer) gradientPart(n, first, m0, b int) (float64, error) {
 	mloss := tr.mloss[:b]
 	start = t.Begin()
 	tr.part = partTask{tr: tr, theta: theta, logq: logq, mloss: mloss, scale: scale}
-	err = tr.eachMember(b, tr.part.member)
+	err = tr.eachMember(b, &tr.part)
 	tr.part = partTask{}
 	if err != nil {
 		return 0, err
@@ -547,7 +557,7 @@ func (tr *Trainer) drawBatch(out *Samples, from, first, b, nm int, key, pfKey rn
 		}
 	}
 	mine := env.Domain.Rank() == 0
-	err = tr.eachMember(b, func(tg *Target, k int) error {
+	err = tr.eachMember(b, memberFunc(func(tg *Target, k int) error {
 		s, err := tg.Evaluate(theta, k, 0)
 		if err != nil {
 			return err
@@ -573,7 +583,7 @@ func (tr *Trainer) drawBatch(out *Samples, from, first, b, nm int, key, pfKey rn
 			}
 		}
 		return nil
-	})
+	}))
 	if err != nil {
 		return err
 	}
@@ -590,7 +600,7 @@ func (tr *Trainer) drawBatch(out *Samples, from, first, b, nm int, key, pfKey rn
 				return err
 			}
 			tr.conditionalLogQ(c, chi, lj, pfq)
-			err = tr.eachMember(b, func(tg *Target, k int) error {
+			err = tr.eachMember(b, memberFunc(func(tg *Target, k int) error {
 				tg.Load(theta, k)
 				s, err := tg.Pseudofermion(i, false, phi, theta, k, 0)
 				if err != nil {
@@ -600,7 +610,7 @@ func (tr *Trainer) drawBatch(out *Samples, from, first, b, nm int, key, pfKey rn
 					out.LogRatio[i*draws+j][first+k] = -s - pfq[k]
 				}
 				return nil
-			})
+			}))
 			if err != nil {
 				return err
 			}

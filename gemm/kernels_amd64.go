@@ -5,21 +5,33 @@
 package gemm
 
 // kernF64AVX512 computes panels × 6 rows × 32 columns of C from consecutive 6-row panels of A and a packed panel of B (kc ≥ 1, panels ≥ 1).
+//
+//go:noescape
 func kernF64AVX512(kc int, a *float64, lda int, b *float64, c *float64, ldc int, acc int, panels int)
 
 // kernF64AVX512N computes panels × 12 rows × 16 columns of C from consecutive 12-row panels of A and a packed panel of B (kc ≥ 1, panels ≥ 1).
+//
+//go:noescape
 func kernF64AVX512N(kc int, a *float64, lda int, b *float64, c *float64, ldc int, acc int, panels int)
 
 // kernF64AVX2 computes panels × 6 rows × 8 columns of C from consecutive 6-row panels of A and a packed panel of B (kc ≥ 1, panels ≥ 1).
+//
+//go:noescape
 func kernF64AVX2(kc int, a *float64, lda int, b *float64, c *float64, ldc int, acc int, panels int)
 
 // kernF32AVX512 computes panels × 6 rows × 64 columns of C from consecutive 6-row panels of A and a packed panel of B (kc ≥ 1, panels ≥ 1).
+//
+//go:noescape
 func kernF32AVX512(kc int, a *float32, lda int, b *float32, c *float32, ldc int, acc int, panels int)
 
 // kernF32AVX512N computes panels × 12 rows × 32 columns of C from consecutive 12-row panels of A and a packed panel of B (kc ≥ 1, panels ≥ 1).
+//
+//go:noescape
 func kernF32AVX512N(kc int, a *float32, lda int, b *float32, c *float32, ldc int, acc int, panels int)
 
 // kernF32AVX2 computes panels × 6 rows × 16 columns of C from consecutive 6-row panels of A and a packed panel of B (kc ≥ 1, panels ≥ 1).
+//
+//go:noescape
 func kernF32AVX2(kc int, a *float32, lda int, b *float32, c *float32, ldc int, acc int, panels int)
 
 // peakF64AVX512 runs n rounds of independent FMAs on registers (the core's peak).

@@ -120,7 +120,11 @@ func AllreduceComplex(c Comm, op Op, x []complex128) {
 }
 
 // SumFloat64 returns the sum of v over all ranks (rank order, deterministic).
+// On one rank it returns v without a collective (and without allocating).
 func SumFloat64(c Comm, v float64) float64 {
+	if c.Size() == 1 {
+		return v
+	}
 	x := [1]float64{v}
 	c.Allreduce(Sum, x[:])
 	return x[0]
@@ -128,6 +132,9 @@ func SumFloat64(c Comm, v float64) float64 {
 
 // MaxFloat64 returns the maximum of v over all ranks.
 func MaxFloat64(c Comm, v float64) float64 {
+	if c.Size() == 1 {
+		return v
+	}
 	x := [1]float64{v}
 	c.Allreduce(Max, x[:])
 	return x[0]

@@ -545,56 +545,59 @@ func TestU1KernelsMatchGeneral(t *testing.T) {
 		{name: "eo-rows", eo: true, parts: []Partition{Rows, Spin}, nc: 1},
 		{name: "checkerboard", parts: []Partition{Checkerboard}, nc: 1},
 	} {
-		for _, grid := range [][]int{{1, 1}, {2, 2}} {
-			mpitest.Run(t, grid[0]*grid[1], func(c mpi.Comm) error {
-				var outs [2][]float64
-				for i, generic := range []bool{false, true} {
-					w, err := newWorld(c, []int{8, 8}, grid, Spec{Nc: 1, EvenOdd: v.eo, Monomials: 2, Layers: 3,
-						Partitions: v.parts, NPT: 3, Hidden: 3, ContextHidden: 4})
-					if err != nil {
-						return err
-					}
-					w.model.tr.generic = generic
-					const b = 5
-					ly := w.geo.Layout()
-					theta := nnlayers.NewTensor(w.geo.Volume(), b, 2)
-					for s := 0; s < theta.V; s++ {
-						for k := range b {
-							st := rng.New(3, "theta").Derive(uint64(k)).Stream(uint64(ly.GlobalIndex(s)))
-							theta.Data[theta.At(s, k, 0)] = 2 * math.Pi * st.Float64()
-							theta.Data[theta.At(s, k, 1)] = 2 * math.Pi * st.Float64()
+		// H = 3: the one-colour kernels; H = 2: the 2 → 2 ones.
+		for _, hidden := range []int{3, 2} {
+			for _, grid := range [][]int{{1, 1}, {2, 2}} {
+				mpitest.Run(t, grid[0]*grid[1], func(c mpi.Comm) error {
+					var outs [2][]float64
+					for i, generic := range []bool{false, true} {
+						w, err := newWorld(c, []int{8, 8}, grid, Spec{Nc: 1, EvenOdd: v.eo, Monomials: 2, Layers: 3,
+							Partitions: v.parts, NPT: 3, Hidden: hidden, ContextHidden: 4})
+						if err != nil {
+							return err
 						}
+						w.model.tr.generic = generic
+						const b = 5
+						ly := w.geo.Layout()
+						theta := nnlayers.NewTensor(w.geo.Volume(), b, 2)
+						for s := 0; s < theta.V; s++ {
+							for k := range b {
+								st := rng.New(3, "theta").Derive(uint64(k)).Stream(uint64(ly.GlobalIndex(s)))
+								theta.Data[theta.At(s, k, 0)] = 2 * math.Pi * st.Float64()
+								theta.Data[theta.At(s, k, 1)] = 2 * math.Pi * st.Float64()
+							}
+						}
+						chi := randomField(w, b, rng.New(4, "chi"), v.eo)
+						w.tape.Reset()
+						links := U1Links(w.tape, theta)
+						ctx, err := w.model.Context(w.tape, links)
+						if err != nil {
+							return err
+						}
+						phi, ld, err := w.model.Conditional(1).Forward(w.tape, links, ctx, chi)
+						if err != nil {
+							return err
+						}
+						copy(phi.Grad, randomField(w, b, rng.New(5, "w"), false).Data)
+						for i := range ld.Grad {
+							ld.Grad[i] = 0.3
+						}
+						w.model.Params().ZeroGrad()
+						if err := w.tape.Backward(); err != nil {
+							return err
+						}
+						outs[i] = append(append(append(append(outs[i], phi.Data...), ld.Data...), theta.Grad...), chi.Grad...)
+						for _, p := range w.model.Params() {
+							outs[i] = append(outs[i], p.Grad...)
+						}
+						w.close()
 					}
-					chi := randomField(w, b, rng.New(4, "chi"), v.eo)
-					w.tape.Reset()
-					links := U1Links(w.tape, theta)
-					ctx, err := w.model.Context(w.tape, links)
-					if err != nil {
-						return err
+					if d := maxDiff(outs[0], outs[1]); d > 1e-11 {
+						return fmt.Errorf("%s H = %d grid %v: one-colour and general kernels differ by %g", v.name, hidden, grid, d)
 					}
-					phi, ld, err := w.model.Conditional(1).Forward(w.tape, links, ctx, chi)
-					if err != nil {
-						return err
-					}
-					copy(phi.Grad, randomField(w, b, rng.New(5, "w"), false).Data)
-					for i := range ld.Grad {
-						ld.Grad[i] = 0.3
-					}
-					w.model.Params().ZeroGrad()
-					if err := w.tape.Backward(); err != nil {
-						return err
-					}
-					outs[i] = append(append(append(append(outs[i], phi.Data...), ld.Data...), theta.Grad...), chi.Grad...)
-					for _, p := range w.model.Params() {
-						outs[i] = append(outs[i], p.Grad...)
-					}
-					w.close()
-				}
-				if d := maxDiff(outs[0], outs[1]); d > 1e-11 {
-					return fmt.Errorf("%s grid %v: one-colour and general kernels differ by %g", v.name, grid, d)
-				}
-				return nil
-			})
+					return nil
+				})
+			}
 		}
 	}
 }

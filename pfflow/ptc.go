@@ -130,14 +130,16 @@ func (p *PTC) Apply(t *nnlayers.Tape, links, phi, m *nnlayers.Tensor, off int) (
 	}
 	start := t.Begin()
 	o := p.recs.Next(t)
-	*o = ptcOp{p: p, h: h, links: links, phi: phi, m: m, moff: off, work: o.work, generic: tr.generic,
+	*o = ptcOp{p: p, h: h, links: links, phi: phi, m: m, moff: off, work: o.work,
 		pad: t.Tensor(tr.zone.Len(), phi.B, slots), out: t.Tensor(phi.V, phi.B, p.out*nc*2)}
 	o.ensure(t.Workers())
-	o.kernel = ptcPad
-	t.Run(o.rowBlocks(), o)
+	ks := p.kernels()
+	for i := range o.stages {
+		o.stages[i] = ptcStage{o: o, kernel: ks[i], chunks: i == ptcScatter}
+	}
+	o.run(t, ptcPad)
 	h.Exchange(o.pad.Data, decomp.All)
-	o.kernel = ptcMix
-	t.Run(o.rowBlocks(), o)
+	o.run(t, ptcMix)
 	t.RecordCustom(o)
 	t.End("PTC", start, p.Flops(phi.B), false)
 	return o.out, nil
@@ -155,16 +157,67 @@ const ptcRows = 128
 
 func (o *ptcOp) rowBlocks() int { return (o.phi.V*o.phi.B + ptcRows - 1) / ptcRows }
 
-// The kernels of a PTC, run on chunks of the batch.
-type ptcKernel int
-
+// The kernels of a PTC, in order.
 const (
-	ptcPad     ptcKernel = iota // slot 0 = φ(x), slot 1+μ = U_μ(x)†φ(x)
-	ptcMix                      // out(y) = M(y) L(y)
-	ptcMixBack                  // Ḡ_M, Ḡ_L and the links' gradient from Ḡ_out
-	ptcScatter                  // Ḡ_L into the halo buffer's gradient
-	ptcPadBack                  // Ḡ_φ, Ḡ_U from the halo buffer's gradient
+	ptcPad     = iota // slot 0 = φ(x), slot 1+μ = U_μ(x)†φ(x)
+	ptcMix            // out(y) = M(y) L(y)
+	ptcMixBack        // Ḡ_M, Ḡ_L and the links' gradient from Ḡ_out
+	ptcScatter        // Ḡ_L into the halo buffer's gradient (on chunks of the batch)
+	ptcPadBack        // Ḡ_φ, Ḡ_U from the halo buffer's gradient
+	ptcStages
 )
+
+// ptcKernel runs one kernel of a PTC on rows [lo, hi) (or, scattering, on
+// batch members [lo, hi)) with goroutine w's scratch.
+type ptcKernel func(o *ptcOp, w, lo, hi int)
+
+// kernels returns the PTC's kernels: for one colour in 2D with 2 → 2
+// features, for one colour, or general.
+func (p *PTC) kernels() *[ptcStages]ptcKernel {
+	switch {
+	case p.tr.nc == 1 && !p.tr.generic && p.tr.nd == 2 && p.in == 2 && p.out == 2:
+		return &u1x2Kernels
+	case p.tr.nc == 1 && !p.tr.generic:
+		return &u1Kernels
+	}
+	return &generalKernels
+}
+
+var (
+	generalKernels = [ptcStages]ptcKernel{(*ptcOp).padKernel, (*ptcOp).mixKernel, (*ptcOp).mixBackKernel,
+		(*ptcOp).scatterKernel, (*ptcOp).padBackKernel}
+	u1Kernels = [ptcStages]ptcKernel{(*ptcOp).padU1, (*ptcOp).mixU1, (*ptcOp).mixBackU1,
+		(*ptcOp).scatterU1, (*ptcOp).padBackU1}
+	u1x2Kernels = [ptcStages]ptcKernel{(*ptcOp).padU1, (*ptcOp).mix2, (*ptcOp).mixBack2,
+		(*ptcOp).scatter2, (*ptcOp).padBackU1}
+)
+
+// ptcStage is one kernel of a PTC application as a task of the tape.
+type ptcStage struct {
+	o      *ptcOp
+	kernel ptcKernel
+	chunks bool // items are chunks of the batch, not blocks of rows
+}
+
+// Run runs the kernel on item: a block of rows, or a chunk of the batch.
+func (st *ptcStage) Run(w, item int) {
+	if st.chunks {
+		lo, hi := nnlayers.ChunkRange(item, st.o.phi.B)
+		st.kernel(st.o, w, lo, hi)
+		return
+	}
+	r0 := item * ptcRows
+	st.kernel(st.o, w, r0, min(r0+ptcRows, st.o.phi.V*st.o.phi.B))
+}
+
+// run runs kernel k on the tape's goroutines.
+func (o *ptcOp) run(t *nnlayers.Tape, k int) {
+	items := o.rowBlocks()
+	if o.stages[k].chunks {
+		items = nnlayers.Chunks(o.phi.B)
+	}
+	t.Run(items, &o.stages[k])
+}
 
 // ptcOp is one application of a PTC.
 type ptcOp struct {
@@ -173,8 +226,7 @@ type ptcOp struct {
 	links, phi, m *nnlayers.Tensor
 	pad, out      *nnlayers.Tensor
 	moff          int // first channel of M in m
-	kernel        ptcKernel
-	generic       bool         // the general kernels even for one colour
+	stages        [ptcStages]ptcStage
 	work          []ptcScratch // per goroutine
 }
 
@@ -194,60 +246,11 @@ func (o *ptcOp) ensure(w int) {
 	}
 }
 
-// Run runs the current kernel on a block of rows (or, scattering, on a
-// chunk of the batch).
-func (o *ptcOp) Run(w, item int) {
-	if o.kernel == ptcScatter {
-		lo, hi := nnlayers.ChunkRange(item, o.phi.B)
-		if o.u1x2() {
-			o.scatter2(lo, hi)
-		} else if o.u1Kernels() {
-			o.scatterU1(lo, hi)
-		} else {
-			o.scatterKernel(lo, hi)
-		}
-		return
-	}
-	r0 := item * ptcRows
-	r1 := min(r0+ptcRows, o.phi.V*o.phi.B)
-	if o.u1Kernels() {
-		switch o.kernel {
-		case ptcPad:
-			o.padU1(r0, r1)
-		case ptcMix:
-			if o.u1x2() {
-				o.mix2(r0, r1)
-			} else {
-				o.mixU1(w, r0, r1)
-			}
-		case ptcMixBack:
-			if o.u1x2() {
-				o.mixBack2(r0, r1)
-			} else {
-				o.mixBackU1(w, r0, r1)
-			}
-		case ptcPadBack:
-			o.padBackU1(r0, r1)
-		}
-		return
-	}
-	switch o.kernel {
-	case ptcPad:
-		o.padKernel(w, r0, r1)
-	case ptcMix:
-		o.mixKernel(w, r0, r1)
-	case ptcMixBack:
-		o.mixBackKernel(w, r0, r1)
-	case ptcPadBack:
-		o.padBackKernel(w, r0, r1)
-	}
-}
-
 // Backward runs the backward kernels.
 func (o *ptcOp) Backward(t *nnlayers.Tape) error {
 	tr := o.p.tr
 	n := o.phi.V * o.phi.B * o.p.Gathered() * tr.nc
-	if o.u1Kernels() {
+	if tr.nc == 1 && !tr.generic {
 		if cap(tr.glf) < 2*n {
 			tr.glf = make([]float64, 2*n)
 		}
@@ -258,13 +261,10 @@ func (o *ptcOp) Backward(t *nnlayers.Tape) error {
 		}
 		tr.gl = tr.gl[:n]
 	}
-	o.kernel = ptcMixBack
-	t.Run(o.rowBlocks(), o)
-	o.kernel = ptcScatter
-	t.Run(nnlayers.Chunks(o.phi.B), o)
+	o.run(t, ptcMixBack)
+	o.run(t, ptcScatter)
 	o.h.Adjoint(o.pad.Grad, decomp.All)
-	o.kernel = ptcPadBack
-	t.Run(o.rowBlocks(), o)
+	o.run(t, ptcPadBack)
 	return nil
 }
 
@@ -437,7 +437,7 @@ func (o *ptcOp) mixBackKernel(w, r0, r1 int) {
 
 // scatterKernel adds the neighbours' shares of Ḡ_L to the halo buffer's
 // gradient: U_μ(y)† Ḡ_{L+μ} at y+μ̂, Ḡ_{L−μ} to slot 1+μ at y−μ̂.
-func (o *ptcOp) scatterKernel(lo, hi int) {
+func (o *ptcOp) scatterKernel(_, lo, hi int) {
 	tr := o.p.tr
 	nd, nc, in := tr.nd, tr.nc, o.p.in
 	kt := o.p.Gathered()

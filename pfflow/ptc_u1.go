@@ -6,10 +6,7 @@ package pfflow
 // tensor of V × B × C, and at (p·B + b)·C for a padded index p). The tests
 // compare them with the general kernels.
 
-// u1Kernels reports whether the one-colour kernels apply.
-func (o *ptcOp) u1Kernels() bool { return o.p.tr.nc == 1 && !o.generic }
-
-func (o *ptcOp) padU1(r0, r1 int) {
+func (o *ptcOp) padU1(_, r0, r1 int) {
 	tr := o.p.tr
 	nd, in := tr.nd, o.p.in
 	slot := 2 * in
@@ -155,7 +152,7 @@ func (o *ptcOp) mixBackU1(w, r0, r1 int) {
 	}
 }
 
-func (o *ptcOp) scatterU1(lo, hi int) {
+func (o *ptcOp) scatterU1(_, lo, hi int) {
 	tr := o.p.tr
 	nd, in := tr.nd, o.p.in
 	kt := o.p.Gathered()
@@ -191,7 +188,7 @@ func (o *ptcOp) scatterU1(lo, hi int) {
 
 // padBackU1: slot 0 is φ; slot 1+μ is ψ = U_μ† φ, so Ḡ_φ += U Ḡ_ψ and
 // Ḡ_U += φ Ḡ_ψ†.
-func (o *ptcOp) padBackU1(r0, r1 int) {
+func (o *ptcOp) padBackU1(_, r0, r1 int) {
 	tr := o.p.tr
 	nd, in := tr.nd, o.p.in
 	slot := 2 * in

@@ -6,11 +6,6 @@ package pfflow
 // features unrolled into fixed-size arrays; the tests compare them with the
 // general kernels.
 
-// u1x2 reports whether the 2D, one-colour, 2 → 2 kernels apply.
-func (o *ptcOp) u1x2() bool {
-	return o.u1Kernels() && o.p.tr.nd == 2 && o.p.in == 2 && o.p.out == 2
-}
-
 // gather2 returns L(s) of member b (row r) as real and imaginary parts.
 func (o *ptcOp) gather2(r, s, b int) (lr, li [10]float64) {
 	tr := o.p.tr
@@ -34,7 +29,7 @@ func (o *ptcOp) gather2(r, s, b int) (lr, li [10]float64) {
 	return
 }
 
-func (o *ptcOp) mix2(r0, r1 int) {
+func (o *ptcOp) mix2(_, r0, r1 int) {
 	B := o.phi.B
 	mc, oc := o.m.C, o.out.C
 	for r := r0; r < r1; r++ {
@@ -54,7 +49,7 @@ func (o *ptcOp) mix2(r0, r1 int) {
 	}
 }
 
-func (o *ptcOp) mixBack2(r0, r1 int) {
+func (o *ptcOp) mixBack2(_, r0, r1 int) {
 	tr := o.p.tr
 	B := o.phi.B
 	mc, oc := o.m.C, o.out.C
@@ -103,7 +98,7 @@ func (o *ptcOp) mixBack2(r0, r1 int) {
 	}
 }
 
-func (o *ptcOp) scatter2(lo, hi int) {
+func (o *ptcOp) scatter2(_, lo, hi int) {
 	tr := o.p.tr
 	B := o.phi.B
 	gl := tr.glf

@@ -19,6 +19,9 @@ func Dot(c mpi.Comm, a, b []complex128) complex128 {
 	for i := range a {
 		s += cmplx.Conj(a[i]) * b[i]
 	}
+	if c.Size() == 1 {
+		return s
+	}
 	x := []complex128{s}
 	mpi.AllreduceComplex(c, mpi.Sum, x)
 	return x[0]

@@ -1,24 +1,84 @@
 package vmath
 
-import "pfmpi/gemm"
+import (
+	"unsafe"
+
+	"pfmpi/gemm"
+)
+
+// The assembly kernels of a family and precision.
+const (
+	noKernels = iota
+	f64AVX512
+	f64AVX2
+	f32AVX512
+	f32AVX2
+)
 
 // asmFuncs sets the assembly kernels of f's family.
 func asmFuncs[T gemm.Float](f *Funcs[T]) {
 	var z T
 	_, f32 := any(z).(float32)
-	var tanh, elu, tanhGrad, eluGrad any
 	switch {
 	case f.arch == gemm.AVX512 && f32:
-		tanh, elu, tanhGrad, eluGrad, f.lanes = tanhF32AVX512, eluF32AVX512, tanhGradF32AVX512, eluGradF32AVX512, 16
+		f.kernels, f.lanes = f32AVX512, 16
 	case f.arch == gemm.AVX512:
-		tanh, elu, tanhGrad, eluGrad, f.lanes = tanhF64AVX512, eluF64AVX512, tanhGradF64AVX512, eluGradF64AVX512, 8
+		f.kernels, f.lanes = f64AVX512, 8
 	case f32:
-		tanh, elu, tanhGrad, eluGrad, f.lanes = tanhF32AVX2, eluF32AVX2, tanhGradF32AVX2, eluGradF32AVX2, 8
+		f.kernels, f.lanes = f32AVX2, 8
 	default:
-		tanh, elu, tanhGrad, eluGrad, f.lanes = tanhF64AVX2, eluF64AVX2, tanhGradF64AVX2, eluGradF64AVX2, 4
+		f.kernels, f.lanes = f64AVX2, 4
 	}
-	f.tanh = actFunc[T](tanh.(func(*T, *T, *T, int)))
-	f.elu = actFunc[T](elu.(func(*T, *T, *T, int)))
-	f.tanhGrad = gradFunc[T](tanhGrad.(func(*T, *T, int)))
-	f.eluGrad = gradFunc[T](eluGrad.(func(*T, *T, int)))
+}
+
+// act calls the activation kernel op (tanh or elu) of f's family directly
+// (the kernels do not keep their pointers, so the caller's arrays stay on
+// its stack).
+func (f *Funcs[T]) act(op int, dst, src, bias *T, n int) {
+	d, s, b := unsafe.Pointer(dst), unsafe.Pointer(src), unsafe.Pointer(bias)
+	d64, s64, b64 := (*float64)(d), (*float64)(s), (*float64)(b)
+	d32, s32, b32 := (*float32)(d), (*float32)(s), (*float32)(b)
+	switch f.kernels<<1 | op {
+	case f64AVX512<<1 | opTanh:
+		tanhF64AVX512(d64, s64, b64, n)
+	case f64AVX512<<1 | opELU:
+		eluF64AVX512(d64, s64, b64, n)
+	case f64AVX2<<1 | opTanh:
+		tanhF64AVX2(d64, s64, b64, n)
+	case f64AVX2<<1 | opELU:
+		eluF64AVX2(d64, s64, b64, n)
+	case f32AVX512<<1 | opTanh:
+		tanhF32AVX512(d32, s32, b32, n)
+	case f32AVX512<<1 | opELU:
+		eluF32AVX512(d32, s32, b32, n)
+	case f32AVX2<<1 | opTanh:
+		tanhF32AVX2(d32, s32, b32, n)
+	case f32AVX2<<1 | opELU:
+		eluF32AVX2(d32, s32, b32, n)
+	}
+}
+
+// grad calls the derivative kernel op of f's family directly.
+func (f *Funcs[T]) grad(op int, g, y *T, n int) {
+	gp, yp := unsafe.Pointer(g), unsafe.Pointer(y)
+	g64, y64 := (*float64)(gp), (*float64)(yp)
+	g32, y32 := (*float32)(gp), (*float32)(yp)
+	switch f.kernels<<1 | op {
+	case f64AVX512<<1 | opTanh:
+		tanhGradF64AVX512(g64, y64, n)
+	case f64AVX512<<1 | opELU:
+		eluGradF64AVX512(g64, y64, n)
+	case f64AVX2<<1 | opTanh:
+		tanhGradF64AVX2(g64, y64, n)
+	case f64AVX2<<1 | opELU:
+		eluGradF64AVX2(g64, y64, n)
+	case f32AVX512<<1 | opTanh:
+		tanhGradF32AVX512(g32, y32, n)
+	case f32AVX512<<1 | opELU:
+		eluGradF32AVX512(g32, y32, n)
+	case f32AVX2<<1 | opTanh:
+		tanhGradF32AVX2(g32, y32, n)
+	case f32AVX2<<1 | opELU:
+		eluGradF32AVX2(g32, y32, n)
+	}
 }

@@ -5,49 +5,81 @@
 package vmath
 
 // tanhF64AVX512 sets dst[i] = tanh(src[i] + bias[i]) (bias nil: tanh(src[i])) for i < n, n a multiple of 8.
+//
+//go:noescape
 func tanhF64AVX512(dst *float64, src *float64, bias *float64, n int)
 
 // eluF64AVX512 sets dst[i] = elu(src[i] + bias[i]) (bias nil: elu(src[i])) for i < n, n a multiple of 8.
+//
+//go:noescape
 func eluF64AVX512(dst *float64, src *float64, bias *float64, n int)
 
 // tanhGradF64AVX512 multiplies grad[i] by the derivative of the activation at y[i] = f(x) for i < n, n a multiple of 8.
+//
+//go:noescape
 func tanhGradF64AVX512(grad *float64, y *float64, n int)
 
 // eluGradF64AVX512 multiplies grad[i] by the derivative of the activation at y[i] = f(x) for i < n, n a multiple of 8.
+//
+//go:noescape
 func eluGradF64AVX512(grad *float64, y *float64, n int)
 
 // tanhF64AVX2 sets dst[i] = tanh(src[i] + bias[i]) (bias nil: tanh(src[i])) for i < n, n a multiple of 4.
+//
+//go:noescape
 func tanhF64AVX2(dst *float64, src *float64, bias *float64, n int)
 
 // eluF64AVX2 sets dst[i] = elu(src[i] + bias[i]) (bias nil: elu(src[i])) for i < n, n a multiple of 4.
+//
+//go:noescape
 func eluF64AVX2(dst *float64, src *float64, bias *float64, n int)
 
 // tanhGradF64AVX2 multiplies grad[i] by the derivative of the activation at y[i] = f(x) for i < n, n a multiple of 4.
+//
+//go:noescape
 func tanhGradF64AVX2(grad *float64, y *float64, n int)
 
 // eluGradF64AVX2 multiplies grad[i] by the derivative of the activation at y[i] = f(x) for i < n, n a multiple of 4.
+//
+//go:noescape
 func eluGradF64AVX2(grad *float64, y *float64, n int)
 
 // tanhF32AVX512 sets dst[i] = tanh(src[i] + bias[i]) (bias nil: tanh(src[i])) for i < n, n a multiple of 16.
+//
+//go:noescape
 func tanhF32AVX512(dst *float32, src *float32, bias *float32, n int)
 
 // eluF32AVX512 sets dst[i] = elu(src[i] + bias[i]) (bias nil: elu(src[i])) for i < n, n a multiple of 16.
+//
+//go:noescape
 func eluF32AVX512(dst *float32, src *float32, bias *float32, n int)
 
 // tanhGradF32AVX512 multiplies grad[i] by the derivative of the activation at y[i] = f(x) for i < n, n a multiple of 16.
+//
+//go:noescape
 func tanhGradF32AVX512(grad *float32, y *float32, n int)
 
 // eluGradF32AVX512 multiplies grad[i] by the derivative of the activation at y[i] = f(x) for i < n, n a multiple of 16.
+//
+//go:noescape
 func eluGradF32AVX512(grad *float32, y *float32, n int)
 
 // tanhF32AVX2 sets dst[i] = tanh(src[i] + bias[i]) (bias nil: tanh(src[i])) for i < n, n a multiple of 8.
+//
+//go:noescape
 func tanhF32AVX2(dst *float32, src *float32, bias *float32, n int)
 
 // eluF32AVX2 sets dst[i] = elu(src[i] + bias[i]) (bias nil: elu(src[i])) for i < n, n a multiple of 8.
+//
+//go:noescape
 func eluF32AVX2(dst *float32, src *float32, bias *float32, n int)
 
 // tanhGradF32AVX2 multiplies grad[i] by the derivative of the activation at y[i] = f(x) for i < n, n a multiple of 8.
+//
+//go:noescape
 func tanhGradF32AVX2(grad *float32, y *float32, n int)
 
 // eluGradF32AVX2 multiplies grad[i] by the derivative of the activation at y[i] = f(x) for i < n, n a multiple of 8.
+//
+//go:noescape
 func eluGradF32AVX2(grad *float32, y *float32, n int)

@@ -9,16 +9,18 @@ import (
 	"pfmpi/gemm"
 )
 
-type actFunc[T gemm.Float] func(dst, src, bias *T, n int)
-type gradFunc[T gemm.Float] func(g, y *T, n int)
+// The operations of the kernels.
+const (
+	opTanh = 0
+	opELU  = 1
+)
 
 // Funcs are the kernels of one family and precision. A Funcs holds no
 // mutable state and serves every goroutine.
 type Funcs[T gemm.Float] struct {
-	arch              gemm.Arch
-	lanes             int
-	tanh, elu         actFunc[T]
-	tanhGrad, eluGrad gradFunc[T]
+	arch    gemm.Arch
+	lanes   int
+	kernels int // the assembly kernels (noKernels: math.Tanh, math.Expm1)
 }
 
 // New returns the kernels of family a for T, or an error if this CPU does
@@ -55,7 +57,7 @@ func checkBias[T gemm.Float](op string, dst, src, bias []T) {
 
 // apply runs an activation kernel on whole vectors and on the tail through
 // a padded vector.
-func (f *Funcs[T]) apply(k actFunc[T], dst, src, bias []T) {
+func (f *Funcs[T]) apply(op int, dst, src, bias []T) {
 	n := len(src)
 	body := n - n%f.lanes
 	if body > 0 {
@@ -63,7 +65,7 @@ func (f *Funcs[T]) apply(k actFunc[T], dst, src, bias []T) {
 		if bias != nil {
 			b = &bias[0]
 		}
-		k(&dst[0], &src[0], b, body)
+		f.act(op, &dst[0], &src[0], b, body)
 	}
 	if body == n {
 		return
@@ -76,15 +78,15 @@ func (f *Funcs[T]) apply(k actFunc[T], dst, src, bias []T) {
 		copy(bb[:], bias[body:n])
 		b = &bb[0]
 	}
-	k(&y[0], &x[0], b, f.lanes)
+	f.act(op, &y[0], &x[0], b, f.lanes)
 	copy(dst[body:n], y[:rest])
 }
 
-func (f *Funcs[T]) applyGrad(k gradFunc[T], g, y []T) {
+func (f *Funcs[T]) applyGrad(op int, g, y []T) {
 	n := len(g)
 	body := n - n%f.lanes
 	if body > 0 {
-		k(&g[0], &y[0], body)
+		f.grad(op, &g[0], &y[0], body)
 	}
 	if body == n {
 		return
@@ -92,7 +94,7 @@ func (f *Funcs[T]) applyGrad(k gradFunc[T], g, y []T) {
 	var gg, yy [16]T
 	copy(gg[:], g[body:])
 	copy(yy[:], y[body:n])
-	k(&gg[0], &yy[0], f.lanes)
+	f.grad(op, &gg[0], &yy[0], f.lanes)
 	copy(g[body:], gg[:n-body])
 }
 
@@ -100,7 +102,7 @@ func (f *Funcs[T]) applyGrad(k gradFunc[T], g, y []T) {
 // tanh(src[i])); dst may be src.
 func (f *Funcs[T]) Tanh(dst, src, bias []T) {
 	checkBias("Tanh", dst, src, bias)
-	if f.tanh == nil {
+	if f.kernels == noKernels {
 		for i, x := range src {
 			if bias != nil {
 				x += bias[i]
@@ -109,14 +111,14 @@ func (f *Funcs[T]) Tanh(dst, src, bias []T) {
 		}
 		return
 	}
-	f.apply(f.tanh, dst, src, bias)
+	f.apply(opTanh, dst, src, bias)
 }
 
 // ELU sets dst[i] = elu(src[i] + bias[i]) (bias nil: elu(src[i])), elu x
 // = x for x > 0 and eˣ − 1 otherwise; dst may be src.
 func (f *Funcs[T]) ELU(dst, src, bias []T) {
 	checkBias("ELU", dst, src, bias)
-	if f.elu == nil {
+	if f.kernels == noKernels {
 		for i, x := range src {
 			if bias != nil {
 				x += bias[i]
@@ -129,7 +131,7 @@ func (f *Funcs[T]) ELU(dst, src, bias []T) {
 		}
 		return
 	}
-	f.apply(f.elu, dst, src, bias)
+	f.apply(opELU, dst, src, bias)
 }
 
 // TanhGrad multiplies g[i] by 1 − y[i]², the derivative of tanh at the x
@@ -138,13 +140,13 @@ func (f *Funcs[T]) TanhGrad(g, y []T) {
 	if len(y) < len(g) {
 		panic("vmath: TanhGrad with fewer values than gradients")
 	}
-	if f.tanhGrad == nil {
+	if f.kernels == noKernels {
 		for i, v := range y[:len(g)] {
 			g[i] *= 1 - v*v
 		}
 		return
 	}
-	f.applyGrad(f.tanhGrad, g, y)
+	f.applyGrad(opTanh, g, y)
 }
 
 // ELUGrad multiplies g[i] by min(y[i], 0) + 1, the derivative of elu at
@@ -153,11 +155,11 @@ func (f *Funcs[T]) ELUGrad(g, y []T) {
 	if len(y) < len(g) {
 		panic("vmath: ELUGrad with fewer values than gradients")
 	}
-	if f.eluGrad == nil {
+	if f.kernels == noKernels {
 		for i, v := range y[:len(g)] {
 			g[i] *= min(v, 0) + 1
 		}
 		return
 	}
-	f.applyGrad(f.eluGrad, g, y)
+	f.applyGrad(opELU, g, y)
 }

@@ -174,3 +174,13 @@ func benchTanh[T gemm.Float](b *testing.B, a gemm.Arch) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(x)), "ns/elem")
 }
+
+func TestNoAllocation(t *testing.T) {
+	for _, a := range gemm.Archs() {
+		f := MustNew[float64](a)
+		x := make([]float64, 37)
+		if n := testing.AllocsPerRun(10, func() { f.Tanh(x, x, nil); f.TanhGrad(x, x) }); n != 0 {
+			t.Errorf("%s: %v allocations per call", a, n)
+		}
+	}
+}

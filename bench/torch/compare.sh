@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Times a training step of pfmpi and of its PyTorch twin (twin.py) on the
-# same core, one after the other, for the reference model of
-# docs/performance.md: float64, float32 and the unpreconditioned variant.
+# same core for the reference model of docs/performance.md: float64,
+# float32 and the unpreconditioned variant. Each round times every case with
+# both codes, one after the other; the table gives, per case, the median
+# over rounds of each code's median step and of their ratio (this machine's
+# speed drifts by ±20 % between minutes, so only times taken side by side
+# are compared).
 #
-#   bench/torch/compare.sh              # core 1, 10 timed steps each
-#   CORE=0 STEPS=20 bench/torch/compare.sh
+#   bench/torch/compare.sh              # core 1, 3 rounds of 6 timed steps
+#   CORE=0 ROUNDS=5 STEPS=10 bench/torch/compare.sh
 #
 # Needs Debian's python3-torch (apt-get install python3-torch) and, for a
 # fair float64 baseline, an optimised BLAS behind it (apt-get install
@@ -15,8 +19,9 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 export PATH="$PATH:/usr/local/go/bin"
 core=${CORE:-1}
-steps=${STEPS:-10}
-warmup=${WARMUP:-2}
+rounds=${ROUNDS:-3}
+steps=${STEPS:-6}
+warmup=${WARMUP:-1}
 py=/usr/bin/python3
 if ! "$py" -c 'import torch' 2>/dev/null; then
 	echo "compare.sh: $py cannot import torch; apt-get install python3-torch" >&2
@@ -27,28 +32,38 @@ out=$(mktemp -d)
 bin="$out/pfmpi"
 go build -o "$bin" ./cmd/pfmpi
 
-echo "core $core, $steps timed steps after $warmup; PyTorch $("$py" -c 'import torch; print(torch.__version__)') with BLAS $blas"
-printf '%-26s %12s %12s %8s %10s %10s\n' case "pfmpi s/step" "twin s/step" ratio "pfmpi MiB" "twin MiB"
-run() { # name file precision twin-flags…
-	local name=$1 file=$2 prec=$3
-	shift 3
-	GOMAXPROCS=1 taskset -c "$core" "$bin" bench -train "$file" -precision "$prec" -steps "$steps" -warmup "$warmup" -json >"$out/$name.json"
-	local params
-	params=$("$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))["params"])' "$out/$name.json")
-	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 taskset -c "$core" "$py" bench/torch/twin.py --precision "$prec" \
-		--steps "$steps" --warmup "$warmup" --threads 1 --expect-params "$params" "$@" >"$out/$name.twin"
-	"$py" - "$out/$name.json" "$out/$name.twin" "$name" <<'PY'
-import json, re, sys
-r = json.load(open(sys.argv[1]))
-t = open(sys.argv[2]).read()
-m = re.search(r"median ([0-9.]+) s/step .* peak RSS ([0-9]+) MiB", t)
-ts, trss = float(m.group(1)), float(m.group(2))
-print(f"{sys.argv[3]:<26} {r['median_seconds']:12.3f} {ts:12.3f} {ts / r['median_seconds']:7.2f}× {r['peak_rss_mib']:10.0f} {trss:10.0f}")
-PY
-}
 common=(--lattice 8 --batch 64 --gauge-layers 8 --gauge-hidden 32,32 --gauge-dilations 1,2,3
 	--ncp-mixtures 6 --pf-layers 8 --n-pt 6 --pt-hidden 2 --pf-context-hidden 16 --hasenbusch 0.001,0.01,0.05)
-run "eo+3 Hasenbusch, float64" bench/torch/reference.toml float64 "${common[@]}" --precondition eo --pf-partition rows
-run "eo+3 Hasenbusch, float32" bench/torch/reference.toml float32 "${common[@]}" --precondition eo --pf-partition rows
-run "unpreconditioned, float64" bench/torch/reference-none.toml float64 "${common[@]}" --precondition none --pf-partition checkerboard
-echo "pfmpi's breakdowns and the twin's logs: $out"
+cases=("eo-f64|bench/torch/reference.toml|float64|--precondition eo --pf-partition rows"
+	"eo-f32|bench/torch/reference.toml|float32|--precondition eo --pf-partition rows"
+	"none-f64|bench/torch/reference-none.toml|float64|--precondition none --pf-partition checkerboard")
+echo "core $core, $rounds round(s) of $steps timed steps after $warmup; PyTorch $("$py" -c 'import torch; print(torch.__version__)') with BLAS $blas"
+for r in $(seq 1 "$rounds"); do
+	for c in "${cases[@]}"; do
+		IFS='|' read -r name file prec flags <<<"$c"
+		GOMAXPROCS=1 taskset -c "$core" "$bin" bench -train "$file" -precision "$prec" -steps "$steps" -warmup "$warmup" -json >"$out/$name.$r.json"
+		params=$("$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))["params"])' "$out/$name.$r.json")
+		# shellcheck disable=SC2086 # flags are words
+		OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 taskset -c "$core" "$py" bench/torch/twin.py --precision "$prec" \
+			--steps "$steps" --warmup "$warmup" --threads 1 --expect-params "$params" "${common[@]}" $flags >"$out/$name.$r.twin"
+		echo "round $r: $name done" >&2
+	done
+done
+"$py" - "$out" "$rounds" <<'PY'
+import json, re, statistics, sys
+out, rounds = sys.argv[1], int(sys.argv[2])
+names = {"eo-f64": "even/odd + 3 Hasenbusch, float64", "eo-f32": "even/odd + 3 Hasenbusch, float32",
+         "none-f64": "unpreconditioned, float64"}
+print(f"{'case':<36} {'pfmpi s/step':>12} {'twin s/step':>12} {'ratio':>7} {'pfmpi MiB':>10} {'twin MiB':>9}")
+for name, label in names.items():
+    pf, tw, ratio, prss, trss = [], [], [], [], []
+    for r in range(1, rounds + 1):
+        j = json.load(open(f"{out}/{name}.{r}.json"))
+        t = open(f"{out}/{name}.{r}.twin").read()
+        m = re.search(r"median ([0-9.]+) s/step .* peak RSS ([0-9]+) MiB", t)
+        pf.append(j["median_seconds"]); tw.append(float(m.group(1)))
+        ratio.append(tw[-1] / pf[-1]); prss.append(j["peak_rss_mib"]); trss.append(float(m.group(2)))
+    med = statistics.median
+    print(f"{label:<36} {med(pf):12.3f} {med(tw):12.3f} {med(ratio):6.2f}× {max(prss):10.0f} {max(trss):9.0f}")
+PY
+echo "pfmpi's breakdowns (JSON) and the twin's logs: $out"

@@ -121,6 +121,7 @@ func micro(k kernel) {
 		typ = "float32"
 	}
 	TEXT(k.name, NOSPLIT, fmt.Sprintf("func(kc int, a *%s, lda int, b, c *%s, ldc int, acc int, panels int)", typ, typ))
+	Pragma("noescape")
 	Doc(fmt.Sprintf("%s computes panels × %d rows × %d columns of C from consecutive %d-row panels of A and a packed panel of B (kc ≥ 1, panels ≥ 1).", k.name, k.mr, k.nr, k.mr))
 	nv := k.nr / k.lanes()
 	shift := map[bool]uint8{true: 2, false: 3}[k.f32]

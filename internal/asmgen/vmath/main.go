@@ -367,6 +367,7 @@ func activation(s isa, c *consts, name string) {
 	}
 	fn := name + s.suffix
 	TEXT(fn, NOSPLIT, fmt.Sprintf("func(dst, src, bias *%s, n int)", typ))
+	Pragma("noescape")
 	Doc(fmt.Sprintf("%s sets dst[i] = %s(src[i] + bias[i]) (bias nil: %s(src[i])) for i < n, n a multiple of %d.", fn, name, name, s.lanes()))
 	dst := Load(Param("dst"), GP64())
 	src := Load(Param("src"), GP64())
@@ -465,6 +466,7 @@ func gradient(s isa, c *consts, name string) {
 	}
 	fn := name + s.suffix
 	TEXT(fn, NOSPLIT, fmt.Sprintf("func(grad, y *%s, n int)", typ))
+	Pragma("noescape")
 	Doc(fmt.Sprintf("%s multiplies grad[i] by the derivative of the activation at y[i] = f(x) for i < n, n a multiple of %d.", fn, s.lanes()))
 	g := Load(Param("grad"), GP64())
 	y := Load(Param("y"), GP64())
