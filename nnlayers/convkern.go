@@ -412,6 +412,17 @@ func (e *epilogue[C]) Finish(c []C, ldc, i, m, j, n int) {
 			s.vm.Tanh(row, row, bias)
 		case ELU:
 			s.vm.ELU(row, row, bias)
+		case Identity:
+			bias = bias[:len(row)]
+			for k := range row {
+				row[k] += bias[k]
+			}
+		case LeakyReLU:
+			bias = bias[:len(row)]
+			for k := range row {
+				v := row[k] + bias[k]
+				row[k] = max(v, LeakySlope*v)
+			}
 		default:
 			for k := range row {
 				row[k] = C(e.act.value(float64(row[k] + bias[k])))
@@ -529,6 +540,13 @@ func applyDeriv(act Activation, vm *vmath.Funcs[float64], g, y []float64) {
 	case ELU:
 		vm.ELUGrad(g, y)
 	case Identity:
+	case LeakyReLU:
+		y = y[:len(g)]
+		for i, v := range y {
+			if v <= 0 {
+				g[i] *= LeakySlope
+			}
+		}
 	default:
 		for i, v := range y {
 			g[i] *= act.derivFromOutput(v)
