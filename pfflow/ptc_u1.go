@@ -65,8 +65,12 @@ func (o *ptcOp) mixU1(w, r0, r1 int) {
 	lre, lim := buf.re[:kt], buf.im[:kt]
 	mc := o.m.C
 	oc := o.out.C
+	s, b := r0/B, r0%B
 	for r := r0; r < r1; r++ {
-		o.gatherU1(lre, lim, r, r/B, r%B)
+		o.gatherU1(lre, lim, r, s, b)
+		if b++; b == B {
+			s, b = s+1, 0
+		}
 		m := o.m.Data[r*mc+o.moff : r*mc+o.moff+2*out*kt]
 		dst := o.out.Data[r*oc : r*oc+2*out]
 		for a := range out {
@@ -98,8 +102,11 @@ func (o *ptcOp) mixBackU1(w, r0, r1 int) {
 	mc := o.m.C
 	oc := o.out.C
 	gl := tr.glf
+	s, b := r0/B, r0%B-1
 	for r := r0; r < r1; r++ {
-		s, b := r/B, r%B
+		if b++; b == B {
+			s, b = s+1, 0
+		}
 		o.gatherU1(lre, lim, r, s, b)
 		m := o.m.Data[r*mc+o.moff : r*mc+o.moff+2*out*kt]
 		var mg []float64

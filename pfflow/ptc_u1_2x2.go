@@ -32,8 +32,12 @@ func (o *ptcOp) gather2(r, s, b int) (lr, li [10]float64) {
 func (o *ptcOp) mix2(_, r0, r1 int) {
 	B := o.phi.B
 	mc, oc := o.m.C, o.out.C
+	s, b := r0/B, r0%B
 	for r := r0; r < r1; r++ {
-		lr, li := o.gather2(r, r/B, r%B)
+		lr, li := o.gather2(r, s, b)
+		if b++; b == B {
+			s, b = s+1, 0
+		}
 		m := (*[40]float64)(o.m.Data[r*mc+o.moff : r*mc+o.moff+40])
 		var z0r, z0i, z1r, z1i float64
 		for g := range 10 {
@@ -54,8 +58,11 @@ func (o *ptcOp) mixBack2(_, r0, r1 int) {
 	B := o.phi.B
 	mc, oc := o.m.C, o.out.C
 	gl := tr.glf
+	s, b := r0/B, r0%B-1
 	for r := r0; r < r1; r++ {
-		s, b := r/B, r%B
+		if b++; b == B {
+			s, b = s+1, 0
+		}
 		lr, li := o.gather2(r, s, b)
 		m := (*[40]float64)(o.m.Data[r*mc+o.moff : r*mc+o.moff+40])
 		gout := (*[4]float64)(o.out.Grad[r*oc : r*oc+4])
