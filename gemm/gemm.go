@@ -333,15 +333,39 @@ func (p *Packed[T]) PackB(dst []T, nr, pc, kc, j, n int) {
 // PackA packs all of A (m × k) into dst (its storage reused when large
 // enough).
 func (k *Kernel[T]) PackA(dst *Packed[T], a ASource[T], m, kk int) {
+	k.PrepareA(dst, m, kk)
+	k.PackARows(dst, a, 0, m)
+}
+
+// PrepareA sizes dst for all of an A of m × kk, to be filled by PackARows
+// (several goroutines may fill disjoint rows at once).
+func (k *Kernel[T]) PrepareA(dst *Packed[T], m, kk int) {
 	mp := (m + k.mr - 1) / k.mr * k.mr
 	*dst = Packed[T]{left: true, rows: m, cols: kk, kc: k.kc, tile: k.mr, all: mp / k.mr, data: grow(dst.data, mp*kk)}
+}
+
+// PackARows packs rows [i0, i1) of A into dst (sized by PrepareA); i0 must
+// be a multiple of the kernel's row padding (RowTile), and the call that
+// packs the last rows also zeroes the padding rows.
+func (k *Kernel[T]) PackARows(dst *Packed[T], a ASource[T], i0, i1 int) {
+	if i0%k.mr != 0 || i1 > dst.rows {
+		panic(fmt.Sprintf("gemm: rows [%d, %d) of a packed A of %d rows (row tile %d)", i0, i1, dst.rows, k.mr))
+	}
+	m, kk := dst.rows, dst.cols
+	mp := (m + k.mr - 1) / k.mr * k.mr
 	for pc := 0; pc < kk; pc += k.kc {
 		kc := min(k.kc, kk-pc)
 		blk := dst.block(pc, kc, 0)
-		a.PackA(blk, 0, m, pc, kc)
-		clear(blk[m*kc : mp*kc])
+		a.PackA(blk[i0*kc:], i0, i1-i0, pc, kc)
+		if i1 == m {
+			clear(blk[m*kc : mp*kc])
+		}
 	}
 }
+
+// RowTile is the granularity of the rows of a packed A (a multiple of every
+// micro-kernel's MR).
+func (k *Kernel[T]) RowTile() int { return k.mr }
 
 // PackB packs all of B (k × n) into dst (its storage reused when large
 // enough).

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"pfmpi/gemm"
 	"pfmpi/vmath"
@@ -299,43 +300,84 @@ type task interface {
 	run(w, item int)
 }
 
-// workers is a fixed pool of goroutines.
+// workers is a fixed pool of goroutines. A run publishes its task by
+// advancing a generation counter; idle goroutines spin on it for a while
+// (a training step launches thousands of short tasks, and waking a parked
+// goroutine costs more than many of them) and then park until the next run.
+// Items are taken with an atomic counter.
 type workers struct {
-	n    int
-	jobs chan int // worker index
-	wg   sync.WaitGroup
-	mu   sync.Mutex
-	t    task
-	next int
-	end  int
+	n        int
+	gen      atomic.Uint64 // one more per run
+	next     atomic.Int64  // the next item of the running task
+	end      int64
+	t        task
+	finished atomic.Int32 // helpers done with the running task
+	stop     atomic.Bool
+	mu       sync.Mutex
+	cond     *sync.Cond
+	sleepers int // helpers parked on cond (under mu)
 }
 
+// spinRounds is how long an idle helper polls for the next task before
+// parking (about 50 µs).
+const spinRounds = 1 << 12
+
 func newWorkers(n int) *workers {
-	w := &workers{n: n, jobs: make(chan int)}
-	for range n - 1 {
-		go func() {
-			for id := range w.jobs {
-				w.drain(id)
-				w.wg.Done()
-			}
-		}()
+	w := &workers{n: n}
+	w.cond = sync.NewCond(&w.mu)
+	for id := 1; id < n; id++ {
+		go w.helper(id)
 	}
 	return w
 }
 
-func (w *workers) close() { close(w.jobs) }
+func (w *workers) close() {
+	w.stop.Store(true)
+	w.mu.Lock()
+	w.cond.Broadcast()
+	w.mu.Unlock()
+}
+
+// helper takes items of every run until the pool closes.
+func (w *workers) helper(id int) {
+	seen := uint64(0)
+	for {
+		for spin := 0; w.gen.Load() == seen; spin++ {
+			if w.stop.Load() {
+				return
+			}
+			if spin < spinRounds {
+				if spin&63 == 63 {
+					runtime.Gosched()
+				}
+				continue
+			}
+			w.mu.Lock()
+			w.sleepers++
+			for w.gen.Load() == seen && !w.stop.Load() {
+				w.cond.Wait()
+			}
+			w.sleepers--
+			w.mu.Unlock()
+		}
+		if w.stop.Load() {
+			return
+		}
+		seen = w.gen.Load()
+		w.drain(id)
+		w.finished.Add(1)
+	}
+}
 
 // drain takes items until none is left.
 func (w *workers) drain(id int) {
+	t := w.t
 	for {
-		w.mu.Lock()
-		item := w.next
-		w.next++
-		w.mu.Unlock()
+		item := w.next.Add(1) - 1
 		if item >= w.end {
 			return
 		}
-		w.t.run(id, item)
+		t.run(id, int(item))
 	}
 }
 
@@ -346,14 +388,27 @@ func (w *workers) run(items int, t task) {
 	if items <= 0 {
 		return
 	}
-	w.t, w.next, w.end = t, 0, items
-	used := min(w.n, items)
-	w.wg.Add(used - 1)
-	for i := 1; i < used; i++ {
-		w.jobs <- i
+	if items == 1 || w.n == 1 {
+		for i := range items {
+			t.run(0, i)
+		}
+		return
 	}
+	w.t, w.end = t, int64(items)
+	w.next.Store(0)
+	w.finished.Store(0)
+	w.gen.Add(1) // publishes the task
+	w.mu.Lock()
+	if w.sleepers > 0 {
+		w.cond.Broadcast()
+	}
+	w.mu.Unlock()
 	w.drain(0)
-	w.wg.Wait()
+	for spin := 0; w.finished.Load() < int32(w.n-1); spin++ {
+		if spin&63 == 63 {
+			runtime.Gosched()
+		}
+	}
 	w.t = nil
 }
 
