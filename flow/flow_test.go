@@ -30,10 +30,14 @@ type setup struct {
 	trainer *Trainer
 	extra   []*targetParts
 	tape    *nnlayers.Tape
+	closers []func()
 }
 
 func (s *setup) close() {
 	s.trainer.Close()
+	for _, c := range s.closers {
+		c()
+	}
 	for _, p := range s.extra {
 		if p.op != nil {
 			p.op.Close()
@@ -61,6 +65,7 @@ type config struct {
 	random     bool // non-zero last layers (a non-trivial flow)
 	pf         *pfConfig
 	workers    bool // evaluate members in parallel on target copies
+	copies     int  // copies of the model for micro-batches at once
 	nc         int  // 3: SU(3) (spectral flow), else U(1)
 }
 
@@ -91,16 +96,7 @@ func newSetupWorkers(world mpi.Comm, workers int, c config) (*setup, error) {
 		return nil, err
 	}
 	s := &setup{geo: nnlayers.NewGeometry(domain, ly), tape: nnlayers.NewTape(workers)}
-	nc := 1
-	if c.nc == 3 {
-		nc = 3
-		s.flow, err = NewSU3(s.geo, SU3Spec{Layers: c.layers, Hidden: []int{4}, Kernel: 3, Dilations: []int{1, 2},
-			Modes: 2, Steps: 2, Bound: 0.9, Seed: 3, Gain: 0.5})
-	} else {
-		s.flow, err = NewU1(s.geo, U1Spec{Layers: c.layers, Hidden: []int{4}, Kernel: 3, Dilations: []int{1, 2},
-			Transform: "spline", Bins: 4, Seed: 3, Gain: 0.5})
-	}
-	if err != nil {
+	if s.flow, err = newGaugeFlow(s.geo, c); err != nil {
 		return nil, err
 	}
 	if c.random {
@@ -120,12 +116,7 @@ func newSetupWorkers(world mpi.Comm, workers int, c config) (*setup, error) {
 	s.sp, s.op = parts.sp, parts.op
 	params := s.flow.Params()
 	if c.pf != nil {
-		npt := 3
-		if c.pf.eo {
-			npt = 2
-		}
-		if s.pf, err = pfflow.New(s.geo, pfflow.Spec{Nc: nc, EvenOdd: c.pf.eo, Monomials: target.Monomials(), Layers: c.pf.layers,
-			Partitions: c.pf.parts, NPT: npt, Hidden: 2, ContextHidden: 3, Seed: 9, Gain: 0.5}); err != nil {
+		if s.pf, err = newPFModel(s.geo, c, target.Monomials()); err != nil {
 			return nil, err
 		}
 		params = append(append(nnlayers.Params(nil), params...), s.pf.Params()...)
@@ -155,7 +146,66 @@ func newSetupWorkers(world mpi.Comm, workers int, c config) (*setup, error) {
 		}
 		err = s.trainer.SetTargetWorkers(ts)
 	}
+	if err == nil && c.copies > 0 {
+		err = s.addCopies(ly, c)
+	}
 	return s, err
+}
+
+// newGaugeFlow is the gauge flow of c.
+func newGaugeFlow(geo *nnlayers.Geometry, c config) (GaugeFlow, error) {
+	if c.nc == 3 {
+		return NewSU3(geo, SU3Spec{Layers: c.layers, Hidden: []int{4}, Kernel: 3, Dilations: []int{1, 2},
+			Modes: 2, Steps: 2, Bound: 0.9, Seed: 3, Gain: 0.5})
+	}
+	return NewU1(geo, U1Spec{Layers: c.layers, Hidden: []int{4}, Kernel: 3, Dilations: []int{1, 2},
+		Transform: "spline", Bins: 4, Seed: 3, Gain: 0.5})
+}
+
+// newPFModel is the pseudofermion flows of c.
+func newPFModel(geo *nnlayers.Geometry, c config, monomials int) (*pfflow.Model, error) {
+	npt := 3
+	if c.pf.eo {
+		npt = 2
+	}
+	return pfflow.New(geo, pfflow.Spec{Nc: max(c.nc, 1), EvenOdd: c.pf.eo, Monomials: monomials, Layers: c.pf.layers,
+		Partitions: c.pf.parts, NPT: npt, Hidden: 2, ContextHidden: 3, Seed: 9, Gain: 0.5})
+}
+
+// addCopies gives the trainer c.copies copies of the model, each with a
+// tape of one goroutine; their parameters start different (another seed
+// would do) and are made to share the model's by SetCopies.
+func (s *setup) addCopies(ly *decomp.Layout, c config) error {
+	var cs []Copy
+	for range c.copies {
+		geo := nnlayers.NewGeometry(mpi.Self(), ly)
+		s.closers = append(s.closers, geo.Close)
+		f, err := newGaugeFlow(geo, c)
+		if err != nil {
+			return err
+		}
+		for _, p := range f.Params() {
+			for i := range p.Value {
+				p.Value[i] = 7 // must be replaced by the model's values
+			}
+		}
+		cp := Copy{Flow: f, Tape: nnlayers.NewTape(1)}
+		s.closers = append(s.closers, cp.Tape.Close)
+		target, parts, err := makeTarget(mpi.Self(), ly, c)
+		if err != nil {
+			return err
+		}
+		s.extra = append(s.extra, parts)
+		cp.Target = target
+		if c.pf != nil {
+			if cp.PF, err = newPFModel(geo, c, target.Monomials()); err != nil {
+				return err
+			}
+			s.closers = append(s.closers, cp.PF.Close)
+		}
+		cs = append(cs, cp)
+	}
+	return s.trainer.SetCopies(cs)
 }
 
 type targetParts struct {
@@ -322,7 +372,7 @@ func TestInverseGivesLogQ(t *testing.T) {
 			return err
 		}
 		var fwdBuf, invBuf []float64
-		fwd := s.trainer.logQ(logJ, &fwdBuf)
+		fwd := s.trainer.main.logQ(logJ, &fwdBuf)
 		thetaCopy := &nnlayers.Tensor{V: theta.V, B: theta.B, C: 2, Data: append([]float64(nil), theta.Data...)}
 		zData := append([]float64(nil), z.Data...)
 		tp.Reset()
@@ -330,7 +380,7 @@ func TestInverseGivesLogQ(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		inv := s.trainer.logQ(logJ2, &invBuf)
+		inv := s.trainer.main.logQ(logJ2, &invBuf)
 		for k := range fwd {
 			if math.Abs(fwd[k]-inv[k]) > 1e-8*math.Abs(fwd[k]) {
 				return fmt.Errorf("member %d: log q %.12g forward, %.12g from the inverse", k, fwd[k], inv[k])
@@ -617,11 +667,12 @@ func lossGradient(tr *Trainer, n int) (want, fd float64, err error) {
 // joint model (micro-batches with a partial last one, members evaluated in
 // parallel) allocates nothing.
 func TestStepDoesNotAllocate(t *testing.T) {
-	for _, nc := range []int{1, 3} {
+	for _, tc := range []struct{ nc, copies int }{{1, 0}, {3, 0}, {1, 2}} {
+		nc := tc.nc
 		mpitest.Run(t, 1, func(c mpi.Comm) error {
 			parts := []pfflow.Partition{pfflow.Rows, pfflow.Spin}
 			s, err := newSetup(c, config{dims: []int{4, 4}, grid: []int{1, 1}, layers: 2, beta: 1, kappa: 0.2, batch: 5, random: true, nc: nc,
-				workers: true, pf: &pfConfig{eo: true, shifts: []float64{0.1}, layers: 2, parts: parts, regulator: 1e-5}})
+				workers: true, copies: tc.copies, pf: &pfConfig{eo: true, shifts: []float64{0.1}, layers: 2, parts: parts, regulator: 1e-5}})
 			if err != nil {
 				return err
 			}
@@ -643,7 +694,7 @@ func TestStepDoesNotAllocate(t *testing.T) {
 				return stepErr
 			}
 			if allocs > 0 {
-				return fmt.Errorf("Nc = %d: %v allocations per training step", nc, allocs)
+				return fmt.Errorf("Nc = %d, %d copies: %v allocations per training step", nc, tc.copies, allocs)
 			}
 			return nil
 		})
@@ -652,16 +703,18 @@ func TestStepDoesNotAllocate(t *testing.T) {
 
 // TestGoroutinesDoNotChangeTheStep: a training step's loss and gradients
 // are the same bit for bit on 1 and 3 goroutines (tasks are fixed by the
-// sizes, sums run in a fixed order) and with any micro-batch to rounding.
+// sizes, sums run in a fixed order), with 2 or 3 copies of the model
+// running micro-batches at once (a partial round included), and with any
+// micro-batch to rounding.
 func TestGoroutinesDoNotChangeTheStep(t *testing.T) {
 	mpitest.Run(t, 1, func(c mpi.Comm) error {
 		type result struct {
 			loss  float64
 			grads []float64
 		}
-		run := func(workers, micro int) (result, error) {
+		run := func(workers, micro, copies int) (result, error) {
 			s, err := newSetupWorkers(c, workers, config{dims: []int{4, 4}, grid: []int{1, 1}, layers: 2, beta: 1, kappa: 0.2, batch: 6, random: true,
-				workers: true, pf: &pfConfig{eo: true, shifts: []float64{0.1}, layers: 2, parts: []pfflow.Partition{pfflow.Rows}, regulator: 1e-5}})
+				workers: true, copies: copies, pf: &pfConfig{eo: true, shifts: []float64{0.1}, layers: 2, parts: []pfflow.Partition{pfflow.Rows}, regulator: 1e-5}})
 			if err != nil {
 				return result{}, err
 			}
@@ -677,23 +730,44 @@ func TestGoroutinesDoNotChangeTheStep(t *testing.T) {
 			}
 			return r, nil
 		}
-		one, err := run(1, 4)
-		if err != nil {
-			return err
+		same := func(what string, a, b result) error {
+			if a.loss != b.loss {
+				return fmt.Errorf("loss %v on 1 goroutine, %v %s", a.loss, b.loss, what)
+			}
+			for i := range a.grads {
+				if a.grads[i] != b.grads[i] {
+					return fmt.Errorf("gradient %d: %v on 1 goroutine, %v %s", i, a.grads[i], b.grads[i], what)
+				}
+			}
+			return nil
 		}
-		three, err := run(3, 4)
-		if err != nil {
-			return err
-		}
-		if one.loss != three.loss {
-			return fmt.Errorf("loss %v on 1 goroutine, %v on 3", one.loss, three.loss)
-		}
-		for i := range one.grads {
-			if one.grads[i] != three.grads[i] {
-				return fmt.Errorf("gradient %d: %v on 1 goroutine, %v on 3", i, one.grads[i], three.grads[i])
+		for _, micro := range []int{4, 2} {
+			one, err := run(1, micro, 0)
+			if err != nil {
+				return err
+			}
+			three, err := run(3, micro, 0)
+			if err != nil {
+				return err
+			}
+			if err := same(fmt.Sprintf("on 3 (micro-batch %d)", micro), one, three); err != nil {
+				return err
+			}
+			for _, copies := range []int{2, 3} {
+				cs, err := run(1, micro, copies)
+				if err != nil {
+					return err
+				}
+				if err := same(fmt.Sprintf("with %d copies (micro-batch %d)", copies, micro), one, cs); err != nil {
+					return err
+				}
 			}
 		}
-		whole, err := run(2, 6)
+		one, err := run(1, 4, 0)
+		if err != nil {
+			return err
+		}
+		whole, err := run(2, 6, 0)
 		if err != nil {
 			return err
 		}

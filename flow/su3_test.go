@@ -44,7 +44,7 @@ func TestSU3Flow(t *testing.T) {
 			return err
 		}
 		var fwdBuf []float64
-		fwd := s.trainer.logQ(logJ, &fwdBuf)
+		fwd := s.trainer.main.logQ(logJ, &fwdBuf)
 		uc := &nnlayers.Tensor{V: u.V, B: u.B, C: u.C, Data: append([]float64(nil), u.Data...)}
 		zc := append([]float64(nil), z.Data...)
 		tp.Reset()
@@ -53,7 +53,7 @@ func TestSU3Flow(t *testing.T) {
 			return err
 		}
 		var invBuf []float64
-		inv := s.trainer.logQ(logJ2, &invBuf)
+		inv := s.trainer.main.logQ(logJ2, &invBuf)
 		for k := range fwd {
 			if math.Abs(fwd[k]-inv[k]) > 1e-8*(1+math.Abs(fwd[k])) {
 				return fmt.Errorf("member %d: log q %.12g forward, %.12g from the inverse", k, fwd[k], inv[k])

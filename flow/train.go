@@ -44,22 +44,18 @@ func Single(c mpi.Comm) Env { return Env{World: c, Domain: c, Replica: 0, Replic
 // Trainer trains a U(1) flow by reverse KL self-training (Eq. B1) and
 // draws samples from it.
 type Trainer struct {
-	env    Env
-	flow   GaugeFlow
-	pf     *pfflow.Model // conditional flows of a joint model (nil: marginal only)
-	draws  *nnlayers.Tape
-	target *Target
-	// workers are copies of the target, one per goroutine of the tape
-	// (lattice held whole by the rank); nil: members one at a time.
-	workers []*Target
-	member  memberTask
-	mloss   []float64
-	micro   int // configurations per micro-batch (≤ 0: automatic)
-	// buffers of a step
-	logq, sampleLogq []float64
-	phis, pfJ        []*nnlayers.Tensor
-	pfq              [][]float64
-	part             partTask
+	env        Env
+	flow       GaugeFlow
+	pf         *pfflow.Model // conditional flows of a joint model (nil: marginal only)
+	draws      *nnlayers.Tape
+	target     *Target
+	main       stepper    // the model itself, on the trainer's tape
+	copies     []*stepper // copies of the model, one per goroutine (SetCopies)
+	start      []chan struct{}
+	done       chan struct{}
+	micro      int       // configurations per micro-batch (≤ 0: automatic)
+	sum        []float64 // the gradient of a step so far
+	sampleLogq []float64
 	// Progress, when set, is called on every rank after each batch of a
 	// sample with the number of proposals done and the total.
 	Progress func(done, total int)
@@ -78,7 +74,9 @@ func NewTrainer(env Env, f GaugeFlow, target *Target, opt *nnlayers.Adam, tape *
 	if batch%env.Replicas != 0 {
 		return nil, fmt.Errorf("flow: a batch of %d does not split over %d replicas", batch, env.Replicas)
 	}
-	return &Trainer{env: env, flow: f, target: target, opt: opt, tape: tape, seed: seed, batch: batch, params: f.Params()}, nil
+	tr := &Trainer{env: env, flow: f, target: target, opt: opt, tape: tape, seed: seed, batch: batch, params: f.Params()}
+	tr.main = stepper{tr: tr, flow: f, tape: tape, target: target, domain: env.Domain, params: tr.params}
+	return tr, nil
 }
 
 // SetPseudofermionFlows makes the trainer train and sample the joint model
@@ -91,6 +89,7 @@ func (tr *Trainer) SetPseudofermionFlows(m *pfflow.Model) error {
 	}
 	tr.pf = m
 	tr.params = append(append(nnlayers.Params(nil), tr.flow.Params()...), m.Params()...)
+	tr.main.pf, tr.main.params = m, tr.params
 	tr.draws = nnlayers.NewTape(tr.tape.Workers())
 	return nil
 }
@@ -111,7 +110,7 @@ func (tr *Trainer) SetTargetWorkers(ws []*Target) error {
 			return fmt.Errorf("flow: a target copy differs from the target")
 		}
 	}
-	tr.workers = ws
+	tr.main.targets = ws
 	return nil
 }
 
@@ -135,40 +134,14 @@ type memberTask struct {
 
 func (m *memberTask) Run(w, k int) { m.errs[k] = m.fn.member(m.targets[w], k) }
 
-// eachMember calls fn.member(target, k) for k ∈ [0, b): in parallel on the
-// target copies, or in order on the target.
-func (tr *Trainer) eachMember(b int, fn memberWork) error {
-	if len(tr.workers) == 0 {
-		for k := range b {
-			if err := fn.member(tr.target, k); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	m := &tr.member
-	m.fn, m.targets = fn, tr.workers
-	if cap(m.errs) < b {
-		m.errs = make([]error, b)
-	}
-	m.errs = m.errs[:b]
-	clear(m.errs)
-	tr.tape.Run(b, m)
-	m.fn = nil
-	for _, err := range m.errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // Params returns the trained parameters: the gauge flow's, then those of
 // the conditional flows.
 func (tr *Trainer) Params() nnlayers.Params { return tr.params }
 
-// Close releases the trainer's own tape.
+// Close releases the trainer's own tape and stops the copies' goroutines
+// (the copies themselves belong to the caller).
 func (tr *Trainer) Close() {
+	tr.stopCopies()
 	if tr.draws != nil {
 		tr.draws.Close()
 	}
@@ -180,6 +153,7 @@ const (
 	priorKind     = "prior draws"
 	targetKind    = "target (actions, CG solves, forces)"
 	optimizerKind = "optimizer"
+	gradSumKind   = "gradient sums of micro-batches"
 )
 
 // StepResult is what one training step measured.
@@ -208,43 +182,10 @@ func (tr *Trainer) Step(n int) (StepResult, error) {
 	return StepResult{Loss: loss, GradNorm: norm, LR: lr}, nil
 }
 
-// Gradient sets the parameters' gradients (summed over all ranks) of the
-// loss of step n and returns the loss, (1/B) Σ_b [log q(U_b) + S(U_b)] with
-// U_b = f(z_b): the gradient of S flows back through the layers (the
-// reparameterisation trick), that of log q through the log-Jacobians. The
-// replica's share of the batch runs in micro-batches ([Trainer.SetMicroBatch])
-// whose gradients add up: the same loss and gradient, up to the order of
-// the sums, with a working set that stays in cache.
-func (tr *Trainer) Gradient(n int) (float64, error) {
-	env := tr.env
-	b := tr.batch / env.Replicas
-	first := env.Replica * b
-	t := tr.tape
-	start := t.Begin()
-	tr.params.ZeroGrad()
-	t.End(optimizerKind, start, 0, false)
-	loss := 0.0
-	mb := tr.microBatch(b)
-	for m0 := 0; m0 < b; m0 += mb {
-		l, err := tr.gradientPart(n, first, m0, min(mb, b-m0))
-		if err != nil {
-			return 0, err
-		}
-		loss += l
-	}
-	start = t.Begin()
-	tr.grad = nnlayers.AllreduceGrads(env.World, tr.params, tr.grad)
-	t.End("gradient all-reduce", start, 0, false)
-	// The loss: one contribution per replica (domain rank 0).
-	if env.Domain.Rank() != 0 {
-		loss = 0
-	}
-	return mpi.SumFloat64(env.World, loss) / float64(tr.batch), nil
-}
-
 // SetMicroBatch sets the number of configurations of a micro-batch of the
 // training step (≤ 0: about 1024 local sites × members, at least one
-// member).
+// member, and no more than the copies' share). Given a micro-batch, the
+// step does not depend on the copies or goroutines at all.
 func (tr *Trainer) SetMicroBatch(m int) { tr.micro = m }
 
 // microBatch is the micro-batch for a replica's share of b configurations.
@@ -252,6 +193,9 @@ func (tr *Trainer) microBatch(b int) int {
 	m := tr.micro
 	if m <= 0 {
 		m = max(1, autoMicroRows/tr.target.Field().Space().Layout().Volume())
+		if nc := len(tr.copies); nc > 1 {
+			m = min(m, (b+nc-1)/nc) // a micro-batch for every copy
+		}
 	}
 	return min(m, b)
 }
@@ -260,136 +204,6 @@ func (tr *Trainer) microBatch(b int) int {
 // by default: the context networks' tensors of a micro-batch then fit the
 // caches of a core (measured on the reference model of docs/performance.md).
 const autoMicroRows = 1024
-
-// gradientPart adds the gradient of members [m0, m0+b) of the replica's
-// share (global indices first+m0 …) to the parameters' and returns their
-// share of the loss, Σ [log q + S] (not yet divided by the batch).
-func (tr *Trainer) gradientPart(n, first, m0, b int) (float64, error) {
-	t := tr.tape
-	t.Reset()
-	t.NoGrad = false
-	scale := 1 / float64(tr.batch)
-	start := t.Begin()
-	z := tr.flow.Prior(b, first+m0, rng.New(tr.seed, "flow-train").Derive(uint64(n)))
-	t.End(priorKind, start, 0, false)
-	theta, logJ, err := tr.flow.Forward(t, z)
-	if err != nil {
-		return 0, err
-	}
-	logq := tr.logQ(logJ, &tr.logq)
-	tr.phis, tr.pfJ = tr.phis[:0], tr.pfJ[:0]
-	if tr.pf != nil {
-		links := tr.flow.Links(t, theta)
-		ctx, err := tr.pf.Context(t, links)
-		if err != nil {
-			return 0, err
-		}
-		key := rng.New(tr.seed, "flow-train-pf").Derive(uint64(n))
-		for len(tr.pfq) < tr.pf.Monomials() {
-			tr.pfq = append(tr.pfq, nil)
-		}
-		for i := range tr.pf.Monomials() {
-			c := tr.pf.Conditional(i)
-			start := t.Begin()
-			chi := c.Prior(b, first+m0, key.Derive(uint64(i)))
-			t.End(priorKind, start, 0, false)
-			phi, lj, err := c.Forward(t, links, ctx, chi)
-			if err != nil {
-				return 0, err
-			}
-			if cap(tr.pfq[i]) < b {
-				tr.pfq[i] = make([]float64, b)
-			}
-			tr.pfq[i] = tr.pfq[i][:b]
-			tr.conditionalLogQ(c, chi, lj, tr.pfq[i])
-			tr.phis, tr.pfJ = append(tr.phis, phi), append(tr.pfJ, lj)
-		}
-	}
-	if cap(tr.mloss) < b {
-		tr.mloss = make([]float64, b)
-	}
-	mloss := tr.mloss[:b]
-	start = t.Begin()
-	tr.part = partTask{tr: tr, theta: theta, logq: logq, mloss: mloss, scale: scale}
-	err = tr.eachMember(b, &tr.part)
-	tr.part = partTask{}
-	if err != nil {
-		return 0, err
-	}
-	t.End(targetKind, start, 0, false)
-	loss := 0.0
-	for _, l := range mloss {
-		loss += l
-	}
-	for i := range logJ.Grad {
-		logJ.Grad[i] = -scale // log q = log r − Σ logJ
-	}
-	for _, lj := range tr.pfJ {
-		for i := range lj.Grad {
-			lj.Grad[i] = -scale
-		}
-	}
-	return loss, t.Backward()
-}
-
-// partTask evaluates the target on the members of a micro-batch.
-type partTask struct {
-	tr    *Trainer
-	theta *nnlayers.Tensor
-	logq  []float64
-	mloss []float64
-	scale float64
-}
-
-func (p *partTask) member(tg *Target, k int) error {
-	s, err := tg.Evaluate(p.theta, k, p.scale)
-	if err != nil {
-		return err
-	}
-	l := p.logq[k] + s
-	for i, phi := range p.tr.phis {
-		si, err := tg.Pseudofermion(i, true, phi, p.theta, k, p.scale)
-		if err != nil {
-			return err
-		}
-		l += p.tr.pfq[i][k] + si
-	}
-	p.mloss[k] = l
-	return nil
-}
-
-// logQ returns log q of the local batch members from the log-Jacobian
-// density (summed over the domain), in *buf (grown as needed).
-func (tr *Trainer) logQ(logJ *nnlayers.Tensor, buf *[]float64) []float64 {
-	b := logJ.B
-	if cap(*buf) < b {
-		*buf = make([]float64, b)
-	}
-	sums := (*buf)[:b]
-	clear(sums)
-	for s := 0; s < logJ.V; s++ {
-		for k := 0; k < b; k++ {
-			sums[k] += logJ.Data[logJ.At(s, k, 0)]
-		}
-	}
-	tr.env.Domain.Allreduce(mpi.Sum, sums)
-	for k := range sums {
-		sums[k] = tr.flow.LogPrior() - sums[k]
-	}
-	return sums
-}
-
-// conditionalLogQ sets out[k] = log q(φ_k|U_k) = log r(χ_k) − Σ logJ,
-// summed over the domain.
-func (tr *Trainer) conditionalLogQ(c *pfflow.Conditional, chi, lj *nnlayers.Tensor, out []float64) {
-	c.LogPrior(chi, out)
-	for s := 0; s < lj.V; s++ {
-		for k := 0; k < lj.B; k++ {
-			out[k] -= lj.Data[lj.At(s, k, 0)]
-		}
-	}
-	tr.env.Domain.Allreduce(mpi.Sum, out[:lj.B])
-}
 
 // Samples are proposals of the flow in global order (every rank holds all).
 //
@@ -548,7 +362,7 @@ func (tr *Trainer) drawBatch(out *Samples, from, first, b, nm int, key, pfKey rn
 	if err != nil {
 		return err
 	}
-	logq := tr.logQ(logJ, &tr.sampleLogq)
+	logq := tr.main.logQ(logJ, &tr.sampleLogq)
 	var links, ctx *nnlayers.Tensor
 	if nm > 0 {
 		links = tr.flow.Links(t, theta)
@@ -557,7 +371,7 @@ func (tr *Trainer) drawBatch(out *Samples, from, first, b, nm int, key, pfKey rn
 		}
 	}
 	mine := env.Domain.Rank() == 0
-	err = tr.eachMember(b, memberFunc(func(tg *Target, k int) error {
+	err = tr.main.eachMember(b, memberFunc(func(tg *Target, k int) error {
 		s, err := tg.Evaluate(theta, k, 0)
 		if err != nil {
 			return err
@@ -599,8 +413,8 @@ func (tr *Trainer) drawBatch(out *Samples, from, first, b, nm int, key, pfKey rn
 			if err != nil {
 				return err
 			}
-			tr.conditionalLogQ(c, chi, lj, pfq)
-			err = tr.eachMember(b, memberFunc(func(tg *Target, k int) error {
+			tr.main.conditionalLogQ(c, chi, lj, pfq)
+			err = tr.main.eachMember(b, memberFunc(func(tg *Target, k int) error {
 				tg.Load(theta, k)
 				s, err := tg.Pseudofermion(i, false, phi, theta, k, 0)
 				if err != nil {

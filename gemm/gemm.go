@@ -370,14 +370,33 @@ func (k *Kernel[T]) RowTile() int { return k.mr }
 // PackB packs all of B (k × n) into dst (its storage reused when large
 // enough).
 func (k *Kernel[T]) PackB(dst *Packed[T], b BSource[T], kk, n int) {
+	k.PrepareB(dst, kk, n)
+	k.PackBCols(dst, b, 0, n)
+}
+
+// PrepareB sizes dst for all of a B of kk × n, to be filled by PackBCols
+// (several goroutines may fill disjoint columns at once).
+func (k *Kernel[T]) PrepareB(dst *Packed[T], kk, n int) {
 	nr := k.pick(n).nr
 	np := (n + nr - 1) / nr
 	*dst = Packed[T]{rows: kk, cols: n, kc: k.kc, tile: nr, all: np, data: grow(dst.data, np*nr*kk)}
-	for pc := 0; pc < kk; pc += k.kc {
-		kc := min(k.kc, kk-pc)
-		b.PackB(dst.block(pc, kc, 0), nr, pc, kc, 0, n)
+}
+
+// PackBCols packs columns [j0, j1) of B into dst (sized by PrepareB); j0
+// must be a multiple of dst's column tile (ColTile).
+func (k *Kernel[T]) PackBCols(dst *Packed[T], b BSource[T], j0, j1 int) {
+	if dst.left || j0%dst.tile != 0 || j0 < 0 || j1 > dst.cols {
+		panic(fmt.Sprintf("gemm: columns [%d, %d) of a packed B of %d columns (tile %d)", j0, j1, dst.cols, dst.tile))
+	}
+	for pc := 0; pc < dst.rows; pc += k.kc {
+		kc := min(k.kc, dst.rows-pc)
+		b.PackB(dst.block(pc, kc, j0/dst.tile), dst.tile, pc, kc, j0, j1-j0)
 	}
 }
+
+// ColTile is the granularity of the columns of a packed B (its panel
+// width).
+func (p *Packed[T]) ColTile() int { return p.tile }
 
 func grow[T any](s []T, n int) []T {
 	if cap(s) < n {

@@ -283,3 +283,46 @@ func TestPackedViews(t *testing.T) {
 		}
 	}
 }
+
+// Packing an operand in pieces (rows of A, columns of B, in any order, as
+// goroutines do) gives the same packed operand as packing it whole.
+func TestPackInPieces(t *testing.T) {
+	for _, a := range Archs() {
+		k := MustNew[float64](a)
+		r := rand.New(rand.NewPCG(8, 9))
+		m, n, kk := 7*k.RowTile()+5, 141, k.KC()+37
+		A := randomDense[float64](r, m, kk, 0, false)
+		B := randomDense[float64](r, kk, n, 0, false)
+		wa, wb := new(Packed[float64]), new(Packed[float64])
+		k.PackA(wa, &A, m, kk)
+		k.PackB(wb, &B, kk, n)
+		pa, pb := new(Packed[float64]), new(Packed[float64])
+		k.PrepareA(pa, m, kk)
+		for i := range pa.data {
+			pa.data[i] = 99 // stale contents must be overwritten
+		}
+		step := 2 * k.RowTile()
+		for i0 := (m - 1) / step * step; i0 >= 0; i0 -= step {
+			k.PackARows(pa, &A, i0, min(i0+step, m))
+		}
+		k.PrepareB(pb, kk, n)
+		for i := range pb.data {
+			pb.data[i] = 99
+		}
+		cs := 3 * pb.ColTile()
+		for j0 := (n - 1) / cs * cs; j0 >= 0; j0 -= cs {
+			k.PackBCols(pb, &B, j0, min(j0+cs, n))
+		}
+		for name, pair := range map[string][2]*Packed[float64]{"A": {wa, pa}, "B": {wb, pb}} {
+			whole, pieces := pair[0], pair[1]
+			if len(whole.data) != len(pieces.data) {
+				t.Fatalf("%s: packed %s sizes %d and %d", k, name, len(whole.data), len(pieces.data))
+			}
+			for i := range whole.data {
+				if whole.data[i] != pieces.data[i] {
+					t.Fatalf("%s: packed %s element %d: whole %g, in pieces %g", k, name, i, whole.data[i], pieces.data[i])
+				}
+			}
+		}
+	}
+}

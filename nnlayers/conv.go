@@ -403,7 +403,7 @@ func (b *Bank) Apply(t *Tape, x *Tensor) []*Tensor {
 	if d := c0.tp.depth; d > 0 {
 		z, _ := c0.geo.zone(d)
 		pad = t.Tensor(z.Len(), x.B, c0.in)
-		copy(pad.Data, x.Data)
+		t.copyData(pad.Data, x.Data)
 		c0.geo.halo(d, x.B*c0.in).Exchange(pad.Data, decomp.All)
 	}
 	if c0.prec == Float32 {

@@ -48,6 +48,7 @@ type convTasks[C gemm.Float] struct {
 	xgrad xgradTask[C]
 	dz    dzTask
 	zbuf  zbufTask[C]
+	pack  packTask[C]
 	// per goroutine: sources and epilogue
 	rows  []rowsA[C]
 	gath  []gatherA[C]
@@ -504,12 +505,12 @@ func bankForward[C gemm.Float](t *Tape, s *scratch[C], b *Bank, x, pad *Tensor, 
 	if shared && !s.xc.valid(t, x, cv.tp, cv.in) {
 		// X, gathered once for every convolution of x on this pass.
 		ts.g.st = &ts.st
-		s.mm.PackA(&s.xc.packed, &ts.g, m, k)
+		packA(t, s, &s.xc.packed, &ts.g, m, k)
 		ts.g.st = nil
 		s.xc.set(t, x, cv.tp, cv.in)
 	}
 	ts.wB = rowsB[C]{data: cv.W.Value, stride: n}
-	s.mm.PackB(&s.pb, &ts.wB, k, n)
+	packB(t, s, &s.pb, &ts.wB, k, n)
 	ts.wB = rowsB[C]{}
 	s.bias = growC(s.bias, n)
 	convert(s.bias, cv.B.Value)
@@ -599,16 +600,26 @@ type wgradTask[C gemm.Float] struct {
 	m     int // grid rows
 	k     int
 	f2    bool
-	tiles int
+	tiles int // tasks (F2: the column blocks and the bias)
 }
 
 func (wt *wgradTask[C]) run(w, item int) {
 	s := wt.s
 	cv := wt.cv
 	n := cv.out
+	if wt.f2 && item == 0 {
+		// The bias gradient: column sums of Z (first, the longest task).
+		g := cv.B.Grad
+		for r := range wt.m {
+			for o, v := range wt.z[r*n : (r+1)*n] {
+				g[o] += float64(v)
+			}
+		}
+		return
+	}
 	if wt.f2 {
 		// W̄ᵀ(:, j0:j1) = Zᵀ X(:, j0:j1), then transposed into W̄.
-		j0 := item * colsPerTask
+		j0 := (item - 1) * colsPerTask
 		width := min(colsPerTask, wt.k-j0)
 		g := &s.tasks.cols[w]
 		g.st, g.j0 = wt.st, j0
@@ -711,21 +722,14 @@ func bankBackward[C gemm.Float](t *Tape, s *scratch[C], b *Bank, x, pad *Tensor,
 	*wt = wgradTask[C]{s: s, cv: cv, st: &ts.st, z: z, m: m, k: k, f2: n < k}
 	if wt.f2 {
 		ts.dzT.data, ts.dzT.stride = z, n
-		s.mm.PackA(&s.pa, &ts.dzT, n, m)
+		packA(t, s, &s.pa, &ts.dzT, n, m)
 		ts.dzT = rowsAT[C]{}
-		wt.tiles = (k + colsPerTask - 1) / colsPerTask
-		// The bias gradient: column sums of Z.
-		g := cv.B.Grad
-		for r := range m {
-			for o, v := range z[r*n : (r+1)*n] {
-				g[o] += float64(v)
-			}
-		}
+		wt.tiles = (k+colsPerTask-1)/colsPerTask + 1 // and the bias
 	} else {
 		if !s.xtc.valid(t, x, cv.tp, cv.in) {
 			// Xᵀ, gathered once for every convolution of x on this pass.
 			ts.xT.st = &ts.st
-			s.mm.PackA(&s.xtc.packed, &ts.xT, k, m)
+			packA(t, s, &s.xtc.packed, &ts.xT, k, m)
 			ts.xT.st = nil
 			s.xtc.set(t, x, cv.tp, cv.in)
 		}
@@ -746,7 +750,7 @@ func bankBackward[C gemm.Float](t *Tape, s *scratch[C], b *Bank, x, pad *Tensor,
 	xt := &ts.xgrad
 	for t0 := range cv.tp.n {
 		ts.wTB = rowsTB[C]{data: cv.W.Value, stride: n, k0: t0 * cv.in}
-		s.mm.PackB(&s.pb, &ts.wTB, n, cv.in)
+		packB(t, s, &s.pb, &ts.wTB, n, cv.in)
 		*xt = xgradTask[C]{s: s, z: z, dpad: dpad, bs: x.B, in: cv.in, n: n, runs: cv.tp.runsFor(t0, x.B)}
 		t.workers.run(len(xt.runs), xt)
 	}
@@ -758,6 +762,55 @@ func bankBackward[C gemm.Float](t *Tape, s *scratch[C], b *Bank, x, pad *Tensor,
 	// The halo part to its owners.
 	cv.geo.halo(depth, x.B*cv.in).Adjoint(pad.Grad, decomp.All)
 	t.elementwise(elementwise{kind: kindAccumulate, y: x, z: pad})
+}
+
+// packTask packs rows of a left (a) or columns of a right (b) operand
+// into a shared packed operand, a slice per item; the packed operand does
+// not depend on the split.
+type packTask[C gemm.Float] struct {
+	mm        *gemm.Kernel[C]
+	dst       *gemm.Packed[C]
+	a         gemm.ASource[C]
+	b         gemm.BSource[C]
+	ext, step int
+}
+
+func (pt *packTask[C]) run(_, item int) {
+	lo := item * pt.step
+	hi := min(lo+pt.step, pt.ext)
+	if pt.a != nil {
+		pt.mm.PackARows(pt.dst, pt.a, lo, hi)
+	} else {
+		pt.mm.PackBCols(pt.dst, pt.b, lo, hi)
+	}
+}
+
+// packA packs all of A (m × k) into dst with the tape's goroutines.
+func packA[C gemm.Float](t *Tape, s *scratch[C], dst *gemm.Packed[C], a gemm.ASource[C], m, k int) {
+	s.mm.PrepareA(dst, m, k)
+	packParallel(t, s, packTask[C]{mm: s.mm, dst: dst, a: a, ext: m}, s.mm.RowTile(), k)
+}
+
+// packB packs all of B (k × n) into dst with the tape's goroutines.
+func packB[C gemm.Float](t *Tape, s *scratch[C], dst *gemm.Packed[C], b gemm.BSource[C], k, n int) {
+	s.mm.PrepareB(dst, k, n)
+	packParallel(t, s, packTask[C]{mm: s.mm, dst: dst, b: b, ext: n}, dst.ColTile(), k)
+}
+
+// packParallel runs pt in slices of whole tiles, about four per goroutine,
+// serially when the operand is small.
+func packParallel[C gemm.Float](t *Tape, s *scratch[C], pt packTask[C], tile, k int) {
+	n := t.workers.n
+	if n == 1 || pt.ext*k < 1<<14 {
+		pt.step = max(pt.ext, 1)
+		pt.run(0, 0)
+		return
+	}
+	per := (pt.ext + 4*n - 1) / (4 * n)
+	pt.step = max(tile, (per+tile-1)/tile*tile)
+	s.tasks.pack = pt
+	t.workers.run((pt.ext+pt.step-1)/pt.step, &s.tasks.pack)
+	s.tasks.pack = packTask[C]{}
 }
 
 // derivFromOutput is f′(x) from y = f(x).

@@ -2,6 +2,7 @@ package nnlayers
 
 import (
 	"sort"
+	"sync"
 	"time"
 )
 
@@ -9,8 +10,10 @@ import (
 // tape's operations by kind (a benchmark's breakdown of a training step).
 // Operations report themselves through [Tape.Begin] and [Tape.End]; the
 // tape times the backward pass of every recorded operation and charges it
-// to the operation's kind. A Profile is used by one goroutine.
+// to the operation's kind. Several tapes may report to one Profile at
+// once (copies of a model on their goroutines): their times add up.
 type Profile struct {
+	mu    sync.Mutex
 	kinds map[string]*ProfileEntry
 }
 
@@ -29,14 +32,20 @@ type ProfileEntry struct {
 func NewProfile() *Profile { return &Profile{kinds: map[string]*ProfileEntry{}} }
 
 // Reset clears the profile.
-func (p *Profile) Reset() { clear(p.kinds) }
+func (p *Profile) Reset() {
+	p.mu.Lock()
+	clear(p.kinds)
+	p.mu.Unlock()
+}
 
 // Entries returns the kinds by decreasing total time.
 func (p *Profile) Entries() []ProfileEntry {
 	var es []ProfileEntry
+	p.mu.Lock()
 	for _, e := range p.kinds {
 		es = append(es, *e)
 	}
+	p.mu.Unlock()
 	sort.Slice(es, func(i, j int) bool {
 		ti, tj := es[i].Forward+es[i].Backward, es[j].Forward+es[j].Backward
 		if ti != tj {
@@ -53,6 +62,8 @@ func (p *Profile) Add(kind string, d time.Duration, flops int64, backward bool) 
 }
 
 func (p *Profile) add(kind string, d time.Duration, flops int64, backward, products bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	e, ok := p.kinds[kind]
 	if !ok {
 		e = &ProfileEntry{Kind: kind, Products: products}

@@ -64,15 +64,16 @@ type node struct {
 // Tape records operations for the backward pass and owns their output
 // tensors (see the package documentation). A tape is used by one goroutine.
 type Tape struct {
-	pool    []*Tensor
-	next    int
-	nodes   []node
-	workers *workers
-	ew      elementwise // the running element-wise task
-	ext     external    // the running Task of Run
-	arch    gemm.Arch   // the kernel family of the convolutions
-	s64     *scratch[float64]
-	s32     *scratch[float32]
+	pool     []*Tensor
+	next     int
+	nodes    []node
+	workers  *workers
+	ew       elementwise // the running element-wise task
+	ext      external    // the running Task of Run
+	fillTask fillTask    // the running clear or copy
+	arch     gemm.Arch   // the kernel family of the convolutions
+	s64      *scratch[float64]
+	s32      *scratch[float32]
 	// NoGrad switches recording off (inference): operations still compute,
 	// Backward has nothing to do.
 	NoGrad bool
@@ -170,8 +171,7 @@ func (t *Tape) Tensor(v, b, c int) *Tensor {
 		if x := t.pool[j]; x.V == v && x.B == b && x.C == c {
 			t.pool[t.next], t.pool[j] = x, t.pool[t.next]
 			t.next++
-			clear(x.Data)
-			clear(x.Grad)
+			t.fill(fillTask{dst: [2][]float64{x.Data, x.Grad}})
 			return x
 		}
 	}
@@ -424,3 +424,51 @@ const blockSize = 1 << 14
 func blocks(n int) int { return (n + blockSize - 1) / blockSize }
 
 func blockRange(i, n int) (lo, hi int) { return i * blockSize, min((i+1)*blockSize, n) }
+
+// fillTask clears (src nil) or copies into up to two slices block by
+// block: the tape clears the tensors it hands out and copies inputs into
+// their padded tensors with every goroutine, as they are large.
+type fillTask struct {
+	dst [2][]float64
+	src [2][]float64
+}
+
+func (f *fillTask) run(_, item int) {
+	for i := range f.dst {
+		nb := blocks(len(f.dst[i]))
+		if item >= nb {
+			item -= nb
+			continue
+		}
+		lo, hi := blockRange(item, len(f.dst[i]))
+		if f.src[i] == nil {
+			clear(f.dst[i][lo:hi])
+		} else {
+			copy(f.dst[i][lo:hi], f.src[i][lo:hi])
+		}
+		return
+	}
+}
+
+// fill runs f with the tape's goroutines when it is large.
+func (t *Tape) fill(f fillTask) {
+	items := blocks(len(f.dst[0])) + blocks(len(f.dst[1]))
+	if items <= 2 || t.workers.n == 1 {
+		for i := range f.dst {
+			if f.src[i] == nil {
+				clear(f.dst[i])
+			} else {
+				copy(f.dst[i], f.src[i])
+			}
+		}
+		return
+	}
+	t.fillTask = f
+	t.workers.run(items, &t.fillTask)
+	t.fillTask = fillTask{}
+}
+
+// copyData copies src into the front of dst (len(dst) ≥ len(src)).
+func (t *Tape) copyData(dst, src []float64) {
+	t.fill(fillTask{dst: [2][]float64{dst[:len(src)]}, src: [2][]float64{src}})
+}

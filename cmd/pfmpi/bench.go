@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strings"
 
@@ -115,6 +116,7 @@ func benchCommand(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) int
 	kernels := fs.String("kernels", "auto", "with -train: kernel `family` of the convolutions (auto, avx512, avx2, generic)")
 	precision := fs.String("precision", "", "with -train: override model.precision (float64, float32)")
 	peakTime := fs.Float64("peak-time", 0.3, "with -train: seconds to measure the core's peak")
+	profile := fs.String("cpuprofile", "", "write a CPU profile of the benchmark to `FILE` (go tool pprof)")
 	pos, code, ok := parseArgs(fs, args)
 	if !ok {
 		return code
@@ -127,6 +129,18 @@ func benchCommand(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) int
 		if *precision != "" && *precision != "float64" && *precision != "float32" {
 			fmt.Fprintf(stderr, "pfmpi bench -precision %q: use float64 or float32\n", *precision)
 			return exitUsage
+		}
+		if *profile != "" {
+			f, err := os.Create(*profile)
+			if err == nil {
+				err = pprof.StartCPUProfile(f)
+			}
+			if err != nil {
+				fmt.Fprintln(stderr, "pfmpi bench -cpuprofile:", err)
+				return exitError
+			}
+			defer f.Close()
+			defer pprof.StopCPUProfile()
 		}
 		return trainBench(trainBenchOptions{file: *train, steps: *steps, warmup: *warmup, workers: *workers, kernels: *kernels,
 			precision: *precision, asJSON: *asJSON, peakSeconds: *peakTime, stdout: stdout, stderr: stderr})

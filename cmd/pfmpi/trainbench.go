@@ -34,6 +34,7 @@ type trainBenchReport struct {
 	Precision     string              `json:"precision"`
 	Kernels       string              `json:"kernels"`
 	Workers       int                 `json:"workers"`
+	Copies        int                 `json:"copies"`
 	PeakF64       float64             `json:"peak_gflops_float64"`
 	PeakF32       float64             `json:"peak_gflops_float32"`
 	Seconds       []float64           `json:"seconds"`
@@ -100,7 +101,7 @@ func trainBench(o trainBenchOptions) int {
 			return err
 		}
 		rep = &trainBenchReport{File: name, Params: b.Params, Batch: b.Batch, Precision: b.Precision, Kernels: arch.String(),
-			Workers: b.Workers, PeakF64: p64 / 1e9, PeakF32: p32 / 1e9, Seconds: b.Seconds, Median: b.Median(), Kinds: b.Kinds}
+			Workers: b.Workers, Copies: b.Copies, PeakF64: p64 / 1e9, PeakF32: p32 / 1e9, Seconds: b.Seconds, Median: b.Median(), Kinds: b.Kinds}
 		rep.SamplesPerSec = float64(b.Batch) / rep.Median
 		peak := rep.PeakF64
 		if b.Precision == "float32" {
@@ -114,7 +115,7 @@ func trainBench(o trainBenchOptions) int {
 		}
 		if rep.Conv.Seconds > 0 {
 			rep.Conv.Rate = rep.Conv.GFlops / rep.Conv.Seconds
-			rep.Conv.OfPeak = rep.Conv.Rate / (peak * float64(b.Workers))
+			rep.Conv.OfPeak = rep.Conv.Rate / (peak * rep.kindCores())
 		}
 		return nil
 	})
@@ -135,17 +136,33 @@ func trainBench(o trainBenchOptions) int {
 	return exitOK
 }
 
+// kindCores is the number of cores behind one second of a kind's time:
+// all the goroutines when they share each operation, one when copies of
+// the model ran micro-batches at once (the times are then core-seconds).
+func (r *trainBenchReport) kindCores() float64 {
+	if r.Copies > 0 {
+		return 1
+	}
+	return float64(r.Workers)
+}
+
 func printTrainBench(w io.Writer, r *trainBenchReport) {
 	peak := r.PeakF64
 	if r.Precision == "float32" {
 		peak = r.PeakF32
 	}
-	peak *= float64(r.Workers)
+	peak *= r.kindCores()
+	// The time the kinds share: the step's, on every core for copies.
+	budget := r.Median * float64(r.Workers) / r.kindCores()
 	s := slices.Clone(r.Seconds)
 	slices.Sort(s)
 	fmt.Fprintf(w, "pfmpi bench -train %s\n", r.File)
 	fmt.Fprintf(w, "  model        %d parameters, batch %d, %s networks\n", r.Params, r.Batch, r.Precision)
-	fmt.Fprintf(w, "  kernels      %s, %d goroutine(s) (GOMAXPROCS %d)\n", r.Kernels, r.Workers, runtime.GOMAXPROCS(0))
+	mode := "each operation spread over them"
+	if r.Copies > 0 {
+		mode = fmt.Sprintf("%d copies of the model, micro-batches at once", r.Copies)
+	}
+	fmt.Fprintf(w, "  kernels      %s, %d goroutine(s) (GOMAXPROCS %d), %s\n", r.Kernels, r.Workers, runtime.GOMAXPROCS(0), mode)
 	fmt.Fprintf(w, "  core peak    %.1f GFLOP/s float64, %.1f float32 per core (register FMA chains)\n", r.PeakF64, r.PeakF32)
 	fmt.Fprintf(w, "  step         %.3f s (median of %d; min %.3f, max %.3f) = %.1f samples/s\n",
 		r.Median, len(s), s[0], s[len(s)-1], r.SamplesPerSec)
@@ -153,12 +170,16 @@ func printTrainBench(w io.Writer, r *trainBenchReport) {
 	for _, k := range r.Kinds {
 		total += k.Flops
 	}
+	unit := "s/step"
+	if r.Copies > 0 {
+		unit = "core-s/step"
+	}
 	fmt.Fprintf(w, "  counted      %.2f GFLOP per step, %.2f of them in convolutions\n", total/1e9, r.Conv.GFlops)
-	fmt.Fprintf(w, "  %-38s %8s %6s %10s %9s %9s\n", "kind of work", "s/step", "share", "GFLOP/step", "GFLOP/s", "of peak")
+	fmt.Fprintf(w, "  %-38s %11s %6s %10s %9s %9s\n", "kind of work", unit, "share", "GFLOP/step", "GFLOP/s", "of peak")
 	sum := 0.0
 	for _, k := range r.Kinds {
 		sum += k.Seconds
-		line := fmt.Sprintf("  %-38s %8.4f %5.1f%%", k.Kind, k.Seconds, 100*k.Seconds/r.Median)
+		line := fmt.Sprintf("  %-38s %11.4f %5.1f%%", k.Kind, k.Seconds, 100*k.Seconds/budget)
 		if k.Flops > 0 {
 			line += fmt.Sprintf(" %10.3f %9.2f", k.Flops/1e9, k.Flops/1e9/k.Seconds)
 			if k.Conv {
@@ -167,9 +188,13 @@ func printTrainBench(w io.Writer, r *trainBenchReport) {
 		}
 		fmt.Fprintln(w, line)
 	}
-	fmt.Fprintf(w, "  %-38s %8.4f %5.1f%%\n", "other (outside the profile)", r.Median-sum, 100*(r.Median-sum)/r.Median)
-	fmt.Fprintf(w, "  convolutions together: %.3f s/step, %.2f GFLOP/s = %.1f%% of the peak of %d core(s)\n",
-		r.Conv.Seconds, r.Conv.Rate, 100*r.Conv.OfPeak, r.Workers)
+	other := "other (outside the profile)"
+	if r.Copies > 0 {
+		other = "other (outside the profile, idle cores)"
+	}
+	fmt.Fprintf(w, "  %-38s %11.4f %5.1f%%\n", other, budget-sum, 100*(budget-sum)/budget)
+	fmt.Fprintf(w, "  convolutions together: %.3f %s, %.2f GFLOP/s = %.1f%% of the peak of %.0f core(s)\n",
+		r.Conv.Seconds, unit, r.Conv.Rate, 100*r.Conv.OfPeak, r.kindCores())
 	if r.PeakRSS > 0 {
 		fmt.Fprintf(w, "  peak RSS     %.0f MiB\n", r.PeakRSS)
 	}

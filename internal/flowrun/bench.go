@@ -19,9 +19,14 @@ type BenchOptions struct {
 // and, per kind of work, its time and counted flops per step (averaged over
 // the timed steps).
 type TrainBench struct {
-	Params    int
-	Batch     int
-	Workers   int
+	Params  int
+	Batch   int
+	Workers int
+	// Copies is the number of copies of the model that trained
+	// micro-batches at once (0: one model, its operations spread over the
+	// goroutines); with copies, the kinds' times are core-seconds summed
+	// over them.
+	Copies    int
 	Kernels   gemm.Arch
 	Precision string
 	Seconds   []float64
@@ -62,19 +67,23 @@ func BenchTrain(env Env, opt BenchOptions) (*TrainBench, error) {
 		return nil, err
 	}
 	defer m.close()
-	if err := m.tape.SetKernels(opt.Kernels); err != nil {
-		return nil, err
+	for _, t := range m.tapes() {
+		if err := t.SetKernels(opt.Kernels); err != nil {
+			return nil, err
+		}
 	}
 	res := &TrainBench{Params: m.trainer.Params().Size(), Batch: env.Config.Train.Batch, Workers: m.tape.Workers(),
-		Kernels: opt.Kernels, Precision: m.precision.String()}
+		Copies: len(m.copies), Kernels: opt.Kernels, Precision: m.precision.String()}
 	for n := range opt.Warmup {
 		if _, err := m.trainer.Step(n); err != nil {
 			return nil, err
 		}
 	}
 	prof := nnlayers.NewProfile()
-	m.tape.SetProfile(prof)
-	defer m.tape.SetProfile(nil)
+	for _, t := range m.tapes() {
+		t.SetProfile(prof)
+		defer t.SetProfile(nil)
+	}
 	for n := range opt.Steps {
 		start := time.Now()
 		if _, err := m.trainer.Step(opt.Warmup + n); err != nil {

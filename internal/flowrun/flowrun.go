@@ -82,10 +82,12 @@ type model struct {
 	target  *flow.Target
 	trainer *flow.Trainer
 	pf      *pfflow.Model // conditional flows of the joint model (nil: marginal only)
+	parts   []pfflow.Partition
 	// precision is the arithmetic of the context networks.
 	precision nnlayers.Precision
 	pfs       []*action.Pseudofermion // the sampling monomials of the joint model
 	workers   []*targetParts          // per-goroutine copies of the target (domain of one rank)
+	copies    []modelCopy             // per-goroutine copies of the flows for training (domain of one rank)
 	params    nnlayers.Params
 	opt       *nnlayers.Adam
 	tape      *nnlayers.Tape
@@ -110,6 +112,9 @@ func (m *model) close() {
 	for _, w := range m.workers {
 		w.close()
 	}
+	for _, c := range m.copies {
+		c.close()
+	}
 	m.tape.Close()
 	m.geo.Close()
 	m.sp.Close()
@@ -129,24 +134,12 @@ func newModel(env Env) (*model, error) {
 		return nil, err
 	}
 	m := &model{env: env, cfg: cfg, geo: nnlayers.NewGeometry(env.Domain, env.Layout), tape: nnlayers.NewTape(0)}
-	mc := cfg.Model
-	prec, err := nnlayers.ParsePrecision(mc.Precision)
+	prec, err := nnlayers.ParsePrecision(cfg.Model.Precision)
 	if err != nil {
 		return nil, cfg.Errorf("model.precision", "%v", err)
 	}
 	m.precision = prec
-	if cfg.Lattice.Group == "su3" {
-		m.flow, err = flow.NewSU3(m.geo, flow.SU3Spec{
-			Layers: mc.GaugeLayers, Hidden: mc.GaugeHidden, Kernel: mc.GaugeKernel, Dilations: mc.GaugeDilations,
-			Modes: mc.SpectralModes, Steps: mc.SpectralSteps, Bound: mc.SpectralBound, Seed: uint64(cfg.Run.Seed), Gain: mc.InitGain,
-			Precision: prec})
-	} else {
-		m.flow, err = flow.NewU1(m.geo, flow.U1Spec{
-			Layers: mc.GaugeLayers, Hidden: mc.GaugeHidden, Kernel: mc.GaugeKernel, Dilations: mc.GaugeDilations,
-			Transform: mc.GaugeTransform, Bins: mc.SplineBins, Mixtures: mc.NCPMixtures,
-			Seed: uint64(cfg.Run.Seed), Gain: mc.InitGain, Precision: prec})
-	}
-	if err != nil {
+	if m.flow, err = m.newGaugeFlow(m.geo); err != nil {
 		m.geo.Close()
 		m.tape.Close()
 		return nil, err
@@ -213,10 +206,80 @@ func newModel(env Env) (*model, error) {
 		}
 		err = m.trainer.SetTargetWorkers(ts)
 	}
+	if err != nil {
+		return nil, err
+	}
 	if t := cfg.Train; t != nil {
 		m.trainer.SetMicroBatch(t.MicroBatch)
+		// A lattice held whole by this rank trains micro-batches at once,
+		// one per goroutine, each on a copy of the model.
+		if len(m.workers) > 0 {
+			err = m.newCopies()
+		}
 	}
 	return m, err
+}
+
+// newGaugeFlow builds the gauge flow of the run file on geo.
+func (m *model) newGaugeFlow(geo *nnlayers.Geometry) (flow.GaugeFlow, error) {
+	cfg, mc := m.cfg, m.cfg.Model
+	if cfg.Lattice.Group == "su3" {
+		return flow.NewSU3(geo, flow.SU3Spec{
+			Layers: mc.GaugeLayers, Hidden: mc.GaugeHidden, Kernel: mc.GaugeKernel, Dilations: mc.GaugeDilations,
+			Modes: mc.SpectralModes, Steps: mc.SpectralSteps, Bound: mc.SpectralBound, Seed: uint64(cfg.Run.Seed), Gain: mc.InitGain,
+			Precision: m.precision})
+	}
+	return flow.NewU1(geo, flow.U1Spec{
+		Layers: mc.GaugeLayers, Hidden: mc.GaugeHidden, Kernel: mc.GaugeKernel, Dilations: mc.GaugeDilations,
+		Transform: mc.GaugeTransform, Bins: mc.SplineBins, Mixtures: mc.NCPMixtures,
+		Seed: uint64(cfg.Run.Seed), Gain: mc.InitGain, Precision: m.precision})
+}
+
+// modelCopy is a copy of the flows for one goroutine of a training step.
+type modelCopy struct {
+	geo  *nnlayers.Geometry
+	pf   *pfflow.Model
+	tape *nnlayers.Tape
+}
+
+func (c modelCopy) close() {
+	if c.pf != nil {
+		c.pf.Close()
+	}
+	c.tape.Close()
+	c.geo.Close()
+}
+
+// newCopies gives the trainer one copy of the flows per goroutine, with
+// the per-goroutine targets and tapes of one goroutine.
+func (m *model) newCopies() error {
+	var cs []flow.Copy
+	for _, w := range m.workers {
+		mc := modelCopy{geo: nnlayers.NewGeometry(mpi.Self(), m.env.Layout), tape: nnlayers.NewTape(1)}
+		m.copies = append(m.copies, mc)
+		f, err := m.newGaugeFlow(mc.geo)
+		if err != nil {
+			return err
+		}
+		c := flow.Copy{Flow: f, Target: w.target, Tape: mc.tape}
+		if m.pf != nil {
+			if c.PF, err = m.newPFModel(mc.geo, m.target.Monomials()); err != nil {
+				return err
+			}
+			m.copies[len(m.copies)-1].pf = c.PF
+		}
+		cs = append(cs, c)
+	}
+	return m.trainer.SetCopies(cs)
+}
+
+// tapes are the tapes of the model and its copies.
+func (m *model) tapes() []*nnlayers.Tape {
+	ts := []*nnlayers.Tape{m.tape}
+	for _, c := range m.copies {
+		ts = append(ts, c.tape)
+	}
+	return ts
 }
 
 // targetParts is a target with what it is built on.
@@ -308,18 +371,28 @@ func (m *model) newJoint(monomials int) error {
 		}
 		parts = append(parts, part)
 	}
+	m.parts = parts
+	if m.pf, err = m.newPFModel(m.geo, monomials); err != nil {
+		return err
+	}
+	m.params = append(append(nnlayers.Params(nil), m.params...), m.pf.Params()...)
+	return nil
+}
+
+// newPFModel builds the conditional flows of the joint model on geo.
+func (m *model) newPFModel(geo *nnlayers.Geometry, monomials int) (*pfflow.Model, error) {
+	cfg, mc := m.cfg, m.cfg.Model
 	nc := 1
 	if cfg.Lattice.Group == "su3" {
 		nc = 3
 	}
-	m.pf, err = pfflow.New(m.geo, pfflow.Spec{Nc: nc, EvenOdd: cfg.Action.Precondition == "eo", Monomials: monomials, Layers: mc.PFLayers,
-		Partitions: parts, NPT: mc.NPT, Hidden: mc.PTHidden, ContextHidden: mc.PFContextHidden, Kernel: 3,
+	pf, err := pfflow.New(geo, pfflow.Spec{Nc: nc, EvenOdd: cfg.Action.Precondition == "eo", Monomials: monomials, Layers: mc.PFLayers,
+		Partitions: m.parts, NPT: mc.NPT, Hidden: mc.PTHidden, ContextHidden: mc.PFContextHidden, Kernel: 3,
 		Seed: uint64(cfg.Run.Seed), Gain: mc.InitGain, Precision: m.precision})
 	if err != nil {
-		return cfg.Errorf("model", "%v", err)
+		return nil, cfg.Errorf("model", "%v", err)
 	}
-	m.params = append(append(nnlayers.Params(nil), m.params...), m.pf.Params()...)
-	return nil
+	return pf, nil
 }
 
 // describe is the model in one line.
