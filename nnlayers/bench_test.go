@@ -57,10 +57,15 @@ func BenchmarkConvForwardBackward(b *testing.B) {
 
 // BenchmarkHeads times the reference model's pseudofermion heads: a bank of
 // 32 convolutions 16 → 248 (kernel 3, tanh), each cut into slices of 8 and
-// 6 × 40 channels, on 8 × 8 with batch 64, forward and backward.
+// 6 × 40 channels, on 8 × 8 with batch 16 (a micro-batch of the training
+// step) and 64, forward and backward.
 func BenchmarkHeads(b *testing.B) {
-	for _, prec := range []Precision{Float64, Float32} {
-		b.Run(prec.String(), func(b *testing.B) {
+	for _, c := range []struct {
+		prec  Precision
+		batch int
+	}{{Float64, 16}, {Float64, 64}, {Float32, 16}, {Float32, 64}} {
+		prec, batch := c.prec, c.batch
+		b.Run(fmt.Sprintf("%v/batch=%d", prec, batch), func(b *testing.B) {
 			err := mpi.Run(1, func(c mpi.Comm) error {
 				geo, err := newGeometry(c, []int{8, 8}, []int{1, 1})
 				if err != nil {
@@ -90,7 +95,6 @@ func BenchmarkHeads(b *testing.B) {
 				}
 				tape := NewTape(1)
 				defer tape.Close()
-				const batch = 64
 				x := randomTensor(geo, batch, 16, 0, rng.New(1, "bench"))
 				flops := int64(0)
 				for _, bank := range banks {

@@ -235,6 +235,7 @@ type ptcOp struct {
 type ptcScratch struct {
 	c      []complex128
 	re, im []float64
+	l      []float64 // L of a block of rows (the 2 → 2 kernels)
 }
 
 func (o *ptcOp) ensure(w int) {
@@ -242,7 +243,8 @@ func (o *ptcOp) ensure(w int) {
 	kt := o.p.Gathered()
 	n := o.p.tr.nd*nc*nc + 2*kt*nc + 2*nc
 	for len(o.work) < w {
-		o.work = append(o.work, ptcScratch{c: make([]complex128, n), re: make([]float64, kt), im: make([]float64, kt)})
+		o.work = append(o.work, ptcScratch{c: make([]complex128, n), re: make([]float64, kt), im: make([]float64, kt),
+			l: make([]float64, 20*ptcBlock2)})
 	}
 }
 
