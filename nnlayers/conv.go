@@ -114,26 +114,7 @@ type taps struct {
 	nbr   [][]int32
 	runs  [][]run       // per tap: sites whose neighbours are consecutive
 	split map[int][]run // runs cut for a batch size (key: tap·2³² + batch)
-	inv   [][]int32     // per tap: padded index → site, −1 where none (built on first use)
 	zlen  int
-}
-
-// inverse returns tp with its inverse tables.
-func (tp *taps) inverse() *taps {
-	if tp.inv != nil {
-		return tp
-	}
-	for _, tab := range tp.nbr {
-		inv := make([]int32, tp.zlen)
-		for i := range inv {
-			inv[i] = -1
-		}
-		for s, p := range tab {
-			inv[p] = int32(s)
-		}
-		tp.inv = append(tp.inv, inv)
-	}
-	return tp
 }
 
 // run is n consecutive sites src … whose tap neighbours are dst ….
