@@ -22,7 +22,7 @@ func asmVariants[T Float](a Arch) []variant[T] {
 	}
 	switch {
 	case a == AVX512 && f32:
-		return []variant[T]{{6, 64, conv(kernF32AVX512)}, {12, 32, conv(kernF32AVX512N)}}
+		return []variant[T]{{6, 64, conv(kernF32AVX512)}, {12, 32, conv(kernF32AVX512N)}, {12, 16, conv(kernF32AVX512S)}}
 	case a == AVX512:
 		return []variant[T]{{6, 32, conv(kernF64AVX512)}, {12, 16, conv(kernF64AVX512N)}}
 	case a == AVX2 && f32:

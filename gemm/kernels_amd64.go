@@ -29,6 +29,11 @@ func kernF32AVX512(kc int, a *float32, lda int, b *float32, c *float32, ldc int,
 //go:noescape
 func kernF32AVX512N(kc int, a *float32, lda int, b *float32, c *float32, ldc int, acc int, panels int)
 
+// kernF32AVX512S computes panels × 12 rows × 16 columns of C from consecutive 12-row panels of A and a packed panel of B (kc ≥ 1, panels ≥ 1).
+//
+//go:noescape
+func kernF32AVX512S(kc int, a *float32, lda int, b *float32, c *float32, ldc int, acc int, panels int)
+
 // kernF32AVX2 computes panels × 6 rows × 16 columns of C from consecutive 6-row panels of A and a packed panel of B (kc ≥ 1, panels ≥ 1).
 //
 //go:noescape

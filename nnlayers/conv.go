@@ -378,7 +378,7 @@ func (b *Bank) Apply(t *Tape, x *Tensor) []*Tensor {
 	rec := b.recs.Next(t)
 	rec.outs = rec.outs[:0]
 	for _, m := range b.members {
-		rec.outs = append(rec.outs, t.Tensor(v, x.B, m.Hi-m.Lo))
+		rec.outs = append(rec.outs, t.tensor(v, x.B, m.Hi-m.Lo, false)) // the epilogue writes them
 	}
 	pad := x
 	if d := c0.tp.depth; d > 0 {

@@ -162,7 +162,12 @@ func (t *Tape) Reset() {
 
 // Tensor returns a zero tensor (data and gradient) owned by the tape, valid
 // until the next Reset.
-func (t *Tape) Tensor(v, b, c int) *Tensor {
+func (t *Tape) Tensor(v, b, c int) *Tensor { return t.tensor(v, b, c, true) }
+
+// tensor is Tensor; clearData false leaves the values as the last pass
+// left them, for an operation that writes every one (the gradient is
+// always cleared).
+func (t *Tape) tensor(v, b, c int, clearData bool) *Tensor {
 	// The pool is handed out in order; when the sequence of shapes differs
 	// from the last pass (training and sampling share a tape, say), a
 	// tensor of the right shape further on is swapped into place, so
@@ -171,7 +176,11 @@ func (t *Tape) Tensor(v, b, c int) *Tensor {
 		if x := t.pool[j]; x.V == v && x.B == b && x.C == c {
 			t.pool[t.next], t.pool[j] = x, t.pool[t.next]
 			t.next++
-			t.fill(fillTask{dst: [2][]float64{x.Data, x.Grad}})
+			f := fillTask{dst: [2][]float64{x.Grad}}
+			if clearData {
+				f.dst[1] = x.Data
+			}
+			t.fill(f)
 			return x
 		}
 	}

@@ -77,6 +77,7 @@ func main() {
 		{name: "kernF64AVX2", mr: 6, nr: 8},
 		{name: "kernF32AVX512", f32: true, zmm: true, mr: 6, nr: 64},
 		{name: "kernF32AVX512N", f32: true, zmm: true, mr: 12, nr: 32},
+		{name: "kernF32AVX512S", f32: true, zmm: true, mr: 12, nr: 16},
 		{name: "kernF32AVX2", f32: true, mr: 6, nr: 16},
 	} {
 		micro(k)
