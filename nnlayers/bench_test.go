@@ -10,25 +10,45 @@ import (
 
 // BenchmarkConvForwardBackward times the paper's context-network sizes:
 // 4 → 32 → 32 channels, kernel 3, batch 64, on L×L, forward and backward
-// (3× the forward flops), on 1 and 2 goroutines.
+// (3× the forward flops), on 1 and 2 goroutines, and the reference
+// model's gauge context network (6 → 32 → 32 → 18, dilations 1, 2, 3,
+// batch 16: a micro-batch) in both precisions.
 func BenchmarkConvForwardBackward(b *testing.B) {
+	type net struct {
+		name      string
+		l, batch  int
+		ch, dil   []int
+		workers   int
+		precision Precision
+	}
+	var nets []net
 	for _, l := range []int{8, 16} {
 		for _, workers := range []int{1, 2} {
-			b.Run(fmt.Sprintf("L=%d/workers=%d", l, workers), func(b *testing.B) {
+			nets = append(nets, net{fmt.Sprintf("L=%d/workers=%d", l, workers), l, 64, []int{4, 32, 32}, nil, workers, Float64})
+		}
+	}
+	for _, p := range []Precision{Float64, Float32} {
+		nets = append(nets, net{"gauge/" + p.String(), 8, 16, []int{6, 32, 32, 18}, []int{1, 2, 3}, 1, p})
+	}
+	for _, nt := range nets {
+		l, workers := nt.l, nt.workers
+		{
+			b.Run(nt.name, func(b *testing.B) {
 				err := mpi.Run(1, func(c mpi.Comm) error {
 					geo, err := newGeometry(c, []int{l, l}, []int{1, 1})
 					if err != nil {
 						return err
 					}
 					defer geo.Close()
-					net, err := ConvNet(geo, "bench", ConvNetSpec{Channels: []int{4, 32, 32}, Kernel: 3, Act: ELU, Final: Identity, Seed: 1})
+					net, err := ConvNet(geo, "bench", ConvNetSpec{Channels: nt.ch, Kernel: 3, Dilations: nt.dil, Act: ELU, Final: Identity,
+						Seed: 1, Precision: nt.precision})
 					if err != nil {
 						return err
 					}
 					tape := NewTape(workers)
 					defer tape.Close()
-					const batch = 64
-					x := randomTensor(geo, batch, 4, 0, rng.New(1, "bench"))
+					batch := nt.batch
+					x := randomTensor(geo, batch, nt.ch[0], 0, rng.New(1, "bench"))
 					step := func() {
 						tape.Reset()
 						y := net.Apply(tape, x)

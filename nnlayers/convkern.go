@@ -123,10 +123,7 @@ func convert[C gemm.Float](dst []C, src []float64) {
 		copy(d, src)
 		return
 	}
-	d := any(dst).([]float32)
-	for i, v := range src[:len(d)] {
-		d[i] = float32(v)
-	}
+	vmath.Narrow(any(dst).([]float32), src)
 }
 
 // widen copies src into dst as float64.
@@ -142,18 +139,13 @@ func widen[C gemm.Float](dst []float64, src []C) {
 		copy(dst, s)
 		return
 	}
-	s := any(src).([]float32)
-	for i, v := range s[:len(dst)] {
-		dst[i] = float64(v)
-	}
+	vmath.Widen(dst, any(src).([]float32))
 }
 
 // addTo adds src to dst.
 func addTo[C gemm.Float](dst []float64, src []C) {
 	if s, ok := any(src).([]float32); ok {
-		for i, v := range s[:len(dst)] {
-			dst[i] += float64(v)
-		}
+		vmath.AddWiden(dst, s)
 		return
 	}
 	s := any(src).([]float64)

@@ -3,8 +3,13 @@ package vmath
 import (
 	"unsafe"
 
+	"golang.org/x/sys/cpu"
+
 	"pfmpi/gemm"
 )
+
+// convAVX2 reports whether the conversions run in assembly.
+var convAVX2 = cpu.X86.HasAVX2
 
 // The assembly kernels of a family and precision.
 const (

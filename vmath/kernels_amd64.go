@@ -83,3 +83,18 @@ func tanhGradF32AVX2(grad *float32, y *float32, n int)
 //
 //go:noescape
 func eluGradF32AVX2(grad *float32, y *float32, n int)
+
+// narrowAVX2 sets dst[i] = float32(src[i]) (rounded to nearest even) for i < n, n a multiple of 4.
+//
+//go:noescape
+func narrowAVX2(dst *float32, src *float64, n int)
+
+// widenAVX2 sets dst[i] = float64(src[i]) for i < n, n a multiple of 4.
+//
+//go:noescape
+func widenAVX2(dst *float64, src *float32, n int)
+
+// addWidenAVX2 adds float64(src[i]) to dst[i] for i < n, n a multiple of 4.
+//
+//go:noescape
+func addWidenAVX2(dst *float64, src *float32, n int)

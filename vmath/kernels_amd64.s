@@ -3135,3 +3135,102 @@ eluGradF32AVX2_loop:
 eluGradF32AVX2_done:
 	VZEROUPPER
 	RET
+
+// func narrowAVX2(dst *float32, src *float64, n int)
+// Requires: AVX
+TEXT ·narrowAVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), AX
+	MOVQ src+8(FP), CX
+	MOVQ n+16(FP), DX
+
+narrowAVX2_x8:
+	CMPQ       DX, $0x08
+	JL         narrowAVX2_x4
+	VCVTPD2PSY (CX), X0
+	VMOVUPS    X0, (AX)
+	VCVTPD2PSY 32(CX), X0
+	VMOVUPS    X0, 16(AX)
+	ADDQ       $0x00000040, CX
+	ADDQ       $0x00000020, AX
+	SUBQ       $0x00000008, DX
+	JMP        narrowAVX2_x8
+
+narrowAVX2_x4:
+	CMPQ       DX, $0x04
+	JL         narrowAVX2_done
+	VCVTPD2PSY (CX), X0
+	VMOVUPS    X0, (AX)
+	ADDQ       $0x00000020, CX
+	ADDQ       $0x00000010, AX
+	SUBQ       $0x00000004, DX
+
+narrowAVX2_done:
+	VZEROUPPER
+	RET
+
+// func widenAVX2(dst *float64, src *float32, n int)
+// Requires: AVX
+TEXT ·widenAVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), AX
+	MOVQ src+8(FP), CX
+	MOVQ n+16(FP), DX
+
+widenAVX2_x8:
+	CMPQ      DX, $0x08
+	JL        widenAVX2_x4
+	VCVTPS2PD (CX), Y0
+	VMOVUPD   Y0, (AX)
+	VCVTPS2PD 16(CX), Y0
+	VMOVUPD   Y0, 32(AX)
+	ADDQ      $0x00000020, CX
+	ADDQ      $0x00000040, AX
+	SUBQ      $0x00000008, DX
+	JMP       widenAVX2_x8
+
+widenAVX2_x4:
+	CMPQ      DX, $0x04
+	JL        widenAVX2_done
+	VCVTPS2PD (CX), Y0
+	VMOVUPD   Y0, (AX)
+	ADDQ      $0x00000010, CX
+	ADDQ      $0x00000020, AX
+	SUBQ      $0x00000004, DX
+
+widenAVX2_done:
+	VZEROUPPER
+	RET
+
+// func addWidenAVX2(dst *float64, src *float32, n int)
+// Requires: AVX
+TEXT ·addWidenAVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), AX
+	MOVQ src+8(FP), CX
+	MOVQ n+16(FP), DX
+
+addWidenAVX2_x8:
+	CMPQ      DX, $0x08
+	JL        addWidenAVX2_x4
+	VCVTPS2PD (CX), Y0
+	VADDPD    (AX), Y0, Y0
+	VMOVUPD   Y0, (AX)
+	VCVTPS2PD 16(CX), Y0
+	VADDPD    32(AX), Y0, Y0
+	VMOVUPD   Y0, 32(AX)
+	ADDQ      $0x00000020, CX
+	ADDQ      $0x00000040, AX
+	SUBQ      $0x00000008, DX
+	JMP       addWidenAVX2_x8
+
+addWidenAVX2_x4:
+	CMPQ      DX, $0x04
+	JL        addWidenAVX2_done
+	VCVTPS2PD (CX), Y0
+	VADDPD    (AX), Y0, Y0
+	VMOVUPD   Y0, (AX)
+	ADDQ      $0x00000010, CX
+	ADDQ      $0x00000020, AX
+	SUBQ      $0x00000004, DX
+
+addWidenAVX2_done:
+	VZEROUPPER
+	RET

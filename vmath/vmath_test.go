@@ -184,3 +184,48 @@ func TestNoAllocation(t *testing.T) {
 		}
 	}
 }
+
+// TestConversions: the float64 ↔ float32 conversions agree with Go's bit
+// for bit on every length (assembly body and Go tail), on random values
+// and on the special ones (zeros, subnormals, overflow, infinities, NaN).
+func TestConversions(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	special := []float64{0, math.Copysign(0, -1), 1e-40, -1e-45, 3e38, 4e38, -1e300, math.Inf(1), math.Inf(-1), math.NaN(),
+		math.MaxFloat32, math.SmallestNonzeroFloat32 / 2, 1 + 0x1p-24, 1 + 0x1p-23 + 0x1p-24}
+	for n := range 40 {
+		src := make([]float64, n)
+		for i := range src {
+			if i%3 == 0 {
+				src[i] = special[(i/3+n)%len(special)]
+			} else {
+				src[i] = r.NormFloat64() * math.Pow(10, float64(r.IntN(20)-10))
+			}
+		}
+		got := make([]float32, n)
+		Narrow(got, src)
+		for i, v := range src {
+			if w := float32(v); math.Float32bits(got[i]) != math.Float32bits(w) && !(w != w && got[i] != got[i]) {
+				t.Fatalf("Narrow, n = %d: element %d of %g is %g, want %g", n, i, v, got[i], w)
+			}
+		}
+		wide := make([]float64, n)
+		Widen(wide, got)
+		sum := make([]float64, n)
+		for i := range sum {
+			sum[i] = r.NormFloat64()
+		}
+		want := make([]float64, n)
+		for i := range want {
+			want[i] = sum[i] + float64(got[i])
+		}
+		AddWiden(sum, got)
+		for i := range got {
+			if w := float64(got[i]); math.Float64bits(wide[i]) != math.Float64bits(w) && !(w != w && wide[i] != wide[i]) {
+				t.Fatalf("Widen, n = %d: element %d is %g, want %g", n, i, wide[i], w)
+			}
+			if math.Float64bits(sum[i]) != math.Float64bits(want[i]) && !(want[i] != want[i] && sum[i] != sum[i]) {
+				t.Fatalf("AddWiden, n = %d: element %d is %g, want %g", n, i, sum[i], want[i])
+			}
+		}
+	}
+}

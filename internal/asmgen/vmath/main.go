@@ -71,6 +71,12 @@ func main() {
 		gradient(s, c, "tanhGrad")
 		gradient(s, c, "eluGrad")
 	}
+	conversion("narrowAVX2", "func(dst *float32, src *float64, n int)",
+		"narrowAVX2 sets dst[i] = float32(src[i]) (rounded to nearest even) for i < n, n a multiple of 4.")
+	conversion("widenAVX2", "func(dst *float64, src *float32, n int)",
+		"widenAVX2 sets dst[i] = float64(src[i]) for i < n, n a multiple of 4.")
+	conversion("addWidenAVX2", "func(dst *float64, src *float32, n int)",
+		"addWidenAVX2 adds float64(src[i]) to dst[i] for i < n, n a multiple of 4.")
 	generate("vmath")
 }
 
@@ -495,6 +501,58 @@ func gradient(s isa, c *consts, name string) {
 	SUBQ(U8(s.lanes()), n)
 	JNZ(LabelRef(fn + "_loop"))
 	Label(fn + "_done")
+	VZEROUPPER()
+	RET()
+}
+
+// conversion emits one of the float64 ↔ float32 conversions, four values
+// per YMM register, eight per iteration while there are.
+func conversion(name, sig, doc string) {
+	TEXT(name, NOSPLIT, sig)
+	Pragma("noescape")
+	Doc(doc)
+	dst := Load(Param("dst"), GP64())
+	src := Load(Param("src"), GP64())
+	n := Load(Param("n"), GP64())
+	narrow := strings.HasPrefix(name, "narrow")
+	add := strings.HasPrefix(name, "add")
+	// one converts four values at offset i (in values).
+	one := func(i int) {
+		if narrow {
+			x := XMM()
+			VCVTPD2PSY(Mem{Base: src, Disp: 8 * i}, x)
+			VMOVUPS(x, Mem{Base: dst, Disp: 4 * i})
+			return
+		}
+		y := YMM()
+		VCVTPS2PD(Mem{Base: src, Disp: 4 * i}, y)
+		if add {
+			VADDPD(Mem{Base: dst, Disp: 8 * i}, y, y)
+		}
+		VMOVUPD(y, Mem{Base: dst, Disp: 8 * i})
+	}
+	step := func(k int) {
+		se, de := 4, 8 // bytes per value of src and dst
+		if narrow {
+			se, de = 8, 4
+		}
+		ADDQ(U32(k*se), src)
+		ADDQ(U32(k*de), dst)
+		SUBQ(U32(k), n)
+	}
+	Label(name + "_x8")
+	CMPQ(n, U8(8))
+	JL(LabelRef(name + "_x4"))
+	one(0)
+	one(4)
+	step(8)
+	JMP(LabelRef(name + "_x8"))
+	Label(name + "_x4")
+	CMPQ(n, U8(4))
+	JL(LabelRef(name + "_done"))
+	one(0)
+	step(4)
+	Label(name + "_done")
 	VZEROUPPER()
 	RET()
 }
