@@ -120,7 +120,7 @@ type Train struct {
 	ESSEvery        int     `toml:"ess_every" default:"100" min:"0" doc:"measure the ESS every N steps (0 = never)"`
 	ESSBatch        int     `toml:"ess_batch" default:"1024" min:"1" doc:"fresh samples per ESS measurement"`
 	WeightDecay     float64 `toml:"weight_decay" default:"0.01" min:"0" doc:"AdamW decoupled weight decay (Adam: L2 term)"`
-	MicroBatch      int     `toml:"micro_batch" default:"0" min:"0" doc:"configurations per micro-batch: a replica's share of the batch is differentiated in micro-batches whose gradients add up (the same gradient up to the order of the sums, a working set that stays in cache); 0: about 1024 sites × configurations per rank"`
+	MicroBatch      int     `toml:"micro_batch" default:"0" min:"0" doc:"configurations per micro-batch: a replica's share of the batch is differentiated in micro-batches whose gradients add up in order (a working set that stays in cache); with the lattice on one rank they run at once on copies of the model, one per core, with the same result as on one core; 0: about 1024 sites × configurations per rank, at least one micro-batch per core"`
 	GradClip        float64 `toml:"grad_clip" default:"0.0" min:"0" doc:"clip the global gradient norm to this (0 = no clipping)"`
 }
 

@@ -1,8 +1,8 @@
 // Package nnlayers is a small differentiable layer library on the decomposed
 // lattice: the context networks of the flows (convolutions over the lattice,
 // activations, element-wise arithmetic), their parameters, optimizers and the
-// gradient all-reduce. It is written for exact vector–Jacobian products in
-// float64 and for an allocation-free training step.
+// gradient all-reduce. It is written for exact vector–Jacobian products and
+// for an allocation-free training step near the core's peak.
 //
 // # Tensors
 //
@@ -42,16 +42,52 @@
 //
 //	y(x, b, o) = b_o + Σ_{j ∈ [0,k)^D} Σ_i W[j, i, o] · x(x + δ(j − r), b, i),   r = (k−1)/2.
 //
-// Per site it is a matrix product of the gathered neighbourhood (batch rows ×
-// k^D·C_in) with W (k^D·C_in × C_out), done by gonum's BLAS.
+// With rows r = (s, b) (M = V·B of them), K = k^D·C_in and N = C_out it is
+// one matrix product Y = f(X W + b), X the gathered neighbourhoods, lowered
+// onto the packed GEMM of package gemm without forming X: the packing
+// routines gather the neighbourhoods from the halo-padded input, the bias
+// and the activation are fused into the product's epilogue (package vmath
+// for tanh and ELU), and the backward pass is two more products,
+//
+//	Z = Ȳ ⊙ f′(Y),   W̄ += Xᵀ Z (or W̄ᵀ += Zᵀ X when N < K),   b̄ += Σ_r Z_r,
+//	X̄ += Σ_t Z W_tᵀ at the tap-t neighbours, tap after tap,
+//
+// the halo part of X̄ returned to its owners by the adjoint exchange. A
+// product's flops are counted ([Conv.Flops]) and a [Profile] charges them,
+// with the time, to the operation's kind ([Tape.SetProfile]).
+//
+// [Precision] Float32 runs the products, their accumulation and the fused
+// activations in float32 (operands rounded when packed, results widened
+// back); tensors, gradients summed across operations and parameters stay
+// float64, and so does all the physics around the networks.
+//
+// A [Bank] is one convolution whose output channels are cut into slices,
+// each returned in a tensor of its own (the heads of the pseudofermion
+// flows: each slice is read by a different operation, which then streams
+// through contiguous memory); convolutions of one input on one pass of a
+// tape share its packed neighbourhoods.
+//
+// # Custom operations
+//
+// Operations defined elsewhere (coupling layers, parallel-transport
+// convolutions) compute their outputs when applied and record a [Custom]
+// whose Backward adds the vector–Jacobian product; everything it needs
+// (tensors, halo exchanges, scratch) is captured at forward time, so
+// Backward fails only on a broken invariant and [Tape.Backward] returns
+// that error. [Records] keeps one record per application per pass, reused
+// across passes (no allocation).
 //
 // # Parallelism and determinism
 //
-// Inside a rank, work is split over the batch in fixed chunks of [ChunkSize]
-// members that a pool of goroutines (one per GOMAXPROCS by default) takes in
-// turn. Chunks write disjoint outputs; parameter gradients are summed per
-// chunk and then over chunks in chunk order, so results do not depend on the
-// number of goroutines. MPI is called only from the goroutine that calls the
+// A tape runs its operations on a pool of goroutines (one per GOMAXPROCS by
+// default): products split into tasks by rows, output columns or runs of
+// sites, element-wise work into fixed blocks, and [Tape.Run] hands custom
+// operations' items to the pool. The tasks are fixed by the sizes, never by
+// the number of goroutines, and every sum runs in a fixed order, so results
+// are the same bit for bit on any number of goroutines. (A training step on
+// a lattice held whole by one rank uses the cores differently: package flow
+// runs micro-batches at once on copies of the model, each with a tape of
+// one goroutine.) MPI is called only from the goroutine that calls the
 // operation (halo exchanges, [AllreduceGrads]). Across process grids results
 // agree to rounding (sums over sites are split differently).
 //

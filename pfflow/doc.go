@@ -57,6 +57,23 @@
 // head the PTCN would start at zero with zero gradient through its product
 // of matrices.
 //
+// Each layer evaluates its head right before it runs ([Layer.Heads]: the
+// head's output cut into A − 1 and one tensor of matrices per PTC, which
+// the PTC streams through); the heads of one conditional read the trunk's
+// output and share its packed neighbourhoods (package nnlayers). Several
+// pseudofermion draws at one gauge field reuse the heads
+// ([Conditional.Heads], [Conditional.ForwardHeads]).
+//
+// # Kernels
+//
+// A PTC runs as kernels over blocks of rows — pad (φ and U_μ†φ into the
+// halo buffer), mix (gather L and apply M) and, backward, their adjoints
+// and a scatter over batch chunks — chosen once per PTC: general (any Nc),
+// one colour, and one colour 2D 2 → 2 (the Schwinger-model flows, H = 2),
+// whose complex arithmetic runs in AVX2 assembly where the CPU has it. The
+// tests compare every specialised kernel with the general ones, and the
+// assembly with its Go reference.
+//
 // # Conditional flows and densities (Eqs. 20–22, 39)
 //
 // [Conditional] maps χ with density r(χ) = π^{−N} e^{−χ†χ} (N = [Model.Dof]
