@@ -6,6 +6,7 @@ import (
 	"math/cmplx"
 	"testing"
 
+	"pfmpi/internal/allocstest"
 	"pfmpi/internal/latticetest"
 	"pfmpi/internal/mpitest"
 	"pfmpi/mpi"
@@ -308,7 +309,7 @@ func TestNoAllocation(t *testing.T) {
 		out := make([]complex128, len(psi))
 		f := w.u.Space().NewAlgebra()
 		e, o := make([]complex128, w.ve*w.n), make([]complex128, (w.v-w.ve)*w.n)
-		allocs := testing.AllocsPerRun(5, func() {
+		allocs := allocstest.PerRun(5, func() {
 			w.M(out, psi)
 			w.Mdag(out, psi)
 			w.Meo(e, o, false)

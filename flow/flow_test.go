@@ -10,6 +10,7 @@ import (
 	"pfmpi/decomp"
 	"pfmpi/dslash"
 	"pfmpi/gauge"
+	"pfmpi/internal/allocstest"
 	"pfmpi/internal/mpitest"
 	"pfmpi/measure"
 	"pfmpi/mpi"
@@ -689,7 +690,7 @@ func TestStepDoesNotAllocate(t *testing.T) {
 			for range 6 { // the pools and every goroutine's workspace sized
 				step()
 			}
-			allocs := testing.AllocsPerRun(5, step)
+			allocs := allocstest.PerRun(5, step)
 			if stepErr != nil {
 				return stepErr
 			}

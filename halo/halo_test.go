@@ -10,6 +10,7 @@ import (
 	"pfmpi/decomp"
 	"pfmpi/field"
 	"pfmpi/halo"
+	"pfmpi/internal/allocstest"
 	"pfmpi/internal/mpitest"
 	"pfmpi/mpi"
 	"pfmpi/rng"
@@ -366,7 +367,7 @@ func TestNoAllocation(t *testing.T) {
 		}
 		_ = ly
 		f := make([]complex128, z.Len()*4)
-		allocs := testing.AllocsPerRun(20, func() {
+		allocs := allocstest.PerRun(20, func() {
 			h.Exchange(f, decomp.All)
 			h.Exchange(f, decomp.Odd)
 			h.Adjoint(f, decomp.Even)

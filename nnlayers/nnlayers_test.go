@@ -8,6 +8,7 @@ import (
 
 	"pfmpi/decomp"
 	"pfmpi/gemm"
+	"pfmpi/internal/allocstest"
 	"pfmpi/internal/mpitest"
 	"pfmpi/mpi"
 	"pfmpi/rng"
@@ -663,7 +664,7 @@ func TestNoAllocationInSteadyState(t *testing.T) {
 		}
 		step()
 		// Both ranks run the same number of steps (the step communicates).
-		allocs := testing.AllocsPerRun(5, step)
+		allocs := allocstest.PerRun(5, step)
 		if allocs > 0 {
 			return fmt.Errorf("%v allocations per step", allocs)
 		}
@@ -768,7 +769,7 @@ func TestTapeReusesAcrossAlternatingPasses(t *testing.T) {
 	train, eval := []int{0, 1, 2, 0}, []int{2, 0, 1}
 	pass(train)
 	pass(eval)
-	if allocs := testing.AllocsPerRun(10, func() { pass(train); pass(eval) }); allocs > 0 {
+	if allocs := allocstest.PerRun(10, func() { pass(train); pass(eval) }); allocs > 0 {
 		t.Errorf("%v allocations per pair of alternating passes", allocs)
 	}
 	if len(tape.pool) != 4 {

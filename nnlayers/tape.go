@@ -413,8 +413,13 @@ func (w *workers) run(items int, t task) {
 	}
 	w.mu.Unlock()
 	w.drain(0)
+	// The helpers still at work run on other threads: poll without
+	// yielding at first. The caller is often the main goroutine, locked to
+	// its OS thread (MPI), for which a yield hands the processor to another
+	// thread and back; yield only when helpers are late (more goroutines
+	// than cores).
 	for spin := 0; w.finished.Load() < int32(w.n-1); spin++ {
-		if spin&63 == 63 {
+		if spin >= spinRounds && spin&63 == 63 {
 			runtime.Gosched()
 		}
 	}

@@ -47,7 +47,7 @@ func Main(m *testing.M) {
 }
 
 // Run runs body on every complete group of n ranks of the MPI world and fails
-// tb if this rank's body fails. It skips tb when the world has fewer than n
+// tb on every process if any rank's body fails. It skips tb when the world has fewer than n
 // ranks. A panic in a body aborts the whole job, since the other ranks could
 // not continue.
 func Run(tb testing.TB, n int, body func(c mpi.Comm) error) {
@@ -71,14 +71,24 @@ func Run(tb testing.TB, n int, body func(c mpi.Comm) error) {
 			color = world.Rank() / n
 		}
 		sub := world.Split(color, world.Rank())
-		if sub == nil {
-			return
+		if sub != nil {
+			err = body(sub)
+			if err != nil {
+				err = fmt.Errorf("rank %d of %d (world rank %d of %d): %w", sub.Rank(), n, world.Rank(), size, err)
+			}
+			sub.Free()
 		}
-		err = body(sub)
+		// Every process leaves the test together: a failure on one rank
+		// fails the test on all, so no process skips collective calls
+		// (the communicator splits of later Run calls) that the others make.
+		failed := []float64{0}
 		if err != nil {
-			err = fmt.Errorf("rank %d of %d (world rank %d of %d): %w", sub.Rank(), n, world.Rank(), size, err)
+			failed[0] = 1
 		}
-		sub.Free()
+		world.Allreduce(mpi.Max, failed)
+		if err == nil && failed[0] != 0 {
+			err = fmt.Errorf("world rank %d of %d: another rank failed (see its output)", world.Rank(), size)
+		}
 	}
 	<-finished
 	if err != nil {

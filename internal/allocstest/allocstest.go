@@ -1,0 +1,35 @@
+// Package allocstest counts the heap allocations of code that runs on
+// several goroutines.
+//
+// testing.AllocsPerRun counts every allocation of the process, including
+// those the Go runtime makes for itself and which do not recur: a new OS
+// thread when a goroutine locked to its thread (the MPI thread) yields while
+// the machine is loaded, or the goroutine wait records (sudogs) that a
+// parked goroutine takes from caches every garbage collection empties. A
+// worker pool that parks its goroutines therefore shows an occasional
+// allocation that is not its own. [PerRun] keeps the collector off while it
+// measures and reports the smallest of a few rounds: an allocation the
+// measured code makes on every run shows in every round.
+package allocstest
+
+import (
+	"runtime/debug"
+	"testing"
+)
+
+// rounds is the number of measurements PerRun takes at most.
+const rounds = 4
+
+// PerRun returns the smallest over a few rounds of the average number of
+// allocations of f over runs calls (after one warm-up call, as
+// testing.AllocsPerRun), with the garbage collector off. It always calls f
+// the same number of times, so f may be collective (every rank of a
+// communicator measures together).
+func PerRun(runs int, f func()) float64 {
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	best := testing.AllocsPerRun(runs, f)
+	for range rounds - 1 {
+		best = min(best, testing.AllocsPerRun(runs, f))
+	}
+	return best
+}
