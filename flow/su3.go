@@ -98,3 +98,20 @@ func (f *SU3) Forward(t *nnlayers.Tape, z *nnlayers.Tensor) (u, logJ *nnlayers.T
 func (f *SU3) Inverse(t *nnlayers.Tape, u *nnlayers.Tensor) (z, logJ *nnlayers.Tensor, err error) {
 	return inverseLayers(t, f.layers, u)
 }
+
+// Layers is the number of coupling layers.
+func (f *SU3) Layers() int { return len(f.layers) }
+
+// Prefix returns the flow made of the first k layers of f, sharing their
+// parameters: the model after k layers, for diagnosing what each layer
+// contributes (log q_k = −Σ_{j<k} log J_j on the configurations it makes).
+func (f *SU3) Prefix(k int) (*SU3, error) {
+	if k < 0 || k > len(f.layers) {
+		return nil, fmt.Errorf("flow: prefix of %d layers of a flow of %d", k, len(f.layers))
+	}
+	g := &SU3{geo: f.geo, layers: f.layers[:k]}
+	for _, l := range g.layers {
+		g.params = append(g.params, l.Params()...)
+	}
+	return g, nil
+}
