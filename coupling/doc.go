@@ -1,6 +1,6 @@
 // Package coupling holds the invertible layers of the flows: gauge-
-// equivariant coupling layers for U(1) gauge fields in 2D, and the circle
-// maps they are built from.
+// equivariant coupling layers for U(1) and SU(3) gauge fields in 2D, and
+// the circle and spectral maps they are built from.
 //
 // # U(1) gauge layers (Kanwar et al. 2020; Albergo et al. 2022, appendix)
 //
@@ -67,6 +67,22 @@
 // the complex-matrix convention dL = Re Tr(G† dU), exact along the tangent
 // directions dU = XU, X ∈ su(3). The context is Re and Im of (1/3) Tr of the
 // frozen plaquette.
+//
+// # SU(3) string layers
+//
+// In a plaquette layer the active link also lies in a second, passive
+// plaquette Q, which becomes F Q with F = h(W)W†: its spectrum then depends
+// on the relative orientation of the eigenframes of F and Q, and it becomes
+// correlated with the new active plaquette h(W). Measured on trained models
+// (experiments/su3-flow-diagnosis), this correlation (the total correlation
+// of the plaquettes, KL(q‖p) minus the sum of the plaquettes' marginal KLs)
+// is most of what is left of the KL. [SU3StringLayer] maps whole rows of
+// plaquettes instead: it moves every link U_m of a row, in sequence along
+// the row, so that each plaquette of the row but one (the seam) is mapped
+// exactly, W′ = h(W), and no other plaquette changes. In 2D pure gauge
+// theory the plaquettes are independent up to one global constraint, which
+// is what makes this the natural update. The recursion runs along whole
+// rows, so these layers need the lattice on one rank.
 //
 // # Differentiation
 //

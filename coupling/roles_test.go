@@ -30,7 +30,7 @@ func TestRoles(t *testing.T) {
 					activeCount, passiveCount = make([]int, len(roles)), make([]int, len(roles))
 				}
 				isActive := make([]bool, len(roles))
-				for _, s := range w.layer.active {
+				for _, s := range w.layer.(*SU3Layer).active {
 					isActive[s] = true
 				}
 				n := map[Role]int{}
@@ -39,8 +39,8 @@ func TestRoles(t *testing.T) {
 					if (r == Active) != isActive[s] {
 						t.Errorf("layer %d, site %d: role %v, layer's active flag %v", i, s, r, isActive[s])
 					}
-					if (r == Frozen) != (w.layer.frozen[s] == 1) {
-						t.Errorf("layer %d, site %d: role %v, layer's frozen flag %v", i, s, r, w.layer.frozen[s])
+					if (r == Frozen) != (w.layer.(*SU3Layer).frozen[s] == 1) {
+						t.Errorf("layer %d, site %d: role %v, layer's frozen flag %v", i, s, r, w.layer.(*SU3Layer).frozen[s])
 					}
 					switch r {
 					case Active:

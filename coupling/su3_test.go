@@ -3,6 +3,7 @@ package coupling
 import (
 	"fmt"
 	"math"
+	"strings"
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
@@ -15,16 +16,37 @@ import (
 	"pfmpi/su3"
 )
 
+// su3Coupling is an SU(3) gauge coupling layer (plaquette or string).
+type su3Coupling interface {
+	Forward(t *nnlayers.Tape, u, logJ *nnlayers.Tensor) (*nnlayers.Tensor, *nnlayers.Tensor, error)
+	Inverse(t *nnlayers.Tape, out *nnlayers.Tensor) (*nnlayers.Tensor, *nnlayers.Tensor, error)
+	Params() nnlayers.Params
+}
+
 type su3World struct {
 	geo   *nnlayers.Geometry
-	layer *SU3Layer
+	layer su3Coupling
+	up    [2][]int32 // x + μ̂ in the depth-1 zone
 	tape  *nnlayers.Tape
 }
 
+// newSU3World builds plaquette layer index (string layer with strings).
 func newSU3World(c mpi.Comm, dims, grid []int, index int) (*su3World, error) {
+	return newSU3WorldOf(c, dims, grid, index, false)
+}
+
+func newSU3WorldOf(c mpi.Comm, dims, grid []int, index int, stringLayer bool) (*su3World, error) {
 	geo, err := testGeometry(c, dims, grid)
 	if err != nil {
 		return nil, err
+	}
+	w := &su3World{geo: geo}
+	for d := range 2 {
+		delta := []int{0, 0}
+		delta[d] = 1
+		if w.up[d], err = geo.Shift(1, delta); err != nil {
+			return nil, err
+		}
 	}
 	smap, err := NewSpectralMap(2, 2, 0.9)
 	if err != nil {
@@ -36,11 +58,17 @@ func newSU3World(c mpi.Comm, dims, grid []int, index int) (*su3World, error) {
 	if err != nil {
 		return nil, err
 	}
-	l, err := NewSU3Layer(geo, index, net, smap)
+	if stringLayer {
+		w.layer, err = NewSU3StringLayer(geo, index, net, smap)
+	} else {
+		w.layer, err = NewSU3Layer(geo, index, net, smap)
+	}
 	if err != nil {
+		geo.Close()
 		return nil, err
 	}
-	return &su3World{geo: geo, layer: l, tape: nnlayers.NewTape(2)}, nil
+	w.tape = nnlayers.NewTape(2)
+	return w, nil
 }
 
 func (w *su3World) close() {
@@ -75,9 +103,37 @@ func (w *su3World) forward(u *nnlayers.Tensor, noGrad bool) (*nnlayers.Tensor, *
 // 2×1 and 2×2.
 func TestSU3LayerInverseEquivarianceVJP(t *testing.T) {
 	for _, grid := range [][]int{{1, 1}, {2, 1}, {2, 2}} {
+		checkSU3Coupling(t, grid, []int{0, 5}, false)
+	}
+}
+
+// TestSU3StringLayerInverseEquivarianceVJP: the same for string layers of
+// both directions, parities and several seams (one rank: the recursion
+// runs along whole strings).
+func TestSU3StringLayerInverseEquivarianceVJP(t *testing.T) {
+	checkSU3Coupling(t, []int{1, 1}, []int{0, 3, 5, 6}, true)
+}
+
+// TestSU3StringLayerNeedsOneRank: a split lattice is refused clearly.
+func TestSU3StringLayerNeedsOneRank(t *testing.T) {
+	mpitest.Run(t, 2, func(c mpi.Comm) error {
+		_, err := newSU3WorldOf(c, []int{8, 8}, []int{2, 1}, 0, true)
+		if err == nil {
+			return fmt.Errorf("a string layer on 2 ranks per lattice was accepted")
+		}
+		if !strings.Contains(err.Error(), "one rank") {
+			return fmt.Errorf("unclear error: %v", err)
+		}
+		return nil
+	})
+}
+
+func checkSU3Coupling(t *testing.T, grid, indices []int, strs bool) {
+	t.Helper()
+	{
 		mpitest.Run(t, grid[0]*grid[1], func(c mpi.Comm) error {
-			for _, index := range []int{0, 5} {
-				w, err := newSU3World(c, []int{8, 8}, grid, index)
+			for _, index := range indices {
+				w, err := newSU3WorldOf(c, []int{8, 8}, grid, index, strs)
 				if err != nil {
 					return err
 				}
@@ -125,7 +181,7 @@ func TestSU3LayerInverseEquivarianceVJP(t *testing.T) {
 					for s := 0; s < u.V; s++ {
 						for k := range b {
 							for d := range 2 {
-								up := int(w.layer.up[d][s])
+								up := int(w.up[d][s])
 								setLink(y, s, k, d, link(om, s, k, 0).Mul(link(src, s, k, d)).MulAdj(link(om, up, k, 0)))
 							}
 						}
@@ -250,8 +306,14 @@ func TestSU3LayerInverseEquivarianceVJP(t *testing.T) {
 // determinant of the numerical Jacobian of all link coordinates (4×4
 // lattice, 32 links × 8), in the Lie-algebra charts U → e^{X}U at X = 0.
 func TestSU3LogJacobianBruteForce(t *testing.T) {
+	for _, strs := range []bool{false, true} {
+		t.Run(fmt.Sprintf("strings=%v", strs), func(t *testing.T) { checkSU3LogJacobian(t, strs) })
+	}
+}
+
+func checkSU3LogJacobian(t *testing.T, strs bool) {
 	mpitest.Run(t, 1, func(c mpi.Comm) error {
-		w, err := newSU3World(c, []int{4, 4}, []int{1, 1}, 6)
+		w, err := newSU3WorldOf(c, []int{4, 4}, []int{1, 1}, 6, strs)
 		if err != nil {
 			return err
 		}

@@ -22,6 +22,9 @@ type SU3Spec struct {
 	Gain      float64 // Xavier gain of the hidden convolutions (0: 1)
 	// Precision is the arithmetic of the context networks (zero: float64).
 	Precision nnlayers.Precision
+	// Strings selects string layers (coupling.SU3StringLayer) instead of
+	// plaquette layers (coupling.SU3Layer).
+	Strings bool
 }
 
 // SU3 is a normalizing flow for 2D SU(3) gauge fields: Haar-random links
@@ -31,9 +34,15 @@ type SU3Spec struct {
 // log r = 0 and log q(U) = −Σ_layers Σ_active log J.
 type SU3 struct {
 	geo    *nnlayers.Geometry
-	layers []*coupling.SU3Layer
+	layers []su3Layer
 	params nnlayers.Params
 	prior  *nnlayers.Tensor
+}
+
+// su3Layer is a coupling layer of an SU(3) flow.
+type su3Layer interface {
+	couplingLayer
+	Params() nnlayers.Params
 }
 
 // NewSU3 builds the flow on geo; the last convolution of every context
@@ -50,7 +59,10 @@ func NewSU3(geo *nnlayers.Geometry, spec SU3Spec) (*SU3, error) {
 	f := &SU3{geo: geo}
 	cs := contextSpec{hidden: spec.Hidden, kernel: spec.Kernel, dilations: spec.Dilations, seed: spec.Seed, gain: spec.Gain, precision: spec.Precision}
 	f.layers, f.params, err = buildLayers(geo, spec.Layers, coupling.SU3Features, smap.Params(), cs,
-		func(i int, net nnlayers.Module) (*coupling.SU3Layer, error) {
+		func(i int, net nnlayers.Module) (su3Layer, error) {
+			if spec.Strings {
+				return coupling.NewSU3StringLayer(geo, i, net, smap)
+			}
 			return coupling.NewSU3Layer(geo, i, net, smap)
 		})
 	return f, err

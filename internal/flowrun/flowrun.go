@@ -227,7 +227,7 @@ func (m *model) newGaugeFlow(geo *nnlayers.Geometry) (flow.GaugeFlow, error) {
 		return flow.NewSU3(geo, flow.SU3Spec{
 			Layers: mc.GaugeLayers, Hidden: mc.GaugeHidden, Kernel: mc.GaugeKernel, Dilations: mc.GaugeDilations,
 			Modes: mc.SpectralModes, Steps: mc.SpectralSteps, Bound: mc.SpectralBound, Seed: uint64(cfg.Run.Seed), Gain: mc.InitGain,
-			Precision: m.precision})
+			Precision: m.precision, Strings: mc.SU3Coupling == "strings"})
 	}
 	return flow.NewU1(geo, flow.U1Spec{
 		Layers: mc.GaugeLayers, Hidden: mc.GaugeHidden, Kernel: mc.GaugeKernel, Dilations: mc.GaugeDilations,
