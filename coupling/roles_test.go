@@ -1,10 +1,13 @@
 package coupling
 
 import (
+	"math/cmplx"
 	"testing"
 
 	"pfmpi/internal/mpitest"
 	"pfmpi/mpi"
+	"pfmpi/nnlayers"
+	"pfmpi/rng"
 )
 
 // TestRoles: in every layer a quarter of the plaquettes is active, a
@@ -63,4 +66,54 @@ func TestRoles(t *testing.T) {
 			return nil
 		})
 	}
+}
+
+// TestStringRoles: in a string layer the active rows hold the mapped
+// plaquettes and one seam each; the log-Jacobian density is nonzero
+// exactly on the mapped plaquettes, and every plaquette off the active
+// rows is left unchanged by the layer.
+func TestStringRoles(t *testing.T) {
+	mpitest.Run(t, 1, func(c mpi.Comm) error {
+		dims := []int{8, 6}
+		for i := range 8 {
+			w, err := newSU3WorldOf(c, dims, []int{1, 1}, i, true)
+			if err != nil {
+				return err
+			}
+			roles, err := StringRoles(w.geo.Layout(), i)
+			if err != nil {
+				w.close()
+				return err
+			}
+			l := w.layer.(*SU3StringLayer)
+			// Nonzero parameters so that log J ≠ 0 where a plaquette is mapped.
+			st := rng.New(9, "roles").Stream(uint64(i))
+			for _, p := range l.Params() {
+				for k := range p.Value {
+					p.Value[k] = 0.3 * st.Normal()
+				}
+			}
+			u := haarLinks(w.geo, 1, rng.New(10, "roles-links"))
+			out, ld, err := w.forward(u, true)
+			if err != nil {
+				w.close()
+				return err
+			}
+			for s, r := range roles {
+				mapped := ld.Data[s] != 0
+				if mapped != (r == Active) {
+					t.Errorf("layer %d, site %d: role %v, log J %g", i, s, r, ld.Data[s])
+				}
+				tr := func(x *nnlayers.Tensor) complex128 {
+					u1, u2, u3, u4 := l.plaquette01(x, s, 0)
+					return u1.Mul(u2).MulAdj(u3).MulAdj(u4).Trace()
+				}
+				if changed := cmplx.Abs(tr(out)-tr(u)) > 1e-9; changed == (r == Frozen) {
+					t.Errorf("layer %d, site %d: role %v, Tr P moved by %g", i, s, r, cmplx.Abs(tr(out)-tr(u)))
+				}
+			}
+			w.close()
+		}
+		return nil
+	})
 }

@@ -3,6 +3,7 @@ package coupling
 import (
 	"fmt"
 
+	"pfmpi/decomp"
 	"pfmpi/nnlayers"
 	"pfmpi/su3"
 )
@@ -61,11 +62,10 @@ func NewSU3StringLayer(geo *nnlayers.Geometry, i int, net nnlayers.Module, smap 
 	if geo.Comm().Size() != 1 {
 		return nil, fmt.Errorf("coupling: SU(3) string layers need the lattice on one rank (a process grid of ones; parallelise over replicas), got %d ranks per lattice", geo.Comm().Size())
 	}
-	l := &SU3StringLayer{geo: geo, d: (i / 2) % 2, net: net, params: net.Params(), smap: smap,
+	l := &SU3StringLayer{geo: geo, net: net, params: net.Params(), smap: smap,
 		name: fmt.Sprintf("su3 string layer %d", i)}
-	l.m = 1 - l.d
-	parity := i % 2
-	a := (i / 4) * (dims[l.d]/2 + 1) % dims[l.d]
+	var parity, a int
+	l.d, l.m, parity, a = stringPattern(dims, i)
 	v := ly.Volume()
 	site := make(map[[2]int]int32, v)
 	x := make([]int, 2)
@@ -98,6 +98,38 @@ func NewSU3StringLayer(geo *nnlayers.Geometry, i int, net nnlayers.Module, smap 
 	}
 	l.feat.l, l.tr.l = l, l
 	return l, nil
+}
+
+// stringPattern returns string layer i's string direction d, moving
+// direction m, active parity and seam start a.
+func stringPattern(dims []int, i int) (d, m, parity, a int) {
+	d = (i / 2) % 2
+	return d, 1 - d, i % 2, (i / 4) * (dims[d]/2 + 1) % dims[d]
+}
+
+// StringRoles returns the role in string layer i of the plaquette P_01(x)
+// at every local site x of ly: active where the layer maps it, passive at
+// the seams, frozen on the rows of the other parity.
+func StringRoles(ly *decomp.Layout, i int) ([]Role, error) {
+	dims := ly.Lattice().Dims()
+	if len(dims) != 2 || dims[0]%2 != 0 || dims[1]%2 != 0 {
+		return nil, fmt.Errorf("coupling: string layers need a 2D lattice with even extents, got %v", dims)
+	}
+	d, m, parity, a := stringPattern(dims, i)
+	roles := make([]Role, ly.Volume())
+	x := make([]int, 2)
+	for s := range roles {
+		ly.GlobalCoord(s, x)
+		switch {
+		case x[m]%2 != parity:
+			roles[s] = Frozen
+		case x[d] == (a+dims[d]-1)%dims[d]:
+			roles[s] = Passive
+		default:
+			roles[s] = Active
+		}
+	}
+	return roles, nil
 }
 
 // Params returns the context network's parameters.

@@ -18,8 +18,9 @@
 //     (the trace fixes the conjugacy class) against the exact bin masses,
 //     with the Miller–Madow bias correction; TC = KL − Σ_x KL(q_x‖p₁);
 //   - the marginal KL per role of the plaquettes in layer k (active,
-//     passive, frozen) and, after the last layer, per the plaquette's last
-//     event (last touched actively, or passively after its last activation).
+//     passive, frozen; for string layers passive is the seam) and, after
+//     the last layer, per the plaquette's last event (last touched
+//     actively, or passively after its last activation).
 package main
 
 import (
@@ -163,7 +164,11 @@ func diagnose(dir string, n, batch, bins int) (Result, error) {
 		}
 		var roles []coupling.Role
 		if k > 0 {
-			if roles, err = coupling.Roles(ly, k-1); err != nil {
+			rolesOf := coupling.Roles
+			if mc.SU3Coupling == "strings" {
+				rolesOf = coupling.StringRoles
+			}
+			if roles, err = rolesOf(ly, k-1); err != nil {
 				return Result{}, err
 			}
 			lastRole = append(lastRole, roles)
