@@ -256,7 +256,19 @@ func fromPhases(v su3.Matrix, th [3]float64) su3.Matrix {
 // Rotation returns F(W) = h(W) W† = V diag(e^{i(θ′−θ)}) V†, the factor the
 // SU(3) layer multiplies a link by (U′ = F U), and log J.
 func (m SpectralMap) Rotation(p []float64, w su3.Matrix) (su3.Matrix, float64) {
-	th, v := su3.Phases(w)
+	f, ld, _, _ := m.RotationEigen(p, w)
+	return f, ld
+}
+
+// RotationEigen is Rotation that also returns the eigenphases θ and
+// eigenvectors V of W it used, for RotationVJPEigen.
+func (m SpectralMap) RotationEigen(p []float64, w su3.Matrix) (f su3.Matrix, ld float64, th [3]float64, v su3.Matrix) {
+	th, v = su3.Phases(w)
+	f, ld = m.rotationOf(p, th, v)
+	return f, ld, th, v
+}
+
+func (m SpectralMap) rotationOf(p []float64, th [3]float64, v su3.Matrix) (su3.Matrix, float64) {
 	out, ld := m.Phases(p, th)
 	var eps [3]float64
 	for i := range eps {
@@ -301,6 +313,12 @@ func (m SpectralMap) addCoefficientVJP(p, gc, gp []float64) {
 // limit is the derivative.
 func (m SpectralMap) RotationVJP(p []float64, w, gF su3.Matrix, gLD float64, gp []float64) (gW, f su3.Matrix) {
 	th, v := su3.Phases(w)
+	return m.RotationVJPEigen(p, th, v, gF, gLD, gp)
+}
+
+// RotationVJPEigen is RotationVJP at W = V diag(e^{iθ}) V† given by its
+// eigen-decomposition (as RotationEigen returned it).
+func (m SpectralMap) RotationVJPEigen(p []float64, th [3]float64, v, gF su3.Matrix, gLD float64, gp []float64) (gW, f su3.Matrix) {
 	var c spectralCoef
 	m.coefficients(p, &c)
 	nk := 2 * m.K

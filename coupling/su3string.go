@@ -171,6 +171,11 @@ func (l *SU3StringLayer) apply(t *nnlayers.Tape, u *nnlayers.Tensor, inverse boo
 	ld := t.Tensor(u.V, u.B, 1)
 	l.tr.u, l.tr.par, l.tr.out, l.tr.ld, l.tr.back, l.tr.inverse = u, par, out, ld, false, inverse
 	l.tr.err = nil
+	if l.tr.cache = !t.NoGrad && !inverse; l.tr.cache {
+		if n := u.V * u.B * eigenSize; len(l.tr.eig) < n {
+			l.tr.eig = make([]float64, n)
+		}
+	}
 	t.Run(nnlayers.Chunks(u.B), &l.tr)
 	l.tr.inverse = false
 	t.RecordCustom(&l.tr)
@@ -238,7 +243,15 @@ type su3StringOp struct {
 	u, par, out, ld *nnlayers.Tensor
 	back, inverse   bool
 	err             error
+	// eig holds, per site and member, the eigenphases and eigenvectors
+	// of W the forward pass found, for the backward pass (tape passes
+	// with gradients only).
+	eig   []float64
+	cache bool
 }
+
+// eigenSize is the number of values of one cached eigen-decomposition.
+const eigenSize = 3 + 18
 
 func (o *su3StringOp) Kind() string { return couplingKind }
 
@@ -282,7 +295,14 @@ func (o *su3StringOp) forwardString(str []int32, b, np int) {
 	for k := 0; k+1 < len(str); k++ {
 		s, y := int(str[k]), int(str[k+1])
 		w, ud, _, udm, _ := l.stringPlaquette(o.u, s, y, b)
-		f, ld := l.smap.Rotation(o.params(s, b, np), w)
+		f, ld, th, v := l.smap.RotationEigen(o.params(s, b, np), w)
+		if o.cache {
+			e := o.eig[(s*o.u.B+b)*eigenSize : (s*o.u.B+b+1)*eigenSize]
+			copy(e, th[:])
+			for i, z := range v {
+				e[3+2*i], e[4+2*i] = real(z), imag(z)
+			}
+		}
 		x = ud.AdjMul(f.Mul(w)).Mul(x).Mul(udm)
 		setLink(o.out, y, b, l.m, x)
 		o.ld.Data[o.ld.At(s, b, 0)] = ld
@@ -325,7 +345,10 @@ func (o *su3StringOp) backwardString(str []int32, b, np int) {
 		xNew := link(o.out, s, b, l.m)
 		gh := ud.Mul(gy).MulAdj(udm).MulAdj(xNew)
 		pi := o.par.At(s, b, 0)
-		gw, f := l.smap.RotationVJP(o.par.Data[pi:pi+np], w, gh.MulAdj(w), o.ld.Grad[o.ld.At(s, b, 0)], o.par.Grad[pi:pi+np])
+		e := o.eig[(s*o.u.B+b)*eigenSize : (s*o.u.B+b+1)*eigenSize]
+		th := [3]float64{e[0], e[1], e[2]}
+		v := matrixAt(e, 3)
+		gw, f := l.smap.RotationVJPEigen(o.par.Data[pi:pi+np], th, v, gh.MulAdj(w), o.ld.Grad[o.ld.At(s, b, 0)], o.par.Grad[pi:pi+np])
 		h := f.Mul(w)
 		gw = gw.Add(f.AdjMul(gh))
 		gx = h.AdjMul(ud).Mul(gy).MulAdj(udm)
