@@ -248,6 +248,11 @@ func trainStepBench(world mpi.Comm, cfg *config.Config, ly *layout, report func(
 	}
 	t.Steps, t.ESSEvery, t.CheckpointEvery = cfg.Bench.Repeats+1, 0, 0
 	c.Train, c.Sample, c.HMC, c.Bench = &t, nil, nil, nil
+	note := ""
+	if split := ly.lat.DomainSize() > 1; split && c.Lattice.Group == "su3" && c.Model.SU3Coupling == "strings" {
+		c.Model.SU3Coupling = "plaquette"
+		note = "; SU(3) plaquette layers (string layers need each lattice on one rank)"
+	}
 	c.Run.Output, c.Run.Resume = outputPlaceholder, "never"
 	var text strings.Builder
 	if err := c.WriteTOML(&text); err != nil {
@@ -258,7 +263,7 @@ func trainStepBench(world mpi.Comm, cfg *config.Config, ly *layout, report func(
 		return err
 	}
 	base.Seconds = sec
-	base.Note = fmt.Sprintf("median of %d step(s), batch %d over %d replica(s)", cfg.Bench.Repeats, t.Batch, ly.replicas)
+	base.Note = fmt.Sprintf("median of %d step(s), batch %d over %d replica(s)%s", cfg.Bench.Repeats, t.Batch, ly.replicas, note)
 	report(base)
 	return nil
 }
