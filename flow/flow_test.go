@@ -68,6 +68,7 @@ type config struct {
 	workers    bool // evaluate members in parallel on target copies
 	copies     int  // copies of the model for micro-batches at once
 	nc         int  // 3: SU(3) (spectral flow), else U(1)
+	strings    bool // SU(3): string layers
 }
 
 // pfConfig makes a joint model: pseudofermion monomials and their flows.
@@ -157,7 +158,7 @@ func newSetupWorkers(world mpi.Comm, workers int, c config) (*setup, error) {
 func newGaugeFlow(geo *nnlayers.Geometry, c config) (GaugeFlow, error) {
 	if c.nc == 3 {
 		return NewSU3(geo, SU3Spec{Layers: c.layers, Hidden: []int{4}, Kernel: 3, Dilations: []int{1, 2},
-			Modes: 2, Steps: 2, Bound: 0.9, Seed: 3, Gain: 0.5})
+			Modes: 2, Steps: 2, Bound: 0.9, Seed: 3, Gain: 0.5, Strings: c.strings})
 	}
 	return NewU1(geo, U1Spec{Layers: c.layers, Hidden: []int{4}, Kernel: 3, Dilations: []int{1, 2},
 		Transform: "spline", Bins: 4, Seed: 3, Gain: 0.5})

@@ -21,8 +21,19 @@ func su3Config(dims, grid []int, beta float64, batch int, random bool) config {
 // forward pass; samples, log w and gradients agree on grids 2×1, 2×2 and
 // with two replicas.
 func TestSU3Flow(t *testing.T) {
+	for _, strs := range []bool{false, true} {
+		checkSU3Flow(t, strs)
+	}
+}
+
+// checkSU3Flow is TestSU3Flow for plaquette or string layers (these on one
+// rank per lattice: grid 1×1 with replicas).
+func checkSU3Flow(t *testing.T, strs bool) {
+	t.Helper()
 	mpitest.Run(t, 1, func(c mpi.Comm) error {
-		s, err := newSetup(c, su3Config([]int{4, 4}, []int{1, 1}, 6, 3, true))
+		cfg := su3Config([]int{4, 4}, []int{1, 1}, 6, 3, true)
+		cfg.strings = strs
+		s, err := newSetup(c, cfg)
 		if err != nil {
 			return err
 		}
@@ -71,7 +82,9 @@ func TestSU3Flow(t *testing.T) {
 	run := func(grid []int, replicas int) *result {
 		var res *result
 		mpitest.Run(t, grid[0]*grid[1]*replicas, func(world mpi.Comm) error {
-			s, err := newSetup(world, su3Config([]int{8, 8}, grid, 6, 4, true))
+			cfg := su3Config([]int{8, 8}, grid, 6, 4, true)
+			cfg.strings = strs
+			s, err := newSetup(world, cfg)
 			if err != nil {
 				return err
 			}
@@ -102,6 +115,9 @@ func TestSU3Flow(t *testing.T) {
 		grid     []int
 		replicas int
 	}{{[]int{2, 1}, 1}, {[]int{2, 2}, 1}, {[]int{1, 1}, 2}} {
+		if strs && c.replicas == 1 {
+			continue // string layers need the lattice on one rank
+		}
 		got := run(c.grid, c.replicas)
 		if got == nil {
 			continue
@@ -113,9 +129,9 @@ func TestSU3Flow(t *testing.T) {
 		for i := range ref.grad {
 			worstG = max(worstG, math.Abs(got.grad[i]-ref.grad[i])/(1e-3+math.Abs(ref.grad[i])))
 		}
-		t.Logf("SU(3) grid %v × %d replicas: max relative |Δ log w| %.2g, gradient %.2g", c.grid, c.replicas, worst, worstG)
+		t.Logf("SU(3) strings %v, grid %v × %d replicas: max relative |Δ log w| %.2g, gradient %.2g", strs, c.grid, c.replicas, worst, worstG)
 		if worst > 1e-12 || worstG > 1e-9 {
-			t.Errorf("SU(3) grid %v × %d replicas: log w differ by %g, gradients by %g", c.grid, c.replicas, worst, worstG)
+			t.Errorf("SU(3) strings %v, grid %v × %d replicas: log w differ by %g, gradients by %g", strs, c.grid, c.replicas, worst, worstG)
 		}
 	}
 }
