@@ -47,7 +47,7 @@ import (
 func main() {
 	n := flag.Int("n", 8192, "configurations per truncation (≥ 8192 for sampling ESS)")
 	batch := flag.Int("batch", 512, "configurations per forward pass")
-	bins := flag.Int("bins", 16, "histogram bins per axis of Tr P")
+	bins := flag.Int("bins", 32, "histogram bins per axis of Tr P")
 	jsonOut := flag.String("json", "", "write the results to this JSON file")
 	flag.Parse()
 	if flag.NArg() == 0 {
