@@ -102,7 +102,8 @@ func byLayer(out, png string) error {
 		p.Legend.Add("KL: "+r.label, lk)
 		p.Legend.Add("total correlation", lt)
 	}
-	p.Legend.Top = true
+	p.Legend.Left = true
+	p.Legend.XOffs, p.Legend.YOffs = vg.Inch/2, 1.6*vg.Inch
 	return p.Save(9*vg.Inch, 6*vg.Inch, png)
 }
 
