@@ -190,6 +190,7 @@ func (l *SU3Layer) apply(t *nnlayers.Tape, u *nnlayers.Tensor, inverse bool) (*n
 	ld := t.Tensor(u.V, u.B, 1)
 	l.tr.u, l.tr.pad, l.tr.par, l.tr.out, l.tr.ld, l.tr.back, l.tr.inverse = u, pad, par, out, ld, false, inverse
 	l.tr.err = nil
+	l.tr.eig.reset(!t.NoGrad && !inverse, u.V, u.B)
 	t.Run(nnlayers.Chunks(u.B), &l.tr)
 	l.tr.inverse = false
 	t.RecordCustom(&l.tr)
@@ -263,6 +264,7 @@ type su3TransformOp struct {
 	l                    *SU3Layer
 	u, pad, par, out, ld *nnlayers.Tensor
 	back, inverse        bool
+	eig                  eigenCache
 	err                  error
 }
 
@@ -286,13 +288,15 @@ func (o *su3TransformOp) Run(_, chunk int) {
 				setLink(o.out, s, b, l.mu, w.MulAdj(S))
 				o.ld.Data[o.ld.At(s, b, 0)] = ld
 			case !o.back:
-				F, ld := l.smap.Rotation(p, U.Mul(S))
+				F, ld, th, v := l.smap.RotationEigen(p, U.Mul(S))
+				o.eig.store(s, b, th, v)
 				setLink(o.out, s, b, l.mu, F.Mul(U))
 				o.ld.Data[o.ld.At(s, b, 0)] = ld
 			default:
 				gOut := gradOf(o.out, s, b, l.mu)
 				gp := o.par.Grad[o.par.At(s, b, 0) : o.par.At(s, b, 0)+np]
-				gW, F := l.smap.RotationVJP(p, U.Mul(S), gOut.MulAdj(U), o.ld.Grad[o.ld.At(s, b, 0)], gp)
+				th, v := o.eig.load(s, b)
+				gW, F := l.smap.RotationVJPEigen(p, th, v, gOut.MulAdj(U), o.ld.Grad[o.ld.At(s, b, 0)], gp)
 				// U′ = F U: G_U = F† G′ (replacing the pass-through) + G_W S†.
 				if o.u.Grad != nil {
 					addGrad(o.u.Grad, o.u, s, b, l.mu, F.AdjMul(gOut).Sub(gOut))

@@ -171,11 +171,7 @@ func (l *SU3StringLayer) apply(t *nnlayers.Tape, u *nnlayers.Tensor, inverse boo
 	ld := t.Tensor(u.V, u.B, 1)
 	l.tr.u, l.tr.par, l.tr.out, l.tr.ld, l.tr.back, l.tr.inverse = u, par, out, ld, false, inverse
 	l.tr.err = nil
-	if l.tr.cache = !t.NoGrad && !inverse; l.tr.cache {
-		if n := u.V * u.B * eigenSize; len(l.tr.eig) < n {
-			l.tr.eig = make([]float64, n)
-		}
-	}
+	l.tr.eig.reset(!t.NoGrad && !inverse, u.V, u.B)
 	t.Run(nnlayers.Chunks(u.B), &l.tr)
 	l.tr.inverse = false
 	t.RecordCustom(&l.tr)
@@ -243,15 +239,45 @@ type su3StringOp struct {
 	u, par, out, ld *nnlayers.Tensor
 	back, inverse   bool
 	err             error
-	// eig holds, per site and member, the eigenphases and eigenvectors
-	// of W the forward pass found, for the backward pass (tape passes
-	// with gradients only).
-	eig   []float64
-	cache bool
+	eig             eigenCache
+}
+
+// eigenCache keeps, per site and member, the eigenphases and eigenvectors
+// of the plaquettes a forward pass mapped, for its backward pass (tape
+// passes with gradients only).
+type eigenCache struct {
+	data []float64
+	b    int
+	on   bool
 }
 
 // eigenSize is the number of values of one cached eigen-decomposition.
 const eigenSize = 3 + 18
+
+// reset readies the cache for a pass over v sites × b members (on: the
+// pass records gradients).
+func (c *eigenCache) reset(on bool, v, b int) {
+	c.on, c.b = on, b
+	if n := v * b * eigenSize; on && len(c.data) < n {
+		c.data = make([]float64, n)
+	}
+}
+
+func (c *eigenCache) store(s, b int, th [3]float64, v su3.Matrix) {
+	if !c.on {
+		return
+	}
+	e := c.data[(s*c.b+b)*eigenSize : (s*c.b+b+1)*eigenSize]
+	copy(e, th[:])
+	for i, z := range v {
+		e[3+2*i], e[4+2*i] = real(z), imag(z)
+	}
+}
+
+func (c *eigenCache) load(s, b int) ([3]float64, su3.Matrix) {
+	e := c.data[(s*c.b+b)*eigenSize : (s*c.b+b+1)*eigenSize]
+	return [3]float64{e[0], e[1], e[2]}, matrixAt(e, 3)
+}
 
 func (o *su3StringOp) Kind() string { return couplingKind }
 
@@ -296,13 +322,7 @@ func (o *su3StringOp) forwardString(str []int32, b, np int) {
 		s, y := int(str[k]), int(str[k+1])
 		w, ud, _, udm, _ := l.stringPlaquette(o.u, s, y, b)
 		f, ld, th, v := l.smap.RotationEigen(o.params(s, b, np), w)
-		if o.cache {
-			e := o.eig[(s*o.u.B+b)*eigenSize : (s*o.u.B+b+1)*eigenSize]
-			copy(e, th[:])
-			for i, z := range v {
-				e[3+2*i], e[4+2*i] = real(z), imag(z)
-			}
-		}
+		o.eig.store(s, b, th, v)
 		x = ud.AdjMul(f.Mul(w)).Mul(x).Mul(udm)
 		setLink(o.out, y, b, l.m, x)
 		o.ld.Data[o.ld.At(s, b, 0)] = ld
@@ -345,9 +365,7 @@ func (o *su3StringOp) backwardString(str []int32, b, np int) {
 		xNew := link(o.out, s, b, l.m)
 		gh := ud.Mul(gy).MulAdj(udm).MulAdj(xNew)
 		pi := o.par.At(s, b, 0)
-		e := o.eig[(s*o.u.B+b)*eigenSize : (s*o.u.B+b+1)*eigenSize]
-		th := [3]float64{e[0], e[1], e[2]}
-		v := matrixAt(e, 3)
+		th, v := o.eig.load(s, b)
 		gw, f := l.smap.RotationVJPEigen(o.par.Data[pi:pi+np], th, v, gh.MulAdj(w), o.ld.Grad[o.ld.At(s, b, 0)], o.par.Grad[pi:pi+np])
 		h := f.Mul(w)
 		gw = gw.Add(f.AdjMul(gh))
