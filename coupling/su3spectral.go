@@ -92,10 +92,14 @@ func (m SpectralMap) coefficients(p []float64, c *spectralCoef) {
 
 // psi returns ψ(θ), ψ′(θ) and ψ″(θ) for coefficients c = (a_1, b_1, …).
 func psi(c []float64, th float64) (v, d, d2 float64) {
+	s1, c1 := math.Sincos(th)
+	s, co := s1, c1
 	for i := 0; i < len(c); i += 2 {
 		a, b := c[i], c[i+1]
 		kf := float64(i/2 + 1)
-		s, co := math.Sincos(kf * th)
+		if i > 0 { // sin and cos of kθ by angle addition (k ≤ MaxSpectralModes)
+			s, co = s*c1+co*s1, co*c1-s*s1
+		}
 		v += kf * (-a*s + b*co)
 		d += kf * kf * (-a*co - b*s)
 		d2 += kf * kf * kf * (a*s - b*co)
@@ -386,10 +390,14 @@ func (m SpectralMap) RotationVJPEigen(p []float64, th [3]float64, v, gF su3.Matr
 			mp[j] = minv[j][j] - (minv[j][0]+minv[j][1]+minv[j][2])/3
 		}
 		clear(gc[:nk])
-		for i := 0; i < nk; i += 2 {
-			kf := float64(i/2 + 1)
-			for j := range 3 {
-				sn, co := math.Sincos(kf * ths[s][j])
+		for j := range 3 {
+			s1, c1 := math.Sincos(ths[s][j])
+			sn, co := s1, c1
+			for i := 0; i < nk; i += 2 {
+				kf := float64(i/2 + 1)
+				if i > 0 {
+					sn, co = sn*c1+co*s1, co*c1-sn*s1
+				}
 				gc[i] += pg[j]*(-kf*sn) + gLD*mp[j]*(-kf*kf*co)
 				gc[i+1] += pg[j]*(kf*co) + gLD*mp[j]*(-kf*kf*sn)
 			}

@@ -200,3 +200,28 @@ func TestSpectralMapCapacity(t *testing.T) {
 		t.Errorf("KL one step %.4f (want > 0.05), four steps %.4f (want < 0.02)", one, four)
 	}
 }
+
+// TestPsiRecurrence: ψ, ψ′ and ψ″ with sin kθ, cos kθ by angle addition
+// agree with the direct evaluation for the largest number of modes.
+func TestPsiRecurrence(t *testing.T) {
+	st := rng.New(11, "psi").Stream(0)
+	c := make([]float64, 2*MaxSpectralModes)
+	for i := range c {
+		c[i] = st.Normal()
+	}
+	for n := range 200 {
+		th := -math.Pi + 2*math.Pi*float64(n)/200
+		var v, d, d2 float64
+		for i := 0; i < len(c); i += 2 {
+			kf := float64(i/2 + 1)
+			s, co := math.Sincos(kf * th)
+			v += kf * (-c[i]*s + c[i+1]*co)
+			d += kf * kf * (-c[i]*co - c[i+1]*s)
+			d2 += kf * kf * kf * (c[i]*s - c[i+1]*co)
+		}
+		gv, gd, gd2 := psi(c, th)
+		if math.Abs(gv-v) > 1e-11*(1+math.Abs(v)) || math.Abs(gd-d) > 1e-10*(1+math.Abs(d)) || math.Abs(gd2-d2) > 1e-9*(1+math.Abs(d2)) {
+			t.Fatalf("θ = %g: ψ %g %g %g, direct %g %g %g", th, gv, gd, gd2, v, d, d2)
+		}
+	}
+}
