@@ -69,6 +69,8 @@ func Train(env Env) error {
 		return err
 	}
 	saved := start
+	var klWindow []float64 // the last klWarnSteps exact KL estimates
+	warned := false
 	for n := start; n < t.Steps; n++ {
 		if r := env.Dir.StopReason(longest); r != rundir.NoStop {
 			if n > saved {
@@ -87,6 +89,14 @@ func Train(env Env) error {
 		if m.hasLogZ {
 			kl := res.Loss - m.flow.LogPrior() + m.logZ
 			rec.KL = &kl
+			if klWindow = append(klWindow, kl); len(klWindow) > klWarnSteps {
+				klWindow = klWindow[1:]
+			}
+			if mean := meanOf(klWindow); !warned && len(klWindow) == klWarnSteps && mean < klWarnBelow {
+				warned = true
+				m.printf("warning: step %d: the mean KL of the last %d steps is %.3g < 0, which no normalised flow density gives: a layer's log-Jacobian does not match the map it computes on these configurations (ESS and reweighting are not to be trusted)\n",
+					n, klWarnSteps, mean)
+			}
 		}
 		if m.pf != nil {
 			k := res.Loss + float64(int64(m.pf.Monomials())*m.pf.Dof())*math.Log(math.Pi)
@@ -123,6 +133,22 @@ func Train(env Env) error {
 		longest = max(longest, time.Since(t0))
 	}
 	return m.trainSummary(last)
+}
+
+// klWarnSteps and klWarnBelow: a mean of the exact KL estimate over this
+// many steps below this value is reported as an inconsistent flow density
+// (E_q[log q − log p] ≥ 0; the margin covers the noise of the estimate).
+const (
+	klWarnSteps = 100
+	klWarnBelow = -0.1
+)
+
+func meanOf(x []float64) float64 {
+	s := 0.0
+	for _, v := range x {
+		s += v
+	}
+	return s / float64(len(x))
 }
 
 // sampleBatch is the number of samples drawn at once: the [sample] batch
