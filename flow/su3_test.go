@@ -3,12 +3,14 @@ package flow
 import (
 	"fmt"
 	"math"
+	"math/cmplx"
 	"testing"
 
 	"pfmpi/internal/mpitest"
 	"pfmpi/mpi"
 	"pfmpi/nnlayers"
 	"pfmpi/rng"
+	"pfmpi/su3"
 )
 
 // su3Config is the SU(3) pure-gauge setup of the tests below.
@@ -134,4 +136,42 @@ func checkSU3Flow(t *testing.T, strs bool) {
 			t.Errorf("SU(3) strings %v, grid %v × %d replicas: log w differ by %g, gradients by %g", strs, c.grid, c.replicas, worst, worstG)
 		}
 	}
+}
+
+// TestSU3StringFlowStaysInSU3: a deep string flow on 8×8 with non-trivial
+// parameters keeps its links in SU(3) to rounding (the recursion along a
+// row would otherwise pass each plaquette's rounding on to the next link
+// and amplify it layer after layer, until log J no longer describes the
+// map).
+func TestSU3StringFlowStaysInSU3(t *testing.T) {
+	mpitest.Run(t, 1, func(c mpi.Comm) error {
+		cfg := su3Config([]int{8, 8}, []int{1, 1}, 6, 4, true)
+		cfg.strings, cfg.layers = true, 32
+		s, err := newSetup(c, cfg)
+		if err != nil {
+			return err
+		}
+		defer s.close()
+		tp := s.tape
+		tp.Reset()
+		tp.NoGrad = true
+		defer func() { tp.NoGrad = false }()
+		z := s.flow.Prior(4, 0, rng.New(3, "deep"))
+		u, _, err := s.flow.Forward(tp, z)
+		if err != nil {
+			return err
+		}
+		worst := 0.0
+		for i := 0; i < len(u.Data); i += 18 {
+			var m su3.Matrix
+			for j := range m {
+				m[j] = complex(u.Data[i+2*j], u.Data[i+2*j+1])
+			}
+			worst = max(worst, m.MulAdj(m).Sub(su3.Identity()).MaxAbs(), cmplx.Abs(m.Det()-1))
+		}
+		if !(worst <= 1e-12) { // NaN too
+			return fmt.Errorf("after 32 string layers the links are %g away from SU(3)", worst)
+		}
+		return nil
+	})
 }
