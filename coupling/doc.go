@@ -82,9 +82,11 @@
 // exactly, W′ = h(W), and no other plaquette changes. In 2D pure gauge
 // theory the plaquettes are independent up to one global constraint, which
 // is what makes this the natural update. The recursion runs along whole
-// rows, so these layers need the lattice on one rank. They are experimental:
-// a trained 24-layer 8 × 8 model was found whose Σ log J departs from the
-// brute-force Jacobian of its map (experiments/su3-flow-diagnosis).
+// rows, so these layers need the lattice on one rank. Each new link is
+// projected back onto SU(3): the recursion would otherwise carry every
+// plaquette's rounding along the row and amplify it from layer to layer
+// until W′ = h(W) and log J fail. Experimental: the measurements in
+// experiments/su3-flow-diagnosis predate that projection.
 //
 // # Differentiation
 //
