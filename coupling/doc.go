@@ -85,8 +85,9 @@
 // rows, so these layers need the lattice on one rank. Each new link is
 // projected back onto SU(3): the recursion would otherwise carry every
 // plaquette's rounding along the row and amplify it from layer to layer
-// until W′ = h(W) and log J fail. Experimental: the measurements in
-// experiments/su3-flow-diagnosis predate that projection.
+// until W′ = h(W) and log J fail. (The measurements in
+// experiments/su3-flow-diagnosis were repeated with it: unchanged at 4 × 4
+// and for the 16-layer 8 × 8 model.)
 //
 // # Differentiation
 //
