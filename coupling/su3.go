@@ -207,34 +207,42 @@ type su3FeatOp struct {
 }
 
 func (o *su3FeatOp) Run(_, chunk int) {
-	l := o.l
 	lo, hi := nnlayers.ChunkRange(chunk, o.u.B)
-	for s := 0; s < o.u.V; s++ {
-		if l.frozen[s] == 0 {
+	plaquetteFeatures(o.pad, o.f, o.u.V, o.l.up, o.l.frozen, lo, hi, o.back)
+}
+
+// plaquetteFeatures sets the context features Re and Im of (1/3) Tr P_01(s),
+// P_01(s) = U_0(s) U_1(s+0̂) U_0(s+1̂)† U_1(s)†, of links u (neighbours
+// through up) in channels 0 and 1 of f at the first v sites with frozen[s]
+// ≠ 0, members [lo, hi); with back it adds their gradient (from f.Grad) to
+// u.Grad instead.
+func plaquetteFeatures(u, f *nnlayers.Tensor, v int, up [2][]int32, frozen []float64, lo, hi int, back bool) {
+	for s := 0; s < v; s++ {
+		if frozen[s] == 0 {
 			continue
 		}
 		for b := lo; b < hi; b++ {
-			u1 := link(o.pad, s, b, 0)
-			u2 := link(o.pad, int(l.up[0][s]), b, 1)
-			u3 := link(o.pad, int(l.up[1][s]), b, 0)
-			u4 := link(o.pad, s, b, 1)
-			fi := o.f.At(s, b, 0)
-			if !o.back {
+			u1 := link(u, s, b, 0)
+			u2 := link(u, int(up[0][s]), b, 1)
+			u3 := link(u, int(up[1][s]), b, 0)
+			u4 := link(u, s, b, 1)
+			fi := f.At(s, b, 0)
+			if !back {
 				tr := u1.Mul(u2).MulAdj(u3).MulAdj(u4).Trace() / 3
-				o.f.Data[fi], o.f.Data[fi+1] = real(tr), imag(tr)
+				f.Data[fi], f.Data[fi+1] = real(tr), imag(tr)
 				continue
 			}
-			g := complex(o.f.Grad[fi], o.f.Grad[fi+1]) / 3
+			g := complex(f.Grad[fi], f.Grad[fi+1]) / 3
 			if g == 0 {
 				continue
 			}
 			// G_U1 = G (U2 U3† U4†)†, G_U2 = G (U3† U4† U1)†,
 			// G_U3 = Ḡ U4† U1 U2, G_U4 = Ḡ U1 U2 U3†.
 			gc := complex(real(g), -imag(g))
-			addGrad(o.pad.Grad, o.pad, s, b, 0, u2.MulAdj(u3).MulAdj(u4).Adj().Scale(g))
-			addGrad(o.pad.Grad, o.pad, int(l.up[0][s]), b, 1, u3.AdjMul(u4.Adj()).Mul(u1).Adj().Scale(g))
-			addGrad(o.pad.Grad, o.pad, int(l.up[1][s]), b, 0, u4.AdjMul(u1).Mul(u2).Scale(gc))
-			addGrad(o.pad.Grad, o.pad, s, b, 1, u1.Mul(u2).MulAdj(u3).Scale(gc))
+			addGrad(u.Grad, u, s, b, 0, u2.MulAdj(u3).MulAdj(u4).Adj().Scale(g))
+			addGrad(u.Grad, u, int(up[0][s]), b, 1, u3.AdjMul(u4.Adj()).Mul(u1).Adj().Scale(g))
+			addGrad(u.Grad, u, int(up[1][s]), b, 0, u4.AdjMul(u1).Mul(u2).Scale(gc))
+			addGrad(u.Grad, u, s, b, 1, u1.Mul(u2).MulAdj(u3).Scale(gc))
 		}
 	}
 }

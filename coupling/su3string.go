@@ -194,31 +194,8 @@ type su3StringFeat struct {
 func (o *su3StringFeat) Kind() string { return couplingKind }
 
 func (o *su3StringFeat) Run(_, chunk int) {
-	l := o.l
 	lo, hi := nnlayers.ChunkRange(chunk, o.u.B)
-	for s := 0; s < o.u.V; s++ {
-		if l.frozen[s] == 0 {
-			continue
-		}
-		for b := lo; b < hi; b++ {
-			u1, u2, u3, u4 := l.plaquette01(o.u, s, b)
-			fi := o.f.At(s, b, 0)
-			if !o.back {
-				tr := u1.Mul(u2).MulAdj(u3).MulAdj(u4).Trace() / 3
-				o.f.Data[fi], o.f.Data[fi+1] = real(tr), imag(tr)
-				continue
-			}
-			g := complex(o.f.Grad[fi], o.f.Grad[fi+1]) / 3
-			if g == 0 {
-				continue
-			}
-			gc := complex(real(g), -imag(g))
-			addGrad(o.u.Grad, o.u, s, b, 0, u2.MulAdj(u3).MulAdj(u4).Adj().Scale(g))
-			addGrad(o.u.Grad, o.u, int(l.up[0][s]), b, 1, u3.AdjMul(u4.Adj()).Mul(u1).Adj().Scale(g))
-			addGrad(o.u.Grad, o.u, int(l.up[1][s]), b, 0, u4.AdjMul(u1).Mul(u2).Scale(gc))
-			addGrad(o.u.Grad, o.u, s, b, 1, u1.Mul(u2).MulAdj(u3).Scale(gc))
-		}
-	}
+	plaquetteFeatures(o.u, o.f, o.u.V, o.l.up, o.l.frozen, lo, hi, o.back)
 }
 
 func (o *su3StringFeat) Backward(t *nnlayers.Tape) error {
