@@ -69,7 +69,8 @@ type Model struct {
 	GaugeDilations  []int    `toml:"gauge_dilations" default:"[1, 2, 3]" min:"1" doc:"dilations of the gauge context convolutions, one per convolution, cycled"`
 	SplineBins      int      `toml:"spline_bins" default:"8" min:"2" doc:"bins of the circular splines"`
 	NCPMixtures     int      `toml:"ncp_mixtures" default:"6" min:"1" doc:"components of the non-compact projection mixtures"`
-	SU3Coupling     string   `toml:"su3_coupling" default:"\"strings\"" enum:"plaquette|strings" doc:"SU(3) gauge layers: strings (rows of plaquettes mapped together, one unmapped seam per row; needs each lattice on one rank; see experiments/su3-flow-diagnosis) or plaquette (one plaquette per active link, whose neighbour across the link changes too; any process grid)"`
+	SU3Coupling     string   `toml:"su3_coupling" default:"\"strings\"" enum:"plaquette|strings|strings-flux" doc:"SU(3) gauge layers: strings (rows of plaquettes mapped together, one unmapped seam per row; needs each lattice on one rank; see experiments/su3-flow-diagnosis), strings-flux (string layers whose maps also see the flux each string has left to its seam) or plaquette (one plaquette per active link, whose neighbour across the link changes too; any process grid)"`
+	SU3Marginal     bool     `toml:"su3_marginal" default:"false" doc:"SU(3) string flows start with two context-free layers that map every plaquette but one (all rows at once, then the column of their seams); they count in gauge_layers"`
 	SpectralModes   int      `toml:"spectral_modes" default:"4" min:"1" max:"16" doc:"SU(3) gauge layers: Fourier modes of the eigenphase map"`
 	SpectralSteps   int      `toml:"spectral_steps" default:"1" min:"1" max:"8" doc:"SU(3) gauge layers: residual steps composed in each eigenphase map"`
 	SpectralBound   float64  `toml:"spectral_bound" default:"0.9" gt:"0" lt:"1" doc:"SU(3) gauge layers: bound on the derivative of the eigenphase shift (< 1 keeps the map invertible)"`

@@ -76,11 +76,11 @@ func TestStringRoles(t *testing.T) {
 	mpitest.Run(t, 1, func(c mpi.Comm) error {
 		dims := []int{8, 6}
 		for i := range 8 {
-			w, err := newSU3WorldOf(c, dims, []int{1, 1}, i, true)
+			w, err := newSU3WorldOf(c, dims, []int{1, 1}, i, stringLayer)
 			if err != nil {
 				return err
 			}
-			roles, err := StringRoles(w.geo.Layout(), i)
+			roles, err := StringRoles(w.geo.Layout(), RegularStringPattern(dims, i))
 			if err != nil {
 				w.close()
 				return err

@@ -24,6 +24,7 @@ const su3LinkChannels = 2 * 9 * 2
 // channels: U_μ(x)_{ij} (row-major complex) at channel (9μ + 3i + j)·2.
 // Masks as in [NewU1Layer].
 type SU3Layer struct {
+	index  int
 	geo    *nnlayers.Geometry
 	mu     int
 	net    nnlayers.Module
@@ -46,7 +47,7 @@ func NewSU3Layer(geo *nnlayers.Geometry, i int, net nnlayers.Module, smap Spectr
 	if len(dims) != 2 || dims[0]%4 != 0 || dims[1]%4 != 0 {
 		return nil, fmt.Errorf("coupling: SU(3) gauge layers need a 2D lattice with extents divisible by 4, got %v", dims)
 	}
-	l := &SU3Layer{geo: geo, mu: (i / 4) % 2, net: net, params: net.Params(), smap: smap, name: fmt.Sprintf("su3 layer %d", i)}
+	l := &SU3Layer{geo: geo, index: i, mu: (i / 4) % 2, net: net, params: net.Params(), smap: smap, name: fmt.Sprintf("su3 layer %d", i)}
 	off := i % 4
 	for d := range 2 {
 		delta := []int{0, 0}
@@ -82,6 +83,10 @@ func NewSU3Layer(geo *nnlayers.Geometry, i int, net nnlayers.Module, smap Spectr
 	l.feat.l, l.tr.l = l, l
 	return l, nil
 }
+
+// Roles returns the role of every local plaquette in the layer (see
+// [Roles]).
+func (l *SU3Layer) Roles() ([]Role, error) { return Roles(l.geo.Layout(), l.index) }
 
 // Params returns the context network's parameters.
 func (l *SU3Layer) Params() nnlayers.Params { return l.params }

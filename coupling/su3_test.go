@@ -30,12 +30,25 @@ type su3World struct {
 	tape  *nnlayers.Tape
 }
 
-// newSU3World builds plaquette layer index (string layer with strings).
-func newSU3World(c mpi.Comm, dims, grid []int, index int) (*su3World, error) {
-	return newSU3WorldOf(c, dims, grid, index, false)
+// su3Kind selects the layer a test world holds.
+type su3Kind int
+
+const (
+	plaquetteLayer su3Kind = iota
+	stringLayer
+	fluxStringLayer // string layer with flux conditioning, random flux weights
+)
+
+func (k su3Kind) String() string {
+	return [...]string{"plaquette", "strings", "strings with flux"}[k]
 }
 
-func newSU3WorldOf(c mpi.Comm, dims, grid []int, index int, stringLayer bool) (*su3World, error) {
+// newSU3World builds plaquette layer index.
+func newSU3World(c mpi.Comm, dims, grid []int, index int) (*su3World, error) {
+	return newSU3WorldOf(c, dims, grid, index, plaquetteLayer)
+}
+
+func newSU3WorldOf(c mpi.Comm, dims, grid []int, index int, kind su3Kind) (*su3World, error) {
 	geo, err := testGeometry(c, dims, grid)
 	if err != nil {
 		return nil, err
@@ -58,10 +71,17 @@ func newSU3WorldOf(c mpi.Comm, dims, grid []int, index int, stringLayer bool) (*
 	if err != nil {
 		return nil, err
 	}
-	if stringLayer {
-		w.layer, err = NewSU3StringLayer(geo, index, net, smap)
-	} else {
+	switch kind {
+	case plaquetteLayer:
 		w.layer, err = NewSU3Layer(geo, index, net, smap)
+	default:
+		var sl *SU3StringLayer
+		sl, err = NewSU3StringLayer(geo, StringLayerSpec{Index: index, Pattern: RegularStringPattern(dims, index),
+			Net: net, Map: smap, Flux: kind == fluxStringLayer})
+		if err == nil && sl.flux != nil {
+			sl.flux.Init(uint64(9+index), 0.3)
+		}
+		w.layer = sl
 	}
 	if err != nil {
 		geo.Close()
@@ -103,7 +123,7 @@ func (w *su3World) forward(u *nnlayers.Tensor, noGrad bool) (*nnlayers.Tensor, *
 // 2×1 and 2×2.
 func TestSU3LayerInverseEquivarianceVJP(t *testing.T) {
 	for _, grid := range [][]int{{1, 1}, {2, 1}, {2, 2}} {
-		checkSU3Coupling(t, grid, []int{0, 5}, false)
+		checkSU3Coupling(t, grid, []int{0, 5}, plaquetteLayer)
 	}
 }
 
@@ -111,13 +131,20 @@ func TestSU3LayerInverseEquivarianceVJP(t *testing.T) {
 // both directions, parities and several seams (one rank: the recursion
 // runs along whole strings).
 func TestSU3StringLayerInverseEquivarianceVJP(t *testing.T) {
-	checkSU3Coupling(t, []int{1, 1}, []int{0, 3, 5, 6}, true)
+	checkSU3Coupling(t, []int{1, 1}, []int{0, 3, 5, 6}, stringLayer)
+}
+
+// TestSU3FluxStringLayerInverseEquivarianceVJP: the same with flux
+// conditioning (random flux weights, so that every path of the gradient
+// through the flux features is exercised).
+func TestSU3FluxStringLayerInverseEquivarianceVJP(t *testing.T) {
+	checkSU3Coupling(t, []int{1, 1}, []int{0, 3, 5, 6}, fluxStringLayer)
 }
 
 // TestSU3StringLayerNeedsOneRank: a split lattice is refused clearly.
 func TestSU3StringLayerNeedsOneRank(t *testing.T) {
 	mpitest.Run(t, 2, func(c mpi.Comm) error {
-		_, err := newSU3WorldOf(c, []int{8, 8}, []int{2, 1}, 0, true)
+		_, err := newSU3WorldOf(c, []int{8, 8}, []int{2, 1}, 0, stringLayer)
 		if err == nil {
 			return fmt.Errorf("a string layer on 2 ranks per lattice was accepted")
 		}
@@ -128,12 +155,12 @@ func TestSU3StringLayerNeedsOneRank(t *testing.T) {
 	})
 }
 
-func checkSU3Coupling(t *testing.T, grid, indices []int, strs bool) {
+func checkSU3Coupling(t *testing.T, grid, indices []int, kind su3Kind) {
 	t.Helper()
 	{
 		mpitest.Run(t, grid[0]*grid[1], func(c mpi.Comm) error {
 			for _, index := range indices {
-				w, err := newSU3WorldOf(c, []int{8, 8}, grid, index, strs)
+				w, err := newSU3WorldOf(c, []int{8, 8}, grid, index, kind)
 				if err != nil {
 					return err
 				}
@@ -306,14 +333,14 @@ func checkSU3Coupling(t *testing.T, grid, indices []int, strs bool) {
 // determinant of the numerical Jacobian of all link coordinates (4×4
 // lattice, 32 links × 8), in the Lie-algebra charts U → e^{X}U at X = 0.
 func TestSU3LogJacobianBruteForce(t *testing.T) {
-	for _, strs := range []bool{false, true} {
-		t.Run(fmt.Sprintf("strings=%v", strs), func(t *testing.T) { checkSU3LogJacobian(t, strs) })
+	for _, kind := range []su3Kind{plaquetteLayer, stringLayer, fluxStringLayer} {
+		t.Run(kind.String(), func(t *testing.T) { checkSU3LogJacobian(t, kind) })
 	}
 }
 
-func checkSU3LogJacobian(t *testing.T, strs bool) {
+func checkSU3LogJacobian(t *testing.T, kind su3Kind) {
 	mpitest.Run(t, 1, func(c mpi.Comm) error {
-		w, err := newSU3WorldOf(c, []int{4, 4}, []int{1, 1}, 6, strs)
+		w, err := newSU3WorldOf(c, []int{4, 4}, []int{1, 1}, 6, kind)
 		if err != nil {
 			return err
 		}

@@ -25,6 +25,13 @@ type SU3Spec struct {
 	// Strings selects string layers (coupling.SU3StringLayer) instead of
 	// plaquette layers (coupling.SU3Layer).
 	Strings bool
+	// Flux conditions string layers on the flux left along each string
+	// (see coupling.StringLayerSpec).
+	Flux bool
+	// Marginal starts a string flow with the two context-free layers of
+	// coupling.MarginalStringPatterns, which map every plaquette but one;
+	// the regular sequence follows. They count in Layers.
+	Marginal bool
 }
 
 // SU3 is a normalizing flow for 2D SU(3) gauge fields: Haar-random links
@@ -57,15 +64,45 @@ func NewSU3(geo *nnlayers.Geometry, spec SU3Spec) (*SU3, error) {
 		return nil, err
 	}
 	f := &SU3{geo: geo}
+	dims := geo.Layout().Lattice().Dims()
+	if spec.Marginal && (!spec.Strings || spec.Layers < 2) {
+		return nil, fmt.Errorf("flow: marginal layers need string layers and at least 2 layers")
+	}
 	cs := contextSpec{hidden: spec.Hidden, kernel: spec.Kernel, dilations: spec.Dilations, seed: spec.Seed, gain: spec.Gain, precision: spec.Precision}
 	f.layers, f.params, err = buildLayers(geo, spec.Layers, coupling.SU3Features, smap.Params(), cs,
 		func(i int, net nnlayers.Module) (su3Layer, error) {
 			if spec.Strings {
-				return coupling.NewSU3StringLayer(geo, i, net, smap)
+				return coupling.NewSU3StringLayer(geo, coupling.StringLayerSpec{
+					Index: i, Pattern: stringPattern(dims, i, spec.Marginal), Net: net, Map: smap, Flux: spec.Flux})
 			}
 			return coupling.NewSU3Layer(geo, i, net, smap)
 		})
 	return f, err
+}
+
+// stringPattern returns the pattern of string layer i.
+func stringPattern(dims []int, i int, marginal bool) coupling.StringPattern {
+	if !marginal {
+		return coupling.RegularStringPattern(dims, i)
+	}
+	if i < 2 {
+		return coupling.MarginalStringPatterns(dims)[i]
+	}
+	return coupling.RegularStringPattern(dims, i-2)
+}
+
+// LayerRoles returns the role of every local plaquette in layer i.
+func (f *SU3) LayerRoles(i int) ([]coupling.Role, error) {
+	if i < 0 || i >= len(f.layers) {
+		return nil, fmt.Errorf("flow: layer %d of a flow of %d", i, len(f.layers))
+	}
+	switch l := f.layers[i].(type) {
+	case *coupling.SU3StringLayer:
+		return l.Roles(), nil
+	case *coupling.SU3Layer:
+		return l.Roles()
+	}
+	return nil, fmt.Errorf("flow: layer %d has no roles", i)
 }
 
 // Params returns the trainable parameters.

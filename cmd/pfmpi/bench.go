@@ -249,7 +249,7 @@ func trainStepBench(world mpi.Comm, cfg *config.Config, ly *layout, report func(
 	t.Steps, t.ESSEvery, t.CheckpointEvery = cfg.Bench.Repeats+1, 0, 0
 	c.Train, c.Sample, c.HMC, c.Bench = &t, nil, nil, nil
 	note := ""
-	if split := ly.lat.DomainSize() > 1; split && c.Lattice.Group == "su3" && c.Model.SU3Coupling == "strings" {
+	if split := ly.lat.DomainSize() > 1; split && c.Lattice.Group == "su3" && c.Model.SU3Coupling != "plaquette" {
 		c.Model.SU3Coupling = "plaquette"
 		note = "; SU(3) plaquette layers (string layers need each lattice on one rank)"
 	}
