@@ -36,11 +36,10 @@ type su3Kind int
 const (
 	plaquetteLayer su3Kind = iota
 	stringLayer
-	fluxStringLayer // string layer with flux conditioning, random flux weights
 )
 
 func (k su3Kind) String() string {
-	return [...]string{"plaquette", "strings", "strings with flux"}[k]
+	return [...]string{"plaquette", "strings"}[k]
 }
 
 // newSU3World builds plaquette layer index.
@@ -75,13 +74,8 @@ func newSU3WorldOf(c mpi.Comm, dims, grid []int, index int, kind su3Kind) (*su3W
 	case plaquetteLayer:
 		w.layer, err = NewSU3Layer(geo, index, net, smap)
 	default:
-		var sl *SU3StringLayer
-		sl, err = NewSU3StringLayer(geo, StringLayerSpec{Index: index, Pattern: RegularStringPattern(dims, index),
-			Net: net, Map: smap, Flux: kind == fluxStringLayer})
-		if err == nil && sl.flux != nil {
-			sl.flux.Init(uint64(9+index), 0.3)
-		}
-		w.layer = sl
+		w.layer, err = NewSU3StringLayer(geo, StringLayerSpec{Index: index, Pattern: RegularStringPattern(dims, index),
+			Net: net, Map: smap})
 	}
 	if err != nil {
 		geo.Close()
@@ -132,13 +126,6 @@ func TestSU3LayerInverseEquivarianceVJP(t *testing.T) {
 // runs along whole strings).
 func TestSU3StringLayerInverseEquivarianceVJP(t *testing.T) {
 	checkSU3Coupling(t, []int{1, 1}, []int{0, 3, 5, 6}, stringLayer)
-}
-
-// TestSU3FluxStringLayerInverseEquivarianceVJP: the same with flux
-// conditioning (random flux weights, so that every path of the gradient
-// through the flux features is exercised).
-func TestSU3FluxStringLayerInverseEquivarianceVJP(t *testing.T) {
-	checkSU3Coupling(t, []int{1, 1}, []int{0, 3, 5, 6}, fluxStringLayer)
 }
 
 // TestSU3StringLayerNeedsOneRank: a split lattice is refused clearly.
@@ -333,7 +320,7 @@ func checkSU3Coupling(t *testing.T, grid, indices []int, kind su3Kind) {
 // determinant of the numerical Jacobian of all link coordinates (4×4
 // lattice, 32 links × 8), in the Lie-algebra charts U → e^{X}U at X = 0.
 func TestSU3LogJacobianBruteForce(t *testing.T) {
-	for _, kind := range []su3Kind{plaquetteLayer, stringLayer, fluxStringLayer} {
+	for _, kind := range []su3Kind{plaquetteLayer, stringLayer} {
 		t.Run(kind.String(), func(t *testing.T) { checkSU3LogJacobian(t, kind) })
 	}
 }

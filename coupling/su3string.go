@@ -2,7 +2,6 @@ package coupling
 
 import (
 	"fmt"
-	"slices"
 
 	"pfmpi/decomp"
 	"pfmpi/nnlayers"
@@ -51,21 +50,8 @@ type SU3StringLayer struct {
 	feat    su3StringFeat
 	tr      su3StringOp
 	name    string
-	// flux, when not nil, conditions the spectral map of every mapped
-	// plaquette on the flux the string has left (see fluxFeaturesOf):
-	// flux.Value[((r−1)·P + j)·fluxFeatures + f] for P = smap.Params().
-	flux    *nnlayers.Param
 	pattern StringPattern
 }
-
-// Flux conditioning of string layers: features of the remaining flux and
-// the number of distances r to the seam with their own weights (r ≥
-// fluxRanks share the last).
-const (
-	fluxFeatures = 5
-	fluxRanks    = 4
-	fluxScale    = 0.1
-)
 
 // StringPattern says which strings a string layer maps.
 type StringPattern struct {
@@ -120,9 +106,6 @@ type StringLayerSpec struct {
 	Pattern StringPattern   // the strings mapped
 	Net     nnlayers.Module // SU3Features channels → Map.Params()
 	Map     SpectralMap
-	// Flux also conditions the spectral maps on the flux each string has
-	// left to its seam (see fluxFeaturesOf); its weights start at zero.
-	Flux bool
 }
 
 // NewSU3StringLayer returns the string layer of spec on geo (2D, even
@@ -175,10 +158,6 @@ func NewSU3StringLayer(geo *nnlayers.Geometry, spec StringLayerSpec) (*SU3String
 		l.strings = append(l.strings, str)
 	}
 	l.feat.l, l.tr.l = l, l
-	if spec.Flux {
-		l.flux = nnlayers.NewParam(fmt.Sprintf("gauge%d/flux", spec.Index), fluxRanks, spec.Map.Params(), fluxFeatures)
-		l.params = append(slices.Clone(l.params), l.flux)
-	}
 	return l, nil
 }
 
@@ -257,7 +236,6 @@ func (l *SU3StringLayer) apply(t *nnlayers.Tape, u *nnlayers.Tensor, inverse boo
 	l.tr.u, l.tr.par, l.tr.out, l.tr.ld, l.tr.back, l.tr.inverse = u, par, out, ld, false, inverse
 	l.tr.err = nil
 	l.tr.eig.reset(!t.NoGrad && !inverse, u.V, u.B)
-	l.tr.readyScratch(u.B)
 	t.Run(nnlayers.Chunks(u.B), &l.tr)
 	l.tr.inverse = false
 	t.RecordCustom(&l.tr)
@@ -303,7 +281,6 @@ type su3StringOp struct {
 	back, inverse   bool
 	err             error
 	eig             eigenCache
-	scr             []stringScratch // per chunk, with flux conditioning
 }
 
 // eigenCache keeps, per site and member, the eigenphases and eigenvectors
@@ -359,124 +336,33 @@ func (o *su3StringOp) Run(_, chunk int) {
 	l := o.l
 	np := l.smap.Params()
 	lo, hi := nnlayers.ChunkRange(chunk, o.u.B)
-	var sc *stringScratch
-	if l.flux != nil {
-		sc = &o.scr[chunk]
-	}
 	for _, str := range l.strings {
 		for b := lo; b < hi; b++ {
 			switch {
 			case o.inverse:
-				o.inverseString(str, b, np, sc)
+				o.inverseString(str, b, np)
 			case !o.back:
-				o.forwardString(str, b, np, sc)
+				o.forwardString(str, b, np)
 			default:
-				o.backwardString(str, b, np, sc)
+				o.backwardString(str, b, np)
 			}
 		}
 	}
 }
 
-// stringScratch is one chunk's working memory for flux conditioning.
-type stringScratch struct {
-	n, gn   []su3.Matrix // N_k and ∂L/∂N_k, k = 0 … L_d
-	p, gp   []float64    // a plaquette's map parameters and their gradient
-	gradAcc []float64    // the chunk's share of the flux weights' gradient
-}
-
-// readyScratch sizes one scratch per chunk of a batch of b members.
-func (o *su3StringOp) readyScratch(b int) {
-	l := o.l
-	if l.flux == nil {
-		return
-	}
-	n := nnlayers.Chunks(b)
-	for len(o.scr) < n {
-		ld := len(l.strings[0])
-		np := l.smap.Params()
-		o.scr = append(o.scr, stringScratch{
-			n: make([]su3.Matrix, ld+1), gn: make([]su3.Matrix, ld+1),
-			p: make([]float64, np), gp: make([]float64, np),
-			gradAcc: make([]float64, l.flux.Size())})
-	}
-}
-
-// fluxPaths fills n[k] = N_k of the string of member b in links u, the
-// open rectangle from x_k along d to x_{L_d} = x_0, up U_m(x_0) and back
-// along the row above: N_{L_d} = U_m(x_0), N_k = U_d(x_k) N_{k+1}
-// U_d(x_k+m̂)†. The flux left at x_k is M_k = N_k U′_m(x_k)†, the product
-// of the string's plaquettes from x_k on, seam included.
-func (l *SU3StringLayer) fluxPaths(u *nnlayers.Tensor, str []int32, b int, n []su3.Matrix) {
-	ld := len(str)
-	n[ld] = link(u, int(str[0]), b, l.m)
-	for k := ld - 1; k >= 0; k-- {
-		s := int(str[k])
-		n[k] = link(u, s, b, l.d).Mul(n[k+1]).MulAdj(link(u, int(l.up[l.m][s]), b, l.d))
-	}
-}
-
-// fluxFeaturesOf returns the features of the flux M left at a mapped
-// plaquette: 1, Re and Im of (1/3) Tr M and of (1/3) Tr M². They are gauge
-// invariant and depend neither on the plaquette nor on later ones, so the
-// Jacobian stays triangular along the string and log J keeps its form.
-func fluxFeaturesOf(m su3.Matrix) [fluxFeatures]float64 {
-	t1 := m.Trace() * (fluxScale / 3)
-	t2 := m.Mul(m).Trace() * (fluxScale / 3)
-	return [fluxFeatures]float64{fluxScale, real(t1), imag(t1), real(t2), imag(t2)}
-}
-
-// fluxFeatureGrad returns ∂L/∂M for the features' gradient g.
-func fluxFeatureGrad(m su3.Matrix, g [fluxFeatures]float64) su3.Matrix {
-	d := complex(g[1], g[2]) * (fluxScale / 3)
-	out := m.Adj().Scale(2 * complex(g[3], g[4]) * (fluxScale / 3))
-	out[0] += d
-	out[4] += d
-	out[8] += d
-	return out
-}
-
-// fluxRank is the index of the weights of the plaquette k of a string of
-// length ld: by its distance to the seam.
-func fluxRank(k, ld int) int { return min(ld-1-k, fluxRanks) - 1 }
-
-// mapParams returns the spectral map's parameters at site s, member b,
-// position k of its string with flux m left: the context network's, plus
-// the flux weights times the flux features (phi).
-func (o *su3StringOp) mapParams(sc *stringScratch, s, b, k, ld, np int, m su3.Matrix) (p []float64, phi [fluxFeatures]float64) {
+func (o *su3StringOp) params(s, b, np int) []float64 {
 	i := o.par.At(s, b, 0)
-	base := o.par.Data[i : i+np]
-	if sc == nil {
-		return base, phi
-	}
-	phi = fluxFeaturesOf(m)
-	w := o.l.flux.Value[fluxRank(k, ld)*np*fluxFeatures:]
-	for j := range np {
-		v := base[j]
-		for f, x := range phi {
-			v += w[j*fluxFeatures+f] * x
-		}
-		sc.p[j] = v
-	}
-	return sc.p, phi
+	return o.par.Data[i : i+np]
 }
 
 // forwardString: U′_m(x_{k+1}) = U_d(x_k)† F W U′_m(x_k) U_d(x_k+m̂), F W = h(W).
-func (o *su3StringOp) forwardString(str []int32, b, np int, sc *stringScratch) {
+func (o *su3StringOp) forwardString(str []int32, b, np int) {
 	l := o.l
-	ld := len(str)
-	if sc != nil {
-		l.fluxPaths(o.u, str, b, sc.n)
-	}
 	x := link(o.u, int(str[0]), b, l.m)
-	for k := 0; k+1 < ld; k++ {
+	for k := 0; k+1 < len(str); k++ {
 		s, y := int(str[k]), int(str[k+1])
 		w, ud, _, udm, _ := l.stringPlaquette(o.u, s, y, b)
-		var m su3.Matrix
-		if sc != nil {
-			m = sc.n[k].MulAdj(x)
-		}
-		p, _ := o.mapParams(sc, s, b, k, ld, np, m)
-		f, lj, th, v := l.smap.RotationEigen(p, w)
+		f, ld, th, v := l.smap.RotationEigen(o.params(s, b, np), w)
 		o.eig.store(s, b, th, v)
 		// Projected back onto SU(3): the product carries W's rounding
 		// away from the group, which the recursion would otherwise
@@ -485,36 +371,26 @@ func (o *su3StringOp) forwardString(str []int32, b, np int, sc *stringScratch) {
 		// longer described the map). The projection moves x by O(ε).
 		x = ud.AdjMul(f.Mul(w)).Mul(x).Mul(udm).Unitarize()
 		setLink(o.out, y, b, l.m, x)
-		o.ld.Data[o.ld.At(s, b, 0)] = lj
+		o.ld.Data[o.ld.At(s, b, 0)] = ld
 	}
 }
 
 // inverseString: u holds U′; W′(x_k) = h(W(x_k)) from the new links, W =
-// h⁻¹(W′), and the old links follow from the same recursion with W. The
-// flux M_k comes from the new links, as in the forward pass.
-func (o *su3StringOp) inverseString(str []int32, b, np int, sc *stringScratch) {
+// h⁻¹(W′), and the old links follow from the same recursion with W.
+func (o *su3StringOp) inverseString(str []int32, b, np int) {
 	l := o.l
-	ld := len(str)
-	if sc != nil {
-		l.fluxPaths(o.u, str, b, sc.n)
-	}
 	x := link(o.u, int(str[0]), b, l.m) // the old link, = the new one at x_0
-	for k := 0; k+1 < ld; k++ {
+	for k := 0; k+1 < len(str); k++ {
 		s, y := int(str[k]), int(str[k+1])
 		wNew, ud, _, udm, _ := l.stringPlaquette(o.u, s, y, b)
-		var m su3.Matrix
-		if sc != nil {
-			m = sc.n[k].MulAdj(link(o.u, s, b, l.m))
-		}
-		p, _ := o.mapParams(sc, s, b, k, ld, np, m)
-		w, lj, err := l.smap.Inverse(p, wNew)
+		w, ld, err := l.smap.Inverse(o.params(s, b, np), wNew)
 		if err != nil {
 			o.err = err
 			return
 		}
 		x = ud.AdjMul(w).Mul(x).Mul(udm).Unitarize()
 		setLink(o.out, y, b, l.m, x)
-		o.ld.Data[o.ld.At(s, b, 0)] = lj
+		o.ld.Data[o.ld.At(s, b, 0)] = ld
 	}
 }
 
@@ -524,53 +400,22 @@ func (o *su3StringOp) inverseString(str []int32, b, np int, sc *stringScratch) {
 // H† U_d(x) G_Y B†, G_H = U_d(x) G_Y B† X†; H = F W gives G_F = G_H W† and
 // the direct G_W = F† G_H, and RotationVJP the rest of G_W and the
 // parameters' gradient. W = U_d(x) U_m(x+d̂) U_d(x+m̂)† U_m(x)† passes G_W
-// to the old links. With flux conditioning, M_k = N_k X† adds G_M† N_k to
-// G_X and G_M X to G_{N_k}, which a second pass carries along the row.
-func (o *su3StringOp) backwardString(str []int32, b, np int, sc *stringScratch) {
+// to the old links.
+func (o *su3StringOp) backwardString(str []int32, b, np int) {
 	l := o.l
-	ld := len(str)
-	if sc != nil {
-		l.fluxPaths(o.u, str, b, sc.n)
-		clear(sc.gn)
-	}
 	var gx su3.Matrix // ∂L/∂U′_m(x_{k+1}) through the later steps
-	for k := ld - 2; k >= 0; k-- {
+	for k := len(str) - 2; k >= 0; k-- {
 		s, y := int(str[k]), int(str[k+1])
 		gy := gradOf(o.out, y, b, l.m).Add(gx)
 		w, ud, um1, udm, um := l.stringPlaquette(o.u, s, y, b)
 		xNew := link(o.out, s, b, l.m)
 		gh := ud.Mul(gy).MulAdj(udm).MulAdj(xNew)
 		pi := o.par.At(s, b, 0)
-		var m su3.Matrix
-		if sc != nil {
-			m = sc.n[k].MulAdj(xNew)
-		}
-		p, phi := o.mapParams(sc, s, b, k, ld, np, m)
-		gp := o.par.Grad[pi : pi+np]
-		if sc != nil {
-			gp = sc.gp
-			clear(gp)
-		}
 		th, v := o.eig.load(s, b)
-		gw, f := l.smap.RotationVJPEigen(p, th, v, gh.MulAdj(w), o.ld.Grad[o.ld.At(s, b, 0)], gp)
+		gw, f := l.smap.RotationVJPEigen(o.par.Data[pi:pi+np], th, v, gh.MulAdj(w), o.ld.Grad[o.ld.At(s, b, 0)], o.par.Grad[pi:pi+np])
 		h := f.Mul(w)
 		gw = gw.Add(f.AdjMul(gh))
 		gx = h.AdjMul(ud).Mul(gy).MulAdj(udm)
-		if sc != nil {
-			base := fluxRank(k, ld) * np * fluxFeatures
-			wt, acc := l.flux.Value[base:], sc.gradAcc[base:]
-			var gphi [fluxFeatures]float64
-			for j, g := range gp {
-				o.par.Grad[pi+j] += g
-				for fi, x := range phi {
-					acc[j*fluxFeatures+fi] += g * x
-					gphi[fi] += g * wt[j*fluxFeatures+fi]
-				}
-			}
-			gm := fluxFeatureGrad(m, gphi)
-			gx = gx.Add(gm.Adj().Mul(sc.n[k]))
-			sc.gn[k] = gm.Mul(xNew)
-		}
 		if o.u.Grad == nil {
 			continue
 		}
@@ -585,26 +430,9 @@ func (o *su3StringOp) backwardString(str []int32, b, np int, sc *stringScratch) 
 		addGrad(o.u.Grad, o.u, int(l.up[l.m][s]), b, l.d, um.Adj().Mul(gw.Adj()).Mul(ud).Mul(um1))
 		addGrad(o.u.Grad, o.u, s, b, l.m, gw.Adj().Mul(ud).Mul(um1).MulAdj(udm))
 	}
-	if o.u.Grad == nil {
-		return
+	if o.u.Grad != nil {
+		addGrad(o.u.Grad, o.u, int(str[0]), b, l.m, gx)
 	}
-	addGrad(o.u.Grad, o.u, int(str[0]), b, l.m, gx)
-	if sc == nil {
-		return
-	}
-	// N_k = U_d(x_k) N_{k+1} U_d(x_k+m̂)†: G_{U_d(x_k)} = G U_d(x_k+m̂)
-	// N_{k+1}†, G_{U_d(x_k+m̂)} = G† U_d(x_k) N_{k+1}, G_{N_{k+1}} =
-	// U_d(x_k)† G U_d(x_k+m̂); N_{L_d} = U_m(x_0).
-	for k := range ld {
-		s := int(str[k])
-		sm := int(l.up[l.m][s])
-		ud, udm := link(o.u, s, b, l.d), link(o.u, sm, b, l.d)
-		g := sc.gn[k]
-		addGrad(o.u.Grad, o.u, s, b, l.d, g.Mul(udm).MulAdj(sc.n[k+1]))
-		addGrad(o.u.Grad, o.u, sm, b, l.d, g.Adj().Mul(ud).Mul(sc.n[k+1]))
-		sc.gn[k+1] = sc.gn[k+1].Add(ud.AdjMul(g).Mul(udm))
-	}
-	addGrad(o.u.Grad, o.u, int(str[0]), b, l.m, sc.gn[ld])
 }
 
 func (o *su3StringOp) Backward(t *nnlayers.Tape) error {
@@ -613,20 +441,8 @@ func (o *su3StringOp) Backward(t *nnlayers.Tape) error {
 			o.u.Grad[i] += g
 		}
 	}
-	o.readyScratch(o.u.B)
-	for i := range o.scr {
-		clear(o.scr[i].gradAcc)
-	}
 	o.back = true
 	t.Run(nnlayers.Chunks(o.u.B), o)
 	o.back = false
-	if l := o.l; l.flux != nil {
-		// Chunk by chunk, in order: deterministic.
-		for i := range nnlayers.Chunks(o.u.B) {
-			for j, g := range o.scr[i].gradAcc {
-				l.flux.Grad[j] += g
-			}
-		}
-	}
 	return nil
 }

@@ -25,9 +25,6 @@ type SU3Spec struct {
 	// Strings selects string layers (coupling.SU3StringLayer) instead of
 	// plaquette layers (coupling.SU3Layer).
 	Strings bool
-	// Flux conditions string layers on the flux left along each string
-	// (see coupling.StringLayerSpec).
-	Flux bool
 	// Marginal starts a string flow with the two context-free layers of
 	// coupling.MarginalStringPatterns, which map every plaquette but one;
 	// the regular sequence follows. They count in Layers.
@@ -73,7 +70,7 @@ func NewSU3(geo *nnlayers.Geometry, spec SU3Spec) (*SU3, error) {
 		func(i int, net nnlayers.Module) (su3Layer, error) {
 			if spec.Strings {
 				return coupling.NewSU3StringLayer(geo, coupling.StringLayerSpec{
-					Index: i, Pattern: stringPattern(dims, i, spec.Marginal), Net: net, Map: smap, Flux: spec.Flux})
+					Index: i, Pattern: stringPattern(dims, i, spec.Marginal), Net: net, Map: smap})
 			}
 			return coupling.NewSU3Layer(geo, i, net, smap)
 		})
