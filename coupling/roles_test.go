@@ -1,6 +1,7 @@
 package coupling
 
 import (
+	"fmt"
 	"math/cmplx"
 	"testing"
 
@@ -113,6 +114,46 @@ func TestStringRoles(t *testing.T) {
 				}
 			}
 			w.close()
+		}
+		return nil
+	})
+}
+
+// TestMarginalStringPatternsLeaveOneSeam: the first marginal layer maps
+// every plaquette but one per row (its seams in one column), the second
+// maps that column but one plaquette: exactly one plaquette is never
+// mapped by either.
+func TestMarginalStringPatternsLeaveOneSeam(t *testing.T) {
+	mpitest.Run(t, 1, func(c mpi.Comm) error {
+		dims := []int{8, 6}
+		geo, err := testGeometry(c, dims, []int{1, 1})
+		if err != nil {
+			return err
+		}
+		defer geo.Close()
+		pats := MarginalStringPatterns(dims)
+		first, err := StringRoles(geo.Layout(), pats[0])
+		if err != nil {
+			return err
+		}
+		second, err := StringRoles(geo.Layout(), pats[1])
+		if err != nil {
+			return err
+		}
+		unmapped := 0
+		for s := range first {
+			if first[s] == Frozen {
+				return fmt.Errorf("site %d frozen in the all-rows layer", s)
+			}
+			if first[s] == Passive && second[s] != Active {
+				unmapped++
+			}
+			if first[s] == Active && second[s] != Frozen {
+				return fmt.Errorf("site %d mapped by the first layer is touched by the second (%v)", s, second[s])
+			}
+		}
+		if unmapped != 1 {
+			return fmt.Errorf("%d plaquettes left unmapped, want 1", unmapped)
 		}
 		return nil
 	})

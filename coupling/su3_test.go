@@ -36,10 +36,11 @@ type su3Kind int
 const (
 	plaquetteLayer su3Kind = iota
 	stringLayer
+	marginalLayer // index 0 or 1 of MarginalStringPatterns
 )
 
 func (k su3Kind) String() string {
-	return [...]string{"plaquette", "strings"}[k]
+	return [...]string{"plaquette", "strings", "marginal"}[k]
 }
 
 // newSU3World builds plaquette layer index.
@@ -74,8 +75,18 @@ func newSU3WorldOf(c mpi.Comm, dims, grid []int, index int, kind su3Kind) (*su3W
 	case plaquetteLayer:
 		w.layer, err = NewSU3Layer(geo, index, net, smap)
 	default:
-		w.layer, err = NewSU3StringLayer(geo, StringLayerSpec{Index: index, Pattern: RegularStringPattern(dims, index),
-			Net: net, Map: smap})
+		pat := RegularStringPattern(dims, index)
+		if kind == marginalLayer {
+			pat = MarginalStringPatterns(dims)[index]
+		}
+		w.layer, err = NewSU3StringLayer(geo, StringLayerSpec{Index: index, Pattern: pat, Net: net, Map: smap})
+		if err == nil && kind == marginalLayer {
+			// The all-rows layer has no context: only the networks'
+			// biases, zero at initialisation, set its parameters.
+			for _, p := range net.Params() {
+				p.Init(uint64(11+index), 0.3)
+			}
+		}
 	}
 	if err != nil {
 		geo.Close()
@@ -126,6 +137,12 @@ func TestSU3LayerInverseEquivarianceVJP(t *testing.T) {
 // runs along whole strings).
 func TestSU3StringLayerInverseEquivarianceVJP(t *testing.T) {
 	checkSU3Coupling(t, []int{1, 1}, []int{0, 3, 5, 6}, stringLayer)
+}
+
+// TestSU3MarginalLayerInverseEquivarianceVJP: the same for the two
+// marginal layers (every row at once, then one column).
+func TestSU3MarginalLayerInverseEquivarianceVJP(t *testing.T) {
+	checkSU3Coupling(t, []int{1, 1}, []int{0, 1}, marginalLayer)
 }
 
 // TestSU3StringLayerNeedsOneRank: a split lattice is refused clearly.
