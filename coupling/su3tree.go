@@ -58,7 +58,6 @@ type SU3TreeLayer struct {
 	net    nnlayers.Module
 	params nnlayers.Params
 	smap   SpectralMap
-	alpha  float64
 	nodes  []treeNode
 	feat   su3TreeFeat
 	tr     su3TreeOp
@@ -86,6 +85,7 @@ type treeNode struct {
 	t      []pathStep // boundary loop T
 	x, y   []pathStep // A = X v Y (v = U or U†)
 	v      pathStep   // the moving link
+	alpha  float64    // S = T^α, α = area(A)/area(T)
 	plaq   [2]int32   // the plaquettes P_01 that contain it
 }
 
@@ -95,12 +95,11 @@ type treeRect struct{ x0, y0, w, h int }
 // cut splits r into its first and second child; vertical says the cut runs
 // along direction 1.
 func (r treeRect) cut() (a, b treeRect, vertical bool) {
-	if r.w >= r.h {
-		m := r.w / 2
-		return treeRect{r.x0, r.y0, m, r.h}, treeRect{r.x0 + m, r.y0, r.w - m, r.h}, true
+	if r.h > 1 {
+		m := r.h / 2
+		return treeRect{r.x0, r.y0, r.w, m}, treeRect{r.x0, r.y0 + m, r.w, r.h - m}, false
 	}
-	m := r.h / 2
-	return treeRect{r.x0, r.y0, r.w, m}, treeRect{r.x0, r.y0 + m, r.w, r.h - m}, false
+	return treeRect{r.x0, r.y0, 1, r.h}, treeRect{r.x0 + 1, r.y0, r.w - 1, r.h}, true
 }
 
 // TreeDepth is the number of tree levels on a lattice of extents dims: the
@@ -133,7 +132,7 @@ func NewSU3TreeLayer(geo *nnlayers.Geometry, spec TreeLayerSpec) (*SU3TreeLayer,
 	if geo.Comm().Size() != 1 {
 		return nil, fmt.Errorf("coupling: SU(3) tree layers need the lattice on one rank (a process grid of ones; parallelise over replicas), got %d ranks per lattice", geo.Comm().Size())
 	}
-	l := &SU3TreeLayer{geo: geo, net: spec.Net, params: spec.Net.Params(), smap: spec.Map, alpha: 0.5,
+	l := &SU3TreeLayer{geo: geo, net: spec.Net, params: spec.Net.Params(), smap: spec.Map,
 		name: fmt.Sprintf("su3 tree layer %d (level %d)", spec.Index, spec.Level)}
 	site := make(map[[2]int]int32, ly.Volume())
 	x := make([]int, 2)
@@ -183,7 +182,7 @@ func NewSU3TreeLayer(geo *nnlayers.Geometry, spec TreeLayerSpec) (*SU3TreeLayer,
 			visit(b, depth+1)
 			return
 		}
-		n := treeNode{corner: at(r.x0, r.y0), t: loop(r)}
+		n := treeNode{corner: at(r.x0, r.y0), t: loop(r), alpha: float64(a.w*a.h) / float64(r.w*r.h)}
 		la := loop(a)
 		k := a.w // vertical: the first step up the cut
 		if !vertical {
@@ -387,7 +386,7 @@ func setStepLink(t *nnlayers.Tensor, b int, s pathStep, m su3.Matrix) {
 
 // centre returns S = T^α with the eigenphases of T taken to sum to zero
 // (det S = 1), with T's phases σ and eigenvectors.
-func (l *SU3TreeLayer) centre(t su3.Matrix) (s su3.Matrix, sig [3]float64, ev su3.Matrix) {
+func centre(t su3.Matrix, alpha float64) (s su3.Matrix, sig [3]float64, ev su3.Matrix) {
 	sig, ev = su3.Phases(t)
 	switch sum := sig[0] + sig[1] + sig[2]; {
 	case sum > math.Pi:
@@ -397,7 +396,7 @@ func (l *SU3TreeLayer) centre(t su3.Matrix) (s su3.Matrix, sig [3]float64, ev su
 	}
 	var a [3]float64
 	for i := range a {
-		a[i] = l.alpha * sig[i]
+		a[i] = alpha * sig[i]
 	}
 	return fromPhases(ev, a), sig, ev
 }
@@ -426,13 +425,13 @@ func argmin(x [3]float64) int {
 // G_T = V (D̄ ∘ (V† G_S V)) V†, D_ij = (s_i − s_j)/(λ_i − λ_j) the divided
 // differences of λ ↦ λ^α (Daleckii–Krein), written as e^{i(α−1)(σ_i+σ_j)/2}
 // α sinc(αΔ/2)/sinc(Δ/2), Δ = σ_i − σ_j, so that D_ii = α s_i/λ_i.
-func (l *SU3TreeLayer) centreVJP(sig [3]float64, ev, gs su3.Matrix) su3.Matrix {
+func centreVJP(alpha float64, sig [3]float64, ev, gs su3.Matrix) su3.Matrix {
 	g := ev.AdjMul(gs).Mul(ev)
 	for i := range 3 {
 		for j := range 3 {
 			d := sig[i] - sig[j]
-			r := l.alpha * sinc(l.alpha*d/2) / sinc(d/2)
-			dij := cmplx.Rect(r, (l.alpha-1)*(sig[i]+sig[j])/2)
+			r := alpha * sinc(alpha*d/2) / sinc(d/2)
+			dij := cmplx.Rect(r, (alpha-1)*(sig[i]+sig[j])/2)
 			g[3*i+j] *= cmplx.Conj(dij)
 		}
 	}
@@ -442,7 +441,7 @@ func (l *SU3TreeLayer) centreVJP(sig [3]float64, ev, gs su3.Matrix) su3.Matrix {
 // frame returns Z = S† X and the other factors of a node: A = X v Y, R =
 // Z v Y.
 func (o *su3TreeOp) frame(n *treeNode, u *nnlayers.Tensor, b int) (z, x, y, s su3.Matrix, sig [3]float64, ev su3.Matrix) {
-	s, sig, ev = o.l.centre(pathProduct(u, b, n.t))
+	s, sig, ev = centre(pathProduct(u, b, n.t), n.alpha)
 	x, y = pathProduct(u, b, n.x), pathProduct(u, b, n.y)
 	return s.AdjMul(x), x, y, s, sig, ev
 }
@@ -511,7 +510,7 @@ func (o *su3TreeOp) backwardNode(n *treeNode, b int, p, gp []float64) {
 	addStepGrad(u, b, n.v, gv)
 	pathVJP(u, b, n.x, s.Mul(gz))
 	pathVJP(u, b, n.y, gy)
-	pathVJP(u, b, n.t, o.l.centreVJP(sig, ev, gs))
+	pathVJP(u, b, n.t, centreVJP(n.alpha, sig, ev, gs))
 }
 
 func (o *su3TreeOp) Backward(t *nnlayers.Tape) error {
