@@ -37,12 +37,10 @@ const (
 	plaquetteLayer su3Kind = iota
 	stringLayer
 	marginalLayer // index 0 or 1 of MarginalStringPatterns
-	treeLayer     // index = tree level
-	framedTreeLayer
 )
 
 func (k su3Kind) String() string {
-	return [...]string{"plaquette", "strings", "marginal", "tree", "framed tree"}[k]
+	return [...]string{"plaquette", "strings", "marginal"}[k]
 }
 
 // newSU3World builds plaquette layer index.
@@ -76,15 +74,6 @@ func newSU3WorldOf(c mpi.Comm, dims, grid []int, index int, kind su3Kind) (*su3W
 	switch kind {
 	case plaquetteLayer:
 		w.layer, err = NewSU3Layer(geo, index, net, smap)
-	case treeLayer:
-		w.layer, err = NewSU3TreeLayer(geo, TreeLayerSpec{Index: index, Level: index, Net: net, Map: smap})
-	case framedTreeLayer:
-		fm, _ := smap.Framed(2)
-		if net, err = nnlayers.ConvNet(geo, fmt.Sprintf("su3layer%d", index), nnlayers.ConvNetSpec{
-			Channels: []int{SU3Features, 4, fm.Params()}, Kernel: 3,
-			Act: nnlayers.Tanh, Final: nnlayers.Identity, Seed: uint64(5 + index), Gain: 1}); err == nil {
-			w.layer, err = NewSU3TreeLayer(geo, TreeLayerSpec{Index: index, Level: index, Net: net, Map: fm})
-		}
 	default:
 		pat := RegularStringPattern(dims, index)
 		if kind == marginalLayer {
@@ -154,13 +143,6 @@ func TestSU3StringLayerInverseEquivarianceVJP(t *testing.T) {
 // marginal layers (every row at once, then one column).
 func TestSU3MarginalLayerInverseEquivarianceVJP(t *testing.T) {
 	checkSU3Coupling(t, []int{1, 1}, []int{0, 1}, marginalLayer)
-}
-
-// TestSU3TreeLayerInverseEquivarianceVJP: the same for tree levels (8×8:
-// the whole lattice cut in two, a middle level, the single plaquettes).
-func TestSU3TreeLayerInverseEquivarianceVJP(t *testing.T) {
-	checkSU3Coupling(t, []int{1, 1}, []int{0, 3, 5}, treeLayer)
-	checkSU3Coupling(t, []int{1, 1}, []int{0, 5}, framedTreeLayer)
 }
 
 // TestSU3StringLayerNeedsOneRank: a split lattice is refused clearly.
@@ -356,17 +338,13 @@ func checkSU3Coupling(t *testing.T, grid, indices []int, kind su3Kind) {
 // lattice, 32 links × 8), in the Lie-algebra charts U → e^{X}U at X = 0.
 func TestSU3LogJacobianBruteForce(t *testing.T) {
 	for _, kind := range []su3Kind{plaquetteLayer, stringLayer} {
-		t.Run(kind.String(), func(t *testing.T) { checkSU3LogJacobian(t, kind, 6) })
-	}
-	for _, level := range []int{0, 3} {
-		t.Run(fmt.Sprintf("tree level %d", level), func(t *testing.T) { checkSU3LogJacobian(t, treeLayer, level) })
-		t.Run(fmt.Sprintf("framed tree level %d", level), func(t *testing.T) { checkSU3LogJacobian(t, framedTreeLayer, level) })
+		t.Run(kind.String(), func(t *testing.T) { checkSU3LogJacobian(t, kind) })
 	}
 }
 
-func checkSU3LogJacobian(t *testing.T, kind su3Kind, index int) {
+func checkSU3LogJacobian(t *testing.T, kind su3Kind) {
 	mpitest.Run(t, 1, func(c mpi.Comm) error {
-		w, err := newSU3WorldOf(c, []int{4, 4}, []int{1, 1}, index, kind)
+		w, err := newSU3WorldOf(c, []int{4, 4}, []int{1, 1}, 6, kind)
 		if err != nil {
 			return err
 		}

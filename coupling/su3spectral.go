@@ -10,9 +10,8 @@ import (
 
 // Limits of a SpectralMap: its working arrays live on the stack.
 const (
-	MaxSpectralModes    = 16
-	MaxSpectralSteps    = 8
-	MaxSpectralFeatures = 2
+	MaxSpectralModes = 16
+	MaxSpectralSteps = 8
 )
 
 // SpectralMap is a conjugation-equivariant bijection of SU(3), the kernel
@@ -38,49 +37,10 @@ const (
 // θ^s the phases entering step s and P = 1 − (1/3)11ᵀ: each 3 × 3
 // determinant equals the one restricted to the plane Σθ = const, which the
 // steps preserve. Zero parameters give the identity.
-//
-// A framed map (F > 0, [SpectralMap.Framed]) lets each eigenphase's ψ_s
-// depend on F real features e_i of its eigenvector v_i, e_{i,f} = ⟨v_i|G_f|v_i⟩
-// for Hermitian G_f with spectra in [−1, 1] given by the caller: the
-// raw coefficients of eigenphase i are p⁰ + Σ_f e_{i,f} p^f, scaled per
-// eigenphase. The map keeps the eigenvectors, so the features are the same
-// before and after it, the phase map is a bijection for each frame and log J
-// keeps its form (with ψ_s′ per eigenphase, each bounded by s). It stays equivariant under conjugations that fix the G_f.
 type SpectralMap struct {
 	K     int     // Fourier modes per step
 	Steps int     // residual steps composed
 	S     float64 // bound on |ψ_s′|, in (0, 1)
-	F     int     // eigenvector features (0: the plain map)
-}
-
-// Framed returns the map with f eigenvector features (0 ≤ f ≤
-// MaxSpectralFeatures).
-func (m SpectralMap) Framed(f int) (SpectralMap, error) {
-	if f < 0 || f > MaxSpectralFeatures {
-		return m, fmt.Errorf("coupling: spectral map with %d eigenvector features: need 0 … %d", f, MaxSpectralFeatures)
-	}
-	m.F = f
-	return m, nil
-}
-
-// frameFeatures holds e_{i,f} per eigenphase.
-type frameFeatures [3][MaxSpectralFeatures]float64
-
-// features returns e_{i,f} = ⟨v_i|G_f|v_i⟩ for the eigenvectors (columns
-// of v) and Hermitian G_f.
-func (m SpectralMap) features(v su3.Matrix, g []su3.Matrix) frameFeatures {
-	var e frameFeatures
-	for f := range m.F {
-		gv := g[f].Mul(v)
-		for i := range 3 {
-			var z complex128
-			for a := range 3 {
-				z += cmplx.Conj(v[3*a+i]) * gv[3*a+i]
-			}
-			e[i][f] = real(z)
-		}
-	}
-	return e
 }
 
 // NewSpectralMap returns the map with steps residual steps of k modes and
@@ -93,64 +53,40 @@ func NewSpectralMap(k, steps int, s float64) (SpectralMap, error) {
 	return SpectralMap{K: k, Steps: steps, S: s}, nil
 }
 
-// Params is the number of real parameters: 2K(1+F) per step, step s first,
-// within a step the block of c⁰ and then those of c^1 … c^F, each
+// Params is the number of real parameters: 2K per step, step s first
 // (a_1, b_1, a_2, b_2, …).
-func (m SpectralMap) Params() int { return 2 * m.K * (1 + m.F) * m.Steps }
+func (m SpectralMap) Params() int { return 2 * m.K * m.Steps }
 
 // spectralDelta smooths |p| in the normalisation of the coefficients.
 const spectralDelta = 1e-3
 
 // stepParams returns the raw parameters of step s.
 func (m SpectralMap) stepParams(p []float64, s int) []float64 {
-	n := 2 * m.K * (1 + m.F)
-	return p[n*s : n*(s+1)]
+	return p[2*m.K*s : 2*m.K*(s+1)]
 }
 
-// scale returns g(W) = s·tanh(W)/W with W = Σ_i k_i² √(r_i² + δ²) over the
-// 2K raw coefficients r of one step (and eigenphase): the coefficients are
-// c_i = r_i·g(W), so Σ k²(|a_k| + |b_k|) ≤ g(W)·W = s·tanh W < s while a
-// single mode may use the whole budget. It also returns W.
-func (m SpectralMap) scale(r []float64) (g, w float64) {
-	for i, v := range r[:2*m.K] {
+// scale returns g(W) = s·tanh(W)/W with W = Σ_i k_i² √(p_i² + δ²) over one
+// step's raw parameters p: the coefficients are c_i = p_i·g(W), so
+// Σ k²(|a_k| + |b_k|) ≤ g(W)·W = s·tanh W < s while a single mode may use
+// the whole budget. It also returns W.
+func (m SpectralMap) scale(p []float64) (g, w float64) {
+	for i, v := range p[:2*m.K] {
 		k := float64(i/2 + 1)
 		w += k * k * math.Sqrt(v*v+spectralDelta*spectralDelta)
 	}
 	return m.S * math.Tanh(w) / w, w
 }
 
-// spectralCoef holds the raw parameters of every step.
-type spectralCoef [MaxSpectralSteps][2 * MaxSpectralModes * (1 + MaxSpectralFeatures)]float64
+// spectralCoef holds the coefficients of every step.
+type spectralCoef [MaxSpectralSteps][2 * MaxSpectralModes]float64
 
-// phaseCoef holds one step's coefficients per eigenphase.
-type phaseCoef [3][2 * MaxSpectralModes]float64
-
-// effective returns the coefficients of step cs (raw parameters) for each
-// eigenphase, and their raw values r_i = p⁰ + Σ_f e_{i,f} p^f before the
-// scaling: the bound holds for every eigenphase at its own features, which
-// is what makes the step a bijection for a fixed frame (Pψ is then a
-// contraction in the Euclidean norm).
-func (m SpectralMap) effective(cs []float64, e *frameFeatures) (ce, raw phaseCoef) {
-	nk := 2 * m.K
-	for i := range 3 {
-		copy(raw[i][:nk], cs[:nk])
-		for f := range m.F {
-			for j, c := range cs[nk*(1+f) : nk*(2+f)] {
-				raw[i][j] += e[i][f] * c
-			}
-		}
-		g, _ := m.scale(raw[i][:nk])
-		for j, v := range raw[i][:nk] {
-			ce[i][j] = v * g
-		}
-	}
-	return ce, raw
-}
-
-// coefficients copies every step's raw parameters.
 func (m SpectralMap) coefficients(p []float64, c *spectralCoef) {
 	for s := range m.Steps {
-		copy(c[s][:], m.stepParams(p, s))
+		ps := m.stepParams(p, s)
+		g, _ := m.scale(ps)
+		for i, v := range ps {
+			c[s][i] = v * g
+		}
 	}
 }
 
@@ -203,13 +139,13 @@ func stepMatrix(d [3]float64) [3][3]float64 {
 	return a
 }
 
-// step applies one residual step with coefficients ce (per eigenphase, nk
-// of them) to th, returning the new phases and ψ′ at th.
-func step(ce *phaseCoef, nk int, th [3]float64) (out, d [3]float64) {
+// step applies one residual step with coefficients c to th, returning the
+// new phases and ψ′ at th.
+func step(c []float64, th [3]float64) (out, d [3]float64) {
 	var ps [3]float64
 	mean := 0.0
 	for i, t := range th {
-		ps[i], d[i], _ = psi(ce[i][:nk], t)
+		ps[i], d[i], _ = psi(c, t)
 		mean += ps[i] / 3
 	}
 	for i := range th {
@@ -220,19 +156,17 @@ func step(ce *phaseCoef, nk int, th [3]float64) (out, d [3]float64) {
 
 // Phases maps the eigenphases θ to θ′ and returns the log-Jacobian with
 // respect to Haar measure.
-// (A framed map uses zero features.)
 func (m SpectralMap) Phases(p []float64, th [3]float64) ([3]float64, float64) {
 	var c spectralCoef
 	m.coefficients(p, &c)
-	return m.phases(&c, th, &frameFeatures{})
+	return m.phases(&c, th)
 }
 
-func (m SpectralMap) phases(c *spectralCoef, th [3]float64, e *frameFeatures) ([3]float64, float64) {
+func (m SpectralMap) phases(c *spectralCoef, th [3]float64) ([3]float64, float64) {
 	out, ld := th, 0.0
 	for s := range m.Steps {
 		var d [3]float64
-		ce, _ := m.effective(c[s][:], e)
-		out, d = step(&ce, 2*m.K, out)
+		out, d = step(c[s][:2*m.K], out)
 		ld += math.Log(math.Abs(det3(stepMatrix(d))))
 	}
 	return out, ld + vandermonde(out) - vandermonde(th)
@@ -254,19 +188,15 @@ func vandermonde(th [3]float64) float64 {
 // plane Σθ = Σθ′, one step at a time from the last) and the forward
 // log-Jacobian at θ.
 func (m SpectralMap) InversePhases(p []float64, target [3]float64) ([3]float64, float64, error) {
-	return m.inversePhases(p, target, &frameFeatures{})
-}
-
-func (m SpectralMap) inversePhases(p []float64, target [3]float64, e *frameFeatures) ([3]float64, float64, error) {
 	var c spectralCoef
 	m.coefficients(p, &c)
 	th := target
 	for s := m.Steps - 1; s >= 0; s-- {
-		ce, _ := m.effective(c[s][:], e)
+		cs := c[s][:2*m.K]
 		want := th
 		converged := false
 		for it := 0; it < 100; it++ {
-			out, d := step(&ce, 2*m.K, th)
+			out, d := step(cs, th)
 			var f [3]float64
 			worst := 0.0
 			for i := range 3 {
@@ -292,7 +222,7 @@ func (m SpectralMap) inversePhases(p []float64, target [3]float64, e *frameFeatu
 			return th, 0, fmt.Errorf("coupling: spectral map inverse did not converge in step %d", s)
 		}
 	}
-	_, ld := m.phases(&c, th, e)
+	_, ld := m.phases(&c, th)
 	return th, ld, nil
 }
 
@@ -308,24 +238,10 @@ func (m SpectralMap) Apply(p []float64, w su3.Matrix) (su3.Matrix, float64) {
 	return fromPhases(v, out), ld
 }
 
-// ApplyFramed is Apply of a framed map with the Hermitian G_f of its
-// features.
-func (m SpectralMap) ApplyFramed(p []float64, w su3.Matrix, g []su3.Matrix) (su3.Matrix, float64) {
-	f, ld := m.RotationFramed(p, w, g)
-	return f.Mul(w), ld
-}
-
 // Inverse returns W with Apply(W) = h and the forward log-Jacobian at W.
 func (m SpectralMap) Inverse(p []float64, h su3.Matrix) (su3.Matrix, float64, error) {
-	return m.InverseFramed(p, h, nil)
-}
-
-// InverseFramed is Inverse of a framed map with the Hermitian G_f of its
-// features (h and W share their eigenvectors, hence the features).
-func (m SpectralMap) InverseFramed(p []float64, h su3.Matrix, g []su3.Matrix) (su3.Matrix, float64, error) {
 	th, v := su3.Phases(h)
-	e := m.features(v, g)
-	in, ld, err := m.inversePhases(p, th, &e)
+	in, ld, err := m.InversePhases(p, th)
 	if err != nil {
 		return su3.Matrix{}, 0, err
 	}
@@ -352,22 +268,12 @@ func (m SpectralMap) Rotation(p []float64, w su3.Matrix) (su3.Matrix, float64) {
 // eigenvectors V of W it used, for RotationVJPEigen.
 func (m SpectralMap) RotationEigen(p []float64, w su3.Matrix) (f su3.Matrix, ld float64, th [3]float64, v su3.Matrix) {
 	th, v = su3.Phases(w)
-	f, ld = m.rotationOf(p, th, v, &frameFeatures{})
+	f, ld = m.rotationOf(p, th, v)
 	return f, ld, th, v
 }
 
-// RotationFramed is Rotation of a framed map with the Hermitian G_f of its
-// features.
-func (m SpectralMap) RotationFramed(p []float64, w su3.Matrix, g []su3.Matrix) (su3.Matrix, float64) {
-	th, v := su3.Phases(w)
-	e := m.features(v, g)
-	return m.rotationOf(p, th, v, &e)
-}
-
-func (m SpectralMap) rotationOf(p []float64, th [3]float64, v su3.Matrix, e *frameFeatures) (su3.Matrix, float64) {
-	var c spectralCoef
-	m.coefficients(p, &c)
-	out, ld := m.phases(&c, th, e)
+func (m SpectralMap) rotationOf(p []float64, th [3]float64, v su3.Matrix) (su3.Matrix, float64) {
+	out, ld := m.Phases(p, th)
 	var eps [3]float64
 	for i := range eps {
 		eps[i] = out[i] - th[i]
@@ -375,11 +281,9 @@ func (m SpectralMap) rotationOf(p []float64, th [3]float64, v su3.Matrix, e *fra
 	return fromPhases(v, eps), ld
 }
 
-// addCoefficientVJP adds to gp the gradient with respect to the raw
-// coefficients p of one step and eigenphase given gc = ∂L/∂c_i: ∂c_i/∂p_j =
-// δ_ij g + p_i g′(W) ∂W/∂p_j.
+// addCoefficientVJP adds to gp the gradient with respect to one step's raw
+// parameters p given gc = ∂L/∂c_i: ∂c_i/∂p_j = δ_ij g + p_i g′(W) ∂W/∂p_j.
 func (m SpectralMap) addCoefficientVJP(p, gc, gp []float64) {
-	p, gc, gp = p[:2*m.K], gc[:2*m.K], gp[:2*m.K]
 	g, w := m.scale(p)
 	t := math.Tanh(w)
 	dg := m.S * (w*(1-t*t) - t) / (w * w)
@@ -419,55 +323,19 @@ func (m SpectralMap) RotationVJP(p []float64, w, gF su3.Matrix, gLD float64, gp 
 // RotationVJPEigen is RotationVJP at W = V diag(e^{iθ}) V† given by its
 // eigen-decomposition (as RotationEigen returned it).
 func (m SpectralMap) RotationVJPEigen(p []float64, th [3]float64, v, gF su3.Matrix, gLD float64, gp []float64) (gW, f su3.Matrix) {
-	ge, _, f := m.rotationVJP(p, th, v, &frameFeatures{}, gF, gLD, gp)
-	return v.Mul(ge).MulAdj(v), f
-}
-
-// RotationVJPFramed is RotationVJP of a framed map with the Hermitian G_f of
-// its features; it also returns the gradients with respect to the G_f. G_W
-// includes the features' dependence on the eigenvectors: with E = V†δW V
-// and Ĝ = V†G V, δe_i = 2 Re Σ_{j≠i} Ĝ_ij E_ji/(λ_i − λ_j), so G_E,ji +=
-// 2 (∂L/∂e_i) Ĝ_ji / conj(λ_i − λ_j); and G_{G_f} = Σ_i (∂L/∂e_{i,f}) v_i v_i†.
-func (m SpectralMap) RotationVJPFramed(p []float64, w su3.Matrix, g []su3.Matrix, gF su3.Matrix, gLD float64, gp []float64) (gW su3.Matrix, gG [MaxSpectralFeatures]su3.Matrix, f su3.Matrix) {
-	th, v := su3.Phases(w)
-	e := m.features(v, g)
-	ge, gE, f := m.rotationVJP(p, th, v, &e, gF, gLD, gp)
-	var lam [3]complex128
-	for i := range 3 {
-		lam[i] = cmplx.Exp(complex(0, th[i]))
-	}
-	for fi := range m.F {
-		gh := v.AdjMul(g[fi]).Mul(v)
-		var d su3.Matrix
-		for i := range 3 {
-			d[4*i] = complex(gE[i][fi], 0)
-			for j := range 3 {
-				if j != i {
-					ge[3*j+i] += complex(2*gE[i][fi], 0) * gh[3*j+i] / cmplx.Conj(lam[i]-lam[j])
-				}
-			}
-		}
-		gG[fi] = v.Mul(d).MulAdj(v)
-	}
-	return v.Mul(ge).MulAdj(v), gG, f
-}
-
-// rotationVJP returns G_W in the eigenbasis (V† G_W V), ∂L/∂e and F.
-func (m SpectralMap) rotationVJP(p []float64, th [3]float64, v su3.Matrix, e *frameFeatures, gF su3.Matrix, gLD float64, gp []float64) (ge su3.Matrix, gE frameFeatures, f su3.Matrix) {
 	var c spectralCoef
 	m.coefficients(p, &c)
 	nk := 2 * m.K
 	// Forward trace: phases entering each step, ψ′ and ψ″ there.
 	var ths [MaxSpectralSteps + 1][3]float64
 	var d1, d2 [MaxSpectralSteps][3]float64
-	var ces, raws [MaxSpectralSteps]phaseCoef
 	ths[0] = th
 	for s := range m.Steps {
-		ces[s], raws[s] = m.effective(c[s][:], e)
+		cs := c[s][:nk]
 		var ps [3]float64
 		mean := 0.0
 		for i := range 3 {
-			ps[i], d1[s][i], d2[s][i] = psi(ces[s][i][:nk], ths[s][i])
+			ps[i], d1[s][i], d2[s][i] = psi(cs, ths[s][i])
 			mean += ps[i] / 3
 		}
 		for i := range 3 {
@@ -483,6 +351,7 @@ func (m SpectralMap) rotationVJP(p []float64, th [3]float64, v su3.Matrix, e *fr
 		phi[i] = cmplx.Exp(complex(0, eps[i]))
 	}
 	k := v.AdjMul(gF).Mul(v) // K = V† G_F V
+	var ge su3.Matrix
 	for i := range 3 {
 		for j := range 3 {
 			if i == j {
@@ -491,22 +360,14 @@ func (m SpectralMap) rotationVJP(p []float64, th [3]float64, v su3.Matrix, e *fr
 			// Divided difference on the pair, θ_i taken as θ_j + Δ₀ with
 			// |Δ₀| ≤ π (ε is 2π-periodic in each phase).
 			d0 := math.Remainder(th[i]-th[j], 2*math.Pi)
-			y := d0 / 2
-			var dij complex128
-			if m.F == 0 {
-				r, delta := 1.0, d0
-				for s := range m.Steps {
-					f := 1 + psiDivided(ces[s][0][:nk], ths[s][j], delta)
-					r *= f
-					delta *= f
-				}
-				x := d0 * (r - 1) / 2
-				dij = cmplx.Exp(complex(0, (eps[i]+eps[j])/2-th[j]-y)) * complex(sinc(x)/sinc(y)*(r-1), 0)
-			} else {
-				// Per-eigenphase ψ: no common divided difference; the
-				// eigenvalues of a framed map need not merge as θ_i → θ_j.
-				dij = cmplx.Exp(complex(0, (eps[i]+eps[j])/2-th[j]-y)) * complex(math.Sin((eps[i]-eps[j])/2)/math.Sin(y), 0)
+			r, delta := 1.0, d0
+			for s := range m.Steps {
+				f := 1 + psiDivided(c[s][:nk], ths[s][j], delta)
+				r *= f
+				delta *= f
 			}
+			x, y := d0*(r-1)/2, d0/2
+			dij := cmplx.Exp(complex(0, (eps[i]+eps[j])/2-th[j]-y)) * complex(sinc(x)/sinc(y)*(r-1), 0)
 			ge[3*i+j] = k[3*i+j] * cmplx.Conj(dij)
 		}
 	}
@@ -517,8 +378,7 @@ func (m SpectralMap) rotationVJP(p []float64, th [3]float64, v su3.Matrix, e *fr
 		geps[i] = real(cmplx.Conj(k[4*i]) * complex(0, 1) * phi[i])
 		gth[i] = geps[i] + gLD*vdOut[i]
 	}
-	var gc [2 * MaxSpectralModes * (1 + MaxSpectralFeatures)]float64
-	nc := nk * (1 + m.F)
+	var gc [2 * MaxSpectralModes]float64
 	for s := m.Steps - 1; s >= 0; s-- {
 		// θ^{s+1} = θ^s + P ψ_s(θ^s), log J ∋ log det M_s, M_s = 1 + P diag ψ_s′.
 		gm := (gth[0] + gth[1] + gth[2]) / 3
@@ -529,11 +389,8 @@ func (m SpectralMap) rotationVJP(p []float64, th [3]float64, v su3.Matrix, e *fr
 			// ∂ log det M/∂ψ′_j = (M⁻¹P)_jj = M⁻¹_jj − (1/3)Σ_l M⁻¹_jl.
 			mp[j] = minv[j][j] - (minv[j][0]+minv[j][1]+minv[j][2])/3
 		}
-		clear(gc[:nc])
-		cs := c[s][:nc]
+		clear(gc[:nk])
 		for j := range 3 {
-			// gj: gradient of eigenphase j's coefficients c⁰ + Σ_f e_{j,f} c^f.
-			var gj [2 * MaxSpectralModes]float64
 			s1, c1 := math.Sincos(ths[s][j])
 			sn, co := s1, c1
 			for i := 0; i < nk; i += 2 {
@@ -541,22 +398,11 @@ func (m SpectralMap) rotationVJP(p []float64, th [3]float64, v su3.Matrix, e *fr
 				if i > 0 {
 					sn, co = sn*c1+co*s1, co*c1-sn*s1
 				}
-				gj[i] = pg[j]*(-kf*sn) + gLD*mp[j]*(-kf*kf*co)
-				gj[i+1] = pg[j]*(kf*co) + gLD*mp[j]*(-kf*kf*sn)
-			}
-			var gr [2 * MaxSpectralModes]float64
-			m.addCoefficientVJP(raws[s][j][:], gj[:], gr[:])
-			for i := range nk {
-				gc[i] += gr[i]
-				for fi := range m.F {
-					gc[nk*(1+fi)+i] += e[j][fi] * gr[i]
-					gE[j][fi] += cs[nk*(1+fi)+i] * gr[i]
-				}
+				gc[i] += pg[j]*(-kf*sn) + gLD*mp[j]*(-kf*kf*co)
+				gc[i+1] += pg[j]*(kf*co) + gLD*mp[j]*(-kf*kf*sn)
 			}
 		}
-		for i, g := range gc[:nc] {
-			m.stepParams(gp, s)[i] += g
-		}
+		m.addCoefficientVJP(m.stepParams(p, s), gc[:nk], m.stepParams(gp, s))
 		for j := range 3 {
 			gth[j] += d1[s][j]*pg[j] + gLD*d2[s][j]*mp[j]
 		}
@@ -567,7 +413,7 @@ func (m SpectralMap) rotationVJP(p []float64, th [3]float64, v su3.Matrix, e *fr
 		// δθ_j = Im(λ̄_j E_jj): G_E,jj = (∂L/∂θ_j)·iλ_j.
 		ge[4*j] = complex(gth[j], 0) * complex(0, 1) * lam[j]
 	}
-	return ge, gE, fromPhases(v, eps)
+	return v.Mul(ge).MulAdj(v), fromPhases(v, eps)
 }
 
 // vdGrad returns ∂/∂θ_j Σ_{i<k} log(4 sin²((θ_i − θ_k)/2)) = Σ_{k≠j} cot((θ_j − θ_k)/2).

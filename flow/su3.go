@@ -29,11 +29,6 @@ type SU3Spec struct {
 	// coupling.MarginalStringPatterns, which map every plaquette but one;
 	// the regular sequence follows. They count in Layers.
 	Marginal bool
-	// Tree starts the flow with the coupling.TreeDepth levels of
-	// coupling.SU3TreeLayer, top-down, with framed spectral maps (two
-	// eigenvector features); the regular string sequence follows. They
-	// count in Layers.
-	Tree bool
 }
 
 // SU3 is a normalizing flow for 2D SU(3) gauge fields: Haar-random links
@@ -67,35 +62,15 @@ func NewSU3(geo *nnlayers.Geometry, spec SU3Spec) (*SU3, error) {
 	}
 	f := &SU3{geo: geo}
 	dims := geo.Layout().Lattice().Dims()
-	if spec.Marginal && (!spec.Strings || spec.Layers < 2 || spec.Tree) {
-		return nil, fmt.Errorf("flow: marginal layers need string layers, no tree layers and at least 2 layers")
-	}
-	depth := 0
-	if spec.Tree {
-		depth = coupling.TreeDepth(dims)
-		if spec.Layers < depth {
-			return nil, fmt.Errorf("flow: tree layers on %v need at least %d layers (the tree's depth), got %d", dims, depth, spec.Layers)
-		}
+	if spec.Marginal && (!spec.Strings || spec.Layers < 2) {
+		return nil, fmt.Errorf("flow: marginal layers need string layers and at least 2 layers")
 	}
 	cs := contextSpec{hidden: spec.Hidden, kernel: spec.Kernel, dilations: spec.Dilations, seed: spec.Seed, gain: spec.Gain, precision: spec.Precision}
-	framed, err := smap.Framed(2)
-	if err != nil {
-		return nil, err
-	}
-	mapOf := func(i int) coupling.SpectralMap {
-		if i < depth {
-			return framed
-		}
-		return smap
-	}
-	f.layers, f.params, err = buildLayers(geo, spec.Layers, coupling.SU3Features, func(i int) int { return mapOf(i).Params() }, cs,
+	f.layers, f.params, err = buildLayers(geo, spec.Layers, coupling.SU3Features, smap.Params(), cs,
 		func(i int, net nnlayers.Module) (su3Layer, error) {
-			if i < depth {
-				return coupling.NewSU3TreeLayer(geo, coupling.TreeLayerSpec{Index: i, Level: i, Net: net, Map: framed})
-			}
-			if spec.Strings || spec.Tree {
+			if spec.Strings {
 				return coupling.NewSU3StringLayer(geo, coupling.StringLayerSpec{
-					Index: i, Pattern: stringPattern(dims, i-depth, spec.Marginal), Net: net, Map: smap})
+					Index: i, Pattern: stringPattern(dims, i, spec.Marginal), Net: net, Map: smap})
 			}
 			return coupling.NewSU3Layer(geo, i, net, smap)
 		})
@@ -120,8 +95,6 @@ func (f *SU3) LayerRoles(i int) ([]coupling.Role, error) {
 	}
 	switch l := f.layers[i].(type) {
 	case *coupling.SU3StringLayer:
-		return l.Roles(), nil
-	case *coupling.SU3TreeLayer:
 		return l.Roles(), nil
 	case *coupling.SU3Layer:
 		return l.Roles()

@@ -58,7 +58,7 @@ func NewU1(geo *nnlayers.Geometry, spec U1Spec) (*U1, error) {
 	}
 	f := &U1{geo: geo, links: 2 * geo.Layout().Lattice().GlobalVolume()}
 	cs := contextSpec{hidden: spec.Hidden, kernel: spec.Kernel, dilations: spec.Dilations, seed: spec.Seed, gain: spec.Gain, precision: spec.Precision}
-	f.layers, f.params, err = buildLayers(geo, spec.Layers, coupling.Features, func(int) int { return cmap.Params() }, cs,
+	f.layers, f.params, err = buildLayers(geo, spec.Layers, coupling.Features, cmap.Params(), cs,
 		func(i int, net nnlayers.Module) (*coupling.U1Layer, error) {
 			return coupling.NewU1Layer(geo, i, net, cmap)
 		})
@@ -77,12 +77,12 @@ type contextSpec struct {
 // buildLayers builds n coupling layers, each with its own context network
 // from in to out channels (LeakyReLU between convolutions, last one zero:
 // the flow starts as the identity), and returns them with their parameters.
-func buildLayers[L interface{ Params() nnlayers.Params }](geo *nnlayers.Geometry, n, in int, out func(i int) int, cs contextSpec,
+func buildLayers[L interface{ Params() nnlayers.Params }](geo *nnlayers.Geometry, n, in, out int, cs contextSpec,
 	newLayer func(i int, net nnlayers.Module) (L, error)) ([]L, nnlayers.Params, error) {
 	var layers []L
 	var params nnlayers.Params
 	for i := range n {
-		ch := append(append([]int{in}, cs.hidden...), out(i))
+		ch := append(append([]int{in}, cs.hidden...), out)
 		net, err := nnlayers.ConvNet(geo, fmt.Sprintf("gauge%d", i), nnlayers.ConvNetSpec{
 			Channels: ch, Kernel: cs.kernel, Dilations: cs.dilations,
 			Act: nnlayers.LeakyReLU, Final: nnlayers.Identity,

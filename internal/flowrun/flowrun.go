@@ -13,7 +13,6 @@ import (
 
 	"pfmpi/action"
 	"pfmpi/config"
-	"pfmpi/coupling"
 	"pfmpi/decomp"
 	"pfmpi/dslash"
 	"pfmpi/flow"
@@ -226,18 +225,16 @@ func (m *model) newGaugeFlow(geo *nnlayers.Geometry) (flow.GaugeFlow, error) {
 	cfg, mc := m.cfg, m.cfg.Model
 	if cfg.Lattice.Group == "su3" {
 		if mc.SU3Coupling != "plaquette" && m.env.Domain.Size() > 1 {
-			return nil, cfg.Errorf("model.su3_coupling", "string and tree layers need each lattice on one rank, but parallel.grid splits it over %d ranks; use parallel.grid = [1, 1] (further ranks become replicas) or su3_coupling = \"plaquette\"", m.env.Domain.Size())
+			return nil, cfg.Errorf("model.su3_coupling", "string layers need each lattice on one rank, but parallel.grid splits it over %d ranks; use parallel.grid = [1, 1] (further ranks become replicas) or su3_coupling = \"plaquette\"", m.env.Domain.Size())
 		}
-		if d := coupling.TreeDepth(cfg.Lattice.Dims); mc.SU3Coupling == "tree" && mc.GaugeLayers < d {
-			return nil, cfg.Errorf("model.gauge_layers", "su3_coupling = \"tree\" on %v starts with the %d levels of the tree; set gauge_layers ≥ %d (got %d)", cfg.Lattice.Dims, d, d, mc.GaugeLayers)
-		}
-		if mc.SU3Marginal && (mc.SU3Coupling != "strings" || mc.GaugeLayers < 2) {
-			return nil, cfg.Errorf("model.su3_marginal", "marginal layers are string layers and need model.su3_coupling = \"strings\" and gauge_layers ≥ 2 (got %q, %d)", mc.SU3Coupling, mc.GaugeLayers)
+		marginal := mc.SU3Marginal && mc.SU3Coupling == "strings" && mc.GaugeLayers >= 2
+		if mc.SU3Marginal && !marginal && cfg.Line("model.su3_marginal") > 0 {
+			return nil, cfg.Errorf("model.su3_marginal", "marginal layers are string layers and need model.su3_coupling = \"strings\" and gauge_layers ≥ 2 (got %q, %d); remove the key or set it false", mc.SU3Coupling, mc.GaugeLayers)
 		}
 		return flow.NewSU3(geo, flow.SU3Spec{
 			Layers: mc.GaugeLayers, Hidden: mc.GaugeHidden, Kernel: mc.GaugeKernel, Dilations: mc.GaugeDilations,
 			Modes: mc.SpectralModes, Steps: mc.SpectralSteps, Bound: mc.SpectralBound, Seed: uint64(cfg.Run.Seed), Gain: mc.InitGain,
-			Precision: m.precision, Strings: mc.SU3Coupling == "strings", Tree: mc.SU3Coupling == "tree", Marginal: mc.SU3Marginal})
+			Precision: m.precision, Strings: mc.SU3Coupling != "plaquette", Marginal: marginal})
 	}
 	return flow.NewU1(geo, flow.U1Spec{
 		Layers: mc.GaugeLayers, Hidden: mc.GaugeHidden, Kernel: mc.GaugeKernel, Dilations: mc.GaugeDilations,

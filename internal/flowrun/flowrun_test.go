@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -14,7 +15,9 @@ import (
 	"testing"
 
 	"pfmpi/config"
+	"pfmpi/coupling"
 	"pfmpi/decomp"
+	"pfmpi/flow"
 	"pfmpi/internal/atomicfile"
 	"pfmpi/internal/mpitest"
 	"pfmpi/internal/rundir"
@@ -424,4 +427,68 @@ func TestSampleCheckpointChunks(t *testing.T) {
 			t.Errorf("n = %d on %d ranks: the estimates differ from one fresh run:\n%v\n%v", s.n, s.ranks, got, ref[s.n])
 		}
 	}
+}
+
+// TestSU3MarginalDefault: string flows start with the marginal layers by
+// default (layer 0 maps every row: no frozen plaquette), a plaquette flow
+// takes none unless the file asks for them, which is then an error naming
+// the key.
+func TestSU3MarginalDefault(t *testing.T) {
+	mpitest.Run(t, 1, func(c mpi.Comm) error {
+		su3Text := func(extra string) string {
+			text := strings.Replace(fmt.Sprintf(base, t.TempDir(), "[1, 1]", 0.0, 3), "[lattice]\ndims = [4, 4]", "[lattice]\ndims = [4, 4]\ngroup = \"su3\"", 1)
+			return strings.Replace(text, "fermions = \"exact\"", extra, 1)
+		}
+		build := func(text string) (*model, error) {
+			cfg, err := config.Parse("test.toml", []byte(text))
+			if err != nil {
+				return nil, err
+			}
+			lat, err := decomp.NewLattice(cfg.Lattice.Dims, cfg.Parallel.Grid.Dims, false)
+			if err != nil {
+				return nil, err
+			}
+			ly, err := lat.Layout(0)
+			if err != nil {
+				return nil, err
+			}
+			return newModel(Env{World: c, Domain: c, Replica: c, Layout: ly, Config: cfg, Out: io.Discard})
+		}
+		for _, tc := range []struct {
+			extra    string
+			marginal bool
+			err      string
+		}{
+			{"", true, ""},
+			{"su3_marginal = false", false, ""},
+			{"su3_coupling = \"plaquette\"", false, ""},
+			{"su3_coupling = \"plaquette\"\nsu3_marginal = true", false, "model.su3_marginal"},
+		} {
+			m, err := build(su3Text(tc.extra))
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					return fmt.Errorf("%q: error %v, want one naming %s", tc.extra, err, tc.err)
+				}
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("%q: %v", tc.extra, err)
+			}
+			roles, err := m.flow.(*flow.SU3).LayerRoles(0)
+			m.close()
+			if err != nil {
+				return err
+			}
+			frozen := 0
+			for _, r := range roles {
+				if r == coupling.Frozen {
+					frozen++
+				}
+			}
+			if got := frozen == 0; got != tc.marginal {
+				return fmt.Errorf("%q: layer 0 leaves %d of %d plaquettes frozen; marginal layers wanted: %v", tc.extra, frozen, len(roles), tc.marginal)
+			}
+		}
+		return nil
+	})
 }
