@@ -62,27 +62,26 @@ type Action struct {
 
 // Model is the flow architecture.
 type Model struct {
-	GaugeLayers       int      `toml:"gauge_layers" default:"24" min:"0" doc:"gauge coupling layers"`
-	GaugeHidden       []int    `toml:"gauge_hidden" default:"[32, 32]" min:"1" doc:"context network channels of the gauge layers"`
-	GaugeTransform    string   `toml:"gauge_transform" default:"\"spline\"" enum:"spline|ncp" doc:"gauge kernel: rational-quadratic spline or non-compact projection"`
-	GaugeKernel       int      `toml:"gauge_kernel" default:"3" min:"1" doc:"kernel size of the gauge context convolutions (odd)"`
-	GaugeDilations    []int    `toml:"gauge_dilations" default:"[1, 2, 3]" min:"1" doc:"dilations of the gauge context convolutions, one per convolution, cycled"`
-	SplineBins        int      `toml:"spline_bins" default:"8" min:"2" doc:"bins of the circular splines"`
-	NCPMixtures       int      `toml:"ncp_mixtures" default:"6" min:"1" doc:"components of the non-compact projection mixtures"`
-	SU3Coupling       string   `toml:"su3_coupling" default:"\"strings\"" enum:"plaquette|strings" doc:"SU(3) gauge layers: strings (rows of plaquettes mapped together, one unmapped seam per row; needs each lattice on one rank; see experiments/su3-flow-diagnosis) or plaquette (one plaquette per active link, whose neighbour across the link changes too; any process grid)"`
-	SU3Marginal       bool     `toml:"su3_marginal" default:"true" doc:"SU(3) string flows start with two context-free layers that map every plaquette but one (all rows at once, then the column of their seams); they count in gauge_layers. On by default for string layers (8×8, β = 6: sampling ESS 0.090 against 0.010 without; see experiments/su3-flow-diagnosis); plaquette layers take none, and setting it true with them is an error"`
-	SpectralModes     int      `toml:"spectral_modes" default:"4" min:"1" max:"16" doc:"SU(3) gauge layers: Fourier modes of the eigenphase map"`
-	SpectralSteps     int      `toml:"spectral_steps" default:"1" min:"1" max:"8" doc:"SU(3) gauge layers: residual steps composed in each eigenphase map"`
-	SpectralBound     float64  `toml:"spectral_bound" default:"0.9" gt:"0" lt:"1" doc:"SU(3) gauge layers: bound on the derivative of the eigenphase shift (< 1 keeps the map invertible)"`
-	SpectralAlternate bool     `toml:"spectral_alternate" default:"false" doc:"SU(3) gauge layers: use every second residual step of the spectral maps inverted (found by Newton's method), so that the maps can thin the tails of peaked densities; fits exp(b Re Tr W) at b = 3.5 to 0.007 nats instead of 0.018 (4 steps), no gain at β = 6"`
-	InitGain          float64  `toml:"init_gain" default:"0.5" gt:"0" doc:"Xavier-normal gain of the hidden convolutions (the last of each context network starts at zero: the flow starts as the identity)"`
-	Fermions          string   `toml:"fermions" default:"\"pseudofermion\"" enum:"pseudofermion|exact" doc:"how a flow treats fermions (kappa > 0): joint pseudofermion model, or the gauge marginal with the exact determinant (small lattices)"`
-	PFLayers          int      `toml:"pf_layers" default:"24" min:"0" doc:"pseudofermion layers per monomial"`
-	PFPartition       []string `toml:"pf_partition" default:"[\"rows\"]" enum:"checkerboard|rows|spin" doc:"masking patterns of the pseudofermion layers, cycled"`
-	NPT               int      `toml:"n_pt" default:"6" min:"1" doc:"parallel-transport convolutions per PTCN"`
-	PTHidden          int      `toml:"pt_hidden" default:"2" min:"1" doc:"hidden channels H of intermediate PTCs"`
-	PFContextHidden   int      `toml:"pf_context_hidden" default:"16" min:"1" doc:"channels of the pseudofermion context network"`
-	Precision         string   `toml:"precision" default:"\"float64\"" enum:"float64|float32" doc:"arithmetic of the context networks' matrix products and activations (float32: twice the SIMD width); the flows' transforms, log-Jacobians, actions and ESS stay float64"`
+	GaugeLayers     int      `toml:"gauge_layers" default:"24" min:"0" doc:"gauge coupling layers"`
+	GaugeHidden     []int    `toml:"gauge_hidden" default:"[32, 32]" min:"1" doc:"context network channels of the gauge layers"`
+	GaugeTransform  string   `toml:"gauge_transform" default:"\"spline\"" enum:"spline|ncp" doc:"gauge kernel: rational-quadratic spline or non-compact projection"`
+	GaugeKernel     int      `toml:"gauge_kernel" default:"3" min:"1" doc:"kernel size of the gauge context convolutions (odd)"`
+	GaugeDilations  []int    `toml:"gauge_dilations" default:"[1, 2, 3]" min:"1" doc:"dilations of the gauge context convolutions, one per convolution, cycled"`
+	SplineBins      int      `toml:"spline_bins" default:"8" min:"2" doc:"bins of the circular splines"`
+	NCPMixtures     int      `toml:"ncp_mixtures" default:"6" min:"1" doc:"components of the non-compact projection mixtures"`
+	SU3Coupling     string   `toml:"su3_coupling" default:"\"strings\"" enum:"plaquette|strings" doc:"SU(3) gauge layers: strings (rows of plaquettes mapped together, one unmapped seam per row; needs each lattice on one rank; see experiments/su3-flow-diagnosis) or plaquette (one plaquette per active link, whose neighbour across the link changes too; any process grid)"`
+	SU3Marginal     bool     `toml:"su3_marginal" default:"true" doc:"SU(3) string flows start with two context-free layers that map every plaquette but one (all rows at once, then the column of their seams); they count in gauge_layers. On by default for string layers (8×8, β = 6: sampling ESS 0.090 against 0.010 without; see experiments/su3-flow-diagnosis); plaquette layers take none, and setting it true with them is an error"`
+	SpectralModes   int      `toml:"spectral_modes" default:"4" min:"1" max:"16" doc:"SU(3) gauge layers: Fourier modes of the eigenphase map"`
+	SpectralSteps   int      `toml:"spectral_steps" default:"1" min:"1" max:"8" doc:"SU(3) gauge layers: residual steps composed in each eigenphase map"`
+	SpectralBound   float64  `toml:"spectral_bound" default:"0.9" gt:"0" lt:"1" doc:"SU(3) gauge layers: bound on the derivative of the eigenphase shift (< 1 keeps the map invertible)"`
+	InitGain        float64  `toml:"init_gain" default:"0.5" gt:"0" doc:"Xavier-normal gain of the hidden convolutions (the last of each context network starts at zero: the flow starts as the identity)"`
+	Fermions        string   `toml:"fermions" default:"\"pseudofermion\"" enum:"pseudofermion|exact" doc:"how a flow treats fermions (kappa > 0): joint pseudofermion model, or the gauge marginal with the exact determinant (small lattices)"`
+	PFLayers        int      `toml:"pf_layers" default:"24" min:"0" doc:"pseudofermion layers per monomial"`
+	PFPartition     []string `toml:"pf_partition" default:"[\"rows\"]" enum:"checkerboard|rows|spin" doc:"masking patterns of the pseudofermion layers, cycled"`
+	NPT             int      `toml:"n_pt" default:"6" min:"1" doc:"parallel-transport convolutions per PTCN"`
+	PTHidden        int      `toml:"pt_hidden" default:"2" min:"1" doc:"hidden channels H of intermediate PTCs"`
+	PFContextHidden int      `toml:"pf_context_hidden" default:"16" min:"1" doc:"channels of the pseudofermion context network"`
+	Precision       string   `toml:"precision" default:"\"float64\"" enum:"float64|float32" doc:"arithmetic of the context networks' matrix products and activations (float32: twice the SIMD width); the flows' transforms, log-Jacobians, actions and ESS stay float64"`
 }
 
 // Solver sets the CG tolerances (relative residuals |r|/|b|).

@@ -66,13 +66,7 @@
 // channels per site (two row-major 3 × 3 complex matrices); gradients are in
 // the complex-matrix convention dL = Re Tr(G† dU), exact along the tangent
 // directions dU = XU, X ∈ su(3). The context is Re and Im of (1/3) Tr of the
-// frozen plaquette. A residual step expands lengths on the torus of phases
-// by at most 1 + s: the tails of a peaked density stay too heavy (fitting
-// e^{b Re Tr W} at b = 3.5 leaves 0.018 nats with four steps). With
-// SpectralMap.Alternate every second step is used inverted (θ ↦ T_s⁻¹(θ),
-// Newton's method; log J gains −log det M_s at the step's output and the
-// VJP follows by implicit differentiation), which expands by up to
-// 1/(1 − s): 0.007 nats at b = 3.5, no gain at b = 2 (β = 6).
+// frozen plaquette.
 //
 // # SU(3) string layers
 //

@@ -37,22 +37,11 @@ const (
 // θ^s the phases entering step s and P = 1 − (1/3)11ᵀ: each 3 × 3
 // determinant equals the one restricted to the plane Σθ = const, which the
 // steps preserve. Zero parameters give the identity.
-//
-// With Alternate, every odd-numbered step is used inverted, θ ↦ T_s⁻¹(θ)
-// (found by Newton's method, a contraction fixed point as fallback), with
-// log det M_s⁻¹ in log J. A forward step expands lengths by at most 1 + s
-// and contracts them by at most 1 − s; an inverted one the other way round,
-// so the composition can both concentrate mass and thin the tails of a
-// peaked density.
 type SpectralMap struct {
-	K         int     // Fourier modes per step
-	Steps     int     // residual steps composed
-	S         float64 // bound on |ψ_s′|, in (0, 1)
-	Alternate bool    // odd-numbered steps inverted
+	K     int     // Fourier modes per step
+	Steps int     // residual steps composed
+	S     float64 // bound on |ψ_s′|, in (0, 1)
 }
-
-// inverted reports whether step s is used inverted.
-func (m SpectralMap) inverted(s int) bool { return m.Alternate && s%2 == 1 }
 
 // NewSpectralMap returns the map with steps residual steps of k modes and
 // bound s on |ψ′|.
@@ -176,62 +165,11 @@ func (m SpectralMap) Phases(p []float64, th [3]float64) ([3]float64, float64) {
 func (m SpectralMap) phases(c *spectralCoef, th [3]float64) ([3]float64, float64) {
 	out, ld := th, 0.0
 	for s := range m.Steps {
-		if m.inverted(s) {
-			var d [3]float64
-			out, d = solveStep(c[s][:2*m.K], out)
-			ld -= math.Log(math.Abs(det3(stepMatrix(d))))
-			continue
-		}
 		var d [3]float64
 		out, d = step(c[s][:2*m.K], out)
 		ld += math.Log(math.Abs(det3(stepMatrix(d))))
 	}
 	return out, ld + vandermonde(out) - vandermonde(th)
-}
-
-// solveStep returns θ with step(c, θ) = want and ψ′ at θ: Newton's method on
-// the plane Σθ = Σwant, then, should it stall, the fixed-point iteration θ ←
-// want − Pψ(θ), a contraction (|ψ′| < s < 1, ‖P‖₂ = 1) that converges from
-// anywhere.
-func solveStep(c []float64, want [3]float64) (th, d [3]float64) {
-	th = want
-	for it := 0; it < 60; it++ {
-		out, dd := step(c, th)
-		d = dd
-		var f [3]float64
-		worst := 0.0
-		for i := range 3 {
-			f[i] = out[i] - want[i]
-			worst = max(worst, math.Abs(f[i]))
-		}
-		if worst < 1e-14 {
-			return th, d
-		}
-		// Solve (1 + P diag(ψ′)) δ = f (3 × 3, Cramer).
-		a := stepMatrix(d)
-		det := det3(a)
-		for col := range 3 {
-			b := a
-			for r := range 3 {
-				b[r][col] = f[r]
-			}
-			th[col] -= det3(b) / det
-		}
-	}
-	for it := 0; it < 100000; it++ {
-		out, dd := step(c, th)
-		d = dd
-		worst := 0.0
-		for i := range 3 {
-			worst = max(worst, math.Abs(out[i]-want[i]))
-			th[i] -= out[i] - want[i]
-		}
-		if worst < 1e-14 {
-			break
-		}
-	}
-	_, d = step(c, th)
-	return th, d
 }
 
 // vandermonde returns Σ_{i<j} log|e^{iθ_i} − e^{iθ_j}|² = Σ log(4 sin²((θ_i − θ_j)/2)).
@@ -255,10 +193,6 @@ func (m SpectralMap) InversePhases(p []float64, target [3]float64) ([3]float64, 
 	th := target
 	for s := m.Steps - 1; s >= 0; s-- {
 		cs := c[s][:2*m.K]
-		if m.inverted(s) {
-			th, _ = step(cs, th)
-			continue
-		}
 		want := th
 		converged := false
 		for it := 0; it < 100; it++ {
@@ -398,14 +332,6 @@ func (m SpectralMap) RotationVJPEigen(p []float64, th [3]float64, v, gF su3.Matr
 	ths[0] = th
 	for s := range m.Steps {
 		cs := c[s][:nk]
-		if m.inverted(s) {
-			// ψ′ and ψ″ at the step's output, where T_s is evaluated.
-			ths[s+1], _ = solveStep(cs, ths[s])
-			for i := range 3 {
-				_, d1[s][i], d2[s][i] = psi(cs, ths[s+1][i])
-			}
-			continue
-		}
 		var ps [3]float64
 		mean := 0.0
 		for i := range 3 {
@@ -436,13 +362,6 @@ func (m SpectralMap) RotationVJPEigen(p []float64, th [3]float64, v, gF su3.Matr
 			d0 := math.Remainder(th[i]-th[j], 2*math.Pi)
 			r, delta := 1.0, d0
 			for s := range m.Steps {
-				if m.inverted(s) {
-					out := delta + (ths[s+1][i] - ths[s][i]) - (ths[s+1][j] - ths[s][j])
-					f := 1 / (1 + psiDivided(c[s][:nk], ths[s+1][j], out))
-					r *= f
-					delta = out
-					continue
-				}
 				f := 1 + psiDivided(c[s][:nk], ths[s][j], delta)
 				r *= f
 				delta *= f
@@ -462,56 +381,30 @@ func (m SpectralMap) RotationVJPEigen(p []float64, th [3]float64, v, gF su3.Matr
 	var gc [2 * MaxSpectralModes]float64
 	for s := m.Steps - 1; s >= 0; s-- {
 		// θ^{s+1} = θ^s + P ψ_s(θ^s), log J ∋ log det M_s, M_s = 1 + P diag ψ_s′.
+		gm := (gth[0] + gth[1] + gth[2]) / 3
 		var pg, mp [3]float64
 		minv := inverse3(stepMatrix(d1[s]))
 		for j := range 3 {
+			pg[j] = gth[j] - gm
 			// ∂ log det M/∂ψ′_j = (M⁻¹P)_jj = M⁻¹_jj − (1/3)Σ_l M⁻¹_jl.
 			mp[j] = minv[j][j] - (minv[j][0]+minv[j][1]+minv[j][2])/3
 		}
-		at, gld := ths[s], gLD // where ψ_s is evaluated; weight of log det M_s
-		if m.inverted(s) {
-			// θ^s = T_s(θ^{s+1}), log J ∋ −log det M_s(θ^{s+1}): with
-			// g = ∂L/∂θ^{s+1} − gLD (M⁻¹P)_jj ψ″_j and w = M⁻ᵀ g,
-			// ∂L/∂θ^s = w and ∂L/∂c = −Σ_j (Pw)_j ∂ψ_j/∂c − gLD ∂ log det M/∂c.
-			var g, w [3]float64
-			for j := range 3 {
-				g[j] = gth[j] - gLD*mp[j]*d2[s][j]
-			}
-			for k := range 3 {
-				for j := range 3 {
-					w[k] += minv[j][k] * g[j]
-				}
-			}
-			wm := (w[0] + w[1] + w[2]) / 3
-			for j := range 3 {
-				pg[j] = -(w[j] - wm)
-			}
-			at, gld = ths[s+1], -gLD
-			gth = w
-		} else {
-			gm := (gth[0] + gth[1] + gth[2]) / 3
-			for j := range 3 {
-				pg[j] = gth[j] - gm
-			}
-		}
 		clear(gc[:nk])
 		for j := range 3 {
-			s1, c1 := math.Sincos(at[j])
+			s1, c1 := math.Sincos(ths[s][j])
 			sn, co := s1, c1
 			for i := 0; i < nk; i += 2 {
 				kf := float64(i/2 + 1)
 				if i > 0 {
 					sn, co = sn*c1+co*s1, co*c1-sn*s1
 				}
-				gc[i] += pg[j]*(-kf*sn) + gld*mp[j]*(-kf*kf*co)
-				gc[i+1] += pg[j]*(kf*co) + gld*mp[j]*(-kf*kf*sn)
+				gc[i] += pg[j]*(-kf*sn) + gLD*mp[j]*(-kf*kf*co)
+				gc[i+1] += pg[j]*(kf*co) + gLD*mp[j]*(-kf*kf*sn)
 			}
 		}
 		m.addCoefficientVJP(m.stepParams(p, s), gc[:nk], m.stepParams(gp, s))
-		if !m.inverted(s) {
-			for j := range 3 {
-				gth[j] += d1[s][j]*pg[j] + gLD*d2[s][j]*mp[j]
-			}
+		for j := range 3 {
+			gth[j] += d1[s][j]*pg[j] + gLD*d2[s][j]*mp[j]
 		}
 	}
 	vdIn := vdGrad(th)

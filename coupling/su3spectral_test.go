@@ -1,7 +1,6 @@
 package coupling
 
 import (
-	"fmt"
 	"math"
 	"testing"
 
@@ -26,17 +25,10 @@ func spectralParams(m SpectralMap, seed uint64) []float64 {
 // brute-force Jacobian of W ↦ h(W) in Lie-algebra coordinates
 // (W → e^{X}W, h → e^{Y}h, at X = 0 where Haar measure is Lebesgue in x).
 func TestSpectralMap(t *testing.T) {
-	for _, alt := range []bool{false, true} {
-		t.Run(fmt.Sprintf("alternate=%v", alt), func(t *testing.T) { checkSpectralMap(t, alt) })
-	}
-}
-
-func checkSpectralMap(t *testing.T, alt bool) {
 	m, err := NewSpectralMap(3, 3, 0.9)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.Alternate = alt
 	st := rng.New(1, "spectral-w").Stream(0)
 	for trial := range 6 {
 		p := spectralParams(m, uint64(trial))
@@ -100,17 +92,10 @@ func checkSpectralMap(t *testing.T, alt bool) {
 // L = Re Tr(C† F(W)) + c·log J along W → e^{tX}W (X ∈ su(3)) and along the
 // parameters, also for a W with two nearly equal eigenvalues.
 func TestRotationVJP(t *testing.T) {
-	for _, alt := range []bool{false, true} {
-		t.Run(fmt.Sprintf("alternate=%v", alt), func(t *testing.T) { checkRotationVJP(t, alt) })
-	}
-}
-
-func checkRotationVJP(t *testing.T, alt bool) {
 	m, err := NewSpectralMap(3, 3, 0.9)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.Alternate = alt
 	st := rng.New(2, "rotation-vjp").Stream(0)
 	const c = 0.7
 	for trial := range 5 {

@@ -18,7 +18,6 @@ type SU3Spec struct {
 	Modes     int     // Fourier modes per step of the spectral map
 	Steps     int     // residual steps of the spectral map (0: 1)
 	Bound     float64 // bound on |ψ′| of the spectral map, in (0, 1)
-	Alternate bool    // every second step of the spectral map inverted
 	Seed      uint64  // initialisation
 	Gain      float64 // Xavier gain of the hidden convolutions (0: 1)
 	// Precision is the arithmetic of the context networks (zero: float64).
@@ -61,7 +60,6 @@ func NewSU3(geo *nnlayers.Geometry, spec SU3Spec) (*SU3, error) {
 	if err != nil {
 		return nil, err
 	}
-	smap.Alternate = spec.Alternate
 	f := &SU3{geo: geo}
 	dims := geo.Layout().Lattice().Dims()
 	if spec.Marginal && (!spec.Strings || spec.Layers < 2) {

@@ -233,7 +233,7 @@ func (m *model) newGaugeFlow(geo *nnlayers.Geometry) (flow.GaugeFlow, error) {
 		}
 		return flow.NewSU3(geo, flow.SU3Spec{
 			Layers: mc.GaugeLayers, Hidden: mc.GaugeHidden, Kernel: mc.GaugeKernel, Dilations: mc.GaugeDilations,
-			Modes: mc.SpectralModes, Steps: mc.SpectralSteps, Bound: mc.SpectralBound, Alternate: mc.SpectralAlternate, Seed: uint64(cfg.Run.Seed), Gain: mc.InitGain,
+			Modes: mc.SpectralModes, Steps: mc.SpectralSteps, Bound: mc.SpectralBound, Seed: uint64(cfg.Run.Seed), Gain: mc.InitGain,
 			Precision: m.precision, Strings: mc.SU3Coupling != "plaquette", Marginal: marginal})
 	}
 	return flow.NewU1(geo, flow.U1Spec{
