@@ -142,3 +142,10 @@ type Bench struct {
 	Ops     []string `toml:"ops" default:"[\"dslash\", \"cg\", \"halo\", \"train_step\"]" enum:"dslash|cg|halo|train_step" doc:"kernels to time"`
 	Repeats int      `toml:"repeats" default:"20" min:"1" doc:"timed repetitions per kernel"`
 }
+
+// SU3MarginalLayers reports whether an SU(3) gauge flow starts with the
+// marginal layers: su3_marginal applies to string flows of two layers or
+// more; plaquette flows and single-layer flows take none.
+func (m Model) SU3MarginalLayers() bool {
+	return m.SU3Marginal && m.SU3Coupling == "strings" && m.GaugeLayers >= 2
+}

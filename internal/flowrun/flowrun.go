@@ -227,13 +227,10 @@ func (m *model) newGaugeFlow(geo *nnlayers.Geometry) (flow.GaugeFlow, error) {
 		if mc.SU3Coupling != "plaquette" && m.env.Domain.Size() > 1 {
 			return nil, cfg.Errorf("model.su3_coupling", "string layers need each lattice on one rank, but parallel.grid splits it over %d ranks; use parallel.grid = [1, 1] (further ranks become replicas) or su3_coupling = \"plaquette\"", m.env.Domain.Size())
 		}
-		// Marginal layers belong to string flows of two layers or more;
-		// plaquette flows take none (config docs of model.su3_marginal).
-		marginal := mc.SU3Marginal && mc.SU3Coupling == "strings" && mc.GaugeLayers >= 2
 		return flow.NewSU3(geo, flow.SU3Spec{
 			Layers: mc.GaugeLayers, Hidden: mc.GaugeHidden, Kernel: mc.GaugeKernel, Dilations: mc.GaugeDilations,
 			Modes: mc.SpectralModes, Steps: mc.SpectralSteps, Bound: mc.SpectralBound, Seed: uint64(cfg.Run.Seed), Gain: mc.InitGain,
-			Precision: m.precision, Strings: mc.SU3Coupling != "plaquette", Marginal: marginal})
+			Precision: m.precision, Strings: mc.SU3Coupling != "plaquette", Marginal: mc.SU3MarginalLayers()})
 	}
 	return flow.NewU1(geo, flow.U1Spec{
 		Layers: mc.GaugeLayers, Hidden: mc.GaugeHidden, Kernel: mc.GaugeKernel, Dilations: mc.GaugeDilations,
