@@ -383,7 +383,7 @@ func (b *Bank) Apply(t *Tape, x *Tensor) []*Tensor {
 	pad := x
 	if d := c0.tp.depth; d > 0 {
 		z, _ := c0.geo.zone(d)
-		pad = t.Tensor(z.Len(), x.B, c0.in)
+		pad = t.Uncleared(z.Len(), x.B, c0.in) // the copy and the exchange write it all
 		t.copyData(pad.Data, x.Data)
 		c0.geo.halo(d, x.B*c0.in).Exchange(pad.Data, decomp.All)
 	}

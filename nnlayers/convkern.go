@@ -43,12 +43,14 @@ const colsPerTask = 64
 // convTasks are the task objects of one precision, reused by every
 // operation (no allocation per call).
 type convTasks[C gemm.Float] struct {
-	fwd   fwdTask[C]
-	wgrad wgradTask[C]
-	xgrad xgradTask[C]
-	dz    dzTask
-	zbuf  zbufTask[C]
-	pack  packTask[C]
+	fwd      fwdTask[C]
+	wgrad    wgradTask[C]
+	xgrad    xgradTask[C]
+	xprod    xprodTask[C]
+	xscatter xscatterTask[C]
+	dz       dzTask
+	zbuf     zbufTask[C]
+	pack     packTask[C]
 	// per goroutine: sources and epilogue
 	rows  []rowsA[C]
 	gath  []gatherA[C]
@@ -397,6 +399,28 @@ type epilogue[C gemm.Float] struct {
 
 func (e *epilogue[C]) Finish(c []C, ldc, i, m, j, n int) {
 	s := e.s
+	if !e.inPlace && isF64[C]() && (e.act == Tanh || e.act == ELU) {
+		// Bias and activation straight into the slices' tensors.
+		for cc := 0; cc < n; {
+			h := e.lay.member(j + cc)
+			c0 := j + cc - e.lay.off[h]
+			mw := e.lay.off[h+1] - e.lay.off[h]
+			w := min(mw-c0, n-cc)
+			y := asC[C](e.ys[h].Data)
+			bias := s.bias[j+cc : j+cc+w]
+			for r := i; r < i+m; r++ {
+				dst := y[(e.r0+r)*mw+c0 : (e.r0+r)*mw+c0+w]
+				src := c[r*ldc+j+cc : r*ldc+j+cc+w]
+				if e.act == Tanh {
+					s.vm.Tanh(dst, src, bias)
+				} else {
+					s.vm.ELU(dst, src, bias)
+				}
+			}
+			cc += w
+		}
+		return
+	}
 	bias := s.bias[j : j+n]
 	for r := i; r < i+m; r++ {
 		row := c[r*ldc+j : r*ldc+j+n]
@@ -676,6 +700,43 @@ func (xt *xgradTask[C]) run(w, item int) {
 	addTo(dst, out)
 }
 
+// xprodTask computes rows of P = Z Wᵀ, the input gradient of every tap
+// before it is added at the tap's neighbours.
+type xprodTask[C gemm.Float] struct {
+	s       *scratch[C]
+	z, p    []C // Z (M × N), P (M × K)
+	m, n, k int
+}
+
+func (xp *xprodTask[C]) run(w, item int) {
+	s := xp.s
+	r0 := item * rowsPerTask
+	rows := min(rowsPerTask, xp.m-r0)
+	d := &s.tasks.dense[w] // Z, read in place
+	d.Data, d.Stride = xp.z[r0*xp.n:(r0+rows)*xp.n], xp.n
+	s.mm.Mul(&s.ws[w], rows, xp.k, xp.n, d, &s.pb, xp.p[r0*xp.k:(r0+rows)*xp.k], xp.k, false, nil)
+}
+
+// xscatterTask adds the columns of tap t0 in P to the padded input
+// gradient at the tap's neighbours, run by run (disjoint destinations).
+type xscatterTask[C gemm.Float] struct {
+	p      []C
+	dpad   []float64
+	bs, in int
+	k, t0  int
+	runs   []run
+}
+
+func (xs *xscatterTask[C]) run(_, item int) {
+	r := xs.runs[item]
+	off := xs.t0 * xs.in
+	for i := range r.n * xs.bs {
+		src := (r.src*xs.bs + i) * xs.k
+		dst := (r.dst*xs.bs + i) * xs.in
+		addTo(xs.dpad[dst:dst+xs.in], xs.p[src+off:src+off+xs.in])
+	}
+}
+
 func bankBackward[C gemm.Float](t *Tape, s *scratch[C], b *Bank, x, pad *Tensor, ys []*Tensor) {
 	lay := b.layout()
 	cv := b.members[0].Conv
@@ -739,15 +800,37 @@ func bankBackward[C gemm.Float](t *Tape, s *scratch[C], b *Bank, x, pad *Tensor,
 	if depth == 0 {
 		dpad = x.Grad
 	}
-	xt := &ts.xgrad
-	for t0 := range cv.tp.n {
-		ts.wTB = rowsTB[C]{data: cv.W.Value, stride: n, k0: t0 * cv.in}
-		packB(t, s, &s.pb, &ts.wTB, n, cv.in)
-		*xt = xgradTask[C]{s: s, z: z, dpad: dpad, bs: x.B, in: cv.in, n: n, runs: cv.tp.runsFor(t0, x.B)}
-		t.workers.run(len(xt.runs), xt)
+	// Tap by tap, the product Z W_tᵀ reads Z (M × N) once per tap; in one
+	// product P = Z Wᵀ (M × taps·in, K = taps·in) it reads Z once but
+	// writes and rereads P. The second moves less memory when
+	// taps·N > N + 2K: the heads (N = 248 ≫ in = 16), not the hidden
+	// layers of the context nets (N = in).
+	if taps := cv.tp.n; taps*n <= n+2*k {
+		xt := &ts.xgrad
+		for t0 := range taps {
+			ts.wTB = rowsTB[C]{data: cv.W.Value, stride: n, k0: t0 * cv.in}
+			packB(t, s, &s.pb, &ts.wTB, n, cv.in)
+			*xt = xgradTask[C]{s: s, z: z, dpad: dpad, bs: x.B, in: cv.in, n: n, runs: cv.tp.runsFor(t0, x.B)}
+			t.workers.run(len(xt.runs), xt)
+		}
+		ts.wTB = rowsTB[C]{}
+		*xt = xgradTask[C]{}
+	} else {
+		ts.wTB = rowsTB[C]{data: cv.W.Value, stride: n}
+		packB(t, s, &s.pb, &ts.wTB, n, k)
+		ts.wTB = rowsTB[C]{}
+		s.p = growC(s.p, m*k)
+		xp := &ts.xprod
+		*xp = xprodTask[C]{s: s, z: z, p: s.p, m: m, n: n, k: k}
+		t.workers.run((m+rowsPerTask-1)/rowsPerTask, xp)
+		*xp = xprodTask[C]{}
+		xs := &ts.xscatter
+		for t0 := range cv.tp.n {
+			*xs = xscatterTask[C]{p: s.p, dpad: dpad, bs: x.B, in: cv.in, k: k, t0: t0, runs: cv.tp.runsFor(t0, x.B)}
+			t.workers.run(len(xs.runs), xs)
+		}
+		*xs = xscatterTask[C]{}
 	}
-	ts.wTB = rowsTB[C]{}
-	*xt = xgradTask[C]{}
 	if depth == 0 {
 		return
 	}

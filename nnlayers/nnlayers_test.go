@@ -155,6 +155,17 @@ func layerCases(geo *Geometry) []layerCase {
 			c.SetActivation(Tanh)
 			return bankModule{c, []int{2, 3, 1}}, nil
 		}, apply: func(t *Tape, m Module, x []*Tensor) *Tensor { return m.Apply(t, x[0]) }},
+		// Many outputs per input channel, like the pseudofermion heads: the
+		// input gradient goes through P = Z Wᵀ instead of tap by tap.
+		{name: "bank-wide", in: []int{2}, params: func(geo *Geometry) (Module, error) {
+			c, err := NewConv(geo, "bank-wide", 2, 7, 3, 2)
+			if err != nil {
+				return nil, err
+			}
+			c.InitXavier(5, 1)
+			c.SetActivation(ELU)
+			return bankModule{c, []int{3, 4}}, nil
+		}, apply: func(t *Tape, m Module, x []*Tensor) *Tensor { return m.Apply(t, x[0]) }},
 	}
 	for _, a := range []Activation{ELU, Tanh, LeakyReLU, Softplus} {
 		cases = append(cases, opCase(a.String(), []int{2}, func(t *Tape, x []*Tensor) *Tensor { return a.Apply(t, x[0]) }))

@@ -2,6 +2,7 @@ package nnlayers
 
 import (
 	"fmt"
+	"math"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -117,6 +118,7 @@ type scratch[C gemm.Float] struct {
 	xc     packedInput[C] // the last packed X (forward)
 	xtc    packedInput[C] // the last packed Xᵀ (weight gradient)
 	z      []C            // Z of a convolution being differentiated
+	p      []C            // P = Z Wᵀ of a convolution being differentiated
 	ztmp   [][]float64    // per goroutine: a row of Z in float64
 	tasks  convTasks[C]
 }
@@ -163,6 +165,23 @@ func (t *Tape) Reset() {
 // Tensor returns a zero tensor (data and gradient) owned by the tape, valid
 // until the next Reset.
 func (t *Tape) Tensor(v, b, c int) *Tensor { return t.tensor(v, b, c, true) }
+
+// Uncleared returns a tensor owned by the tape, valid until the next Reset,
+// whose gradient is zero and whose values are whatever an earlier pass left
+// in them: for an operation that writes every value before any is read (a
+// halo-padded copy of its input, its output).
+func (t *Tape) Uncleared(v, b, c int) *Tensor { return t.tensor(v, b, c, false) }
+
+// Poison sets every value the tape holds in its pool to NaN, for tests:
+// a pass after it that reads a value of an Uncleared tensor before
+// writing it yields NaN instead of silently reusing the last pass's value.
+func (t *Tape) Poison() {
+	for _, x := range t.pool {
+		for i := range x.Data {
+			x.Data[i] = math.NaN()
+		}
+	}
+}
 
 // tensor is Tensor; clearData false leaves the values as the last pass
 // left them, for an operation that writes every one (the gradient is

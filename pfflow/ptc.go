@@ -131,7 +131,7 @@ func (p *PTC) Apply(t *nnlayers.Tape, links, phi, m *nnlayers.Tensor, off int) (
 	start := t.Begin()
 	o := p.recs.Next(t)
 	*o = ptcOp{p: p, h: h, links: links, phi: phi, m: m, moff: off, work: o.work,
-		pad: t.Tensor(tr.zone.Len(), phi.B, slots), out: t.Tensor(phi.V, phi.B, p.out*nc*2)}
+		pad: t.Uncleared(tr.zone.Len(), phi.B, slots), out: t.Uncleared(phi.V, phi.B, p.out*nc*2)}
 	o.ensure(t.Workers())
 	ks := p.kernels()
 	for i := range o.stages {
