@@ -399,15 +399,22 @@ type epilogue[C gemm.Float] struct {
 	inPlace bool // C is the lone output
 }
 
+// segment locates output column col of the product: slice h, its column
+// c0 in the slice of width mw, and the w ≤ left columns from col on that
+// stay in the slice.
+func (e *epilogue[C]) segment(col, left int) (h, c0, mw, w int) {
+	h = e.lay.member(col)
+	c0 = col - e.lay.off[h]
+	mw = e.lay.off[h+1] - e.lay.off[h]
+	return h, c0, mw, min(mw-c0, left)
+}
+
 func (e *epilogue[C]) Finish(c []C, ldc, i, m, j, n int) {
 	s := e.s
 	if !e.inPlace && isF64[C]() && (e.act == Tanh || e.act == ELU) {
 		// Bias and activation straight into the slices' tensors.
 		for cc := 0; cc < n; {
-			h := e.lay.member(j + cc)
-			c0 := j + cc - e.lay.off[h]
-			mw := e.lay.off[h+1] - e.lay.off[h]
-			w := min(mw-c0, n-cc)
+			h, c0, mw, w := e.segment(j+cc, n-cc)
 			y := asC[C](e.ys[h].Data)
 			bias := s.bias[j+cc : j+cc+w]
 			for r := i; r < i+m; r++ {
@@ -453,10 +460,7 @@ func (e *epilogue[C]) Finish(c []C, ldc, i, m, j, n int) {
 	}
 	// Into the slices' tensors, segment by segment.
 	for cc := 0; cc < n; {
-		h := e.lay.member(j + cc)
-		c0 := j + cc - e.lay.off[h]
-		mw := e.lay.off[h+1] - e.lay.off[h]
-		w := min(mw-c0, n-cc)
+		h, c0, mw, w := e.segment(j+cc, n-cc)
 		y := e.ys[h].Data
 		for r := i; r < i+m; r++ {
 			widen(y[(e.r0+r)*mw+c0:(e.r0+r)*mw+c0+w], c[r*ldc+j+cc:r*ldc+j+cc+w])

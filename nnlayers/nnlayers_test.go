@@ -112,6 +112,19 @@ func (b bankModule) Apply(t *Tape, x *Tensor) *Tensor {
 
 func (b bankModule) Params() Params { return b.conv.Params() }
 
+// bankCase is a 3-tap convolution cut into slices of the given widths.
+func bankCase(name string, in, out, d int, seed uint64, a Activation, widths []int) layerCase {
+	return layerCase{name: name, in: []int{in}, params: func(geo *Geometry) (Module, error) {
+		c, err := NewConv(geo, name, in, out, 3, d)
+		if err != nil {
+			return nil, err
+		}
+		c.InitXavier(seed, 1)
+		c.SetActivation(a)
+		return bankModule{c, widths}, nil
+	}, apply: func(t *Tape, m Module, x []*Tensor) *Tensor { return m.Apply(t, x[0]) }}
+}
+
 // fusedCase is a convolution with a fused activation.
 func fusedCase(name string, in, out, k, d int, a Activation) layerCase {
 	lc := convCase(name, in, out, k, d)
@@ -146,26 +159,10 @@ func layerCases(geo *Geometry) []layerCase {
 		fusedCase("conv3-tanh", 2, 3, 3, 1, Tanh),
 		fusedCase("conv3-dilated-elu", 3, 2, 3, 2, ELU),
 		fusedCase("conv1-softplus", 2, 3, 1, 1, Softplus),
-		{name: "bank", in: []int{3}, params: func(geo *Geometry) (Module, error) {
-			c, err := NewConv(geo, "bank", 3, 6, 3, 1)
-			if err != nil {
-				return nil, err
-			}
-			c.InitXavier(7, 1)
-			c.SetActivation(Tanh)
-			return bankModule{c, []int{2, 3, 1}}, nil
-		}, apply: func(t *Tape, m Module, x []*Tensor) *Tensor { return m.Apply(t, x[0]) }},
+		bankCase("bank", 3, 6, 1, 7, Tanh, []int{2, 3, 1}),
 		// Many outputs per input channel, like the pseudofermion heads: the
 		// input gradient goes through P = Z Wᵀ instead of tap by tap.
-		{name: "bank-wide", in: []int{2}, params: func(geo *Geometry) (Module, error) {
-			c, err := NewConv(geo, "bank-wide", 2, 7, 3, 2)
-			if err != nil {
-				return nil, err
-			}
-			c.InitXavier(5, 1)
-			c.SetActivation(ELU)
-			return bankModule{c, []int{3, 4}}, nil
-		}, apply: func(t *Tape, m Module, x []*Tensor) *Tensor { return m.Apply(t, x[0]) }},
+		bankCase("bank-wide", 2, 7, 2, 5, ELU, []int{3, 4}),
 	}
 	for _, a := range []Activation{ELU, Tanh, LeakyReLU, Softplus} {
 		cases = append(cases, opCase(a.String(), []int{2}, func(t *Tape, x []*Tensor) *Tensor { return a.Apply(t, x[0]) }))
