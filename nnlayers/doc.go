@@ -29,7 +29,10 @@
 // The tape also owns the tensors the operations return. [Tape.Reset] starts a
 // new pass and hands the same buffers out again in the same order, so a
 // training step that repeats the same sequence of operations allocates
-// nothing once the first step has sized the pool. Tensors created outside a
+// nothing once the first step has sized the pool. [Tape.Tensor] hands out
+// zeroed buffers; [Tape.Uncleared] zeroes only the gradient, for an operation
+// that writes every value before it reads one (tested by filling the pool
+// with NaN, [Tape.Poison], and comparing with a new tape). Tensors created outside a
 // tape (network inputs, constant channels) may have a nil Grad: no gradient
 // is accumulated into them.
 //
