@@ -310,11 +310,22 @@ func (c *Conv) AllOutputs() Outputs { return Outputs{Conv: c, Lo: 0, Hi: c.out} 
 // convolution's: one matrix product whose epilogue stores each column in
 // its slice's tensor.
 type Bank struct {
-	members []Outputs
-	recs    Records[bankRec]
-	lay     *layout
-	kind    string // for a Profile
+	members   []Outputs
+	recs      Records[bankRec]
+	lay       *layout
+	kind      string // for a Profile
+	uncleared bool   // outputs' gradients left pending
 }
+
+// SetUnclearedGrads makes the bank hand out its outputs with their
+// gradients not cleared: the first operation of the backward pass to take
+// one ([Tensor.GradForWrite]) stores its values instead of adding them to
+// zeros, which saves clearing the buffer and reading it back. Every
+// operation that consumes an output must then take its gradient through
+// [Tensor.GradForAdd] or [Tensor.GradForWrite] (the built-in operations
+// do; a gradient no operation took counts as zero). Callers that set an
+// output's gradient themselves take it with GradForWrite first.
+func (b *Bank) SetUnclearedGrads(on bool) { b.uncleared = on }
 
 // SetKind names the bank's kind in a tape's Profile (default
 // "convolutions").
@@ -378,7 +389,7 @@ func (b *Bank) Apply(t *Tape, x *Tensor) []*Tensor {
 	rec := b.recs.Next(t)
 	rec.outs = rec.outs[:0]
 	for _, m := range b.members {
-		rec.outs = append(rec.outs, t.tensor(v, x.B, m.Hi-m.Lo, false)) // the epilogue writes them
+		rec.outs = append(rec.outs, t.tensor(v, x.B, m.Hi-m.Lo, false, !b.uncleared)) // the epilogue writes them
 	}
 	pad := x
 	if d := c0.tp.depth; d > 0 {
@@ -399,6 +410,9 @@ func (b *Bank) Apply(t *Tape, x *Tensor) []*Tensor {
 
 func (b *Bank) backward(t *Tape, n *node) {
 	x, pad, ys := n.in[0], n.scratch, n.bank.outs
+	for _, y := range ys {
+		y.GradForAdd() // a gradient no consumer took is zero
+	}
 	if b.members[0].Conv.prec == Float32 {
 		bankBackward(t, scratchOf[float32](t), b, x, pad, ys)
 	} else {

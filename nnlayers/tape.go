@@ -20,6 +20,31 @@ const ChunkSize = 4
 type Tensor struct {
 	V, B, C    int
 	Data, Grad []float64
+	// gradPending: Grad holds stale values that count as zero until the
+	// first operation of the backward pass takes it (GradForAdd,
+	// GradForWrite); see Bank.SetUnclearedGrads.
+	gradPending bool
+}
+
+// GradForAdd returns the gradient for an operation that adds its share to
+// it, first clearing a gradient left uncleared ([Bank.SetUnclearedGrads]).
+// Not safe for concurrent use: call it before the work is split.
+func (x *Tensor) GradForAdd() []float64 {
+	if x.gradPending {
+		clear(x.Grad)
+		x.gradPending = false
+	}
+	return x.Grad
+}
+
+// GradForWrite returns the gradient for an operation that will write or add
+// to every value of it, and assign: true when the gradient holds no share
+// yet (it was left uncleared), so the operation must store its values
+// rather than add them. Not safe for concurrent use.
+func (x *Tensor) GradForWrite() (g []float64, assign bool) {
+	assign = x.gradPending
+	x.gradPending = false
+	return x.Grad, assign
 }
 
 // NewTensor returns a zero tensor with a gradient buffer.
@@ -164,29 +189,33 @@ func (t *Tape) Reset() {
 
 // Tensor returns a zero tensor (data and gradient) owned by the tape, valid
 // until the next Reset.
-func (t *Tape) Tensor(v, b, c int) *Tensor { return t.tensor(v, b, c, true) }
+func (t *Tape) Tensor(v, b, c int) *Tensor { return t.tensor(v, b, c, true, true) }
 
 // Uncleared returns a tensor owned by the tape, valid until the next Reset,
 // whose gradient is zero and whose values are whatever an earlier pass left
 // in them: for an operation that writes every value before any is read (a
 // halo-padded copy of its input, its output).
-func (t *Tape) Uncleared(v, b, c int) *Tensor { return t.tensor(v, b, c, false) }
+func (t *Tape) Uncleared(v, b, c int) *Tensor { return t.tensor(v, b, c, false, true) }
 
-// Poison sets every value the tape holds in its pool to NaN, for tests:
-// a pass after it that reads a value of an Uncleared tensor before
-// writing it yields NaN instead of silently reusing the last pass's value.
+// Poison sets every value and gradient the tape holds in its pool to NaN,
+// for tests: a pass after it that reads a value of an Uncleared tensor (or
+// an uncleared gradient) before writing it yields NaN instead of silently
+// reusing the last pass's value.
 func (t *Tape) Poison() {
 	for _, x := range t.pool {
 		for i := range x.Data {
 			x.Data[i] = math.NaN()
 		}
+		for i := range x.Grad {
+			x.Grad[i] = math.NaN()
+		}
 	}
 }
 
 // tensor is Tensor; clearData false leaves the values as the last pass
-// left them, for an operation that writes every one (the gradient is
-// always cleared).
-func (t *Tape) tensor(v, b, c int, clearData bool) *Tensor {
+// left them, for an operation that writes every one; clearGrad false
+// leaves the gradient pending (see Tensor.GradForAdd).
+func (t *Tape) tensor(v, b, c int, clearData, clearGrad bool) *Tensor {
 	// The pool is handed out in order; when the sequence of shapes differs
 	// from the last pass (training and sampling share a tape, say), a
 	// tensor of the right shape further on is swapped into place, so
@@ -195,15 +224,20 @@ func (t *Tape) tensor(v, b, c int, clearData bool) *Tensor {
 		if x := t.pool[j]; x.V == v && x.B == b && x.C == c {
 			t.pool[t.next], t.pool[j] = x, t.pool[t.next]
 			t.next++
-			f := fillTask{dst: [2][]float64{x.Grad}}
+			var f fillTask
+			if clearGrad {
+				f.dst[0] = x.Grad
+			}
 			if clearData {
 				f.dst[1] = x.Data
 			}
 			t.fill(f)
+			x.gradPending = !clearGrad
 			return x
 		}
 	}
 	x := NewTensor(v, b, c)
+	x.gradPending = !clearGrad
 	t.pool = append(t.pool, x)
 	last := len(t.pool) - 1
 	t.pool[t.next], t.pool[last] = x, t.pool[t.next]
@@ -305,6 +339,11 @@ func (t *Tape) Backward() error {
 				t.End(kind, start, flops, true)
 			}
 			continue
+		}
+		for _, x := range n.in {
+			if x != nil {
+				x.GradForAdd()
+			}
 		}
 		n.op.backward(t, n)
 		if t.prof != nil {

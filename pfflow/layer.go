@@ -342,6 +342,7 @@ func (o *combineOp) Run(w, chunk int) {
 }
 
 func (o *combineOp) Backward(t *nnlayers.Tape) error {
+	o.a.GradForAdd() // A's gradient may be a head's, left uncleared
 	o.back = true
 	t.Run(nnlayers.Chunks(o.phi.B), o)
 	o.back = false

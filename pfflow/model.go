@@ -162,6 +162,7 @@ func (m *Model) newLayer(name string, part Partition, alt int) (*Layer, error) {
 		return nil, err
 	}
 	l.bank.SetKind("pseudofermion context heads")
+	l.bank.SetUnclearedGrads(true) // the PTCs store M̄ rather than add it to zeros
 	return l, nil
 }
 

@@ -603,45 +603,67 @@ func TestU1KernelsMatchGeneral(t *testing.T) {
 	}
 }
 
-// TestPTCAssemblyMatchesGo compares the assembly of the 2 → 2 mixing
-// kernels with their Go reference on random rows (strides wider than a
-// row, with and without M̄) to rounding.
+// TestPTCAssemblyMatchesGo runs the 2 → 2 PTC forward and backward with
+// the assembly kernels and with their Go reference on random links, field,
+// matrices (read at an offset of a wider tensor) and output gradient, on
+// 4 × 6 with batches that split into runs of one site, and requires the
+// same output and gradients (field, links, matrices) to rounding — also
+// without the gradients of M and the links, where the backward pass runs
+// in Go.
 func TestPTCAssemblyMatchesGo(t *testing.T) {
 	if !ptcAVX2 {
 		t.Skip("no AVX2 with FMA: the Go kernels run")
 	}
-	st := rng.New(11, "ptc-asm").Stream(0)
-	random := func(n int) []float64 {
-		x := make([]float64, n)
-		for i := range x {
-			x[i] = st.Normal()
+	defer func() { ptcAVX2 = true }()
+	err := mpi.Run(1, func(c mpi.Comm) error {
+		for _, b := range []int{1, 3, 7} {
+			for _, grads := range []bool{true, false} {
+				var outs [2][]float64
+				for i, asm := range []bool{true, false} {
+					ptcAVX2 = asm
+					w, err := newWorld(c, []int{4, 6}, []int{1, 1}, Spec{Nc: 1, EvenOdd: false, Monomials: 1, Layers: 1,
+						Partitions: []Partition{Checkerboard}, NPT: 2, Hidden: 2, ContextHidden: 4})
+					if err != nil {
+						return err
+					}
+					p := NewPTC(w.model.tr, 2, 2)
+					st := rng.New(11, "ptc-asm").Stream(uint64(b))
+					random := func(x []float64) {
+						for j := range x {
+							x[j] = st.Normal()
+						}
+					}
+					v := w.geo.Volume()
+					links := randomLinks(w.geo, b, 1, rng.New(12, "links"))
+					phi := nnlayers.NewTensor(v, b, 4)
+					const off = 3
+					m := nnlayers.NewTensor(v, b, p.Params()+off+5)
+					random(phi.Data)
+					random(m.Data)
+					if !grads {
+						m.Grad, links.Grad = nil, nil
+					}
+					out, err := p.Apply(w.tape, links, phi, m, off)
+					if err != nil {
+						return err
+					}
+					random(out.Grad)
+					if err := w.tape.Backward(); err != nil {
+						return err
+					}
+					outs[i] = append(append(append(outs[i], out.Data...), phi.Grad...), links.Grad...)
+					outs[i] = append(outs[i], m.Grad...)
+					w.close()
+				}
+				if d := maxDiff(outs[0], outs[1]); d > 1e-13 || len(outs[0]) != len(outs[1]) {
+					return fmt.Errorf("batch %d, gradients of M and links %v: assembly and Go differ by %g", b, grads, d)
+				}
+			}
 		}
-		return x
-	}
-	const n, ms, os = 37, 47, 6
-	l, m, g := random(20*n), random(ms*n), random(os*n)
-	out := [2][]float64{random(os * n), nil}
-	out[1] = slices.Clone(out[0])
-	ptcMix2Asm(l, m, ms, out[0], os, n)
-	mixRows2Go(l, m, ms, out[1], os, n)
-	if d := maxDiff(out[0], out[1]); d > 1e-13 {
-		t.Errorf("forward: assembly and Go differ by %g", d)
-	}
-	for _, withGrad := range []bool{true, false} {
-		var mg [2][]float64
-		if withGrad {
-			mg[0] = random(ms * n)
-			mg[1] = slices.Clone(mg[0])
-		}
-		gl := [2][]float64{random(20 * n), random(20 * n)}
-		ptcMixBack2Asm(l, m, mg[0], ms, g, os, gl[0], n)
-		mixBackRows2Go(l, m, mg[1], ms, g, os, gl[1], n)
-		if d := maxDiff(gl[0], gl[1]); d > 1e-13 {
-			t.Errorf("Ḡ_L (M̄ %v): assembly and Go differ by %g", withGrad, d)
-		}
-		if d := maxDiff(mg[0], mg[1]); d > 1e-13 {
-			t.Errorf("M̄: assembly and Go differ by %g", d)
-		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -135,7 +135,7 @@ func (p *PTC) Apply(t *nnlayers.Tape, links, phi, m *nnlayers.Tensor, off int) (
 	o.ensure(t.Workers())
 	ks := p.kernels()
 	for i := range o.stages {
-		o.stages[i] = ptcStage{o: o, kernel: ks[i], chunks: i == ptcScatter}
+		o.stages[i] = ptcStage{o: o, kernel: ks.run[i], chunks: ks.chunked[i]}
 	}
 	o.run(t, ptcPad)
 	h.Exchange(o.pad.Data, decomp.All)
@@ -167,15 +167,22 @@ const (
 	ptcStages
 )
 
-// ptcKernel runs one kernel of a PTC on rows [lo, hi) (or, scattering, on
-// batch members [lo, hi)) with goroutine w's scratch.
+// ptcKernel runs one kernel of a PTC on rows [lo, hi) (or, on chunks of
+// the batch, on batch members [lo, hi)) with goroutine w's scratch.
 type ptcKernel func(o *ptcOp, w, lo, hi int)
+
+// ptcKernels is a set of kernels: nil skips a stage; chunked stages run on
+// chunks of the batch (their writes to other sites' rows stay disjoint).
+type ptcKernels struct {
+	run     [ptcStages]ptcKernel
+	chunked [ptcStages]bool
+}
 
 // kernels returns the PTC's kernels: for one colour in 2D with 2 → 2
 // features, for one colour, or general.
-func (p *PTC) kernels() *[ptcStages]ptcKernel {
+func (p *PTC) kernels() *ptcKernels {
 	switch {
-	case p.tr.nc == 1 && !p.tr.generic && p.tr.nd == 2 && p.in == 2 && p.out == 2:
+	case p.is2x2():
 		return &u1x2Kernels
 	case p.tr.nc == 1 && !p.tr.generic:
 		return &u1Kernels
@@ -183,13 +190,19 @@ func (p *PTC) kernels() *[ptcStages]ptcKernel {
 	return &generalKernels
 }
 
+// is2x2 reports whether the PTC runs the one-colour 2D 2 → 2 kernels.
+func (p *PTC) is2x2() bool {
+	return p.tr.nc == 1 && !p.tr.generic && p.tr.nd == 2 && p.in == 2 && p.out == 2
+}
+
 var (
-	generalKernels = [ptcStages]ptcKernel{(*ptcOp).padKernel, (*ptcOp).mixKernel, (*ptcOp).mixBackKernel,
-		(*ptcOp).scatterKernel, (*ptcOp).padBackKernel}
-	u1Kernels = [ptcStages]ptcKernel{(*ptcOp).padU1, (*ptcOp).mixU1, (*ptcOp).mixBackU1,
-		(*ptcOp).scatterU1, (*ptcOp).padBackU1}
-	u1x2Kernels = [ptcStages]ptcKernel{(*ptcOp).padU1, (*ptcOp).mix2, (*ptcOp).mixBack2,
-		(*ptcOp).scatter2, (*ptcOp).padBackU1}
+	generalKernels = ptcKernels{run: [ptcStages]ptcKernel{(*ptcOp).padKernel, (*ptcOp).mixKernel, (*ptcOp).mixBackKernel,
+		(*ptcOp).scatterKernel, (*ptcOp).padBackKernel}, chunked: [ptcStages]bool{ptcScatter: true}}
+	u1Kernels = ptcKernels{run: [ptcStages]ptcKernel{(*ptcOp).padU1, (*ptcOp).mixU1, (*ptcOp).mixBackU1,
+		(*ptcOp).scatterU1, (*ptcOp).padBackU1}, chunked: [ptcStages]bool{ptcScatter: true}}
+	// The 2 → 2 kernels scatter Ḡ_L in the adjoint of the mix.
+	u1x2Kernels = ptcKernels{run: [ptcStages]ptcKernel{ptcPad: (*ptcOp).padU1, ptcMix: (*ptcOp).mix2,
+		ptcMixBack: (*ptcOp).back2, ptcPadBack: (*ptcOp).padBackU1}, chunked: [ptcStages]bool{ptcMixBack: true}}
 )
 
 // ptcStage is one kernel of a PTC application as a task of the tape.
@@ -212,6 +225,9 @@ func (st *ptcStage) Run(w, item int) {
 
 // run runs kernel k on the tape's goroutines.
 func (o *ptcOp) run(t *nnlayers.Tape, k int) {
+	if o.stages[k].kernel == nil {
+		return
+	}
 	items := o.rowBlocks()
 	if o.stages[k].chunks {
 		items = nnlayers.Chunks(o.phi.B)
@@ -225,7 +241,8 @@ type ptcOp struct {
 	h             *halo.Halo[float64] // the exchange of pad, captured at forward time
 	links, phi, m *nnlayers.Tensor
 	pad, out      *nnlayers.Tensor
-	moff          int // first channel of M in m
+	moff          int  // first channel of M in m
+	assignM       bool // the backward pass stores M̄ (m's gradient was left uncleared)
 	stages        [ptcStages]ptcStage
 	work          []ptcScratch // per goroutine
 }
@@ -251,13 +268,22 @@ func (o *ptcOp) ensure(w int) {
 // Backward runs the backward kernels.
 func (o *ptcOp) Backward(t *nnlayers.Tape) error {
 	tr := o.p.tr
+	// M̄ is stored, not added, where the assembly writes all of it.
+	o.assignM = false
+	if o.back2Stores() {
+		_, o.assignM = o.m.GradForWrite()
+	} else {
+		o.m.GradForAdd()
+	}
 	n := o.phi.V * o.phi.B * o.p.Gathered() * tr.nc
-	if tr.nc == 1 && !tr.generic {
+	switch {
+	case o.stages[ptcScatter].kernel == nil: // no Ḡ_L buffer
+	case tr.nc == 1 && !tr.generic:
 		if cap(tr.glf) < 2*n {
 			tr.glf = make([]float64, 2*n)
 		}
 		tr.glf = tr.glf[:2*n]
-	} else {
+	default:
 		if cap(tr.gl) < n {
 			tr.gl = make([]complex128, n)
 		}

@@ -4,12 +4,12 @@
 
 package pfflow
 
-// ptcMix2AVX2 sets out_a = Σ_g M_ag L_g (a < 2, g < 10, complex) for n rows: L at stride 20, M at stride ms, out at stride os (float64 elements).
+// ptcGatherMix2AVX2 sets out_a = Σ_g M_ag L_g (a < 2, g < 10, complex) for n rows, gathering L: self, up0, up1, dn0 and dn1 address the row's pads (dn already at their slots), 12 float64 apart from row to row; links 4 apart, M and out at strides msb and osb bytes.
 //
 //go:noescape
-func ptcMix2AVX2(l *float64, m *float64, ms int, out *float64, os int, n int)
+func ptcGatherMix2AVX2(self *float64, up0 *float64, up1 *float64, dn0 *float64, dn1 *float64, links *float64, m *float64, msb int, out *float64, osb int, n int)
 
-// ptcMixBack2AVX2 adds G_a conj(L_g) to M̄_ag (mg nil: skipped) and sets Ḡ_L,g = Σ_a conj(M_ag) G_a for n rows: L and Ḡ_L at stride 20, M and M̄ at stride ms, G at stride os.
+// ptcBack2AVX2 runs the backward pass of the 2 → 2 PTC on n rows of one site (pointers as for ptcGatherMix2AVX2, gradients gd, lgd and mgd bytes after their data): M̄ += G conj(L) (assign: M̄ = G conj(L)), Ḡ_L = Σ_a conj(M_a) G_a, the links' gradient and the scatter of Ḡ_L to the pads' gradient.
 //
 //go:noescape
-func ptcMixBack2AVX2(l *float64, m *float64, mg *float64, ms int, gout *float64, os int, gl *float64, n int)
+func ptcBack2AVX2(self *float64, up0 *float64, up1 *float64, dn0 *float64, dn1 *float64, gd int, links *float64, lgd int, m *float64, mgd int, msb int, gout *float64, osb int, n int, assign bool)

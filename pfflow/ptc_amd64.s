@@ -10,300 +10,467 @@ DATA ptcConjSigns<>+16(SB)/8, $0x0000000000000000
 DATA ptcConjSigns<>+24(SB)/8, $0x8000000000000000
 GLOBL ptcConjSigns<>(SB), RODATA|NOPTR, $32
 
-// func ptcMix2AVX2(l *float64, m *float64, ms int, out *float64, os int, n int)
+// func ptcGatherMix2AVX2(self *float64, up0 *float64, up1 *float64, dn0 *float64, dn1 *float64, links *float64, m *float64, msb int, out *float64, osb int, n int)
 // Requires: AVX, FMA3
-TEXT ·ptcMix2AVX2(SB), NOSPLIT, $0-48
-	MOVQ l+0(FP), AX
-	MOVQ m+8(FP), CX
-	MOVQ ms+16(FP), DX
-	MOVQ out+24(FP), BX
-	MOVQ os+32(FP), SI
-	MOVQ n+40(FP), DI
-	SHLQ $0x03, DX
-	SHLQ $0x03, SI
+TEXT ·ptcGatherMix2AVX2(SB), NOSPLIT, $0-88
+	MOVQ self+0(FP), AX
+	MOVQ up0+8(FP), CX
+	MOVQ up1+16(FP), DX
+	MOVQ dn0+24(FP), BX
+	MOVQ dn1+32(FP), SI
+	MOVQ links+40(FP), DI
+	MOVQ m+48(FP), R8
+	MOVQ out+64(FP), R9
+	MOVQ n+80(FP), R10
 
-mix_loop:
-	TESTQ        DI, DI
-	JZ           mix_done
-	VMOVUPD      (AX), Y0
-	VMOVDDUP     Y0, Y1
-	VPERMILPD    $0x0f, Y0, Y0
-	VMOVUPD      32(AX), Y2
-	VMOVDDUP     Y2, Y3
-	VPERMILPD    $0x0f, Y2, Y2
-	VMOVUPD      64(AX), Y4
-	VMOVDDUP     Y4, Y5
-	VPERMILPD    $0x0f, Y4, Y4
-	VMOVUPD      96(AX), Y6
-	VMOVDDUP     Y6, Y7
-	VPERMILPD    $0x0f, Y6, Y6
-	VMOVUPD      128(AX), Y8
-	VMOVDDUP     Y8, Y9
-	VPERMILPD    $0x0f, Y8, Y8
-	VMOVUPD      (CX), Y10
-	VPERMILPD    $0x05, Y10, Y11
-	VMULPD       Y1, Y10, Y10
-	VMULPD       Y0, Y11, Y11
-	VMOVUPD      32(CX), Y12
-	VPERMILPD    $0x05, Y12, Y13
-	VFMADD231PD  Y3, Y12, Y10
-	VFMADD231PD  Y2, Y13, Y11
-	VMOVUPD      64(CX), Y12
-	VPERMILPD    $0x05, Y12, Y13
-	VFMADD231PD  Y5, Y12, Y10
-	VFMADD231PD  Y4, Y13, Y11
-	VMOVUPD      96(CX), Y12
-	VPERMILPD    $0x05, Y12, Y13
-	VFMADD231PD  Y7, Y12, Y10
-	VFMADD231PD  Y6, Y13, Y11
-	VMOVUPD      128(CX), Y12
-	VPERMILPD    $0x05, Y12, Y13
-	VFMADD231PD  Y9, Y12, Y10
-	VFMADD231PD  Y8, Y13, Y11
-	VADDSUBPD    Y11, Y10, Y10
-	VEXTRACTF128 $0x01, Y10, X11
-	VADDPD       X11, X10, X11
-	VMOVUPD      X11, (BX)
-	VMOVUPD      160(CX), Y10
-	VPERMILPD    $0x05, Y10, Y11
-	VMULPD       Y1, Y10, Y1
-	VMULPD       Y0, Y11, Y0
-	VMOVUPD      192(CX), Y10
-	VPERMILPD    $0x05, Y10, Y11
-	VFMADD231PD  Y3, Y10, Y1
-	VFMADD231PD  Y2, Y11, Y0
-	VMOVUPD      224(CX), Y2
-	VPERMILPD    $0x05, Y2, Y3
-	VFMADD231PD  Y5, Y2, Y1
-	VFMADD231PD  Y4, Y3, Y0
-	VMOVUPD      256(CX), Y2
-	VPERMILPD    $0x05, Y2, Y3
-	VFMADD231PD  Y7, Y2, Y1
-	VFMADD231PD  Y6, Y3, Y0
-	VMOVUPD      288(CX), Y2
-	VPERMILPD    $0x05, Y2, Y3
-	VFMADD231PD  Y9, Y2, Y1
-	VFMADD231PD  Y8, Y3, Y0
-	VADDSUBPD    Y0, Y1, Y1
-	VEXTRACTF128 $0x01, Y1, X0
-	VADDPD       X0, X1, X0
-	VMOVUPD      X0, 16(BX)
-	ADDQ         $0x000000a0, AX
-	ADDQ         DX, CX
-	ADDQ         SI, BX
-	DECQ         DI
-	JMP          mix_loop
+gm_loop:
+	TESTQ          R10, R10
+	JZ             gm_done
+	VMOVUPD        (AX), Y0
+	VBROADCASTSD   (DI), Y1
+	VBROADCASTSD   8(DI), Y2
+	VMOVUPD        (CX), Y3
+	VPERMILPD      $0x05, Y3, Y4
+	VMULPD         Y2, Y4, Y2
+	VFMADDSUB231PD Y3, Y1, Y2
+	VMOVUPD        (BX), Y1
+	VBROADCASTSD   16(DI), Y3
+	VBROADCASTSD   24(DI), Y4
+	VMOVUPD        (DX), Y5
+	VPERMILPD      $0x05, Y5, Y6
+	VMULPD         Y4, Y6, Y4
+	VFMADDSUB231PD Y5, Y3, Y4
+	VMOVUPD        (SI), Y3
+	VMOVDDUP       Y0, Y5
+	VPERMILPD      $0x0f, Y0, Y0
+	VMOVUPD        (R8), Y6
+	VPERMILPD      $0x05, Y6, Y7
+	VMULPD         Y5, Y6, Y6
+	VMULPD         Y0, Y7, Y7
+	VMOVUPD        160(R8), Y8
+	VPERMILPD      $0x05, Y8, Y9
+	VMULPD         Y5, Y8, Y5
+	VMULPD         Y0, Y9, Y0
+	VMOVDDUP       Y2, Y8
+	VPERMILPD      $0x0f, Y2, Y2
+	VMOVUPD        32(R8), Y9
+	VPERMILPD      $0x05, Y9, Y10
+	VFMADD231PD    Y8, Y9, Y6
+	VFMADD231PD    Y2, Y10, Y7
+	VMOVUPD        192(R8), Y9
+	VPERMILPD      $0x05, Y9, Y10
+	VFMADD231PD    Y8, Y9, Y5
+	VFMADD231PD    Y2, Y10, Y0
+	VMOVDDUP       Y1, Y2
+	VPERMILPD      $0x0f, Y1, Y1
+	VMOVUPD        64(R8), Y8
+	VPERMILPD      $0x05, Y8, Y9
+	VFMADD231PD    Y2, Y8, Y6
+	VFMADD231PD    Y1, Y9, Y7
+	VMOVUPD        224(R8), Y8
+	VPERMILPD      $0x05, Y8, Y9
+	VFMADD231PD    Y2, Y8, Y5
+	VFMADD231PD    Y1, Y9, Y0
+	VMOVDDUP       Y4, Y1
+	VPERMILPD      $0x0f, Y4, Y2
+	VMOVUPD        96(R8), Y4
+	VPERMILPD      $0x05, Y4, Y8
+	VFMADD231PD    Y1, Y4, Y6
+	VFMADD231PD    Y2, Y8, Y7
+	VMOVUPD        256(R8), Y4
+	VPERMILPD      $0x05, Y4, Y8
+	VFMADD231PD    Y1, Y4, Y5
+	VFMADD231PD    Y2, Y8, Y0
+	VMOVDDUP       Y3, Y1
+	VPERMILPD      $0x0f, Y3, Y2
+	VMOVUPD        128(R8), Y3
+	VPERMILPD      $0x05, Y3, Y4
+	VFMADD231PD    Y1, Y3, Y6
+	VFMADD231PD    Y2, Y4, Y7
+	VMOVUPD        288(R8), Y3
+	VPERMILPD      $0x05, Y3, Y4
+	VFMADD231PD    Y1, Y3, Y5
+	VFMADD231PD    Y2, Y4, Y0
+	VADDSUBPD      Y7, Y6, Y6
+	VEXTRACTF128   $0x01, Y6, X1
+	VADDPD         X1, X6, X1
+	VMOVUPD        X1, (R9)
+	VADDSUBPD      Y0, Y5, Y5
+	VEXTRACTF128   $0x01, Y5, X0
+	VADDPD         X0, X5, X0
+	VMOVUPD        X0, 16(R9)
+	ADDQ           $0x00000060, AX
+	ADDQ           $0x00000060, CX
+	ADDQ           $0x00000060, DX
+	ADDQ           $0x00000060, BX
+	ADDQ           $0x00000060, SI
+	ADDQ           $0x00000020, DI
+	ADDQ           msb+56(FP), R8
+	ADDQ           osb+72(FP), R9
+	DECQ           R10
+	JMP            gm_loop
 
-mix_done:
+gm_done:
 	VZEROUPPER
 	RET
 
-// func ptcMixBack2AVX2(l *float64, m *float64, mg *float64, ms int, gout *float64, os int, gl *float64, n int)
+// func ptcBack2AVX2(self *float64, up0 *float64, up1 *float64, dn0 *float64, dn1 *float64, gd int, links *float64, lgd int, m *float64, mgd int, msb int, gout *float64, osb int, n int, assign bool)
 // Requires: AVX, FMA3
-TEXT ·ptcMixBack2AVX2(SB), NOSPLIT, $0-64
-	MOVQ    l+0(FP), AX
-	MOVQ    m+8(FP), CX
-	MOVQ    mg+16(FP), DX
-	MOVQ    ms+24(FP), BX
-	MOVQ    gout+32(FP), SI
-	MOVQ    os+40(FP), DI
-	MOVQ    gl+48(FP), R8
-	MOVQ    n+56(FP), R9
-	SHLQ    $0x03, BX
-	SHLQ    $0x03, DI
-	VMOVUPD ptcConjSigns<>+0(SB), Y0
-	TESTQ   DX, DX
-	JZ      back_loop_false
+TEXT ·ptcBack2AVX2(SB), NOSPLIT, $0-113
+	MOVQ  self+0(FP), AX
+	MOVQ  up0+8(FP), CX
+	MOVQ  up1+16(FP), DX
+	MOVQ  dn0+24(FP), BX
+	MOVQ  dn1+32(FP), SI
+	MOVQ  gd+40(FP), DI
+	MOVQ  links+48(FP), R8
+	MOVQ  lgd+56(FP), R9
+	MOVQ  m+64(FP), R10
+	MOVQ  mgd+72(FP), R11
+	MOVQ  gout+88(FP), R12
+	MOVQ  n+104(FP), R13
+	MOVB  assign+112(FP), R14
+	TESTB R14, R14
+	JNZ   fb_assign
 
-back_loop_true:
-	TESTQ          R9, R9
-	JZ             back_done
-	VBROADCASTSD   (SI), Y1
-	VBROADCASTSD   8(SI), Y2
-	VBROADCASTSD   16(SI), Y3
-	VBROADCASTSD   24(SI), Y4
-	VXORPD         (AX), Y0, Y5
+fb_add:
+	TESTQ          R13, R13
+	JZ             fb_done
+	VMOVUPD        (AX), Y0
+	VBROADCASTSD   (R8), Y1
+	VBROADCASTSD   8(R8), Y2
+	VMOVUPD        (CX), Y3
+	VPERMILPD      $0x05, Y3, Y4
+	VMULPD         Y2, Y4, Y2
+	VFMADDSUB231PD Y3, Y1, Y2
+	VMOVUPD        (BX), Y1
+	VBROADCASTSD   16(R8), Y3
+	VBROADCASTSD   24(R8), Y4
+	VMOVUPD        (DX), Y5
 	VPERMILPD      $0x05, Y5, Y6
-	VMULPD         Y2, Y6, Y7
-	VFMADDSUB231PD Y5, Y1, Y7
-	VADDPD         (DX), Y7, Y7
-	VMOVUPD        Y7, (DX)
-	VMULPD         Y4, Y6, Y6
-	VFMADDSUB231PD Y5, Y3, Y6
-	VADDPD         160(DX), Y6, Y6
-	VMOVUPD        Y6, 160(DX)
-	VXORPD         32(AX), Y0, Y5
-	VPERMILPD      $0x05, Y5, Y6
-	VMULPD         Y2, Y6, Y7
-	VFMADDSUB231PD Y5, Y1, Y7
-	VADDPD         32(DX), Y7, Y7
-	VMOVUPD        Y7, 32(DX)
-	VMULPD         Y4, Y6, Y6
-	VFMADDSUB231PD Y5, Y3, Y6
-	VADDPD         192(DX), Y6, Y6
-	VMOVUPD        Y6, 192(DX)
-	VXORPD         64(AX), Y0, Y5
-	VPERMILPD      $0x05, Y5, Y6
-	VMULPD         Y2, Y6, Y7
-	VFMADDSUB231PD Y5, Y1, Y7
-	VADDPD         64(DX), Y7, Y7
-	VMOVUPD        Y7, 64(DX)
-	VMULPD         Y4, Y6, Y6
-	VFMADDSUB231PD Y5, Y3, Y6
-	VADDPD         224(DX), Y6, Y6
-	VMOVUPD        Y6, 224(DX)
-	VXORPD         96(AX), Y0, Y5
-	VPERMILPD      $0x05, Y5, Y6
-	VMULPD         Y2, Y6, Y7
-	VFMADDSUB231PD Y5, Y1, Y7
-	VADDPD         96(DX), Y7, Y7
-	VMOVUPD        Y7, 96(DX)
-	VMULPD         Y4, Y6, Y6
-	VFMADDSUB231PD Y5, Y3, Y6
-	VADDPD         256(DX), Y6, Y6
-	VMOVUPD        Y6, 256(DX)
-	VXORPD         128(AX), Y0, Y5
-	VPERMILPD      $0x05, Y5, Y6
-	VMULPD         Y2, Y6, Y7
-	VFMADDSUB231PD Y5, Y1, Y7
-	VADDPD         128(DX), Y7, Y7
-	VMOVUPD        Y7, 128(DX)
-	VMULPD         Y4, Y6, Y6
-	VFMADDSUB231PD Y5, Y3, Y6
-	VADDPD         288(DX), Y6, Y6
-	VMOVUPD        Y6, 288(DX)
-	VXORPD         (CX), Y0, Y5
-	VPERMILPD      $0x05, Y5, Y6
-	VMULPD         Y2, Y6, Y6
-	VFMADDSUB231PD Y5, Y1, Y6
-	VMOVAPD        Y6, Y5
-	VXORPD         160(CX), Y0, Y6
-	VPERMILPD      $0x05, Y6, Y7
-	VMULPD         Y4, Y7, Y7
-	VFMADDSUB231PD Y6, Y3, Y7
-	VADDPD         Y7, Y5, Y5
-	VMOVUPD        Y5, (R8)
-	VXORPD         32(CX), Y0, Y5
-	VPERMILPD      $0x05, Y5, Y6
-	VMULPD         Y2, Y6, Y6
-	VFMADDSUB231PD Y5, Y1, Y6
-	VMOVAPD        Y6, Y5
-	VXORPD         192(CX), Y0, Y6
-	VPERMILPD      $0x05, Y6, Y7
-	VMULPD         Y4, Y7, Y7
-	VFMADDSUB231PD Y6, Y3, Y7
-	VADDPD         Y7, Y5, Y5
-	VMOVUPD        Y5, 32(R8)
-	VXORPD         64(CX), Y0, Y5
-	VPERMILPD      $0x05, Y5, Y6
-	VMULPD         Y2, Y6, Y6
-	VFMADDSUB231PD Y5, Y1, Y6
-	VMOVAPD        Y6, Y5
-	VXORPD         224(CX), Y0, Y6
-	VPERMILPD      $0x05, Y6, Y7
-	VMULPD         Y4, Y7, Y7
-	VFMADDSUB231PD Y6, Y3, Y7
-	VADDPD         Y7, Y5, Y5
-	VMOVUPD        Y5, 64(R8)
-	VXORPD         96(CX), Y0, Y5
-	VPERMILPD      $0x05, Y5, Y6
-	VMULPD         Y2, Y6, Y6
-	VFMADDSUB231PD Y5, Y1, Y6
-	VMOVAPD        Y6, Y5
-	VXORPD         256(CX), Y0, Y6
-	VPERMILPD      $0x05, Y6, Y7
-	VMULPD         Y4, Y7, Y7
-	VFMADDSUB231PD Y6, Y3, Y7
-	VADDPD         Y7, Y5, Y5
-	VMOVUPD        Y5, 96(R8)
-	VXORPD         128(CX), Y0, Y5
-	VPERMILPD      $0x05, Y5, Y6
-	VMULPD         Y2, Y6, Y2
-	VFMADDSUB231PD Y5, Y1, Y2
-	VMOVAPD        Y2, Y1
-	VXORPD         288(CX), Y0, Y2
-	VPERMILPD      $0x05, Y2, Y5
-	VMULPD         Y4, Y5, Y4
-	VFMADDSUB231PD Y2, Y3, Y4
-	VADDPD         Y4, Y1, Y1
-	VMOVUPD        Y1, 128(R8)
-	ADDQ           $0x000000a0, AX
-	ADDQ           $0x000000a0, R8
-	ADDQ           BX, CX
-	ADDQ           BX, DX
-	ADDQ           DI, SI
-	DECQ           R9
-	JMP            back_loop_true
+	VMULPD         Y4, Y6, Y4
+	VFMADDSUB231PD Y5, Y3, Y4
+	VMOVUPD        (SI), Y3
+	VBROADCASTSD   (R12), Y5
+	VBROADCASTSD   8(R12), Y6
+	VBROADCASTSD   16(R12), Y7
+	VBROADCASTSD   24(R12), Y8
+	VMOVUPD        ptcConjSigns<>+0(SB), Y9
+	VXORPD         Y0, Y9, Y0
+	VPERMILPD      $0x05, Y0, Y10
+	VMULPD         Y6, Y10, Y11
+	VFMADDSUB231PD Y0, Y5, Y11
+	VADDPD         (R10)(R11*1), Y11, Y11
+	VMOVUPD        Y11, (R10)(R11*1)
+	VMULPD         Y8, Y10, Y10
+	VFMADDSUB231PD Y0, Y7, Y10
+	VADDPD         160(R10)(R11*1), Y10, Y10
+	VMOVUPD        Y10, 160(R10)(R11*1)
+	VXORPD         Y2, Y9, Y0
+	VPERMILPD      $0x05, Y0, Y2
+	VMULPD         Y6, Y2, Y10
+	VFMADDSUB231PD Y0, Y5, Y10
+	VADDPD         32(R10)(R11*1), Y10, Y10
+	VMOVUPD        Y10, 32(R10)(R11*1)
+	VMULPD         Y8, Y2, Y2
+	VFMADDSUB231PD Y0, Y7, Y2
+	VADDPD         192(R10)(R11*1), Y2, Y2
+	VMOVUPD        Y2, 192(R10)(R11*1)
+	VXORPD         Y1, Y9, Y0
+	VPERMILPD      $0x05, Y0, Y1
+	VMULPD         Y6, Y1, Y2
+	VFMADDSUB231PD Y0, Y5, Y2
+	VADDPD         64(R10)(R11*1), Y2, Y2
+	VMOVUPD        Y2, 64(R10)(R11*1)
+	VMULPD         Y8, Y1, Y1
+	VFMADDSUB231PD Y0, Y7, Y1
+	VADDPD         224(R10)(R11*1), Y1, Y1
+	VMOVUPD        Y1, 224(R10)(R11*1)
+	VXORPD         Y4, Y9, Y0
+	VPERMILPD      $0x05, Y0, Y1
+	VMULPD         Y6, Y1, Y2
+	VFMADDSUB231PD Y0, Y5, Y2
+	VADDPD         96(R10)(R11*1), Y2, Y2
+	VMOVUPD        Y2, 96(R10)(R11*1)
+	VMULPD         Y8, Y1, Y1
+	VFMADDSUB231PD Y0, Y7, Y1
+	VADDPD         256(R10)(R11*1), Y1, Y1
+	VMOVUPD        Y1, 256(R10)(R11*1)
+	VXORPD         Y3, Y9, Y0
+	VPERMILPD      $0x05, Y0, Y1
+	VMULPD         Y6, Y1, Y2
+	VFMADDSUB231PD Y0, Y5, Y2
+	VADDPD         128(R10)(R11*1), Y2, Y2
+	VMOVUPD        Y2, 128(R10)(R11*1)
+	VMULPD         Y8, Y1, Y1
+	VFMADDSUB231PD Y0, Y7, Y1
+	VADDPD         288(R10)(R11*1), Y1, Y1
+	VMOVUPD        Y1, 288(R10)(R11*1)
+	VXORPD         (R10), Y9, Y0
+	VPERMILPD      $0x05, Y0, Y1
+	VMULPD         Y6, Y1, Y1
+	VFMADDSUB231PD Y0, Y5, Y1
+	VMOVAPD        Y1, Y0
+	VXORPD         160(R10), Y9, Y1
+	VPERMILPD      $0x05, Y1, Y2
+	VMULPD         Y8, Y2, Y2
+	VFMADDSUB231PD Y1, Y7, Y2
+	VADDPD         Y2, Y0, Y0
+	VADDPD         (AX)(DI*1), Y0, Y0
+	VMOVUPD        Y0, (AX)(DI*1)
+	VXORPD         32(R10), Y9, Y0
+	VPERMILPD      $0x05, Y0, Y1
+	VMULPD         Y6, Y1, Y1
+	VFMADDSUB231PD Y0, Y5, Y1
+	VMOVAPD        Y1, Y0
+	VXORPD         192(R10), Y9, Y1
+	VPERMILPD      $0x05, Y1, Y2
+	VMULPD         Y8, Y2, Y2
+	VFMADDSUB231PD Y1, Y7, Y2
+	VADDPD         Y2, Y0, Y0
+	VBROADCASTSD   (R8), Y1
+	VBROADCASTSD   8(R8), Y2
+	VMOVUPD        (CX), Y3
+	VMOVDDUP       Y3, Y4
+	VPERMILPD      $0x0f, Y3, Y3
+	VPERMILPD      $0x05, Y0, Y10
+	VMULPD         Y3, Y10, Y3
+	VFMSUBADD231PD Y0, Y4, Y3
+	VEXTRACTF128   $0x01, Y3, X4
+	VADDPD         X4, X3, X4
+	VADDPD         (R8)(R9*1), X4, X4
+	VMOVUPD        X4, (R8)(R9*1)
+	VPERMILPD      $0x05, Y0, Y3
+	VMULPD         Y2, Y3, Y2
+	VFMSUBADD231PD Y0, Y1, Y2
+	VADDPD         (CX)(DI*1), Y2, Y2
+	VMOVUPD        Y2, (CX)(DI*1)
+	VXORPD         64(R10), Y9, Y0
+	VPERMILPD      $0x05, Y0, Y1
+	VMULPD         Y6, Y1, Y1
+	VFMADDSUB231PD Y0, Y5, Y1
+	VMOVAPD        Y1, Y0
+	VXORPD         224(R10), Y9, Y1
+	VPERMILPD      $0x05, Y1, Y2
+	VMULPD         Y8, Y2, Y2
+	VFMADDSUB231PD Y1, Y7, Y2
+	VADDPD         Y2, Y0, Y0
+	VADDPD         (BX)(DI*1), Y0, Y0
+	VMOVUPD        Y0, (BX)(DI*1)
+	VXORPD         96(R10), Y9, Y0
+	VPERMILPD      $0x05, Y0, Y1
+	VMULPD         Y6, Y1, Y1
+	VFMADDSUB231PD Y0, Y5, Y1
+	VMOVAPD        Y1, Y0
+	VXORPD         256(R10), Y9, Y1
+	VPERMILPD      $0x05, Y1, Y2
+	VMULPD         Y8, Y2, Y2
+	VFMADDSUB231PD Y1, Y7, Y2
+	VADDPD         Y2, Y0, Y0
+	VBROADCASTSD   16(R8), Y1
+	VBROADCASTSD   24(R8), Y2
+	VMOVUPD        (DX), Y3
+	VMOVDDUP       Y3, Y4
+	VPERMILPD      $0x0f, Y3, Y3
+	VPERMILPD      $0x05, Y0, Y10
+	VMULPD         Y3, Y10, Y3
+	VFMSUBADD231PD Y0, Y4, Y3
+	VEXTRACTF128   $0x01, Y3, X4
+	VADDPD         X4, X3, X4
+	VADDPD         16(R8)(R9*1), X4, X4
+	VMOVUPD        X4, 16(R8)(R9*1)
+	VPERMILPD      $0x05, Y0, Y3
+	VMULPD         Y2, Y3, Y2
+	VFMSUBADD231PD Y0, Y1, Y2
+	VADDPD         (DX)(DI*1), Y2, Y2
+	VMOVUPD        Y2, (DX)(DI*1)
+	VXORPD         128(R10), Y9, Y0
+	VPERMILPD      $0x05, Y0, Y1
+	VMULPD         Y6, Y1, Y1
+	VFMADDSUB231PD Y0, Y5, Y1
+	VMOVAPD        Y1, Y0
+	VXORPD         288(R10), Y9, Y1
+	VPERMILPD      $0x05, Y1, Y2
+	VMULPD         Y8, Y2, Y2
+	VFMADDSUB231PD Y1, Y7, Y2
+	VADDPD         Y2, Y0, Y0
+	VADDPD         (SI)(DI*1), Y0, Y0
+	VMOVUPD        Y0, (SI)(DI*1)
+	ADDQ           $0x00000060, AX
+	ADDQ           $0x00000060, CX
+	ADDQ           $0x00000060, DX
+	ADDQ           $0x00000060, BX
+	ADDQ           $0x00000060, SI
+	ADDQ           $0x00000020, R8
+	ADDQ           msb+80(FP), R10
+	ADDQ           osb+96(FP), R12
+	DECQ           R13
+	JMP            fb_add
 
-back_loop_false:
-	TESTQ          R9, R9
-	JZ             back_done
-	VBROADCASTSD   (SI), Y1
-	VBROADCASTSD   8(SI), Y2
-	VBROADCASTSD   16(SI), Y3
-	VBROADCASTSD   24(SI), Y4
-	VXORPD         (CX), Y0, Y5
+fb_assign:
+	TESTQ          R13, R13
+	JZ             fb_done
+	VMOVUPD        (AX), Y0
+	VBROADCASTSD   (R8), Y1
+	VBROADCASTSD   8(R8), Y2
+	VMOVUPD        (CX), Y3
+	VPERMILPD      $0x05, Y3, Y4
+	VMULPD         Y2, Y4, Y2
+	VFMADDSUB231PD Y3, Y1, Y2
+	VMOVUPD        (BX), Y1
+	VBROADCASTSD   16(R8), Y3
+	VBROADCASTSD   24(R8), Y4
+	VMOVUPD        (DX), Y5
 	VPERMILPD      $0x05, Y5, Y6
-	VMULPD         Y2, Y6, Y6
-	VFMADDSUB231PD Y5, Y1, Y6
-	VMOVAPD        Y6, Y5
-	VXORPD         160(CX), Y0, Y6
-	VPERMILPD      $0x05, Y6, Y7
-	VMULPD         Y4, Y7, Y7
-	VFMADDSUB231PD Y6, Y3, Y7
-	VADDPD         Y7, Y5, Y5
-	VMOVUPD        Y5, (R8)
-	VXORPD         32(CX), Y0, Y5
-	VPERMILPD      $0x05, Y5, Y6
-	VMULPD         Y2, Y6, Y6
-	VFMADDSUB231PD Y5, Y1, Y6
-	VMOVAPD        Y6, Y5
-	VXORPD         192(CX), Y0, Y6
-	VPERMILPD      $0x05, Y6, Y7
-	VMULPD         Y4, Y7, Y7
-	VFMADDSUB231PD Y6, Y3, Y7
-	VADDPD         Y7, Y5, Y5
-	VMOVUPD        Y5, 32(R8)
-	VXORPD         64(CX), Y0, Y5
-	VPERMILPD      $0x05, Y5, Y6
-	VMULPD         Y2, Y6, Y6
-	VFMADDSUB231PD Y5, Y1, Y6
-	VMOVAPD        Y6, Y5
-	VXORPD         224(CX), Y0, Y6
-	VPERMILPD      $0x05, Y6, Y7
-	VMULPD         Y4, Y7, Y7
-	VFMADDSUB231PD Y6, Y3, Y7
-	VADDPD         Y7, Y5, Y5
-	VMOVUPD        Y5, 64(R8)
-	VXORPD         96(CX), Y0, Y5
-	VPERMILPD      $0x05, Y5, Y6
-	VMULPD         Y2, Y6, Y6
-	VFMADDSUB231PD Y5, Y1, Y6
-	VMOVAPD        Y6, Y5
-	VXORPD         256(CX), Y0, Y6
-	VPERMILPD      $0x05, Y6, Y7
-	VMULPD         Y4, Y7, Y7
-	VFMADDSUB231PD Y6, Y3, Y7
-	VADDPD         Y7, Y5, Y5
-	VMOVUPD        Y5, 96(R8)
-	VXORPD         128(CX), Y0, Y5
-	VPERMILPD      $0x05, Y5, Y6
-	VMULPD         Y2, Y6, Y2
-	VFMADDSUB231PD Y5, Y1, Y2
-	VMOVAPD        Y2, Y1
-	VXORPD         288(CX), Y0, Y2
-	VPERMILPD      $0x05, Y2, Y5
-	VMULPD         Y4, Y5, Y4
-	VFMADDSUB231PD Y2, Y3, Y4
-	VADDPD         Y4, Y1, Y1
-	VMOVUPD        Y1, 128(R8)
-	ADDQ           $0x000000a0, AX
-	ADDQ           $0x000000a0, R8
-	ADDQ           BX, CX
-	ADDQ           DI, SI
-	DECQ           R9
-	JMP            back_loop_false
+	VMULPD         Y4, Y6, Y4
+	VFMADDSUB231PD Y5, Y3, Y4
+	VMOVUPD        (SI), Y3
+	VBROADCASTSD   (R12), Y5
+	VBROADCASTSD   8(R12), Y6
+	VBROADCASTSD   16(R12), Y7
+	VBROADCASTSD   24(R12), Y8
+	VMOVUPD        ptcConjSigns<>+0(SB), Y9
+	VXORPD         Y0, Y9, Y0
+	VPERMILPD      $0x05, Y0, Y10
+	VMULPD         Y6, Y10, Y11
+	VFMADDSUB231PD Y0, Y5, Y11
+	VMOVUPD        Y11, (R10)(R11*1)
+	VMULPD         Y8, Y10, Y10
+	VFMADDSUB231PD Y0, Y7, Y10
+	VMOVUPD        Y10, 160(R10)(R11*1)
+	VXORPD         Y2, Y9, Y0
+	VPERMILPD      $0x05, Y0, Y2
+	VMULPD         Y6, Y2, Y10
+	VFMADDSUB231PD Y0, Y5, Y10
+	VMOVUPD        Y10, 32(R10)(R11*1)
+	VMULPD         Y8, Y2, Y2
+	VFMADDSUB231PD Y0, Y7, Y2
+	VMOVUPD        Y2, 192(R10)(R11*1)
+	VXORPD         Y1, Y9, Y0
+	VPERMILPD      $0x05, Y0, Y1
+	VMULPD         Y6, Y1, Y2
+	VFMADDSUB231PD Y0, Y5, Y2
+	VMOVUPD        Y2, 64(R10)(R11*1)
+	VMULPD         Y8, Y1, Y1
+	VFMADDSUB231PD Y0, Y7, Y1
+	VMOVUPD        Y1, 224(R10)(R11*1)
+	VXORPD         Y4, Y9, Y0
+	VPERMILPD      $0x05, Y0, Y1
+	VMULPD         Y6, Y1, Y2
+	VFMADDSUB231PD Y0, Y5, Y2
+	VMOVUPD        Y2, 96(R10)(R11*1)
+	VMULPD         Y8, Y1, Y1
+	VFMADDSUB231PD Y0, Y7, Y1
+	VMOVUPD        Y1, 256(R10)(R11*1)
+	VXORPD         Y3, Y9, Y0
+	VPERMILPD      $0x05, Y0, Y1
+	VMULPD         Y6, Y1, Y2
+	VFMADDSUB231PD Y0, Y5, Y2
+	VMOVUPD        Y2, 128(R10)(R11*1)
+	VMULPD         Y8, Y1, Y1
+	VFMADDSUB231PD Y0, Y7, Y1
+	VMOVUPD        Y1, 288(R10)(R11*1)
+	VXORPD         (R10), Y9, Y0
+	VPERMILPD      $0x05, Y0, Y1
+	VMULPD         Y6, Y1, Y1
+	VFMADDSUB231PD Y0, Y5, Y1
+	VMOVAPD        Y1, Y0
+	VXORPD         160(R10), Y9, Y1
+	VPERMILPD      $0x05, Y1, Y2
+	VMULPD         Y8, Y2, Y2
+	VFMADDSUB231PD Y1, Y7, Y2
+	VADDPD         Y2, Y0, Y0
+	VADDPD         (AX)(DI*1), Y0, Y0
+	VMOVUPD        Y0, (AX)(DI*1)
+	VXORPD         32(R10), Y9, Y0
+	VPERMILPD      $0x05, Y0, Y1
+	VMULPD         Y6, Y1, Y1
+	VFMADDSUB231PD Y0, Y5, Y1
+	VMOVAPD        Y1, Y0
+	VXORPD         192(R10), Y9, Y1
+	VPERMILPD      $0x05, Y1, Y2
+	VMULPD         Y8, Y2, Y2
+	VFMADDSUB231PD Y1, Y7, Y2
+	VADDPD         Y2, Y0, Y0
+	VBROADCASTSD   (R8), Y1
+	VBROADCASTSD   8(R8), Y2
+	VMOVUPD        (CX), Y3
+	VMOVDDUP       Y3, Y4
+	VPERMILPD      $0x0f, Y3, Y3
+	VPERMILPD      $0x05, Y0, Y10
+	VMULPD         Y3, Y10, Y3
+	VFMSUBADD231PD Y0, Y4, Y3
+	VEXTRACTF128   $0x01, Y3, X4
+	VADDPD         X4, X3, X4
+	VADDPD         (R8)(R9*1), X4, X4
+	VMOVUPD        X4, (R8)(R9*1)
+	VPERMILPD      $0x05, Y0, Y3
+	VMULPD         Y2, Y3, Y2
+	VFMSUBADD231PD Y0, Y1, Y2
+	VADDPD         (CX)(DI*1), Y2, Y2
+	VMOVUPD        Y2, (CX)(DI*1)
+	VXORPD         64(R10), Y9, Y0
+	VPERMILPD      $0x05, Y0, Y1
+	VMULPD         Y6, Y1, Y1
+	VFMADDSUB231PD Y0, Y5, Y1
+	VMOVAPD        Y1, Y0
+	VXORPD         224(R10), Y9, Y1
+	VPERMILPD      $0x05, Y1, Y2
+	VMULPD         Y8, Y2, Y2
+	VFMADDSUB231PD Y1, Y7, Y2
+	VADDPD         Y2, Y0, Y0
+	VADDPD         (BX)(DI*1), Y0, Y0
+	VMOVUPD        Y0, (BX)(DI*1)
+	VXORPD         96(R10), Y9, Y0
+	VPERMILPD      $0x05, Y0, Y1
+	VMULPD         Y6, Y1, Y1
+	VFMADDSUB231PD Y0, Y5, Y1
+	VMOVAPD        Y1, Y0
+	VXORPD         256(R10), Y9, Y1
+	VPERMILPD      $0x05, Y1, Y2
+	VMULPD         Y8, Y2, Y2
+	VFMADDSUB231PD Y1, Y7, Y2
+	VADDPD         Y2, Y0, Y0
+	VBROADCASTSD   16(R8), Y1
+	VBROADCASTSD   24(R8), Y2
+	VMOVUPD        (DX), Y3
+	VMOVDDUP       Y3, Y4
+	VPERMILPD      $0x0f, Y3, Y3
+	VPERMILPD      $0x05, Y0, Y10
+	VMULPD         Y3, Y10, Y3
+	VFMSUBADD231PD Y0, Y4, Y3
+	VEXTRACTF128   $0x01, Y3, X4
+	VADDPD         X4, X3, X4
+	VADDPD         16(R8)(R9*1), X4, X4
+	VMOVUPD        X4, 16(R8)(R9*1)
+	VPERMILPD      $0x05, Y0, Y3
+	VMULPD         Y2, Y3, Y2
+	VFMSUBADD231PD Y0, Y1, Y2
+	VADDPD         (DX)(DI*1), Y2, Y2
+	VMOVUPD        Y2, (DX)(DI*1)
+	VXORPD         128(R10), Y9, Y0
+	VPERMILPD      $0x05, Y0, Y1
+	VMULPD         Y6, Y1, Y1
+	VFMADDSUB231PD Y0, Y5, Y1
+	VMOVAPD        Y1, Y0
+	VXORPD         288(R10), Y9, Y1
+	VPERMILPD      $0x05, Y1, Y2
+	VMULPD         Y8, Y2, Y2
+	VFMADDSUB231PD Y1, Y7, Y2
+	VADDPD         Y2, Y0, Y0
+	VADDPD         (SI)(DI*1), Y0, Y0
+	VMOVUPD        Y0, (SI)(DI*1)
+	ADDQ           $0x00000060, AX
+	ADDQ           $0x00000060, CX
+	ADDQ           $0x00000060, DX
+	ADDQ           $0x00000060, BX
+	ADDQ           $0x00000060, SI
+	ADDQ           $0x00000020, R8
+	ADDQ           msb+80(FP), R10
+	ADDQ           osb+96(FP), R12
+	DECQ           R13
+	JMP            fb_assign
 
-back_done:
+fb_done:
 	VZEROUPPER
 	RET

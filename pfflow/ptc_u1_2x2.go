@@ -49,88 +49,113 @@ func (o *ptcOp) gatherBlock2(w, r0, r1 int) []float64 {
 	return l
 }
 
+// run2 is a run of n consecutive rows r, r+1, … of one site s (batch
+// members b …): the first row of each neighbour of s, for the kernels that
+// step through the pads 12 float64 at a time.
+type run2 struct {
+	r, s, b, n int
+	up, dn    [2]int // rows of (y ± μ̂, b)
+}
+
+func (o *ptcOp) newRun2(r, n int) run2 {
+	tr := o.p.tr
+	B := o.phi.B
+	s, b := r/B, r%B
+	x := run2{r: r, s: s, b: b, n: n}
+	for mu := range 2 {
+		x.up[mu] = int(tr.up[mu][s])*B + b
+		x.dn[mu] = int(tr.dn[mu][s])*B + b
+	}
+	return x
+}
+
+// mix2 is the forward mix of rows [r0, r1): in assembly, runs of one site
+// with L gathered on the fly; in Go, blocks gathered first.
 func (o *ptcOp) mix2(w, r0, r1 int) {
+	if ptcAVX2 {
+		B := o.phi.B
+		for r := r0; r < r1; {
+			n := min(B-r%B, r1-r)
+			o.gatherMix2Asm(o.newRun2(r, n))
+			r += n
+		}
+		return
+	}
 	mc, oc := o.m.C, o.out.C
 	for q0 := r0; q0 < r1; q0 += ptcBlock2 {
 		q1 := min(q0+ptcBlock2, r1)
 		l := o.gatherBlock2(w, q0, q1)
-		n := q1 - q0
-		mixRows2(l, o.m.Data[q0*mc+o.moff:], mc, o.out.Data[q0*oc:], oc, n)
+		mixRows2Go(l, o.m.Data[q0*mc+o.moff:], mc, o.out.Data[q0*oc:], oc, q1-q0)
 	}
 }
 
-func (o *ptcOp) mixBack2(w, r0, r1 int) {
+// back2 is the backward pass of batch members [lo, hi) at every site: the
+// adjoint of the mix (M̄, Ḡ_L with L gathered again), the links' share
+// and the scatter of Ḡ_L to the pads' gradient (self, y+μ̂, y−μ̂), site by
+// site so that a chunk of the batch writes only its own rows.
+func (o *ptcOp) back2(_, lo, hi int) {
+	B := o.phi.B
+	asm := o.back2Stores()
+	for s := range o.phi.V {
+		x := o.newRun2(s*B+lo, hi-lo)
+		if asm {
+			o.back2Asm(x)
+			continue
+		}
+		for i := range x.n {
+			o.back2Row(x.r+i, s, x.b+i)
+		}
+	}
+}
+
+// back2Stores reports whether the backward pass runs back2's assembly,
+// which writes every value of M̄ (and so may store rather than add them).
+func (o *ptcOp) back2Stores() bool {
+	return o.p.is2x2() && ptcAVX2 && o.m.Grad != nil && o.links.Grad != nil
+}
+
+// back2Row is back2 on one row in Go (the reference of the assembly).
+func (o *ptcOp) back2Row(r, s, b int) {
 	tr := o.p.tr
 	B := o.phi.B
 	mc, oc := o.m.C, o.out.C
-	for q0 := r0; q0 < r1; q0 += ptcBlock2 {
-		q1 := min(q0+ptcBlock2, r1)
-		l := o.gatherBlock2(w, q0, q1)
-		n := q1 - q0
-		var mg []float64
-		if o.m.Grad != nil {
-			mg = o.m.Grad[q0*mc+o.moff:]
+	var l, g [20]float64
+	o.gather2(&l, r, s, b)
+	var mg []float64
+	if o.m.Grad != nil {
+		mg = o.m.Grad[r*mc+o.moff:]
+	}
+	mixBackRows2Go(l[:], o.m.Data[r*mc+o.moff:], mg, mc, o.out.Grad[r*oc:], oc, g[:], 1)
+	pg := o.pad.Grad
+	self := (*[4]float64)(pg[12*r : 12*r+4])
+	self[0] += g[0]
+	self[1] += g[1]
+	self[2] += g[2]
+	self[3] += g[3]
+	u := (*[4]float64)(o.links.Data[4*r : 4*r+4])
+	for mu := range 2 {
+		fi := int(tr.up[mu][s])*B + b
+		f := 4 + 8*mu // Ḡ_L of features (1+2μ)·2 …
+		if o.links.Grad != nil {
+			// L_+μ = U_μ(y) φ(y+μ̂): Ḡ_U += Ḡ_L φ(y+μ̂)†.
+			lg := (*[2]float64)(o.links.Grad[4*r+2*mu : 4*r+2*mu+2])
+			fw := (*[4]float64)(o.pad.Data[12*fi : 12*fi+4])
+			lg[0] += g[f]*fw[0] + g[f+1]*fw[1] + g[f+2]*fw[2] + g[f+3]*fw[3]
+			lg[1] += g[f+1]*fw[0] - g[f]*fw[1] + g[f+3]*fw[2] - g[f+2]*fw[3]
 		}
-		gl := tr.glf[20*q0 : 20*q1]
-		mixBackRows2(l, o.m.Data[q0*mc+o.moff:], mg, mc, o.out.Grad[q0*oc:], oc, gl, n)
-		// L_self is pad slot 0 at y; L_+μ = U_μ(y) pad(y+μ̂): Ḡ_U =
-		// Ḡ_L pad(y+μ̂)†. The neighbours' shares follow in the scatter.
-		s, b := q0/B, q0%B
-		for r := q0; r < q1; r++ {
-			g := (*[20]float64)(gl[20*(r-q0) : 20*(r-q0)+20])
-			self := (*[4]float64)(o.pad.Grad[12*r : 12*r+4])
-			self[0] += g[0]
-			self[1] += g[1]
-			self[2] += g[2]
-			self[3] += g[3]
-			if o.links.Grad != nil {
-				lg := (*[4]float64)(o.links.Grad[4*r : 4*r+4])
-				for mu := range 2 {
-					fi := int(tr.up[mu][s])*B + b
-					fw := (*[4]float64)(o.pad.Data[12*fi : 12*fi+4])
-					f := 4 + 8*mu // Ḡ_L of features (1+2μ)·2 …
-					// Ḡ_L · conj(φ′)
-					lg[2*mu] += g[f]*fw[0] + g[f+1]*fw[1] + g[f+2]*fw[2] + g[f+3]*fw[3]
-					lg[2*mu+1] += g[f+1]*fw[0] - g[f]*fw[1] + g[f+3]*fw[2] - g[f+2]*fw[3]
-				}
-			}
-			if b++; b == B {
-				s, b = s+1, 0
-			}
-		}
+		ur, ui := u[2*mu], -u[2*mu+1] // U†
+		gfw := (*[4]float64)(pg[12*fi : 12*fi+4])
+		gfw[0] += ur*g[f] - ui*g[f+1]
+		gfw[1] += ur*g[f+1] + ui*g[f]
+		gfw[2] += ur*g[f+2] - ui*g[f+3]
+		gfw[3] += ur*g[f+3] + ui*g[f+2]
+		bi := int(tr.dn[mu][s])*B + b
+		gbw := (*[4]float64)(pg[12*bi+4*(1+mu) : 12*bi+4*(2+mu)])
+		gbw[0] += g[f+4]
+		gbw[1] += g[f+5]
+		gbw[2] += g[f+6]
+		gbw[3] += g[f+7]
 	}
-}
-
-// mixRows2 sets out_a = Σ_g M_ag L_g (a < 2, g < 10) for n rows: L at
-// stride 20, M at stride ms, out at stride os.
-func mixRows2(l, m []float64, ms int, out []float64, os, n int) {
-	if n == 0 {
-		return
-	}
-	_, _, _ = l[20*n-1], m[(n-1)*ms+39], out[(n-1)*os+3]
-	if ptcAVX2 {
-		ptcMix2Asm(l, m, ms, out, os, n)
-		return
-	}
-	mixRows2Go(l, m, ms, out, os, n)
-}
-
-// mixBackRows2 adds G_a conj(L_g) to M̄_ag (mg nil: skipped) and sets
-// Ḡ_L,g = Σ_a conj(M_ag) G_a for n rows (L and Ḡ_L at stride 20, M and M̄
-// at stride ms, G at stride os).
-func mixBackRows2(l, m, mg []float64, ms int, g []float64, os int, gl []float64, n int) {
-	if n == 0 {
-		return
-	}
-	_, _, _, _ = l[20*n-1], m[(n-1)*ms+39], g[(n-1)*os+3], gl[20*n-1]
-	if mg != nil {
-		_ = mg[(n-1)*ms+39]
-	}
-	if ptcAVX2 {
-		ptcMixBack2Asm(l, m, mg, ms, g, os, gl, n)
-		return
-	}
-	mixBackRows2Go(l, m, mg, ms, g, os, gl, n)
 }
 
 // mixRows2Go is mixRows2 in Go (the reference of the assembly).
@@ -178,36 +203,6 @@ func mixBackRows2Go(l, m, mg []float64, ms int, g []float64, os int, gl []float6
 			d, e := mr[20+2*k], mr[21+2*k]
 			glr[2*k] = a*g0r + c*g0i + d*g1r + e*g1i
 			glr[2*k+1] = a*g0i - c*g0r + d*g1i - e*g1r
-		}
-	}
-}
-
-func (o *ptcOp) scatter2(_, lo, hi int) {
-	tr := o.p.tr
-	B := o.phi.B
-	gl := tr.glf
-	pg := o.pad.Grad
-	for s := 0; s < o.phi.V; s++ {
-		for b := lo; b < hi; b++ {
-			r := s*B + b
-			g := (*[20]float64)(gl[20*r : 20*r+20])
-			u := (*[4]float64)(o.links.Data[4*r : 4*r+4])
-			for mu := range 2 {
-				ur, ui := u[2*mu], -u[2*mu+1] // U†
-				fi := int(tr.up[mu][s])*B + b
-				gfw := (*[4]float64)(pg[12*fi : 12*fi+4])
-				bi := int(tr.dn[mu][s])*B + b
-				gbw := (*[4]float64)(pg[12*bi+4*(1+mu) : 12*bi+4*(2+mu)])
-				f := 4 + 8*mu
-				gfw[0] += ur*g[f] - ui*g[f+1]
-				gfw[1] += ur*g[f+1] + ui*g[f]
-				gfw[2] += ur*g[f+2] - ui*g[f+3]
-				gfw[3] += ur*g[f+3] + ui*g[f+2]
-				gbw[0] += g[f+4]
-				gbw[1] += g[f+5]
-				gbw[2] += g[f+6]
-				gbw[3] += g[f+7]
-			}
 		}
 	}
 }

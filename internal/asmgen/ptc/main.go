@@ -36,140 +36,231 @@ func main() {
 		}
 		DATA(8*i, U64(v))
 	}
-	mix(signs)
-	mixBack(signs)
+	fused(signs)
+	fusedBack(signs)
 	generate("pfflow")
 }
 
-// mix emits ptcMix2AVX2(l, m *float64, ms int, out *float64, os, n int).
-func mix(_ Mem) {
-	TEXT("ptcMix2AVX2", NOSPLIT, "func(l, m *float64, ms int, out *float64, os, n int)")
-	Pragma("noescape")
-	Doc("ptcMix2AVX2 sets out_a = Σ_g M_ag L_g (a < 2, g < 10, complex) for n rows: L at stride 20, M at stride ms, out at stride os (float64 elements).")
-	l := Load(Param("l"), GP64())
-	m := Load(Param("m"), GP64())
-	ms := Load(Param("ms"), GP64())
-	out := Load(Param("out"), GP64())
-	os := Load(Param("os"), GP64())
-	n := Load(Param("n"), GP64())
-	SHLQ(U8(3), ms)
-	SHLQ(U8(3), os)
-	Label("mix_loop")
-	TESTQ(n, n)
-	JZ(LabelRef("mix_done"))
-	var re, im [5]reg.VecVirtual
-	for k := range 5 {
-		x := YMM()
-		VMOVUPD(Mem{Base: l, Disp: 32 * k}, x)
-		re[k], im[k] = YMM(), YMM()
-		VMOVDDUP(x, re[k])
-		VPERMILPD(U8(0xf), x, im[k])
+// addr returns the address of a parameter in the argument frame.
+func addr(name string) Mem {
+	b, err := Param(name).Resolve()
+	if err != nil {
+		panic(err)
 	}
-	for a := range 2 {
-		t, u := YMM(), YMM()
-		for k := range 5 {
+	return b.Addr
+}
+
+// cmul returns u·z for u = (ur, ui) broadcast and z two complex numbers:
+// fmaddsub(z, ur, swap(z)·ui) = (ur x − ui y, ur y + ui x).
+func cmul(ur, ui, z reg.VecVirtual) reg.VecVirtual {
+	sw, t := YMM(), YMM()
+	VPERMILPD(U8(0x5), z, sw)
+	VMULPD(ui, sw, t)
+	VFMADDSUB231PD(z, ur, t)
+	return t
+}
+
+// cmulConj returns conj(u)·z: fmsubadd(z, ur, swap(z)·ui) = (ur x + ui y,
+// ur y − ui x).
+func cmulConj(ur, ui, z reg.VecVirtual) reg.VecVirtual {
+	sw, t := YMM(), YMM()
+	VPERMILPD(U8(0x5), z, sw)
+	VMULPD(ui, sw, t)
+	VFMSUBADD231PD(z, ur, t)
+	return t
+}
+
+// gatherL loads L of the row the pointers address: self, U_μ φ(y+μ̂) from
+// the link pair at links (μ = 0, 1) and the pads at up[μ], and the
+// backward-transported pads at dn[μ] (already offset to their slot).
+func gatherL(self reg.Register, up, dn [2]reg.Register, links reg.Register) [5]reg.VecVirtual {
+	var l [5]reg.VecVirtual
+	l[0] = YMM()
+	VMOVUPD(Mem{Base: self}, l[0])
+	for mu := range 2 {
+		ur, ui, raw := YMM(), YMM(), YMM()
+		VBROADCASTSD(Mem{Base: links, Disp: 16 * mu}, ur)
+		VBROADCASTSD(Mem{Base: links, Disp: 16*mu + 8}, ui)
+		VMOVUPD(Mem{Base: up[mu]}, raw)
+		l[1+2*mu] = cmul(ur, ui, raw)
+		l[2+2*mu] = YMM()
+		VMOVUPD(Mem{Base: dn[mu]}, l[2+2*mu])
+	}
+	return l
+}
+
+// fused emits ptcGatherMix2AVX2: the gather of L fused with the mix, for
+// rows whose pads lie 12 float64 apart (consecutive batch members of one
+// site).
+func fused(_ Mem) {
+	TEXT("ptcGatherMix2AVX2", NOSPLIT, "func(self, up0, up1, dn0, dn1, links, m *float64, msb int, out *float64, osb, n int)")
+	Pragma("noescape")
+	Doc("ptcGatherMix2AVX2 sets out_a = Σ_g M_ag L_g (a < 2, g < 10, complex) for n rows, gathering L: self, up0, up1, dn0 and dn1 address the row's pads (dn already at their slots), 12 float64 apart from row to row; links 4 apart, M and out at strides msb and osb bytes.")
+	var up, dn [2]reg.Register
+	self := Load(Param("self"), GP64())
+	up[0] = Load(Param("up0"), GP64())
+	up[1] = Load(Param("up1"), GP64())
+	dn[0] = Load(Param("dn0"), GP64())
+	dn[1] = Load(Param("dn1"), GP64())
+	links := Load(Param("links"), GP64())
+	m := Load(Param("m"), GP64())
+	out := Load(Param("out"), GP64())
+	n := Load(Param("n"), GP64())
+	Label("gm_loop")
+	TESTQ(n, n)
+	JZ(LabelRef("gm_done"))
+	l := gatherL(self, up, dn, links)
+	var t, u [2]reg.VecVirtual
+	for k := range 5 {
+		re, im := YMM(), YMM()
+		VMOVDDUP(l[k], re)
+		VPERMILPD(U8(0xf), l[k], im)
+		for a := range 2 {
 			mk, sw := YMM(), YMM()
 			VMOVUPD(Mem{Base: m, Disp: 8 * (20*a + 4*k)}, mk)
 			VPERMILPD(U8(0x5), mk, sw)
 			if k == 0 {
-				VMULPD(re[k], mk, t)
-				VMULPD(im[k], sw, u)
+				t[a], u[a] = YMM(), YMM()
+				VMULPD(re, mk, t[a])
+				VMULPD(im, sw, u[a])
 			} else {
-				VFMADD231PD(re[k], mk, t)
-				VFMADD231PD(im[k], sw, u)
+				VFMADD231PD(re, mk, t[a])
+				VFMADD231PD(im, sw, u[a])
 			}
 		}
-		VADDSUBPD(u, t, t) // (Σ a x − c y, Σ c x + a y) over two lanes
+	}
+	for a := range 2 {
+		VADDSUBPD(u[a], t[a], t[a])
 		hi := XMM()
-		VEXTRACTF128(U8(1), t, hi)
-		VADDPD(hi, t.AsX(), hi)
+		VEXTRACTF128(U8(1), t[a], hi)
+		VADDPD(hi, t[a].AsX(), hi)
 		VMOVUPD(hi, Mem{Base: out, Disp: 16 * a})
 	}
-	ADDQ(U32(160), l)
-	ADDQ(ms, m)
-	ADDQ(os, out)
+	for _, p := range []reg.Register{self, up[0], up[1], dn[0], dn[1]} {
+		ADDQ(U32(96), p)
+	}
+	ADDQ(U32(32), links)
+	ADDQ(addr("msb"), m)
+	ADDQ(addr("osb"), out)
 	DECQ(n)
-	JMP(LabelRef("mix_loop"))
-	Label("mix_done")
+	JMP(LabelRef("gm_loop"))
+	Label("gm_done")
 	VZEROUPPER()
 	RET()
 }
 
-// mixBack emits ptcMixBack2AVX2(l, m, mg *float64, ms int, g *float64, os
-// int, gl *float64, n int); mg nil skips M̄.
-func mixBack(signs Mem) {
-	TEXT("ptcMixBack2AVX2", NOSPLIT, "func(l, m, mg *float64, ms int, gout *float64, os int, gl *float64, n int)")
+// fusedBack emits ptcBack2AVX2: for n rows of consecutive batch members
+// of one site, the adjoint of the mix (M̄ += G conj(L), Ḡ_L = Σ_a
+// conj(M_a) G_a), the links' share Ḡ_U += Ḡ_L · conj(φ(y+μ̂)), and the
+// scatter of Ḡ_L to the pads' gradient: self, U_μ† Ḡ_L to y+μ̂, Ḡ_L to the
+// slot of y−μ̂. The gradients lie a fixed byte distance from their data
+// (gd for the pads, lgd for the links, mgd for M).
+func fusedBack(signs Mem) {
+	TEXT("ptcBack2AVX2", NOSPLIT, "func(self, up0, up1, dn0, dn1 *float64, gd int, links *float64, lgd int, m *float64, mgd, msb int, gout *float64, osb, n int, assign bool)")
 	Pragma("noescape")
-	Doc("ptcMixBack2AVX2 adds G_a conj(L_g) to M̄_ag (mg nil: skipped) and sets Ḡ_L,g = Σ_a conj(M_ag) G_a for n rows: L and Ḡ_L at stride 20, M and M̄ at stride ms, G at stride os.")
-	l := Load(Param("l"), GP64())
+	Doc("ptcBack2AVX2 runs the backward pass of the 2 → 2 PTC on n rows of one site (pointers as for ptcGatherMix2AVX2, gradients gd, lgd and mgd bytes after their data): M̄ += G conj(L) (assign: M̄ = G conj(L)), Ḡ_L = Σ_a conj(M_a) G_a, the links' gradient and the scatter of Ḡ_L to the pads' gradient.")
+	var up, dn [2]reg.Register
+	self := Load(Param("self"), GP64())
+	up[0] = Load(Param("up0"), GP64())
+	up[1] = Load(Param("up1"), GP64())
+	dn[0] = Load(Param("dn0"), GP64())
+	dn[1] = Load(Param("dn1"), GP64())
+	gd := Load(Param("gd"), GP64())
+	links := Load(Param("links"), GP64())
+	lgd := Load(Param("lgd"), GP64())
 	m := Load(Param("m"), GP64())
-	mg := Load(Param("mg"), GP64())
-	ms := Load(Param("ms"), GP64())
+	mgd := Load(Param("mgd"), GP64())
 	g := Load(Param("gout"), GP64())
-	os := Load(Param("os"), GP64())
-	gl := Load(Param("gl"), GP64())
 	n := Load(Param("n"), GP64())
-	SHLQ(U8(3), ms)
-	SHLQ(U8(3), os)
-	sign := YMM()
-	VMOVUPD(signs, sign)
-	for _, withGrad := range []bool{true, false} {
-		loop := fmt.Sprintf("back_loop_%v", withGrad)
-		if withGrad {
-			TESTQ(mg, mg)
-			JZ(LabelRef(fmt.Sprintf("back_loop_%v", false)))
-		}
-		Label(loop)
+	flag := Load(Param("assign"), GP8())
+	TESTB(flag, flag)
+	JNZ(LabelRef("fb_assign"))
+	for _, assign := range []bool{false, true} {
+		label := map[bool]string{false: "fb_add", true: "fb_assign"}[assign]
+		Label(label)
 		TESTQ(n, n)
-		JZ(LabelRef("back_done"))
+		JZ(LabelRef("fb_done"))
+		l := gatherL(self, up, dn, links)
 		var gre, gim [2]reg.VecVirtual
 		for a := range 2 {
 			gre[a], gim[a] = YMM(), YMM()
 			VBROADCASTSD(Mem{Base: g, Disp: 16 * a}, gre[a])
 			VBROADCASTSD(Mem{Base: g, Disp: 16*a + 8}, gim[a])
 		}
-		if withGrad {
-			for k := range 5 {
-				lc, sw := YMM(), YMM()
-				VXORPD(Mem{Base: l, Disp: 32 * k}, sign, lc) // conj(L)
-				VPERMILPD(U8(0x5), lc, sw)
-				for a := range 2 {
-					t := YMM()
-					VMULPD(gim[a], sw, t)
-					VFMADDSUB231PD(lc, gre[a], t) // G_a conj(L_g)
-					at := Mem{Base: mg, Disp: 8 * (20*a + 4*k)}
+		sign := YMM()
+		VMOVUPD(signs, sign)
+		// M̄ += G_a conj(L_k).
+		for k := range 5 {
+			lc, sw := YMM(), YMM()
+			VXORPD(l[k], sign, lc)
+			VPERMILPD(U8(0x5), lc, sw)
+			for a := range 2 {
+				t := YMM()
+				VMULPD(gim[a], sw, t)
+				VFMADDSUB231PD(lc, gre[a], t)
+				at := Mem{Base: m, Index: mgd, Scale: 1, Disp: 8 * (20*a + 4*k)}
+				if !assign {
 					VADDPD(at, t, t)
-					VMOVUPD(t, at)
 				}
+				VMOVUPD(t, at)
 			}
 		}
 		for k := range 5 {
 			acc := YMM()
 			for a := range 2 {
 				mc, sw, t := YMM(), YMM(), YMM()
-				VXORPD(Mem{Base: m, Disp: 8 * (20*a + 4*k)}, sign, mc) // conj(M)
+				VXORPD(Mem{Base: m, Disp: 8 * (20*a + 4*k)}, sign, mc)
 				VPERMILPD(U8(0x5), mc, sw)
 				VMULPD(gim[a], sw, t)
-				VFMADDSUB231PD(mc, gre[a], t) // conj(M_ag) G_a
+				VFMADDSUB231PD(mc, gre[a], t)
 				if a == 0 {
 					VMOVAPD(t, acc)
 				} else {
 					VADDPD(t, acc, acc)
 				}
 			}
-			VMOVUPD(acc, Mem{Base: gl, Disp: 32 * k})
+			var dst Mem
+			switch {
+			case k == 0:
+				dst = Mem{Base: self, Index: gd, Scale: 1}
+			case k%2 == 0: // Ḡ_L of −μ̂: to the slot of y−μ̂
+				dst = Mem{Base: dn[(k-1)/2], Index: gd, Scale: 1}
+			default: // +μ̂
+				mu := (k - 1) / 2
+				ur, ui := YMM(), YMM()
+				VBROADCASTSD(Mem{Base: links, Disp: 16 * mu}, ur)
+				VBROADCASTSD(Mem{Base: links, Disp: 16*mu + 8}, ui)
+				// Ḡ_U_μ += Σ Ḡ_L conj(φ(y+μ̂)).
+				raw, pre, pim, sw, t := YMM(), YMM(), YMM(), YMM(), YMM()
+				VMOVUPD(Mem{Base: up[mu]}, raw)
+				VMOVDDUP(raw, pre)
+				VPERMILPD(U8(0xf), raw, pim)
+				VPERMILPD(U8(0x5), acc, sw)
+				VMULPD(pim, sw, t)
+				VFMSUBADD231PD(acc, pre, t)
+				hi := XMM()
+				VEXTRACTF128(U8(1), t, hi)
+				VADDPD(hi, t.AsX(), hi)
+				lg := Mem{Base: links, Index: lgd, Scale: 1, Disp: 16 * mu}
+				VADDPD(lg, hi, hi)
+				VMOVUPD(hi, lg)
+				// U_μ† Ḡ_L to y+μ̂.
+				acc = cmulConj(ur, ui, acc)
+				dst = Mem{Base: up[mu], Index: gd, Scale: 1}
+			}
+			VADDPD(dst, acc, acc)
+			VMOVUPD(acc, dst)
 		}
-		ADDQ(U32(160), l)
-		ADDQ(U32(160), gl)
-		ADDQ(ms, m)
-		if withGrad {
-			ADDQ(ms, mg)
+		for _, p := range []reg.Register{self, up[0], up[1], dn[0], dn[1]} {
+			ADDQ(U32(96), p)
 		}
-		ADDQ(os, g)
+		ADDQ(U32(32), links)
+		ADDQ(addr("msb"), m)
+		ADDQ(addr("osb"), g)
 		DECQ(n)
-		JMP(LabelRef(loop))
+		JMP(LabelRef(label))
 	}
-	Label("back_done")
+	Label("fb_done")
 	VZEROUPPER()
 	RET()
 }
