@@ -54,7 +54,7 @@ func (o *ptcOp) gatherBlock2(w, r0, r1 int) []float64 {
 // step through the pads 12 float64 at a time.
 type run2 struct {
 	r, s, b, n int
-	up, dn    [2]int // rows of (y ± μ̂, b)
+	up, dn     [2]int // rows of (y ± μ̂, b)
 }
 
 func (o *ptcOp) newRun2(r, n int) run2 {
