@@ -608,8 +608,8 @@ func TestU1KernelsMatchGeneral(t *testing.T) {
 // matrices (read at an offset of a wider tensor) and output gradient, on
 // 4 × 6 with batches that split into runs of one site, and requires the
 // same output and gradients (field, links, matrices) to rounding — also
-// without the gradients of M and the links, where the backward pass runs
-// in Go.
+// without the gradients of the field, M and the links, where the backward
+// pass runs in Go but for the adjoint of the halo buffer.
 func TestPTCAssemblyMatchesGo(t *testing.T) {
 	if !ptcAVX2 {
 		t.Skip("no AVX2 with FMA: the Go kernels run")
@@ -641,7 +641,7 @@ func TestPTCAssemblyMatchesGo(t *testing.T) {
 					random(phi.Data)
 					random(m.Data)
 					if !grads {
-						m.Grad, links.Grad = nil, nil
+						m.Grad, links.Grad, phi.Grad = nil, nil, nil
 					}
 					out, err := p.Apply(w.tape, links, phi, m, off)
 					if err != nil {

@@ -201,8 +201,8 @@ var (
 	u1Kernels = ptcKernels{run: [ptcStages]ptcKernel{(*ptcOp).padU1, (*ptcOp).mixU1, (*ptcOp).mixBackU1,
 		(*ptcOp).scatterU1, (*ptcOp).padBackU1}, chunked: [ptcStages]bool{ptcScatter: true}}
 	// The 2 → 2 kernels scatter Ḡ_L in the adjoint of the mix.
-	u1x2Kernels = ptcKernels{run: [ptcStages]ptcKernel{ptcPad: (*ptcOp).padU1, ptcMix: (*ptcOp).mix2,
-		ptcMixBack: (*ptcOp).back2, ptcPadBack: (*ptcOp).padBackU1}, chunked: [ptcStages]bool{ptcMixBack: true}}
+	u1x2Kernels = ptcKernels{run: [ptcStages]ptcKernel{ptcPad: (*ptcOp).pad2, ptcMix: (*ptcOp).mix2,
+		ptcMixBack: (*ptcOp).back2, ptcPadBack: (*ptcOp).padBack2}, chunked: [ptcStages]bool{ptcMixBack: true}}
 )
 
 // ptcStage is one kernel of a PTC application as a task of the tape.

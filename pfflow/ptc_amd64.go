@@ -13,3 +13,13 @@ func ptcGatherMix2AVX2(self *float64, up0 *float64, up1 *float64, dn0 *float64, 
 //
 //go:noescape
 func ptcBack2AVX2(self *float64, up0 *float64, up1 *float64, dn0 *float64, dn1 *float64, gd int, links *float64, lgd int, m *float64, mgd int, msb int, gout *float64, osb int, n int, assign bool)
+
+// ptcPad2AVX2 writes n rows of the halo buffer (12 float64 each): φ (4), then U_μ† φ for μ = 0, 1, from φ (4 per row) and the links (4 per row).
+//
+//go:noescape
+func ptcPad2AVX2(pad *float64, phi *float64, links *float64, n int)
+
+// ptcPadBack2AVX2 adds the adjoint of ptcPad2AVX2 for n rows to the gradients of φ (gphi, nil: skipped) and of the links (glinks, nil: skipped) from the halo buffer's gradient gpad.
+//
+//go:noescape
+func ptcPadBack2AVX2(gpad *float64, phi *float64, gphi *float64, links *float64, glinks *float64, n int)

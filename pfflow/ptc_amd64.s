@@ -474,3 +474,106 @@ fb_assign:
 fb_done:
 	VZEROUPPER
 	RET
+
+// func ptcPad2AVX2(pad *float64, phi *float64, links *float64, n int)
+// Requires: AVX, FMA3
+TEXT ·ptcPad2AVX2(SB), NOSPLIT, $0-32
+	MOVQ pad+0(FP), AX
+	MOVQ phi+8(FP), CX
+	MOVQ links+16(FP), DX
+	MOVQ n+24(FP), BX
+
+pad_loop:
+	TESTQ          BX, BX
+	JZ             pad_done
+	VMOVUPD        (CX), Y0
+	VMOVUPD        Y0, (AX)
+	VBROADCASTSD   (DX), Y1
+	VBROADCASTSD   8(DX), Y2
+	VPERMILPD      $0x05, Y0, Y3
+	VMULPD         Y2, Y3, Y2
+	VFMSUBADD231PD Y0, Y1, Y2
+	VMOVUPD        Y2, 32(AX)
+	VBROADCASTSD   16(DX), Y1
+	VBROADCASTSD   24(DX), Y2
+	VPERMILPD      $0x05, Y0, Y3
+	VMULPD         Y2, Y3, Y2
+	VFMSUBADD231PD Y0, Y1, Y2
+	VMOVUPD        Y2, 64(AX)
+	ADDQ           $0x00000060, AX
+	ADDQ           $0x00000020, CX
+	ADDQ           $0x00000020, DX
+	DECQ           BX
+	JMP            pad_loop
+
+pad_done:
+	VZEROUPPER
+	RET
+
+// func ptcPadBack2AVX2(gpad *float64, phi *float64, gphi *float64, links *float64, glinks *float64, n int)
+// Requires: AVX, FMA3
+TEXT ·ptcPadBack2AVX2(SB), NOSPLIT, $0-48
+	MOVQ gpad+0(FP), AX
+	MOVQ phi+8(FP), CX
+	MOVQ gphi+16(FP), DX
+	MOVQ links+24(FP), BX
+	MOVQ glinks+32(FP), SI
+	MOVQ n+40(FP), DI
+
+pb_loop:
+	TESTQ          DI, DI
+	JZ             pb_done
+	VMOVUPD        32(AX), Y0
+	VMOVUPD        64(AX), Y1
+	TESTQ          DX, DX
+	JZ             pb_links
+	VMOVUPD        (AX), Y2
+	VBROADCASTSD   (BX), Y3
+	VBROADCASTSD   8(BX), Y4
+	VPERMILPD      $0x05, Y0, Y5
+	VMULPD         Y4, Y5, Y4
+	VFMADDSUB231PD Y0, Y3, Y4
+	VADDPD         Y4, Y2, Y2
+	VBROADCASTSD   16(BX), Y3
+	VBROADCASTSD   24(BX), Y4
+	VPERMILPD      $0x05, Y1, Y5
+	VMULPD         Y4, Y5, Y4
+	VFMADDSUB231PD Y1, Y3, Y4
+	VADDPD         Y4, Y2, Y2
+	VADDPD         (DX), Y2, Y2
+	VMOVUPD        Y2, (DX)
+	ADDQ           $0x00000020, DX
+
+pb_links:
+	TESTQ          SI, SI
+	JZ             pb_next
+	VMOVUPD        (CX), Y2
+	VPERMILPD      $0x05, Y2, Y3
+	VMOVDDUP       Y0, Y4
+	VPERMILPD      $0x0f, Y0, Y0
+	VMULPD         Y0, Y3, Y0
+	VFMSUBADD231PD Y2, Y4, Y0
+	VEXTRACTF128   $0x01, Y0, X4
+	VADDPD         X4, X0, X4
+	VADDPD         (SI), X4, X4
+	VMOVUPD        X4, (SI)
+	VMOVDDUP       Y1, Y0
+	VPERMILPD      $0x0f, Y1, Y1
+	VMULPD         Y1, Y3, Y1
+	VFMSUBADD231PD Y2, Y0, Y1
+	VEXTRACTF128   $0x01, Y1, X0
+	VADDPD         X0, X1, X0
+	VADDPD         16(SI), X0, X0
+	VMOVUPD        X0, 16(SI)
+	ADDQ           $0x00000020, SI
+
+pb_next:
+	ADDQ $0x00000060, AX
+	ADDQ $0x00000020, CX
+	ADDQ $0x00000020, BX
+	DECQ DI
+	JMP  pb_loop
+
+pb_done:
+	VZEROUPPER
+	RET

@@ -48,3 +48,24 @@ func (o *ptcOp) back2Asm(x run2) {
 		rows2(pad, x.dn[0], x.n, 4), rows2(pad, x.dn[1], x.n, 8), distance(pad, o.pad.Grad),
 		&links[0], distance(o.links.Data, o.links.Grad), &m[0], distance(o.m.Data, o.m.Grad), 8*mc, &g[0], 8*oc, x.n, o.assignM)
 }
+
+func (o *ptcOp) pad2Asm(r0, r1 int) {
+	if r0 == r1 {
+		return
+	}
+	ptcPad2AVX2(&o.pad.Data[12*r0 : 12*r1][0], &o.phi.Data[4*r0 : 4*r1][0], &o.links.Data[4*r0 : 4*r1][0], r1-r0)
+}
+
+func (o *ptcOp) padBack2Asm(r0, r1 int) {
+	if r0 == r1 {
+		return
+	}
+	var gphi, glinks *float64
+	if o.phi.Grad != nil {
+		gphi = &o.phi.Grad[4*r0 : 4*r1][0]
+	}
+	if o.links.Grad != nil {
+		glinks = &o.links.Grad[4*r0 : 4*r1][0]
+	}
+	ptcPadBack2AVX2(&o.pad.Grad[12*r0 : 12*r1][0], &o.phi.Data[4*r0 : 4*r1][0], gphi, &o.links.Data[4*r0 : 4*r1][0], glinks, r1-r0)
+}

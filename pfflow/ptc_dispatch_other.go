@@ -8,3 +8,7 @@ var ptcAVX2 = false
 func (o *ptcOp) gatherMix2Asm(run2) { panic("pfflow: no assembly on this architecture") }
 
 func (o *ptcOp) back2Asm(run2) { panic("pfflow: no assembly on this architecture") }
+
+func (o *ptcOp) pad2Asm(int, int) { panic("pfflow: no assembly on this architecture") }
+
+func (o *ptcOp) padBack2Asm(int, int) { panic("pfflow: no assembly on this architecture") }

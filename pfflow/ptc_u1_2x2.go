@@ -69,6 +69,24 @@ func (o *ptcOp) newRun2(r, n int) run2 {
 	return x
 }
 
+// pad2 is padU1, in assembly where the CPU has it.
+func (o *ptcOp) pad2(w, r0, r1 int) {
+	if !ptcAVX2 {
+		o.padU1(w, r0, r1)
+		return
+	}
+	o.pad2Asm(r0, r1)
+}
+
+// padBack2 is padBackU1, in assembly where the CPU has it.
+func (o *ptcOp) padBack2(w, r0, r1 int) {
+	if !ptcAVX2 {
+		o.padBackU1(w, r0, r1)
+		return
+	}
+	o.padBack2Asm(r0, r1)
+}
+
 // mix2 is the forward mix of rows [r0, r1): in assembly, runs of one site
 // with L gathered on the fly; in Go, blocks gathered first.
 func (o *ptcOp) mix2(w, r0, r1 int) {

@@ -38,6 +38,8 @@ func main() {
 	}
 	fused(signs)
 	fusedBack(signs)
+	pad()
+	padBack()
 	generate("pfflow")
 }
 
@@ -261,6 +263,103 @@ func fusedBack(signs Mem) {
 		JMP(LabelRef(label))
 	}
 	Label("fb_done")
+	VZEROUPPER()
+	RET()
+}
+
+// pad emits ptcPad2AVX2: the halo buffer rows of n consecutive rows.
+func pad() {
+	TEXT("ptcPad2AVX2", NOSPLIT, "func(pad, phi, links *float64, n int)")
+	Pragma("noescape")
+	Doc("ptcPad2AVX2 writes n rows of the halo buffer (12 float64 each): φ (4), then U_μ† φ for μ = 0, 1, from φ (4 per row) and the links (4 per row).")
+	pd := Load(Param("pad"), GP64())
+	phi := Load(Param("phi"), GP64())
+	links := Load(Param("links"), GP64())
+	n := Load(Param("n"), GP64())
+	Label("pad_loop")
+	TESTQ(n, n)
+	JZ(LabelRef("pad_done"))
+	f := YMM()
+	VMOVUPD(Mem{Base: phi}, f)
+	VMOVUPD(f, Mem{Base: pd})
+	for mu := range 2 {
+		ur, ui := YMM(), YMM()
+		VBROADCASTSD(Mem{Base: links, Disp: 16 * mu}, ur)
+		VBROADCASTSD(Mem{Base: links, Disp: 16*mu + 8}, ui)
+		VMOVUPD(cmulConj(ur, ui, f), Mem{Base: pd, Disp: 32 * (1 + mu)})
+	}
+	ADDQ(U32(96), pd)
+	ADDQ(U32(32), phi)
+	ADDQ(U32(32), links)
+	DECQ(n)
+	JMP(LabelRef("pad_loop"))
+	Label("pad_done")
+	VZEROUPPER()
+	RET()
+}
+
+// padBack emits ptcPadBack2AVX2, the adjoint of pad: Ḡ_φ += Ḡ_pad,0 +
+// Σ_μ U_μ Ḡ_pad,1+μ and Ḡ_U_μ += Σ φ conj(Ḡ_pad,1+μ).
+func padBack() {
+	TEXT("ptcPadBack2AVX2", NOSPLIT, "func(gpad, phi, gphi, links, glinks *float64, n int)")
+	Pragma("noescape")
+	Doc("ptcPadBack2AVX2 adds the adjoint of ptcPad2AVX2 for n rows to the gradients of φ (gphi, nil: skipped) and of the links (glinks, nil: skipped) from the halo buffer's gradient gpad.")
+	gp := Load(Param("gpad"), GP64())
+	phi := Load(Param("phi"), GP64())
+	gphi := Load(Param("gphi"), GP64())
+	links := Load(Param("links"), GP64())
+	gl := Load(Param("glinks"), GP64())
+	n := Load(Param("n"), GP64())
+	Label("pb_loop")
+	TESTQ(n, n)
+	JZ(LabelRef("pb_done"))
+	var gs [2]reg.VecVirtual
+	for mu := range 2 {
+		gs[mu] = YMM()
+		VMOVUPD(Mem{Base: gp, Disp: 32 * (1 + mu)}, gs[mu])
+	}
+	TESTQ(gphi, gphi)
+	JZ(LabelRef("pb_links"))
+	acc := YMM()
+	VMOVUPD(Mem{Base: gp}, acc)
+	for mu := range 2 {
+		ur, ui := YMM(), YMM()
+		VBROADCASTSD(Mem{Base: links, Disp: 16 * mu}, ur)
+		VBROADCASTSD(Mem{Base: links, Disp: 16*mu + 8}, ui)
+		VADDPD(cmul(ur, ui, gs[mu]), acc, acc)
+	}
+	VADDPD(Mem{Base: gphi}, acc, acc)
+	VMOVUPD(acc, Mem{Base: gphi})
+	ADDQ(U32(32), gphi)
+	Label("pb_links")
+	TESTQ(gl, gl)
+	JZ(LabelRef("pb_next"))
+	f, fsw := YMM(), YMM()
+	VMOVUPD(Mem{Base: phi}, f)
+	VPERMILPD(U8(0x5), f, fsw)
+	for mu := range 2 {
+		// Σ φ conj(g) = Σ (fr gr + fi gi, fi gr − fr gi) =
+		// fmsubadd(φ, dup(gr), swap(φ)·dup(gi)).
+		gre, gim, t := YMM(), YMM(), YMM()
+		VMOVDDUP(gs[mu], gre)
+		VPERMILPD(U8(0xf), gs[mu], gim)
+		VMULPD(gim, fsw, t)
+		VFMSUBADD231PD(f, gre, t)
+		hi := XMM()
+		VEXTRACTF128(U8(1), t, hi)
+		VADDPD(hi, t.AsX(), hi)
+		at := Mem{Base: gl, Disp: 16 * mu}
+		VADDPD(at, hi, hi)
+		VMOVUPD(hi, at)
+	}
+	ADDQ(U32(32), gl)
+	Label("pb_next")
+	ADDQ(U32(96), gp)
+	ADDQ(U32(32), phi)
+	ADDQ(U32(32), links)
+	DECQ(n)
+	JMP(LabelRef("pb_loop"))
+	Label("pb_done")
 	VZEROUPPER()
 	RET()
 }
