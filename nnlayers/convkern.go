@@ -152,10 +152,7 @@ func addTo[C gemm.Float](dst []float64, src []C) {
 		vmath.AddWiden(dst, s)
 		return
 	}
-	s := any(src).([]float64)
-	for i, v := range s[:len(dst)] {
-		dst[i] += v
-	}
+	vmath.Add(dst, any(src).([]float64))
 }
 
 func growC[C any](s []C, n int) []C {
@@ -382,9 +379,7 @@ func (d *zColsB[C]) PackB(dst []C, nr, p, kc, j, n int) {
 	g := d.bgrad[j : j+n]
 	for q := range kc {
 		off := (p+q)*d.stride + d.j0 + j
-		for c, v := range d.data[off : off+n] {
-			g[c] += float64(v)
-		}
+		addTo(g, d.data[off:off+n])
 	}
 }
 

@@ -46,3 +46,16 @@ func AddWiden(dst []float64, src []float32) {
 		dst[i] += float64(src[i])
 	}
 }
+
+// Add adds src[i] to dst[i] for i < len(dst) (src at least as long).
+func Add(dst, src []float64) {
+	src = src[:len(dst)]
+	k := 0
+	if convAVX2 && len(dst) >= 4 {
+		k = len(dst) &^ 3
+		addAVX2(&dst[0], &src[0], k)
+	}
+	for i := k; i < len(dst); i++ {
+		dst[i] += src[i]
+	}
+}

@@ -20,3 +20,4 @@ const convAVX2 = false
 func narrowAVX2(*float32, *float64, int)   { panic("vmath: no assembly kernels on this architecture") }
 func widenAVX2(*float64, *float32, int)    { panic("vmath: no assembly kernels on this architecture") }
 func addWidenAVX2(*float64, *float32, int) { panic("vmath: no assembly kernels on this architecture") }
+func addAVX2(*float64, *float64, int)      { panic("vmath: no assembly kernels on this architecture") }

@@ -98,3 +98,8 @@ func widenAVX2(dst *float64, src *float32, n int)
 //
 //go:noescape
 func addWidenAVX2(dst *float64, src *float32, n int)
+
+// addAVX2 adds src[i] to dst[i] for i < n, n a multiple of 4.
+//
+//go:noescape
+func addAVX2(dst *float64, src *float64, n int)

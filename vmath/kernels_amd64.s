@@ -3234,3 +3234,38 @@ addWidenAVX2_x4:
 addWidenAVX2_done:
 	VZEROUPPER
 	RET
+
+// func addAVX2(dst *float64, src *float64, n int)
+// Requires: AVX
+TEXT ·addAVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), AX
+	MOVQ src+8(FP), CX
+	MOVQ n+16(FP), DX
+
+addAVX2_x8:
+	CMPQ    DX, $0x08
+	JL      addAVX2_x4
+	VMOVUPD (CX), Y0
+	VADDPD  (AX), Y0, Y0
+	VMOVUPD Y0, (AX)
+	VMOVUPD 32(CX), Y0
+	VADDPD  32(AX), Y0, Y0
+	VMOVUPD Y0, 32(AX)
+	ADDQ    $0x00000040, CX
+	ADDQ    $0x00000040, AX
+	SUBQ    $0x00000008, DX
+	JMP     addAVX2_x8
+
+addAVX2_x4:
+	CMPQ    DX, $0x04
+	JL      addAVX2_done
+	VMOVUPD (CX), Y0
+	VADDPD  (AX), Y0, Y0
+	VMOVUPD Y0, (AX)
+	ADDQ    $0x00000020, CX
+	ADDQ    $0x00000020, AX
+	SUBQ    $0x00000004, DX
+
+addAVX2_done:
+	VZEROUPPER
+	RET

@@ -185,7 +185,7 @@ func TestNoAllocation(t *testing.T) {
 	}
 }
 
-// TestConversions: the float64 ↔ float32 conversions agree with Go's bit
+// TestConversions: the float64 ↔ float32 conversions (and Add) agree with Go's bit
 // for bit on every length (assembly body and Go tail), on random values
 // and on the special ones (zeros, subnormals, overflow, infinities, NaN).
 func TestConversions(t *testing.T) {
@@ -225,6 +225,18 @@ func TestConversions(t *testing.T) {
 			}
 			if math.Float64bits(sum[i]) != math.Float64bits(want[i]) && !(want[i] != want[i] && sum[i] != sum[i]) {
 				t.Fatalf("AddWiden, n = %d: element %d is %g, want %g", n, i, sum[i], want[i])
+			}
+		}
+		// Add: float64 to float64, bit for bit as Go adds.
+		acc := make([]float64, n)
+		for i := range acc {
+			acc[i] = r.NormFloat64()
+			want[i] = acc[i] + src[i]
+		}
+		Add(acc, src)
+		for i := range acc {
+			if math.Float64bits(acc[i]) != math.Float64bits(want[i]) && !(want[i] != want[i] && acc[i] != acc[i]) {
+				t.Fatalf("Add, n = %d: element %d is %g, want %g", n, i, acc[i], want[i])
 			}
 		}
 	}

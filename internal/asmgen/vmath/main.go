@@ -77,6 +77,8 @@ func main() {
 		"widenAVX2 sets dst[i] = float64(src[i]) for i < n, n a multiple of 4.")
 	conversion("addWidenAVX2", "func(dst *float64, src *float32, n int)",
 		"addWidenAVX2 adds float64(src[i]) to dst[i] for i < n, n a multiple of 4.")
+	conversion("addAVX2", "func(dst *float64, src *float64, n int)",
+		"addAVX2 adds src[i] to dst[i] for i < n, n a multiple of 4.")
 	generate("vmath")
 }
 
@@ -516,6 +518,7 @@ func conversion(name, sig, doc string) {
 	n := Load(Param("n"), GP64())
 	narrow := strings.HasPrefix(name, "narrow")
 	add := strings.HasPrefix(name, "add")
+	same := name == "addAVX2" // float64 to float64
 	// one converts four values at offset i (in values).
 	one := func(i int) {
 		if narrow {
@@ -525,7 +528,11 @@ func conversion(name, sig, doc string) {
 			return
 		}
 		y := YMM()
-		VCVTPS2PD(Mem{Base: src, Disp: 4 * i}, y)
+		if same {
+			VMOVUPD(Mem{Base: src, Disp: 8 * i}, y)
+		} else {
+			VCVTPS2PD(Mem{Base: src, Disp: 4 * i}, y)
+		}
 		if add {
 			VADDPD(Mem{Base: dst, Disp: 8 * i}, y, y)
 		}
@@ -533,8 +540,11 @@ func conversion(name, sig, doc string) {
 	}
 	step := func(k int) {
 		se, de := 4, 8 // bytes per value of src and dst
-		if narrow {
+		switch {
+		case narrow:
 			se, de = 8, 4
+		case same:
+			se = 8
 		}
 		ADDQ(U32(k*se), src)
 		ADDQ(U32(k*de), dst)
