@@ -32,9 +32,15 @@
 // nothing once the first step has sized the pool. [Tape.Tensor] hands out
 // zeroed buffers; [Tape.Uncleared] zeroes only the gradient, for an operation
 // that writes every value before it reads one (tested by filling the pool
-// with NaN, [Tape.Poison], and comparing with a new tape). Tensors created outside a
-// tape (network inputs, constant channels) may have a nil Grad: no gradient
-// is accumulated into them.
+// with NaN, [Tape.Poison], and comparing with a new tape). A [Bank] set
+// with [Bank.SetUnclearedGrads] hands out its outputs with the gradient not
+// cleared either: the operations that consume them take the gradient with
+// [Tensor.GradForWrite] (the first one stores its values instead of adding
+// them to zeros, which saves clearing and re-reading the buffer) or
+// [Tensor.GradForAdd] (which clears it first if it is still pending); the
+// built-in operations do this themselves. Tensors created outside a tape
+// (network inputs, constant channels) may have a nil Grad: no gradient is
+// accumulated into them.
 //
 // # Convolutions on the lattice
 //

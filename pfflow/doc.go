@@ -69,8 +69,13 @@
 // A PTC runs as kernels over blocks of rows — pad (φ and U_μ†φ into the
 // halo buffer), mix (gather L and apply M) and, backward, their adjoints
 // and a scatter over batch chunks — chosen once per PTC: general (any Nc),
-// one colour, and one colour 2D 2 → 2 (the Schwinger-model flows, H = 2),
-// whose complex arithmetic runs in AVX2 assembly where the CPU has it. The
+// one colour, and one colour 2D 2 → 2 (the Schwinger-model flows, H = 2).
+// The last runs in AVX2 assembly where the CPU has it, on runs of
+// consecutive batch members of one site (whose neighbours' rows are
+// consecutive too): L is gathered inside the mixing kernel, and the
+// backward kernel, on chunks of the batch, computes M̄, Ḡ_L, the links'
+// share and the scatter of Ḡ_L in one pass, storing M̄ outright when the
+// head left its gradient uncleared (nnlayers.Bank.SetUnclearedGrads). The
 // tests compare every specialised kernel with the general ones, and the
 // assembly with its Go reference.
 //

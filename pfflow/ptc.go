@@ -84,7 +84,9 @@ func (tr *Transport) halo(n int) (*halo.Halo[float64], error) {
 // rather than stored), the scatter of Ḡ_L to the neighbours' halo-buffer
 // gradient, the adjoint exchange, and the adjoint of pad. The kernels that
 // write only their own sites run on blocks of consecutive (site, member)
-// rows, the scatter on chunks of the batch (whose writes are disjoint).
+// rows, the scatter on chunks of the batch (whose writes are disjoint);
+// the 2 → 2 one-colour kernels fuse the adjoint of mix with the scatter
+// and run it on chunks.
 type PTC struct {
 	tr      *Transport
 	in, out int
