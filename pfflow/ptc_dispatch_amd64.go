@@ -24,12 +24,18 @@ func distance(a, b []float64) int {
 	return int(uintptr(unsafe.Pointer(unsafe.SliceData(b))) - uintptr(unsafe.Pointer(unsafe.SliceData(a))))
 }
 
+// run2Rows returns the run's M (2 × 10 complex per row) and its links,
+// checking the bounds the assembly relies on.
+func (o *ptcOp) run2Rows(x run2) (m, links []float64) {
+	mc := o.m.C
+	return o.m.Data[x.r*mc+o.moff : (x.r+x.n-1)*mc+o.moff+40], o.links.Data[4*x.r : 4*(x.r+x.n)]
+}
+
 func (o *ptcOp) gatherMix2Asm(x run2) {
 	pad := o.pad.Data
 	mc, oc := o.m.C, o.out.C
-	m := o.m.Data[x.r*mc+o.moff : (x.r+x.n-1)*mc+o.moff+40]
+	m, links := o.run2Rows(x)
 	out := o.out.Data[x.r*oc : (x.r+x.n-1)*oc+4]
-	links := o.links.Data[4*x.r : 4*(x.r+x.n)]
 	ptcGatherMix2AVX2(rows2(pad, x.r, x.n, 0), rows2(pad, x.up[0], x.n, 0), rows2(pad, x.up[1], x.n, 0),
 		rows2(pad, x.dn[0], x.n, 4), rows2(pad, x.dn[1], x.n, 8), &links[0], &m[0], 8*mc, &out[0], 8*oc, x.n)
 }
@@ -38,9 +44,8 @@ func (o *ptcOp) gatherMix2Asm(x run2) {
 func (o *ptcOp) back2Asm(x run2) {
 	pad := o.pad.Data
 	mc, oc := o.m.C, o.out.C
-	m := o.m.Data[x.r*mc+o.moff : (x.r+x.n-1)*mc+o.moff+40]
+	m, links := o.run2Rows(x)
 	g := o.out.Grad[x.r*oc : (x.r+x.n-1)*oc+4]
-	links := o.links.Data[4*x.r : 4*(x.r+x.n)]
 	if len(o.pad.Grad) != len(pad) || len(o.m.Grad) != len(o.m.Data) || len(o.links.Grad) != len(o.links.Data) {
 		panic("pfflow: a PTC's gradient and data differ in length")
 	}

@@ -176,7 +176,9 @@ func (o *ptcOp) back2Row(r, s, b int) {
 	}
 }
 
-// mixRows2Go is mixRows2 in Go (the reference of the assembly).
+// mixRows2Go sets out_a = Σ_g M_ag L_g (a < 2, g < 10) for n rows: L at
+// stride 20, M at stride ms, out at stride os (the Go path and reference of
+// the assembly).
 func mixRows2Go(l, m []float64, ms int, out []float64, os, n int) {
 	for r := range n {
 		lr := (*[20]float64)(l[20*r : 20*r+20])
@@ -196,7 +198,9 @@ func mixRows2Go(l, m []float64, ms int, out []float64, os, n int) {
 	}
 }
 
-// mixBackRows2Go is mixBackRows2 in Go (the reference of the assembly).
+// mixBackRows2Go adds G_a conj(L_g) to M̄_ag (mg nil: skipped) and sets
+// Ḡ_L,g = Σ_a conj(M_ag) G_a for n rows (L and Ḡ_L at stride 20, M and M̄ at
+// stride ms, G at stride os): the Go path and reference of the assembly.
 func mixBackRows2Go(l, m, mg []float64, ms int, g []float64, os int, gl []float64, n int) {
 	for r := range n {
 		lr := (*[20]float64)(l[20*r : 20*r+20])

@@ -91,6 +91,25 @@ func gatherL(self reg.Register, up, dn [2]reg.Register, links reg.Register) [5]r
 	return l
 }
 
+// loadRun loads the pointers to a run's pads: self, up0, up1, dn0, dn1.
+func loadRun() (self reg.Register, up, dn [2]reg.Register) {
+	self = Load(Param("self"), GP64())
+	up[0] = Load(Param("up0"), GP64())
+	up[1] = Load(Param("up1"), GP64())
+	dn[0] = Load(Param("dn0"), GP64())
+	dn[1] = Load(Param("dn1"), GP64())
+	return self, up, dn
+}
+
+// advanceRun moves the pads' pointers one row (12 float64) and the links'
+// one row (4) on.
+func advanceRun(self reg.Register, up, dn [2]reg.Register, links reg.Register) {
+	for _, p := range []reg.Register{self, up[0], up[1], dn[0], dn[1]} {
+		ADDQ(U32(96), p)
+	}
+	ADDQ(U32(32), links)
+}
+
 // fused emits ptcGatherMix2AVX2: the gather of L fused with the mix, for
 // rows whose pads lie 12 float64 apart (consecutive batch members of one
 // site).
@@ -98,12 +117,7 @@ func fused(_ Mem) {
 	TEXT("ptcGatherMix2AVX2", NOSPLIT, "func(self, up0, up1, dn0, dn1, links, m *float64, msb int, out *float64, osb, n int)")
 	Pragma("noescape")
 	Doc("ptcGatherMix2AVX2 sets out_a = Σ_g M_ag L_g (a < 2, g < 10, complex) for n rows, gathering L: self, up0, up1, dn0 and dn1 address the row's pads (dn already at their slots), 12 float64 apart from row to row; links 4 apart, M and out at strides msb and osb bytes.")
-	var up, dn [2]reg.Register
-	self := Load(Param("self"), GP64())
-	up[0] = Load(Param("up0"), GP64())
-	up[1] = Load(Param("up1"), GP64())
-	dn[0] = Load(Param("dn0"), GP64())
-	dn[1] = Load(Param("dn1"), GP64())
+	self, up, dn := loadRun()
 	links := Load(Param("links"), GP64())
 	m := Load(Param("m"), GP64())
 	out := Load(Param("out"), GP64())
@@ -138,10 +152,7 @@ func fused(_ Mem) {
 		VADDPD(hi, t[a].AsX(), hi)
 		VMOVUPD(hi, Mem{Base: out, Disp: 16 * a})
 	}
-	for _, p := range []reg.Register{self, up[0], up[1], dn[0], dn[1]} {
-		ADDQ(U32(96), p)
-	}
-	ADDQ(U32(32), links)
+	advanceRun(self, up, dn, links)
 	ADDQ(addr("msb"), m)
 	ADDQ(addr("osb"), out)
 	DECQ(n)
@@ -161,12 +172,7 @@ func fusedBack(signs Mem) {
 	TEXT("ptcBack2AVX2", NOSPLIT, "func(self, up0, up1, dn0, dn1 *float64, gd int, links *float64, lgd int, m *float64, mgd, msb int, gout *float64, osb, n int, assign bool)")
 	Pragma("noescape")
 	Doc("ptcBack2AVX2 runs the backward pass of the 2 → 2 PTC on n rows of one site (pointers as for ptcGatherMix2AVX2, gradients gd, lgd and mgd bytes after their data): M̄ += G conj(L) (assign: M̄ = G conj(L)), Ḡ_L = Σ_a conj(M_a) G_a, the links' gradient and the scatter of Ḡ_L to the pads' gradient.")
-	var up, dn [2]reg.Register
-	self := Load(Param("self"), GP64())
-	up[0] = Load(Param("up0"), GP64())
-	up[1] = Load(Param("up1"), GP64())
-	dn[0] = Load(Param("dn0"), GP64())
-	dn[1] = Load(Param("dn1"), GP64())
+	self, up, dn := loadRun()
 	gd := Load(Param("gd"), GP64())
 	links := Load(Param("links"), GP64())
 	lgd := Load(Param("lgd"), GP64())
@@ -253,10 +259,7 @@ func fusedBack(signs Mem) {
 			VADDPD(dst, acc, acc)
 			VMOVUPD(acc, dst)
 		}
-		for _, p := range []reg.Register{self, up[0], up[1], dn[0], dn[1]} {
-			ADDQ(U32(96), p)
-		}
-		ADDQ(U32(32), links)
+		advanceRun(self, up, dn, links)
 		ADDQ(addr("msb"), m)
 		ADDQ(addr("osb"), g)
 		DECQ(n)
