@@ -412,27 +412,28 @@ func (e *epilogue[C]) Finish(c []C, ldc, i, m, j, n int) {
 			h, c0, mw, w := e.segment(j+cc, n-cc)
 			y := asC[C](e.ys[h].Data)
 			bias := s.bias[j+cc : j+cc+w]
-			for r := i; r < i+m; r++ {
-				dst := y[(e.r0+r)*mw+c0 : (e.r0+r)*mw+c0+w]
-				src := c[r*ldc+j+cc : r*ldc+j+cc+w]
-				if e.act == Tanh {
-					s.vm.Tanh(dst, src, bias)
-				} else {
-					s.vm.ELU(dst, src, bias)
-				}
+			dst := y[(e.r0+i)*mw+c0:]
+			src := c[i*ldc+j+cc:]
+			if e.act == Tanh {
+				s.vm.TanhRows(dst, mw, src, ldc, bias, m)
+			} else {
+				s.vm.ELURows(dst, mw, src, ldc, bias, m)
 			}
 			cc += w
 		}
 		return
 	}
 	bias := s.bias[j : j+n]
+	switch e.act {
+	case Tanh:
+		s.vm.TanhRows(c[i*ldc+j:], ldc, c[i*ldc+j:], ldc, bias, m)
+	case ELU:
+		s.vm.ELURows(c[i*ldc+j:], ldc, c[i*ldc+j:], ldc, bias, m)
+	}
 	for r := i; r < i+m; r++ {
 		row := c[r*ldc+j : r*ldc+j+n]
 		switch e.act {
-		case Tanh:
-			s.vm.Tanh(row, row, bias)
-		case ELU:
-			s.vm.ELU(row, row, bias)
+		case Tanh, ELU: // above
 		case Identity:
 			bias = bias[:len(row)]
 			for k := range row {

@@ -63,6 +63,31 @@ func (f *Funcs[T]) act(op int, dst, src, bias *T, n int) {
 	}
 }
 
+// actRows calls the row-block activation kernel op of f's family.
+func (f *Funcs[T]) actRows(op int, dst, src, bias *T, n, rows, ldd, lds int) {
+	d, s, b := unsafe.Pointer(dst), unsafe.Pointer(src), unsafe.Pointer(bias)
+	d64, s64, b64 := (*float64)(d), (*float64)(s), (*float64)(b)
+	d32, s32, b32 := (*float32)(d), (*float32)(s), (*float32)(b)
+	switch f.kernels<<1 | op {
+	case f64AVX512<<1 | opTanh:
+		tanhRowsF64AVX512(d64, s64, b64, n, rows, ldd, lds)
+	case f64AVX512<<1 | opELU:
+		eluRowsF64AVX512(d64, s64, b64, n, rows, ldd, lds)
+	case f64AVX2<<1 | opTanh:
+		tanhRowsF64AVX2(d64, s64, b64, n, rows, ldd, lds)
+	case f64AVX2<<1 | opELU:
+		eluRowsF64AVX2(d64, s64, b64, n, rows, ldd, lds)
+	case f32AVX512<<1 | opTanh:
+		tanhRowsF32AVX512(d32, s32, b32, n, rows, ldd, lds)
+	case f32AVX512<<1 | opELU:
+		eluRowsF32AVX512(d32, s32, b32, n, rows, ldd, lds)
+	case f32AVX2<<1 | opTanh:
+		tanhRowsF32AVX2(d32, s32, b32, n, rows, ldd, lds)
+	case f32AVX2<<1 | opELU:
+		eluRowsF32AVX2(d32, s32, b32, n, rows, ldd, lds)
+	}
+}
+
 // grad calls the derivative kernel op of f's family directly.
 func (f *Funcs[T]) grad(op int, g, y *T, n int) {
 	gp, yp := unsafe.Pointer(g), unsafe.Pointer(y)

@@ -14,6 +14,16 @@ func tanhF64AVX512(dst *float64, src *float64, bias *float64, n int)
 //go:noescape
 func eluF64AVX512(dst *float64, src *float64, bias *float64, n int)
 
+// tanhRowsF64AVX512 sets dst[r·ldd + i] = tanh(src[r·lds + i] + bias[i]) for r < rows and i < n, n a multiple of 8.
+//
+//go:noescape
+func tanhRowsF64AVX512(dst *float64, src *float64, bias *float64, n int, rows int, ldd int, lds int)
+
+// eluRowsF64AVX512 sets dst[r·ldd + i] = elu(src[r·lds + i] + bias[i]) for r < rows and i < n, n a multiple of 8.
+//
+//go:noescape
+func eluRowsF64AVX512(dst *float64, src *float64, bias *float64, n int, rows int, ldd int, lds int)
+
 // tanhGradF64AVX512 multiplies grad[i] by the derivative of the activation at y[i] = f(x) for i < n, n a multiple of 8.
 //
 //go:noescape
@@ -33,6 +43,16 @@ func tanhF64AVX2(dst *float64, src *float64, bias *float64, n int)
 //
 //go:noescape
 func eluF64AVX2(dst *float64, src *float64, bias *float64, n int)
+
+// tanhRowsF64AVX2 sets dst[r·ldd + i] = tanh(src[r·lds + i] + bias[i]) for r < rows and i < n, n a multiple of 4.
+//
+//go:noescape
+func tanhRowsF64AVX2(dst *float64, src *float64, bias *float64, n int, rows int, ldd int, lds int)
+
+// eluRowsF64AVX2 sets dst[r·ldd + i] = elu(src[r·lds + i] + bias[i]) for r < rows and i < n, n a multiple of 4.
+//
+//go:noescape
+func eluRowsF64AVX2(dst *float64, src *float64, bias *float64, n int, rows int, ldd int, lds int)
 
 // tanhGradF64AVX2 multiplies grad[i] by the derivative of the activation at y[i] = f(x) for i < n, n a multiple of 4.
 //
@@ -54,6 +74,16 @@ func tanhF32AVX512(dst *float32, src *float32, bias *float32, n int)
 //go:noescape
 func eluF32AVX512(dst *float32, src *float32, bias *float32, n int)
 
+// tanhRowsF32AVX512 sets dst[r·ldd + i] = tanh(src[r·lds + i] + bias[i]) for r < rows and i < n, n a multiple of 16.
+//
+//go:noescape
+func tanhRowsF32AVX512(dst *float32, src *float32, bias *float32, n int, rows int, ldd int, lds int)
+
+// eluRowsF32AVX512 sets dst[r·ldd + i] = elu(src[r·lds + i] + bias[i]) for r < rows and i < n, n a multiple of 16.
+//
+//go:noescape
+func eluRowsF32AVX512(dst *float32, src *float32, bias *float32, n int, rows int, ldd int, lds int)
+
 // tanhGradF32AVX512 multiplies grad[i] by the derivative of the activation at y[i] = f(x) for i < n, n a multiple of 16.
 //
 //go:noescape
@@ -73,6 +103,16 @@ func tanhF32AVX2(dst *float32, src *float32, bias *float32, n int)
 //
 //go:noescape
 func eluF32AVX2(dst *float32, src *float32, bias *float32, n int)
+
+// tanhRowsF32AVX2 sets dst[r·ldd + i] = tanh(src[r·lds + i] + bias[i]) for r < rows and i < n, n a multiple of 8.
+//
+//go:noescape
+func tanhRowsF32AVX2(dst *float32, src *float32, bias *float32, n int, rows int, ldd int, lds int)
+
+// eluRowsF32AVX2 sets dst[r·ldd + i] = elu(src[r·lds + i] + bias[i]) for r < rows and i < n, n a multiple of 8.
+//
+//go:noescape
+func eluRowsF32AVX2(dst *float32, src *float32, bias *float32, n int, rows int, ldd int, lds int)
 
 // tanhGradF32AVX2 multiplies grad[i] by the derivative of the activation at y[i] = f(x) for i < n, n a multiple of 8.
 //

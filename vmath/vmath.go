@@ -134,6 +134,48 @@ func (f *Funcs[T]) ELU(dst, src, bias []T) {
 	f.apply(opELU, dst, src, bias)
 }
 
+// TanhRows sets dst[r·ldd + i] = tanh(src[r·lds + i] + bias[i]) for
+// r < rows and i < len(bias): [Funcs.Tanh] on a block of rows with a
+// common bias, in one call for the whole block where the rows are whole
+// vectors wide (a call per row costs more than the arithmetic of a row a
+// few vectors wide). The rows of dst and src must not overlap unless
+// they are the same.
+func (f *Funcs[T]) TanhRows(dst []T, ldd int, src []T, lds int, bias []T, rows int) {
+	f.rows(opTanh, dst, ldd, src, lds, bias, rows)
+}
+
+// ELURows is [Funcs.ELU] on a block of rows, as [Funcs.TanhRows].
+func (f *Funcs[T]) ELURows(dst []T, ldd int, src []T, lds int, bias []T, rows int) {
+	f.rows(opELU, dst, ldd, src, lds, bias, rows)
+}
+
+func (f *Funcs[T]) rows(op int, dst []T, ldd int, src []T, lds int, bias []T, rows int) {
+	n := len(bias)
+	if rows <= 0 || n == 0 {
+		return
+	}
+	if ldd < n || lds < n || len(dst) < (rows-1)*ldd+n || len(src) < (rows-1)*lds+n {
+		panic(fmt.Sprintf("vmath: %d rows of %d elements from %d (stride %d) into %d (stride %d)", rows, n, len(src), lds, len(dst), ldd))
+	}
+	one := f.Tanh
+	if op == opELU {
+		one = f.ELU
+	}
+	body := 0
+	if f.kernels != noKernels {
+		body = n - n%f.lanes
+	}
+	if body > 0 {
+		f.actRows(op, &dst[0], &src[0], &bias[0], body, rows, ldd, lds)
+	}
+	if body == n {
+		return
+	}
+	for r := range rows {
+		one(dst[r*ldd+body:r*ldd+n], src[r*lds+body:r*lds+n], bias[body:])
+	}
+}
+
 // TanhGrad multiplies g[i] by 1 − y[i]², the derivative of tanh at the x
 // with y = tanh x.
 func (f *Funcs[T]) TanhGrad(g, y []T) {

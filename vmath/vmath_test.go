@@ -128,6 +128,64 @@ func TestFuncs(t *testing.T) {
 	}
 }
 
+// TestRows: the row-block activations give the bits of [Funcs.Tanh] and
+// [Funcs.ELU] row by row (which TestFuncs checks against math), for widths
+// with and without a ragged tail, and leave the gaps between rows alone.
+func TestRows(t *testing.T) {
+	for _, a := range []gemm.Arch{gemm.Generic, gemm.AVX2, gemm.AVX512} {
+		t.Run(fmt.Sprintf("%s/float64", a), func(t *testing.T) { testRows[float64](t, a) })
+		t.Run(fmt.Sprintf("%s/float32", a), func(t *testing.T) { testRows[float32](t, a) })
+	}
+}
+
+func testRows[T gemm.Float](t *testing.T, a gemm.Arch) {
+	f, err := New[T](a)
+	if err != nil {
+		t.Skip(err)
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, n := range []int{1, 4, 8, 13, 16, 40, 67} {
+		for _, rows := range []int{1, 2, 7} {
+			lds, ldd := n+5, n+3
+			xs := inputs(r, rows*lds)
+			src := make([]T, (rows-1)*lds+n)
+			for i := range src {
+				src[i] = T(xs[i])
+			}
+			bias := make([]T, n)
+			for i := range bias {
+				bias[i] = T(r.NormFloat64())
+			}
+			for _, act := range []string{"tanh", "elu"} {
+				got := make([]T, (rows-1)*ldd+n+1)
+				for i := range got {
+					got[i] = 42
+				}
+				want := append([]T(nil), got...)
+				if act == "tanh" {
+					f.TanhRows(got, ldd, src, lds, bias, rows)
+				} else {
+					f.ELURows(got, ldd, src, lds, bias, rows)
+				}
+				for row := range rows {
+					d, s := want[row*ldd:row*ldd+n], src[row*lds:row*lds+n]
+					if act == "tanh" {
+						f.Tanh(d, s, bias)
+					} else {
+						f.ELU(d, s, bias)
+					}
+				}
+				for i := range got {
+					same := got[i] == want[i] || (math.IsNaN(float64(got[i])) && math.IsNaN(float64(want[i])))
+					if !same {
+						t.Fatalf("%s %sRows n=%d rows=%d: element %d (row %d) = %g, want %g", a, act, n, rows, i, i/ldd, float64(got[i]), float64(want[i]))
+					}
+				}
+			}
+		}
+	}
+}
+
 // TestTailLikeBody: an element gives the same bits in the vector body and
 // in the tail.
 func TestTailLikeBody(t *testing.T) {

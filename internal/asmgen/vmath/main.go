@@ -68,6 +68,8 @@ func main() {
 		c := constants(s)
 		activation(s, c, "tanh")
 		activation(s, c, "elu")
+		activationRows(s, c, "tanh")
+		activationRows(s, c, "elu")
 		gradient(s, c, "tanhGrad")
 		gradient(s, c, "eluGrad")
 	}
@@ -381,88 +383,145 @@ func activation(s isa, c *consts, name string) {
 	src := Load(Param("src"), GP64())
 	bias := Load(Param("bias"), GP64())
 	n := Load(Param("n"), GP64())
-	vb := s.lanes() * s.elem() // bytes per vector
 	for _, withBias := range []bool{true, false} {
-		for _, u := range []int{s.unroll(), 1} {
-			loop := fmt.Sprintf("%s_bias%v_x%d", fn, withBias, u)
-			next := fmt.Sprintf("%s_bias%v_x%d", fn, withBias, 1)
-			if u == 1 {
-				next = fn + "_done"
-			}
-			if withBias && u > 1 {
-				TESTQ(bias, bias)
-				JZ(LabelRef(fmt.Sprintf("%s_bias%v_x%d", fn, false, s.unroll())))
-			}
-			Label(loop)
-			CMPQ(n, U32(u*s.lanes()))
-			JL(LabelRef(next))
-			xs := make([]reg.VecVirtual, u)
-			for i := range xs {
-				xs[i] = s.vreg()
-				s.load(Mem{Base: src, Disp: i * vb}, xs[i])
-				if withBias {
-					s.add(Mem{Base: bias, Disp: i * vb}, xs[i], xs[i])
-				}
-			}
-			var ys []reg.VecVirtual
-			switch name {
-			case "tanh":
-				as := make([]reg.VecVirtual, u)
-				clamp := s.vreg()
-				s.load(c.m["TanhClamp"], clamp)
-				for i, x := range xs {
-					as[i] = s.vreg()
-					s.and(c.m["Abs"], x, as[i]) // |x|
-					s.add(as[i], as[i], as[i])  // 2|x|
-					s.min(as[i], clamp, as[i])  // min(44, 2|x|), NaN kept
-				}
-				ms := expm1(s, c, as)
-				for _, m := range ms {
-					den := s.vreg()
-					s.add(c.m["Two"], m, den)
-					s.div(den, m, m) // m/(m+2)
-				}
-				abs := s.vreg()
-				s.load(c.m["Abs"], abs)
-				for i, m := range ms {
-					sign := s.vreg()
-					s.andn(xs[i], abs, sign) // the sign bit of x
-					s.or(sign, m, m)
-				}
-				ys = ms
-			case "elu":
-				zero, clamp := s.vreg(), s.vreg()
-				s.load(c.m["Zero"], zero)
-				s.load(c.m["EluClamp"], clamp)
-				zs := make([]reg.VecVirtual, u)
-				for i, x := range xs {
-					zs[i] = s.vreg()
-					s.min(x, zero, zs[i])      // min(0, x), NaN kept
-					s.max(zs[i], clamp, zs[i]) // max(−50, ·)
-				}
-				ms := expm1(s, c, zs)
-				for i, m := range ms {
-					p := s.vreg()
-					s.max(xs[i], zero, p)
-					s.add(p, m, m)
-				}
-				ys = ms
-			}
-			for i, y := range ys {
-				s.store(y, Mem{Base: dst, Disp: i * vb})
-			}
-			ADDQ(U32(u*vb), src)
-			ADDQ(U32(u*vb), dst)
-			if withBias {
-				ADDQ(U32(u*vb), bias)
-			}
-			SUBQ(U32(u*s.lanes()), n)
-			JMP(LabelRef(loop))
-		}
+		activationLoops(s, c, name, fn, dst, src, bias, n, withBias, fn+"_done")
 	}
 	Label(fn + "_done")
 	VZEROUPPER()
 	RET()
+}
+
+// activationRows emits name+"Rows"+suffix(dst, src, bias *T, n, rows,
+// ldd, lds int): for r < rows, dst[r·ldd + i] = f(src[r·lds + i] + bias[i])
+// for i < n, n a multiple of the lanes: the bias and activation of a block
+// of rows in one call (a call per row costs more than the row's
+// arithmetic when rows are a few vectors wide).
+func activationRows(s isa, c *consts, name string) {
+	typ := "float64"
+	if s.f32 {
+		typ = "float32"
+	}
+	fn := name + "Rows" + s.suffix
+	TEXT(fn, NOSPLIT, fmt.Sprintf("func(dst, src, bias *%s, n, rows, ldd, lds int)", typ))
+	Pragma("noescape")
+	Doc(fmt.Sprintf("%s sets dst[r·ldd + i] = %s(src[r·lds + i] + bias[i]) for r < rows and i < n, n a multiple of %d.", fn, name, s.lanes()))
+	dst0 := Load(Param("dst"), GP64())
+	src0 := Load(Param("src"), GP64())
+	bias0 := Load(Param("bias"), GP64())
+	rows := Load(Param("rows"), GP64())
+	ldd := Load(Param("ldd"), GP64())
+	lds := Load(Param("lds"), GP64())
+	SHLQ(U8(shift(s.elem())), ldd)
+	SHLQ(U8(shift(s.elem())), lds)
+	dst, src, bias, n := GP64(), GP64(), GP64(), GP64()
+	Label(fn + "_row")
+	TESTQ(rows, rows)
+	JZ(LabelRef(fn + "_done"))
+	MOVQ(dst0, dst)
+	MOVQ(src0, src)
+	MOVQ(bias0, bias)
+	Load(Param("n"), n)
+	activationLoops(s, c, name, fn, dst, src, bias, n, true, fn+"_next")
+	Label(fn + "_next")
+	ADDQ(ldd, dst0)
+	ADDQ(lds, src0)
+	DECQ(rows)
+	JMP(LabelRef(fn + "_row"))
+	Label(fn + "_done")
+	VZEROUPPER()
+	RET()
+}
+
+// shift is log2 of an element size.
+func shift(elem int) int {
+	if elem == 4 {
+		return 2
+	}
+	return 3
+}
+
+// activationLoops emits the loops of an activation kernel over n elements
+// from src (plus bias when withBias) into dst, advancing the pointers and
+// counting n down, and jumps to done at the end. Without bias the kernel
+// of fn enters at its bias-free loop when bias is nil.
+func activationLoops(s isa, c *consts, name, fn string, dst, src, bias, n reg.Register, withBias bool, done string) {
+	vb := s.lanes() * s.elem() // bytes per vector
+	for _, u := range []int{s.unroll(), 1} {
+		loop := fmt.Sprintf("%s_bias%v_x%d", fn, withBias, u)
+		next := fmt.Sprintf("%s_bias%v_x%d", fn, withBias, 1)
+		if u == 1 {
+			next = done
+		}
+		if withBias && u > 1 && done == fn+"_done" {
+			TESTQ(bias, bias)
+			JZ(LabelRef(fmt.Sprintf("%s_bias%v_x%d", fn, false, s.unroll())))
+		}
+		Label(loop)
+		CMPQ(n, U32(u*s.lanes()))
+		JL(LabelRef(next))
+		xs := make([]reg.VecVirtual, u)
+		for i := range xs {
+			xs[i] = s.vreg()
+			s.load(Mem{Base: src, Disp: i * vb}, xs[i])
+			if withBias {
+				s.add(Mem{Base: bias, Disp: i * vb}, xs[i], xs[i])
+			}
+		}
+		var ys []reg.VecVirtual
+		switch name {
+		case "tanh":
+			as := make([]reg.VecVirtual, u)
+			clamp := s.vreg()
+			s.load(c.m["TanhClamp"], clamp)
+			for i, x := range xs {
+				as[i] = s.vreg()
+				s.and(c.m["Abs"], x, as[i]) // |x|
+				s.add(as[i], as[i], as[i])  // 2|x|
+				s.min(as[i], clamp, as[i])  // min(44, 2|x|), NaN kept
+			}
+			ms := expm1(s, c, as)
+			for _, m := range ms {
+				den := s.vreg()
+				s.add(c.m["Two"], m, den)
+				s.div(den, m, m) // m/(m+2)
+			}
+			abs := s.vreg()
+			s.load(c.m["Abs"], abs)
+			for i, m := range ms {
+				sign := s.vreg()
+				s.andn(xs[i], abs, sign) // the sign bit of x
+				s.or(sign, m, m)
+			}
+			ys = ms
+		case "elu":
+			zero, clamp := s.vreg(), s.vreg()
+			s.load(c.m["Zero"], zero)
+			s.load(c.m["EluClamp"], clamp)
+			zs := make([]reg.VecVirtual, u)
+			for i, x := range xs {
+				zs[i] = s.vreg()
+				s.min(x, zero, zs[i])      // min(0, x), NaN kept
+				s.max(zs[i], clamp, zs[i]) // max(−50, ·)
+			}
+			ms := expm1(s, c, zs)
+			for i, m := range ms {
+				p := s.vreg()
+				s.max(xs[i], zero, p)
+				s.add(p, m, m)
+			}
+			ys = ms
+		}
+		for i, y := range ys {
+			s.store(y, Mem{Base: dst, Disp: i * vb})
+		}
+		ADDQ(U32(u*vb), src)
+		ADDQ(U32(u*vb), dst)
+		if withBias {
+			ADDQ(U32(u*vb), bias)
+		}
+		SUBQ(U32(u*s.lanes()), n)
+		JMP(LabelRef(loop))
+	}
 }
 
 // gradient emits name+suffix(grad, y *T, n int): grad[i] ·= f′ given y =
