@@ -37,7 +37,10 @@ common=(--lattice 8 --batch 64 --gauge-layers 8 --gauge-hidden 32,32 --gauge-dil
 cases=("eo-f64|bench/torch/reference.toml|float64|--precondition eo --pf-partition rows"
 	"eo-f32|bench/torch/reference.toml|float32|--precondition eo --pf-partition rows"
 	"none-f64|bench/torch/reference-none.toml|float64|--precondition none --pf-partition checkerboard")
-echo "core $core, $rounds round(s) of $steps timed steps after $warmup; PyTorch $("$py" -c 'import torch; print(torch.__version__)') with BLAS $blas"
+# OpenBLAS names the kernels it chose for this CPU (an unknown CPU gets older
+# ones; OPENBLAS_CORETYPE overrides, and compare.sh passes it through).
+obcore=$(OPENBLAS_VERBOSE=2 "$py" -c 'import torch; torch.ones(2, 2, dtype=torch.float64) @ torch.ones(2, 2, dtype=torch.float64)' 2>&1 | sed -n 's/^Core: //p' | head -1)
+echo "core $core, $rounds round(s) of $steps timed steps after $warmup; PyTorch $("$py" -c 'import torch; print(torch.__version__)') with BLAS $blas (OpenBLAS kernels: ${obcore:-unknown})"
 for r in $(seq 1 "$rounds"); do
 	for c in "${cases[@]}"; do
 		IFS='|' read -r name file prec flags <<<"$c"
