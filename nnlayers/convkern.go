@@ -593,6 +593,16 @@ func (zt *zbufTask[C]) run(w, item int) {
 	for h, y := range zt.ys {
 		mw := zt.lay.off[h+1] - zt.lay.off[h]
 		c0 := zt.lay.off[h]
+		if z, ok := any(zt.z).([]float64); ok && (zt.act == Tanh || zt.act == ELU) {
+			// The copy fused with the derivative, the block's rows at once.
+			dst, g, yv := z[r0*zt.n+c0:], y.Grad[r0*mw:], y.Data[r0*mw:]
+			if zt.act == Tanh {
+				zt.vm.TanhGradRows(dst, zt.n, g, yv, mw, mw, r1-r0)
+			} else {
+				zt.vm.ELUGradRows(dst, zt.n, g, yv, mw, mw, r1-r0)
+			}
+			continue
+		}
 		for r := r0; r < r1; r++ {
 			if z, ok := any(zt.z).([]float64); ok {
 				dst := z[r*zt.n+c0 : r*zt.n+c0+mw]

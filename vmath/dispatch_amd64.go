@@ -88,6 +88,31 @@ func (f *Funcs[T]) actRows(op int, dst, src, bias *T, n, rows, ldd, lds int) {
 	}
 }
 
+// gradRowsAsm calls the row-block derivative kernel op of f's family.
+func (f *Funcs[T]) gradRowsAsm(op int, dst, g, y *T, n, rows, ldd, lds int) {
+	d, gp, yp := unsafe.Pointer(dst), unsafe.Pointer(g), unsafe.Pointer(y)
+	d64, g64, y64 := (*float64)(d), (*float64)(gp), (*float64)(yp)
+	d32, g32, y32 := (*float32)(d), (*float32)(gp), (*float32)(yp)
+	switch f.kernels<<1 | op {
+	case f64AVX512<<1 | opTanh:
+		tanhGradRowsF64AVX512(d64, g64, y64, n, rows, ldd, lds)
+	case f64AVX512<<1 | opELU:
+		eluGradRowsF64AVX512(d64, g64, y64, n, rows, ldd, lds)
+	case f64AVX2<<1 | opTanh:
+		tanhGradRowsF64AVX2(d64, g64, y64, n, rows, ldd, lds)
+	case f64AVX2<<1 | opELU:
+		eluGradRowsF64AVX2(d64, g64, y64, n, rows, ldd, lds)
+	case f32AVX512<<1 | opTanh:
+		tanhGradRowsF32AVX512(d32, g32, y32, n, rows, ldd, lds)
+	case f32AVX512<<1 | opELU:
+		eluGradRowsF32AVX512(d32, g32, y32, n, rows, ldd, lds)
+	case f32AVX2<<1 | opTanh:
+		tanhGradRowsF32AVX2(d32, g32, y32, n, rows, ldd, lds)
+	case f32AVX2<<1 | opELU:
+		eluGradRowsF32AVX2(d32, g32, y32, n, rows, ldd, lds)
+	}
+}
+
 // grad calls the derivative kernel op of f's family directly.
 func (f *Funcs[T]) grad(op int, g, y *T, n int) {
 	gp, yp := unsafe.Pointer(g), unsafe.Pointer(y)

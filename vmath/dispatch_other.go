@@ -16,6 +16,10 @@ func (f *Funcs[T]) actRows(int, *T, *T, *T, int, int, int, int) {
 	panic("vmath: no assembly kernels on this architecture")
 }
 
+func (f *Funcs[T]) gradRowsAsm(int, *T, *T, *T, int, int, int, int) {
+	panic("vmath: no assembly kernels on this architecture")
+}
+
 func (f *Funcs[T]) grad(int, *T, *T, int) { panic("vmath: no assembly kernels on this architecture") }
 
 // convAVX2 is false off amd64: the conversions run in Go.

@@ -34,6 +34,16 @@ func tanhGradF64AVX512(grad *float64, y *float64, n int)
 //go:noescape
 func eluGradF64AVX512(grad *float64, y *float64, n int)
 
+// tanhGradRowsF64AVX512 sets dst[r·ldd + i] = grad[r·lds + i] times the derivative of the activation at y[r·lds + i] = f(x) for r < rows and i < n, n a multiple of 8.
+//
+//go:noescape
+func tanhGradRowsF64AVX512(dst *float64, grad *float64, y *float64, n int, rows int, ldd int, lds int)
+
+// eluGradRowsF64AVX512 sets dst[r·ldd + i] = grad[r·lds + i] times the derivative of the activation at y[r·lds + i] = f(x) for r < rows and i < n, n a multiple of 8.
+//
+//go:noescape
+func eluGradRowsF64AVX512(dst *float64, grad *float64, y *float64, n int, rows int, ldd int, lds int)
+
 // tanhF64AVX2 sets dst[i] = tanh(src[i] + bias[i]) (bias nil: tanh(src[i])) for i < n, n a multiple of 4.
 //
 //go:noescape
@@ -63,6 +73,16 @@ func tanhGradF64AVX2(grad *float64, y *float64, n int)
 //
 //go:noescape
 func eluGradF64AVX2(grad *float64, y *float64, n int)
+
+// tanhGradRowsF64AVX2 sets dst[r·ldd + i] = grad[r·lds + i] times the derivative of the activation at y[r·lds + i] = f(x) for r < rows and i < n, n a multiple of 4.
+//
+//go:noescape
+func tanhGradRowsF64AVX2(dst *float64, grad *float64, y *float64, n int, rows int, ldd int, lds int)
+
+// eluGradRowsF64AVX2 sets dst[r·ldd + i] = grad[r·lds + i] times the derivative of the activation at y[r·lds + i] = f(x) for r < rows and i < n, n a multiple of 4.
+//
+//go:noescape
+func eluGradRowsF64AVX2(dst *float64, grad *float64, y *float64, n int, rows int, ldd int, lds int)
 
 // tanhF32AVX512 sets dst[i] = tanh(src[i] + bias[i]) (bias nil: tanh(src[i])) for i < n, n a multiple of 16.
 //
@@ -94,6 +114,16 @@ func tanhGradF32AVX512(grad *float32, y *float32, n int)
 //go:noescape
 func eluGradF32AVX512(grad *float32, y *float32, n int)
 
+// tanhGradRowsF32AVX512 sets dst[r·ldd + i] = grad[r·lds + i] times the derivative of the activation at y[r·lds + i] = f(x) for r < rows and i < n, n a multiple of 16.
+//
+//go:noescape
+func tanhGradRowsF32AVX512(dst *float32, grad *float32, y *float32, n int, rows int, ldd int, lds int)
+
+// eluGradRowsF32AVX512 sets dst[r·ldd + i] = grad[r·lds + i] times the derivative of the activation at y[r·lds + i] = f(x) for r < rows and i < n, n a multiple of 16.
+//
+//go:noescape
+func eluGradRowsF32AVX512(dst *float32, grad *float32, y *float32, n int, rows int, ldd int, lds int)
+
 // tanhF32AVX2 sets dst[i] = tanh(src[i] + bias[i]) (bias nil: tanh(src[i])) for i < n, n a multiple of 8.
 //
 //go:noescape
@@ -123,6 +153,16 @@ func tanhGradF32AVX2(grad *float32, y *float32, n int)
 //
 //go:noescape
 func eluGradF32AVX2(grad *float32, y *float32, n int)
+
+// tanhGradRowsF32AVX2 sets dst[r·ldd + i] = grad[r·lds + i] times the derivative of the activation at y[r·lds + i] = f(x) for r < rows and i < n, n a multiple of 8.
+//
+//go:noescape
+func tanhGradRowsF32AVX2(dst *float32, grad *float32, y *float32, n int, rows int, ldd int, lds int)
+
+// eluGradRowsF32AVX2 sets dst[r·ldd + i] = grad[r·lds + i] times the derivative of the activation at y[r·lds + i] = f(x) for r < rows and i < n, n a multiple of 8.
+//
+//go:noescape
+func eluGradRowsF32AVX2(dst *float32, grad *float32, y *float32, n int, rows int, ldd int, lds int)
 
 // narrowAVX2 sets dst[i] = float32(src[i]) (rounded to nearest even) for i < n, n a multiple of 4.
 //

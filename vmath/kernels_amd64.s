@@ -1499,6 +1499,98 @@ eluGradF64AVX512_done:
 	VZEROUPPER
 	RET
 
+// func tanhGradRowsF64AVX512(dst *float64, grad *float64, y *float64, n int, rows int, ldd int, lds int)
+// Requires: AVX, AVX512F
+TEXT ·tanhGradRowsF64AVX512(SB), NOSPLIT, $0-56
+	MOVQ dst+0(FP), AX
+	MOVQ grad+8(FP), CX
+	MOVQ y+16(FP), DX
+	MOVQ rows+32(FP), BX
+	MOVQ ldd+40(FP), SI
+	MOVQ lds+48(FP), DI
+	SHLQ $0x03, SI
+	SHLQ $0x03, DI
+
+tanhGradRowsF64AVX512_row:
+	TESTQ BX, BX
+	JZ    tanhGradRowsF64AVX512_done
+	MOVQ  AX, R8
+	MOVQ  CX, R9
+	MOVQ  DX, R10
+	MOVQ  n+24(FP), R11
+	TESTQ R11, R11
+	JZ    tanhGradRowsF64AVX512_next
+
+tanhGradRowsF64AVX512_loop:
+	VMOVUPD      (R9), Z0
+	VMOVUPD      (R10), Z1
+	VMULPD       Z1, Z0, Z2
+	VFNMADD231PD Z1, Z2, Z0
+	VMOVUPD      Z0, (R8)
+	ADDQ         $0x40, R8
+	ADDQ         $0x40, R9
+	ADDQ         $0x40, R10
+	SUBQ         $0x08, R11
+	JNZ          tanhGradRowsF64AVX512_loop
+
+tanhGradRowsF64AVX512_next:
+	ADDQ SI, AX
+	ADDQ DI, CX
+	ADDQ DI, DX
+	DECQ BX
+	JMP  tanhGradRowsF64AVX512_row
+
+tanhGradRowsF64AVX512_done:
+	VZEROUPPER
+	RET
+
+// func eluGradRowsF64AVX512(dst *float64, grad *float64, y *float64, n int, rows int, ldd int, lds int)
+// Requires: AVX, AVX512F
+TEXT ·eluGradRowsF64AVX512(SB), NOSPLIT, $0-56
+	MOVQ dst+0(FP), AX
+	MOVQ grad+8(FP), CX
+	MOVQ y+16(FP), DX
+	MOVQ rows+32(FP), BX
+	MOVQ ldd+40(FP), SI
+	MOVQ lds+48(FP), DI
+	SHLQ $0x03, SI
+	SHLQ $0x03, DI
+
+eluGradRowsF64AVX512_row:
+	TESTQ BX, BX
+	JZ    eluGradRowsF64AVX512_done
+	MOVQ  AX, R8
+	MOVQ  CX, R9
+	MOVQ  DX, R10
+	MOVQ  n+24(FP), R11
+	TESTQ R11, R11
+	JZ    eluGradRowsF64AVX512_next
+
+eluGradRowsF64AVX512_loop:
+	VMOVUPD (R9), Z0
+	VMOVUPD (R10), Z1
+	VMOVUPD vmF64Zero<>+0(SB), Z2
+	VMINPD  Z1, Z2, Z1
+	VADDPD  vmF64One<>+0(SB), Z1, Z1
+	VMULPD  Z1, Z0, Z0
+	VMOVUPD Z0, (R8)
+	ADDQ    $0x40, R8
+	ADDQ    $0x40, R9
+	ADDQ    $0x40, R10
+	SUBQ    $0x08, R11
+	JNZ     eluGradRowsF64AVX512_loop
+
+eluGradRowsF64AVX512_next:
+	ADDQ SI, AX
+	ADDQ DI, CX
+	ADDQ DI, DX
+	DECQ BX
+	JMP  eluGradRowsF64AVX512_row
+
+eluGradRowsF64AVX512_done:
+	VZEROUPPER
+	RET
+
 // func tanhF64AVX2(dst *float64, src *float64, bias *float64, n int)
 // Requires: AVX, AVX2, FMA3
 TEXT ·tanhF64AVX2(SB), NOSPLIT, $0-32
@@ -2365,6 +2457,98 @@ eluGradF64AVX2_loop:
 	JNZ     eluGradF64AVX2_loop
 
 eluGradF64AVX2_done:
+	VZEROUPPER
+	RET
+
+// func tanhGradRowsF64AVX2(dst *float64, grad *float64, y *float64, n int, rows int, ldd int, lds int)
+// Requires: AVX, FMA3
+TEXT ·tanhGradRowsF64AVX2(SB), NOSPLIT, $0-56
+	MOVQ dst+0(FP), AX
+	MOVQ grad+8(FP), CX
+	MOVQ y+16(FP), DX
+	MOVQ rows+32(FP), BX
+	MOVQ ldd+40(FP), SI
+	MOVQ lds+48(FP), DI
+	SHLQ $0x03, SI
+	SHLQ $0x03, DI
+
+tanhGradRowsF64AVX2_row:
+	TESTQ BX, BX
+	JZ    tanhGradRowsF64AVX2_done
+	MOVQ  AX, R8
+	MOVQ  CX, R9
+	MOVQ  DX, R10
+	MOVQ  n+24(FP), R11
+	TESTQ R11, R11
+	JZ    tanhGradRowsF64AVX2_next
+
+tanhGradRowsF64AVX2_loop:
+	VMOVUPD      (R9), Y0
+	VMOVUPD      (R10), Y1
+	VMULPD       Y1, Y0, Y2
+	VFNMADD231PD Y1, Y2, Y0
+	VMOVUPD      Y0, (R8)
+	ADDQ         $0x20, R8
+	ADDQ         $0x20, R9
+	ADDQ         $0x20, R10
+	SUBQ         $0x04, R11
+	JNZ          tanhGradRowsF64AVX2_loop
+
+tanhGradRowsF64AVX2_next:
+	ADDQ SI, AX
+	ADDQ DI, CX
+	ADDQ DI, DX
+	DECQ BX
+	JMP  tanhGradRowsF64AVX2_row
+
+tanhGradRowsF64AVX2_done:
+	VZEROUPPER
+	RET
+
+// func eluGradRowsF64AVX2(dst *float64, grad *float64, y *float64, n int, rows int, ldd int, lds int)
+// Requires: AVX
+TEXT ·eluGradRowsF64AVX2(SB), NOSPLIT, $0-56
+	MOVQ dst+0(FP), AX
+	MOVQ grad+8(FP), CX
+	MOVQ y+16(FP), DX
+	MOVQ rows+32(FP), BX
+	MOVQ ldd+40(FP), SI
+	MOVQ lds+48(FP), DI
+	SHLQ $0x03, SI
+	SHLQ $0x03, DI
+
+eluGradRowsF64AVX2_row:
+	TESTQ BX, BX
+	JZ    eluGradRowsF64AVX2_done
+	MOVQ  AX, R8
+	MOVQ  CX, R9
+	MOVQ  DX, R10
+	MOVQ  n+24(FP), R11
+	TESTQ R11, R11
+	JZ    eluGradRowsF64AVX2_next
+
+eluGradRowsF64AVX2_loop:
+	VMOVUPD (R9), Y0
+	VMOVUPD (R10), Y1
+	VMOVUPD vmF64Zero<>+0(SB), Y2
+	VMINPD  Y1, Y2, Y1
+	VADDPD  vmF64One<>+0(SB), Y1, Y1
+	VMULPD  Y1, Y0, Y0
+	VMOVUPD Y0, (R8)
+	ADDQ    $0x20, R8
+	ADDQ    $0x20, R9
+	ADDQ    $0x20, R10
+	SUBQ    $0x04, R11
+	JNZ     eluGradRowsF64AVX2_loop
+
+eluGradRowsF64AVX2_next:
+	ADDQ SI, AX
+	ADDQ DI, CX
+	ADDQ DI, DX
+	DECQ BX
+	JMP  eluGradRowsF64AVX2_row
+
+eluGradRowsF64AVX2_done:
 	VZEROUPPER
 	RET
 
@@ -3767,6 +3951,98 @@ eluGradF32AVX512_done:
 	VZEROUPPER
 	RET
 
+// func tanhGradRowsF32AVX512(dst *float32, grad *float32, y *float32, n int, rows int, ldd int, lds int)
+// Requires: AVX, AVX512F
+TEXT ·tanhGradRowsF32AVX512(SB), NOSPLIT, $0-56
+	MOVQ dst+0(FP), AX
+	MOVQ grad+8(FP), CX
+	MOVQ y+16(FP), DX
+	MOVQ rows+32(FP), BX
+	MOVQ ldd+40(FP), SI
+	MOVQ lds+48(FP), DI
+	SHLQ $0x02, SI
+	SHLQ $0x02, DI
+
+tanhGradRowsF32AVX512_row:
+	TESTQ BX, BX
+	JZ    tanhGradRowsF32AVX512_done
+	MOVQ  AX, R8
+	MOVQ  CX, R9
+	MOVQ  DX, R10
+	MOVQ  n+24(FP), R11
+	TESTQ R11, R11
+	JZ    tanhGradRowsF32AVX512_next
+
+tanhGradRowsF32AVX512_loop:
+	VMOVUPS      (R9), Z0
+	VMOVUPS      (R10), Z1
+	VMULPS       Z1, Z0, Z2
+	VFNMADD231PS Z1, Z2, Z0
+	VMOVUPS      Z0, (R8)
+	ADDQ         $0x40, R8
+	ADDQ         $0x40, R9
+	ADDQ         $0x40, R10
+	SUBQ         $0x10, R11
+	JNZ          tanhGradRowsF32AVX512_loop
+
+tanhGradRowsF32AVX512_next:
+	ADDQ SI, AX
+	ADDQ DI, CX
+	ADDQ DI, DX
+	DECQ BX
+	JMP  tanhGradRowsF32AVX512_row
+
+tanhGradRowsF32AVX512_done:
+	VZEROUPPER
+	RET
+
+// func eluGradRowsF32AVX512(dst *float32, grad *float32, y *float32, n int, rows int, ldd int, lds int)
+// Requires: AVX, AVX512F
+TEXT ·eluGradRowsF32AVX512(SB), NOSPLIT, $0-56
+	MOVQ dst+0(FP), AX
+	MOVQ grad+8(FP), CX
+	MOVQ y+16(FP), DX
+	MOVQ rows+32(FP), BX
+	MOVQ ldd+40(FP), SI
+	MOVQ lds+48(FP), DI
+	SHLQ $0x02, SI
+	SHLQ $0x02, DI
+
+eluGradRowsF32AVX512_row:
+	TESTQ BX, BX
+	JZ    eluGradRowsF32AVX512_done
+	MOVQ  AX, R8
+	MOVQ  CX, R9
+	MOVQ  DX, R10
+	MOVQ  n+24(FP), R11
+	TESTQ R11, R11
+	JZ    eluGradRowsF32AVX512_next
+
+eluGradRowsF32AVX512_loop:
+	VMOVUPS (R9), Z0
+	VMOVUPS (R10), Z1
+	VMOVUPS vmF32Zero<>+0(SB), Z2
+	VMINPS  Z1, Z2, Z1
+	VADDPS  vmF32One<>+0(SB), Z1, Z1
+	VMULPS  Z1, Z0, Z0
+	VMOVUPS Z0, (R8)
+	ADDQ    $0x40, R8
+	ADDQ    $0x40, R9
+	ADDQ    $0x40, R10
+	SUBQ    $0x10, R11
+	JNZ     eluGradRowsF32AVX512_loop
+
+eluGradRowsF32AVX512_next:
+	ADDQ SI, AX
+	ADDQ DI, CX
+	ADDQ DI, DX
+	DECQ BX
+	JMP  eluGradRowsF32AVX512_row
+
+eluGradRowsF32AVX512_done:
+	VZEROUPPER
+	RET
+
 // func tanhF32AVX2(dst *float32, src *float32, bias *float32, n int)
 // Requires: AVX, AVX2, FMA3
 TEXT ·tanhF32AVX2(SB), NOSPLIT, $0-32
@@ -4525,6 +4801,98 @@ eluGradF32AVX2_loop:
 	JNZ     eluGradF32AVX2_loop
 
 eluGradF32AVX2_done:
+	VZEROUPPER
+	RET
+
+// func tanhGradRowsF32AVX2(dst *float32, grad *float32, y *float32, n int, rows int, ldd int, lds int)
+// Requires: AVX, FMA3
+TEXT ·tanhGradRowsF32AVX2(SB), NOSPLIT, $0-56
+	MOVQ dst+0(FP), AX
+	MOVQ grad+8(FP), CX
+	MOVQ y+16(FP), DX
+	MOVQ rows+32(FP), BX
+	MOVQ ldd+40(FP), SI
+	MOVQ lds+48(FP), DI
+	SHLQ $0x02, SI
+	SHLQ $0x02, DI
+
+tanhGradRowsF32AVX2_row:
+	TESTQ BX, BX
+	JZ    tanhGradRowsF32AVX2_done
+	MOVQ  AX, R8
+	MOVQ  CX, R9
+	MOVQ  DX, R10
+	MOVQ  n+24(FP), R11
+	TESTQ R11, R11
+	JZ    tanhGradRowsF32AVX2_next
+
+tanhGradRowsF32AVX2_loop:
+	VMOVUPS      (R9), Y0
+	VMOVUPS      (R10), Y1
+	VMULPS       Y1, Y0, Y2
+	VFNMADD231PS Y1, Y2, Y0
+	VMOVUPS      Y0, (R8)
+	ADDQ         $0x20, R8
+	ADDQ         $0x20, R9
+	ADDQ         $0x20, R10
+	SUBQ         $0x08, R11
+	JNZ          tanhGradRowsF32AVX2_loop
+
+tanhGradRowsF32AVX2_next:
+	ADDQ SI, AX
+	ADDQ DI, CX
+	ADDQ DI, DX
+	DECQ BX
+	JMP  tanhGradRowsF32AVX2_row
+
+tanhGradRowsF32AVX2_done:
+	VZEROUPPER
+	RET
+
+// func eluGradRowsF32AVX2(dst *float32, grad *float32, y *float32, n int, rows int, ldd int, lds int)
+// Requires: AVX
+TEXT ·eluGradRowsF32AVX2(SB), NOSPLIT, $0-56
+	MOVQ dst+0(FP), AX
+	MOVQ grad+8(FP), CX
+	MOVQ y+16(FP), DX
+	MOVQ rows+32(FP), BX
+	MOVQ ldd+40(FP), SI
+	MOVQ lds+48(FP), DI
+	SHLQ $0x02, SI
+	SHLQ $0x02, DI
+
+eluGradRowsF32AVX2_row:
+	TESTQ BX, BX
+	JZ    eluGradRowsF32AVX2_done
+	MOVQ  AX, R8
+	MOVQ  CX, R9
+	MOVQ  DX, R10
+	MOVQ  n+24(FP), R11
+	TESTQ R11, R11
+	JZ    eluGradRowsF32AVX2_next
+
+eluGradRowsF32AVX2_loop:
+	VMOVUPS (R9), Y0
+	VMOVUPS (R10), Y1
+	VMOVUPS vmF32Zero<>+0(SB), Y2
+	VMINPS  Y1, Y2, Y1
+	VADDPS  vmF32One<>+0(SB), Y1, Y1
+	VMULPS  Y1, Y0, Y0
+	VMOVUPS Y0, (R8)
+	ADDQ    $0x20, R8
+	ADDQ    $0x20, R9
+	ADDQ    $0x20, R10
+	SUBQ    $0x08, R11
+	JNZ     eluGradRowsF32AVX2_loop
+
+eluGradRowsF32AVX2_next:
+	ADDQ SI, AX
+	ADDQ DI, CX
+	ADDQ DI, DX
+	DECQ BX
+	JMP  eluGradRowsF32AVX2_row
+
+eluGradRowsF32AVX2_done:
 	VZEROUPPER
 	RET
 

@@ -176,6 +176,49 @@ func (f *Funcs[T]) rows(op int, dst []T, ldd int, src []T, lds int, bias []T, ro
 	}
 }
 
+// TanhGradRows sets dst[r·ldd + i] = g[r·lds + i]·(1 − y[r·lds + i]²)
+// for r < rows and i < n: [Funcs.TanhGrad] on a block of rows, fused with
+// their copy into a strided matrix (one call for the block where the rows
+// are whole vectors wide). g and y share the stride lds; dst must not
+// overlap them.
+func (f *Funcs[T]) TanhGradRows(dst []T, ldd int, g, y []T, lds, n, rows int) {
+	f.gradRows(opTanh, dst, ldd, g, y, lds, n, rows)
+}
+
+// ELUGradRows is [Funcs.ELUGrad] on a block of rows, as
+// [Funcs.TanhGradRows].
+func (f *Funcs[T]) ELUGradRows(dst []T, ldd int, g, y []T, lds, n, rows int) {
+	f.gradRows(opELU, dst, ldd, g, y, lds, n, rows)
+}
+
+func (f *Funcs[T]) gradRows(op int, dst []T, ldd int, g, y []T, lds, n, rows int) {
+	if rows <= 0 || n <= 0 {
+		return
+	}
+	if ldd < n || lds < n || len(dst) < (rows-1)*ldd+n || len(g) < (rows-1)*lds+n || len(y) < (rows-1)*lds+n {
+		panic(fmt.Sprintf("vmath: %d gradient rows of %d elements (%d, %d, stride %d) into %d (stride %d)", rows, n, len(g), len(y), lds, len(dst), ldd))
+	}
+	one := f.TanhGrad
+	if op == opELU {
+		one = f.ELUGrad
+	}
+	body := 0
+	if f.kernels != noKernels {
+		body = n - n%f.lanes
+	}
+	if body > 0 {
+		f.gradRowsAsm(op, &dst[0], &g[0], &y[0], body, rows, ldd, lds)
+	}
+	if body == n {
+		return
+	}
+	for r := range rows {
+		d := dst[r*ldd+body : r*ldd+n]
+		copy(d, g[r*lds+body:r*lds+n])
+		one(d, y[r*lds+body:r*lds+n])
+	}
+}
+
 // TanhGrad multiplies g[i] by 1 − y[i]², the derivative of tanh at the x
 // with y = tanh x.
 func (f *Funcs[T]) TanhGrad(g, y []T) {

@@ -128,9 +128,10 @@ func TestFuncs(t *testing.T) {
 	}
 }
 
-// TestRows: the row-block activations give the bits of [Funcs.Tanh] and
-// [Funcs.ELU] row by row (which TestFuncs checks against math), for widths
-// with and without a ragged tail, and leave the gaps between rows alone.
+// TestRows: the row-block activations and derivatives give the bits of
+// [Funcs.Tanh], [Funcs.ELU], [Funcs.TanhGrad] and [Funcs.ELUGrad] row by
+// row (which TestFuncs checks against math), for widths with and without a
+// ragged tail, and leave the gaps between rows alone.
 func TestRows(t *testing.T) {
 	for _, a := range []gemm.Arch{gemm.Generic, gemm.AVX2, gemm.AVX512} {
 		t.Run(fmt.Sprintf("%s/float64", a), func(t *testing.T) { testRows[float64](t, a) })
@@ -179,6 +180,37 @@ func testRows[T gemm.Float](t *testing.T, a gemm.Arch) {
 					same := got[i] == want[i] || (math.IsNaN(float64(got[i])) && math.IsNaN(float64(want[i])))
 					if !same {
 						t.Fatalf("%s %sRows n=%d rows=%d: element %d (row %d) = %g, want %g", a, act, n, rows, i, i/ldd, float64(got[i]), float64(want[i]))
+					}
+				}
+				// The derivative rows: the activation's values at stride
+				// ldd serve as y, gradients at the same stride.
+				g := make([]T, len(got))
+				for i := range g {
+					g[i] = T(r.NormFloat64())
+				}
+				gotG := make([]T, (rows-1)*lds+n+1)
+				for i := range gotG {
+					gotG[i] = 42
+				}
+				wantG := append([]T(nil), gotG...)
+				if act == "tanh" {
+					f.TanhGradRows(gotG, lds, g, got, ldd, n, rows)
+				} else {
+					f.ELUGradRows(gotG, lds, g, got, ldd, n, rows)
+				}
+				for row := range rows {
+					d := wantG[row*lds : row*lds+n]
+					copy(d, g[row*ldd:row*ldd+n])
+					if act == "tanh" {
+						f.TanhGrad(d, got[row*ldd:row*ldd+n])
+					} else {
+						f.ELUGrad(d, got[row*ldd:row*ldd+n])
+					}
+				}
+				for i := range gotG {
+					same := gotG[i] == wantG[i] || (math.IsNaN(float64(gotG[i])) && math.IsNaN(float64(wantG[i])))
+					if !same {
+						t.Fatalf("%s %sGradRows n=%d rows=%d: element %d (row %d) = %g, want %g", a, act, n, rows, i, i/lds, float64(gotG[i]), float64(wantG[i]))
 					}
 				}
 			}

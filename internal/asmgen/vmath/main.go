@@ -72,6 +72,8 @@ func main() {
 		activationRows(s, c, "elu")
 		gradient(s, c, "tanhGrad")
 		gradient(s, c, "eluGrad")
+		gradientRows(s, c, "tanhGrad")
+		gradientRows(s, c, "eluGrad")
 	}
 	conversion("narrowAVX2", "func(dst *float32, src *float64, n int)",
 		"narrowAVX2 sets dst[i] = float32(src[i]) (rounded to nearest even) for i < n, n a multiple of 4.")
@@ -561,6 +563,70 @@ func gradient(s isa, c *consts, name string) {
 	ADDQ(U8(s.lanes()*s.elem()), y)
 	SUBQ(U8(s.lanes()), n)
 	JNZ(LabelRef(fn + "_loop"))
+	Label(fn + "_done")
+	VZEROUPPER()
+	RET()
+}
+
+// gradientRows emits name+"Rows"+suffix(dst, grad, y *T, n, rows, ldd,
+// lds int): dst[r·ldd + i] = grad[r·lds + i]·f′ given y[r·lds + i] = f(x),
+// for r < rows and i < n, n a multiple of the lanes: the copy of a block of
+// gradient rows into a strided matrix fused with the derivative.
+func gradientRows(s isa, c *consts, name string) {
+	typ := "float64"
+	if s.f32 {
+		typ = "float32"
+	}
+	fn := name + "Rows" + s.suffix
+	TEXT(fn, NOSPLIT, fmt.Sprintf("func(dst, grad, y *%s, n, rows, ldd, lds int)", typ))
+	Pragma("noescape")
+	Doc(fmt.Sprintf("%s sets dst[r·ldd + i] = grad[r·lds + i] times the derivative of the activation at y[r·lds + i] = f(x) for r < rows and i < n, n a multiple of %d.", fn, s.lanes()))
+	dst0 := Load(Param("dst"), GP64())
+	g0 := Load(Param("grad"), GP64())
+	y0 := Load(Param("y"), GP64())
+	rows := Load(Param("rows"), GP64())
+	ldd := Load(Param("ldd"), GP64())
+	lds := Load(Param("lds"), GP64())
+	SHLQ(U8(shift(s.elem())), ldd)
+	SHLQ(U8(shift(s.elem())), lds)
+	dst, g, y, n := GP64(), GP64(), GP64(), GP64()
+	Label(fn + "_row")
+	TESTQ(rows, rows)
+	JZ(LabelRef(fn + "_done"))
+	MOVQ(dst0, dst)
+	MOVQ(g0, g)
+	MOVQ(y0, y)
+	Load(Param("n"), n)
+	TESTQ(n, n)
+	JZ(LabelRef(fn + "_next"))
+	Label(fn + "_loop")
+	gv, yv := s.vreg(), s.vreg()
+	s.load(Mem{Base: g}, gv)
+	s.load(Mem{Base: y}, yv)
+	switch name {
+	case "tanhGrad": // g − (g·y)·y
+		t := s.vreg()
+		s.mul(yv, gv, t)
+		s.fnma231(yv, t, gv)
+	case "eluGrad": // g·(min(y, 0) + 1)
+		zero := s.vreg()
+		s.load(c.m["Zero"], zero)
+		s.min(yv, zero, yv)
+		s.add(c.m["One"], yv, yv)
+		s.mul(yv, gv, gv)
+	}
+	s.store(gv, Mem{Base: dst})
+	ADDQ(U8(s.lanes()*s.elem()), dst)
+	ADDQ(U8(s.lanes()*s.elem()), g)
+	ADDQ(U8(s.lanes()*s.elem()), y)
+	SUBQ(U8(s.lanes()), n)
+	JNZ(LabelRef(fn + "_loop"))
+	Label(fn + "_next")
+	ADDQ(ldd, dst0)
+	ADDQ(lds, g0)
+	ADDQ(lds, y0)
+	DECQ(rows)
+	JMP(LabelRef(fn + "_row"))
 	Label(fn + "_done")
 	VZEROUPPER()
 	RET()
