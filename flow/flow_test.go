@@ -703,16 +703,16 @@ func TestStepDoesNotAllocate(t *testing.T) {
 	}
 }
 
-// TestGoroutinesDoNotChangeTheStep: a training step's loss and gradients
-// are the same bit for bit on 1 and 3 goroutines (tasks are fixed by the
+// TestGoroutinesDoNotChangeTheStep: a training step's loss, gradients and
+// updated parameters are the same bit for bit on 1 and 3 goroutines (tasks are fixed by the
 // sizes, sums run in a fixed order), with 2 or 3 copies of the model
 // running micro-batches at once (a partial round included), and with any
 // micro-batch to rounding.
 func TestGoroutinesDoNotChangeTheStep(t *testing.T) {
 	mpitest.Run(t, 1, func(c mpi.Comm) error {
 		type result struct {
-			loss  float64
-			grads []float64
+			loss          float64
+			grads, values []float64 // values after the optimizer's step
 		}
 		run := func(workers, micro, copies int) (result, error) {
 			s, err := newSetupWorkers(c, workers, config{dims: []int{4, 4}, grid: []int{1, 1}, layers: 2, beta: 1, kappa: 0.2, batch: 6, random: true,
@@ -722,13 +722,14 @@ func TestGoroutinesDoNotChangeTheStep(t *testing.T) {
 			}
 			defer s.close()
 			s.trainer.SetMicroBatch(micro)
-			loss, err := s.trainer.Gradient(3)
+			st, err := s.trainer.Step(3) // the optimizer's update in shares on the copies
 			if err != nil {
 				return result{}, err
 			}
-			r := result{loss: loss}
+			r := result{loss: st.Loss}
 			for _, p := range s.trainer.Params() {
 				r.grads = append(r.grads, p.Grad...)
+				r.values = append(r.values, p.Value...)
 			}
 			return r, nil
 		}
@@ -739,6 +740,11 @@ func TestGoroutinesDoNotChangeTheStep(t *testing.T) {
 			for i := range a.grads {
 				if a.grads[i] != b.grads[i] {
 					return fmt.Errorf("gradient %d: %v on 1 goroutine, %v %s", i, a.grads[i], b.grads[i], what)
+				}
+			}
+			for i := range a.values {
+				if a.values[i] != b.values[i] {
+					return fmt.Errorf("parameter %d after the step: %v on 1 goroutine, %v %s", i, a.values[i], b.values[i], what)
 				}
 			}
 			return nil

@@ -49,6 +49,8 @@ type stepper struct {
 	job  partJob
 	loss float64
 	err  error
+	// optimizer share (optShare < 0: the job is a micro-batch)
+	optShare int
 }
 
 // partJob is a micro-batch: members [m0, m0+b) of the replica's share
@@ -88,7 +90,7 @@ func (tr *Trainer) SetCopies(cs []Copy) error {
 		for j, p := range ps {
 			p.Value = tr.params[j].Value
 		}
-		ss = append(ss, &stepper{tr: tr, flow: c.Flow, pf: c.PF, tape: c.Tape, target: c.Target, domain: mpi.Self(), params: ps})
+		ss = append(ss, &stepper{tr: tr, flow: c.Flow, pf: c.PF, tape: c.Tape, target: c.Target, domain: mpi.Self(), params: ps, optShare: -1})
 	}
 	tr.copies = ss
 	if len(ss) > 1 {
@@ -121,8 +123,13 @@ func (tr *Trainer) stopCopies() {
 	tr.start, tr.copies = nil, nil
 }
 
-// run computes the gradient of the copy's job from zero.
+// run computes the gradient of the copy's job from zero, or its share of
+// the optimizer's update.
 func (s *stepper) run() {
+	if s.optShare >= 0 {
+		s.tr.opt.Update(s.optShare, len(s.tr.copies))
+		return
+	}
 	start := s.tape.Begin()
 	s.params.ZeroGrad()
 	s.tape.End(gradSumKind, start, 0, false)
@@ -188,6 +195,7 @@ func (tr *Trainer) Gradient(n int) (float64, error) {
 			for c := range round {
 				m0 := (j0 + c) * mb
 				tr.copies[c].job = partJob{n: n, first: first, m0: m0, b: min(mb, b-m0)}
+				tr.copies[c].optShare = -1
 			}
 			for c := 1; c < round; c++ {
 				tr.start[c] <- struct{}{}
@@ -216,6 +224,29 @@ func (tr *Trainer) Gradient(n int) (float64, error) {
 		loss = 0
 	}
 	return mpi.SumFloat64(env.World, loss) / float64(tr.batch), nil
+}
+
+// update applies the optimizer's step begun, in shares on the copies'
+// goroutines when there are copies.
+func (tr *Trainer) update() {
+	nc := len(tr.copies)
+	if nc <= 1 {
+		tr.opt.Update(0, 1)
+		return
+	}
+	for c, s := range tr.copies {
+		s.optShare = c
+	}
+	for c := 1; c < nc; c++ {
+		tr.start[c] <- struct{}{}
+	}
+	tr.copies[0].run()
+	for c := 1; c < nc; c++ {
+		<-tr.done
+	}
+	for _, s := range tr.copies {
+		s.optShare = -1
+	}
 }
 
 // checkCopies verifies that the copies still share the model's parameter

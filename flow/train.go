@@ -75,7 +75,7 @@ func NewTrainer(env Env, f GaugeFlow, target *Target, opt *nnlayers.Adam, tape *
 		return nil, fmt.Errorf("flow: a batch of %d does not split over %d replicas", batch, env.Replicas)
 	}
 	tr := &Trainer{env: env, flow: f, target: target, opt: opt, tape: tape, seed: seed, batch: batch, params: f.Params()}
-	tr.main = stepper{tr: tr, flow: f, tape: tape, target: target, domain: env.Domain, params: tr.params}
+	tr.main = stepper{tr: tr, flow: f, tape: tape, target: target, domain: env.Domain, params: tr.params, optShare: -1}
 	return tr, nil
 }
 
@@ -177,7 +177,8 @@ func (tr *Trainer) Step(n int) (StepResult, error) {
 	}
 	lr := tr.opt.LR()
 	start := tr.tape.Begin()
-	norm := tr.opt.Step()
+	norm := tr.opt.Begin()
+	tr.update()
 	tr.tape.End(optimizerKind, start, 0, false)
 	return StepResult{Loss: loss, GradNorm: norm, LR: lr}, nil
 }

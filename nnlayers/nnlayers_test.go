@@ -453,6 +453,63 @@ func TestWorkerCountDoesNotMatter(t *testing.T) {
 // TestAdamReference follows Adam, AdamW (with clipping and a decaying
 // learning rate) for three steps on L = ½ Σ a θ² against trajectories
 // computed independently (Python, written from the update formulas).
+// TestAdamShares: the update applied in shares (Begin, then Update on
+// every share, in any order) is the update of Step, bit for bit, with
+// shares that cut parameters and shares that are empty.
+func TestAdamShares(t *testing.T) {
+	newSet := func() Params {
+		ps := Params{NewParam("a", 5), NewParam("b", 7), NewParam("c", 1)}
+		for k, p := range ps {
+			for i := range p.Value {
+				p.Value[i] = float64(k) - 0.3*float64(i)
+			}
+		}
+		return ps
+	}
+	cfg := AdamConfig{LR: 0.05, Eps: 0.02, WeightDecay: 0.1, Decoupled: true, ClipNorm: 0.7}
+	for _, shares := range []int{2, 3, 20} {
+		ps1, ps2 := newSet(), newSet()
+		a1, err := NewAdam(ps1, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a2, err := NewAdam(ps2, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for step := range 3 {
+			for k := range ps1 {
+				for i := range ps1[k].Grad {
+					g := math.Sin(float64(7*step+3*k+i)) * 0.4
+					ps1[k].Grad[i], ps2[k].Grad[i] = g, g
+				}
+			}
+			n1 := a1.Step()
+			n2 := a2.Begin()
+			for w := shares - 1; w >= 0; w-- {
+				a2.Update(w, shares)
+			}
+			if n1 != n2 {
+				t.Fatalf("%d shares, step %d: gradient norm %v, want %v", shares, step, n2, n1)
+			}
+			moved := 0
+			for k := range ps1 {
+				for i, v := range ps1[k].Value {
+					if ps2[k].Value[i] != v {
+						t.Fatalf("%d shares, step %d: %s[%d] = %v, Step gives %v", shares, step, ps1[k].Name, i, ps2[k].Value[i], v)
+					}
+					if v != float64(k)-0.3*float64(i) {
+						moved++
+					}
+				}
+			}
+			if moved < 12 {
+				t.Fatalf("%d shares, step %d: only %d of 13 parameters moved", shares, step, moved)
+			}
+		}
+	}
+}
+
 func TestAdamReference(t *testing.T) {
 	cases := []struct {
 		name string

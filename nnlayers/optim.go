@@ -29,10 +29,12 @@ type AdamConfig struct {
 // with lr_t = LR · DecayFactor^⌊(t−1)/DecayEvery⌋ at step t = 1, 2, …, after
 // clipping the global gradient norm.
 type Adam struct {
-	cfg    AdamConfig
-	params Params
-	m, v   [][]float64
-	step   int
+	cfg     AdamConfig
+	params  Params
+	m, v    [][]float64
+	step    int
+	pending adamUpdate // the update of the step begun
+	total   int        // elements of all parameters
 }
 
 // NewAdam returns the optimizer of ps.
@@ -56,6 +58,7 @@ func NewAdam(ps Params, cfg AdamConfig) (*Adam, error) {
 	for _, p := range ps {
 		a.m = append(a.m, make([]float64, p.Size()))
 		a.v = append(a.v, make([]float64, p.Size()))
+		a.total += p.Size()
 	}
 	return a, nil
 }
@@ -74,8 +77,18 @@ func (a *Adam) LR() float64 {
 
 // Step updates the parameters from their gradients (already summed over
 // ranks) and returns the gradient norm before clipping. It does not clear
-// the gradients.
+// the gradients. It is Begin followed by Update(0, 1).
 func (a *Adam) Step() float64 {
+	norm := a.Begin()
+	a.Update(0, 1)
+	return norm
+}
+
+// Begin starts a step: it takes the gradient norm (returned, before
+// clipping) and the step's constants. Update then applies the update in
+// shares, which may run on goroutines at once; the update is element-wise,
+// so its result does not depend on the shares.
+func (a *Adam) Begin() float64 {
 	c := a.cfg
 	lr := a.LR()
 	a.step++
@@ -84,23 +97,49 @@ func (a *Adam) Step() float64 {
 	if c.ClipNorm > 0 && norm > c.ClipNorm {
 		scale = c.ClipNorm / norm
 	}
-	bc1 := 1 - math.Pow(c.Beta1, float64(a.step))
-	bc2 := 1 - math.Pow(c.Beta2, float64(a.step))
-	for k, p := range a.params {
-		m, v := a.m[k], a.v[k]
-		for i, g := range p.Grad {
-			g *= scale
-			if c.Decoupled {
-				p.Value[i] -= lr * c.WeightDecay * p.Value[i]
-			} else {
-				g += c.WeightDecay * p.Value[i]
-			}
-			m[i] = c.Beta1*m[i] + (1-c.Beta1)*g
-			v[i] = c.Beta2*v[i] + (1-c.Beta2)*g*g
-			p.Value[i] -= lr * (m[i] / bc1) / (math.Sqrt(v[i]/bc2) + c.Eps)
-		}
-	}
+	a.pending = adamUpdate{cfg: &a.cfg, lr: lr, scale: scale,
+		bc1: 1 - math.Pow(c.Beta1, float64(a.step)), bc2: 1 - math.Pow(c.Beta2, float64(a.step))}
 	return norm
+}
+
+// Update applies share w of n of the update of the step begun: the
+// elements [total·w/n, total·(w+1)/n) of the parameters in order.
+func (a *Adam) Update(w, n int) {
+	if a.pending.cfg == nil {
+		panic("nnlayers: Adam.Update without Begin")
+	}
+	lo, hi := a.total*w/n, a.total*(w+1)/n
+	off := 0
+	for k, p := range a.params {
+		size := len(p.Value)
+		i0, i1 := max(lo-off, 0), min(hi-off, size)
+		if i0 < i1 {
+			a.pending.run(p.Value[i0:i1], p.Grad[i0:i1], a.m[k][i0:i1], a.v[k][i0:i1])
+		}
+		off += size
+	}
+}
+
+// adamUpdate is one step's update of a stretch of parameters.
+type adamUpdate struct {
+	cfg                 *AdamConfig
+	lr, scale, bc1, bc2 float64
+}
+
+func (u *adamUpdate) run(val, grad, m, v []float64) {
+	c := u.cfg
+	grad, m, v = grad[:len(val)], m[:len(val)], v[:len(val)]
+	for i, g := range grad {
+		g *= u.scale
+		if c.Decoupled {
+			val[i] -= u.lr * c.WeightDecay * val[i]
+		} else {
+			g += c.WeightDecay * val[i]
+		}
+		m[i] = c.Beta1*m[i] + (1-c.Beta1)*g
+		v[i] = c.Beta2*v[i] + (1-c.Beta2)*g*g
+		val[i] -= u.lr * (m[i] / u.bc1) / (math.Sqrt(v[i]/u.bc2) + c.Eps)
+	}
 }
 
 const adamMagic = "PFNNADM1"
