@@ -7,6 +7,7 @@ import (
 	"pfmpi/nnlayers"
 	"pfmpi/pfflow"
 	"pfmpi/rng"
+	"pfmpi/vmath"
 )
 
 // A training step runs the replica's share of the batch in micro-batches
@@ -49,9 +50,21 @@ type stepper struct {
 	job  partJob
 	loss float64
 	err  error
-	// optimizer share (optShare < 0: the job is a micro-batch)
-	optShare int
+	// the copy's task: a micro-batch (job), or a share of the optimizer's
+	// update or of the sum of a round's gradients
+	task  copyTask
+	share int
+	round int // copies whose gradients a taskSum adds
 }
+
+// copyTask is what a copy's goroutine does when started.
+type copyTask int
+
+const (
+	taskMicroBatch copyTask = iota
+	taskUpdate              // share of the optimizer's update
+	taskSum                 // share of the sum of a round's gradients
+)
 
 // partJob is a micro-batch: members [m0, m0+b) of the replica's share
 // (global indices first+m0 …) of step n.
@@ -90,7 +103,7 @@ func (tr *Trainer) SetCopies(cs []Copy) error {
 		for j, p := range ps {
 			p.Value = tr.params[j].Value
 		}
-		ss = append(ss, &stepper{tr: tr, flow: c.Flow, pf: c.PF, tape: c.Tape, target: c.Target, domain: mpi.Self(), params: ps, optShare: -1})
+		ss = append(ss, &stepper{tr: tr, flow: c.Flow, pf: c.PF, tape: c.Tape, target: c.Target, domain: mpi.Self(), params: ps})
 	}
 	tr.copies = ss
 	if len(ss) > 1 {
@@ -126,8 +139,12 @@ func (tr *Trainer) stopCopies() {
 // run computes the gradient of the copy's job from zero, or its share of
 // the optimizer's update.
 func (s *stepper) run() {
-	if s.optShare >= 0 {
-		s.tr.opt.Update(s.optShare, len(s.tr.copies))
+	switch s.task {
+	case taskUpdate:
+		s.tr.opt.Update(s.share, len(s.tr.copies))
+		return
+	case taskSum:
+		s.tr.sumShare(s.share, s.round)
 		return
 	}
 	start := s.tape.Begin()
@@ -195,7 +212,6 @@ func (tr *Trainer) Gradient(n int) (float64, error) {
 			for c := range round {
 				m0 := (j0 + c) * mb
 				tr.copies[c].job = partJob{n: n, first: first, m0: m0, b: min(mb, b-m0)}
-				tr.copies[c].optShare = -1
 			}
 			for c := 1; c < round; c++ {
 				tr.start[c] <- struct{}{}
@@ -210,10 +226,10 @@ func (tr *Trainer) Gradient(n int) (float64, error) {
 					return 0, s.err
 				}
 				loss += s.loss
-				start := t.Begin()
-				addGradsOf(tr.params, s.params)
-				t.End(gradSumKind, start, 0, false)
 			}
+			start := t.Begin()
+			tr.onCopies(taskSum, round)
+			t.End(gradSumKind, start, 0, false)
 		}
 	}
 	start := t.Begin()
@@ -229,13 +245,19 @@ func (tr *Trainer) Gradient(n int) (float64, error) {
 // update applies the optimizer's step begun, in shares on the copies'
 // goroutines when there are copies.
 func (tr *Trainer) update() {
-	nc := len(tr.copies)
-	if nc <= 1 {
+	if len(tr.copies) <= 1 {
 		tr.opt.Update(0, 1)
 		return
 	}
+	tr.onCopies(taskUpdate, 0)
+}
+
+// onCopies runs task in shares on every copy's goroutine (copy 0 on the
+// caller's) and waits for them.
+func (tr *Trainer) onCopies(task copyTask, round int) {
+	nc := len(tr.copies)
 	for c, s := range tr.copies {
-		s.optShare = c
+		s.task, s.share, s.round = task, c, round
 	}
 	for c := 1; c < nc; c++ {
 		tr.start[c] <- struct{}{}
@@ -245,7 +267,28 @@ func (tr *Trainer) update() {
 		<-tr.done
 	}
 	for _, s := range tr.copies {
-		s.optShare = -1
+		s.task = taskMicroBatch
+	}
+}
+
+// sumShare adds the gradients of copies [0, round), in that order, to the
+// trainer's, for share w of len(copies) of the parameters' elements (the
+// order of every element's sum does not depend on the shares).
+func (tr *Trainer) sumShare(w, round int) {
+	nc := len(tr.copies)
+	total := tr.params.Size()
+	lo, hi := total*w/nc, total*(w+1)/nc
+	off := 0
+	for j, p := range tr.params {
+		size := len(p.Grad)
+		i0, i1 := max(lo-off, 0), min(hi-off, size)
+		if i0 < i1 {
+			d := p.Grad[i0:i1]
+			for c := range round {
+				vmath.Add(d, tr.copies[c].params[j].Grad[i0:i1])
+			}
+		}
+		off += size
 	}
 }
 
@@ -281,16 +324,6 @@ func setGrads(ps nnlayers.Params, sum []float64) {
 	off := 0
 	for _, p := range ps {
 		off += copy(p.Grad, sum[off:off+len(p.Grad)])
-	}
-}
-
-// addGradsOf adds the gradients of src to those of dst (the same shapes).
-func addGradsOf(dst, src nnlayers.Params) {
-	for j, p := range src {
-		d := dst[j].Grad
-		for i, g := range p.Grad {
-			d[i] += g
-		}
 	}
 }
 

@@ -75,7 +75,7 @@ func NewTrainer(env Env, f GaugeFlow, target *Target, opt *nnlayers.Adam, tape *
 		return nil, fmt.Errorf("flow: a batch of %d does not split over %d replicas", batch, env.Replicas)
 	}
 	tr := &Trainer{env: env, flow: f, target: target, opt: opt, tape: tape, seed: seed, batch: batch, params: f.Params()}
-	tr.main = stepper{tr: tr, flow: f, tape: tape, target: target, domain: env.Domain, params: tr.params, optShare: -1}
+	tr.main = stepper{tr: tr, flow: f, tape: tape, target: target, domain: env.Domain, params: tr.params}
 	return tr, nil
 }
 
