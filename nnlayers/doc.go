@@ -107,6 +107,8 @@
 // [Adam] implements Adam and AdamW (decoupled weight decay) with the ε the
 // paper tunes (0.01–0.02), global gradient-norm clipping and a step-decay
 // schedule; its state and the parameters serialise exactly ([WriteParams],
-// [Adam.WriteState]). [AllreduceGrads] sums the gradients over the world
+// [Adam.WriteState]). The update is element-wise: [Adam.Begin] and
+// [Adam.Update] apply it in shares on several goroutines with the result of
+// [Adam.Step]. [AllreduceGrads] sums the gradients over the world
 // communicator (domain and replica ranks) in a fixed order.
 package nnlayers
