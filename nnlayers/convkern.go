@@ -424,16 +424,16 @@ func (e *epilogue[C]) Finish(c []C, ldc, i, m, j, n int) {
 		return
 	}
 	bias := s.bias[j : j+n]
+	block := c[i*ldc+j:]
 	switch e.act {
 	case Tanh:
-		s.vm.TanhRows(c[i*ldc+j:], ldc, c[i*ldc+j:], ldc, bias, m)
+		s.vm.TanhRows(block, ldc, block, ldc, bias, m)
 	case ELU:
-		s.vm.ELURows(c[i*ldc+j:], ldc, c[i*ldc+j:], ldc, bias, m)
+		s.vm.ELURows(block, ldc, block, ldc, bias, m)
 	}
-	for r := i; r < i+m; r++ {
+	for r := i; r < i+m && e.act != Tanh && e.act != ELU; r++ {
 		row := c[r*ldc+j : r*ldc+j+n]
 		switch e.act {
-		case Tanh, ELU: // above
 		case Identity:
 			bias = bias[:len(row)]
 			for k := range row {

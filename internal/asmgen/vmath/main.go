@@ -385,6 +385,8 @@ func activation(s isa, c *consts, name string) {
 	src := Load(Param("src"), GP64())
 	bias := Load(Param("bias"), GP64())
 	n := Load(Param("n"), GP64())
+	TESTQ(bias, bias) // nil: the loops without bias
+	JZ(LabelRef(fmt.Sprintf("%s_bias%v_x%d", fn, false, s.unroll())))
 	for _, withBias := range []bool{true, false} {
 		activationLoops(s, c, name, fn, dst, src, bias, n, withBias, fn+"_done")
 	}
@@ -444,8 +446,8 @@ func shift(elem int) int {
 
 // activationLoops emits the loops of an activation kernel over n elements
 // from src (plus bias when withBias) into dst, advancing the pointers and
-// counting n down, and jumps to done at the end. Without bias the kernel
-// of fn enters at its bias-free loop when bias is nil.
+// counting n down, and jumps to done at the end. The loops without bias
+// are labelled fn_biasfalse_xU.
 func activationLoops(s isa, c *consts, name, fn string, dst, src, bias, n reg.Register, withBias bool, done string) {
 	vb := s.lanes() * s.elem() // bytes per vector
 	for _, u := range []int{s.unroll(), 1} {
@@ -453,10 +455,6 @@ func activationLoops(s isa, c *consts, name, fn string, dst, src, bias, n reg.Re
 		next := fmt.Sprintf("%s_bias%v_x%d", fn, withBias, 1)
 		if u == 1 {
 			next = done
-		}
-		if withBias && u > 1 && done == fn+"_done" {
-			TESTQ(bias, bias)
-			JZ(LabelRef(fmt.Sprintf("%s_bias%v_x%d", fn, false, s.unroll())))
 		}
 		Label(loop)
 		CMPQ(n, U32(u*s.lanes()))
@@ -546,6 +544,20 @@ func gradient(s isa, c *consts, name string) {
 	gv, yv := s.vreg(), s.vreg()
 	s.load(Mem{Base: g}, gv)
 	s.load(Mem{Base: y}, yv)
+	derivative(s, c, name, gv, yv)
+	s.store(gv, Mem{Base: g})
+	ADDQ(U8(s.lanes()*s.elem()), g)
+	ADDQ(U8(s.lanes()*s.elem()), y)
+	SUBQ(U8(s.lanes()), n)
+	JNZ(LabelRef(fn + "_loop"))
+	Label(fn + "_done")
+	VZEROUPPER()
+	RET()
+}
+
+// derivative emits gv ·= f′ given yv = f(x) for the derivative kernel
+// name (yv is overwritten).
+func derivative(s isa, c *consts, name string, gv, yv reg.VecVirtual) {
 	switch name {
 	case "tanhGrad": // g − (g·y)·y
 		t := s.vreg()
@@ -558,14 +570,6 @@ func gradient(s isa, c *consts, name string) {
 		s.add(c.m["One"], yv, yv)
 		s.mul(yv, gv, gv)
 	}
-	s.store(gv, Mem{Base: g})
-	ADDQ(U8(s.lanes()*s.elem()), g)
-	ADDQ(U8(s.lanes()*s.elem()), y)
-	SUBQ(U8(s.lanes()), n)
-	JNZ(LabelRef(fn + "_loop"))
-	Label(fn + "_done")
-	VZEROUPPER()
-	RET()
 }
 
 // gradientRows emits name+"Rows"+suffix(dst, grad, y *T, n, rows, ldd,
@@ -603,18 +607,7 @@ func gradientRows(s isa, c *consts, name string) {
 	gv, yv := s.vreg(), s.vreg()
 	s.load(Mem{Base: g}, gv)
 	s.load(Mem{Base: y}, yv)
-	switch name {
-	case "tanhGrad": // g − (g·y)·y
-		t := s.vreg()
-		s.mul(yv, gv, t)
-		s.fnma231(yv, t, gv)
-	case "eluGrad": // g·(min(y, 0) + 1)
-		zero := s.vreg()
-		s.load(c.m["Zero"], zero)
-		s.min(yv, zero, yv)
-		s.add(c.m["One"], yv, yv)
-		s.mul(yv, gv, gv)
-	}
+	derivative(s, c, name, gv, yv)
 	s.store(gv, Mem{Base: dst})
 	ADDQ(U8(s.lanes()*s.elem()), dst)
 	ADDQ(U8(s.lanes()*s.elem()), g)
