@@ -348,6 +348,9 @@ func (c *Config) validate(md toml.MetaData) error {
 	if k := c.Model.GaugeKernel; k%2 == 0 {
 		bad("model.gauge_kernel", "%d is even; convolution kernels are odd (1, 3, 5, …)", k)
 	}
+	if b := c.Model.SU3Bridge; c.Lattice.Group == "su3" && c.Model.SU3MarginalLayers() && len(c.Lattice.Dims) == 2 && b > c.Lattice.Dims[1]-1 {
+		bad("model.su3_bridge", "%d exceeds the %d plaquettes the marginal column layer maps (lattice.dims[1] − 1); use at most %d", b, c.Lattice.Dims[1]-1, c.Lattice.Dims[1]-1)
+	}
 	if len(c.Model.GaugeDilations) == 0 {
 		bad("model.gauge_dilations", "must list at least one dilation, e.g. [1]")
 	}

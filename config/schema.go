@@ -71,6 +71,7 @@ type Model struct {
 	NCPMixtures     int      `toml:"ncp_mixtures" default:"6" min:"1" doc:"components of the non-compact projection mixtures"`
 	SU3Coupling     string   `toml:"su3_coupling" default:"\"strings\"" enum:"plaquette|strings" doc:"SU(3) gauge layers: strings (rows of plaquettes mapped together, one unmapped seam per row; needs each lattice on one rank; see experiments/su3-flow-diagnosis) or plaquette (one plaquette per active link, whose neighbour across the link changes too; any process grid)"`
 	SU3Marginal     bool     `toml:"su3_marginal" default:"true" doc:"SU(3) string flows start with two context-free layers that map every plaquette but one (all rows at once, then the column of their seams); they count in gauge_layers. On by default for string layers (8×8, β = 6: sampling ESS 0.090 against 0.010 without; see experiments/su3-flow-diagnosis); plaquette layers and string flows of a single layer take none (the key is then ignored)"`
+	SU3Bridge       int      `toml:"su3_bridge" default:"3" min:"0" doc:"SU(3) marginal layers: plaquettes before the last seam that the column layer maps as bridges, W′ = S h(S†W) with S a trained power of the flux left to the seam, so that the seam the torus holonomies set is drawn from its conditional (see experiments/su3-flow-diagnosis); at most lattice.dims[1] − 1; 0: none; ignored without marginal layers"`
 	SpectralModes   int      `toml:"spectral_modes" default:"4" min:"1" max:"16" doc:"SU(3) gauge layers: Fourier modes of the eigenphase map"`
 	SpectralSteps   int      `toml:"spectral_steps" default:"1" min:"1" max:"8" doc:"SU(3) gauge layers: residual steps composed in each eigenphase map"`
 	SpectralBound   float64  `toml:"spectral_bound" default:"0.9" gt:"0" lt:"1" doc:"SU(3) gauge layers: bound on the derivative of the eigenphase shift (< 1 keeps the map invertible)"`
@@ -118,6 +119,7 @@ type Train struct {
 	Eps             float64 `toml:"eps" default:"0.02" gt:"0" doc:"Adam ε"`
 	LRDecayEvery    int     `toml:"lr_decay_every" default:"1000" min:"0" doc:"multiply the learning rate by lr_decay_factor every N steps (0 = never)"`
 	LRDecayFactor   float64 `toml:"lr_decay_factor" default:"0.5" gt:"0" doc:"learning-rate decay factor, in (0, 1]"`
+	LRWarmup        int     `toml:"lr_warmup" default:"0" min:"0" doc:"ramp the learning rate up linearly over the first N steps (0 = none): the first Adam steps move every parameter by about lr whatever its gradient, which perturbs deep flows that start as the identity"`
 	CheckpointEvery int     `toml:"checkpoint_every" default:"200" min:"0" doc:"checkpoint every N steps (0 = only at the end)"`
 	ESSEvery        int     `toml:"ess_every" default:"100" min:"0" doc:"measure the ESS every N steps (0 = never)"`
 	ESSBatch        int     `toml:"ess_batch" default:"1024" min:"1" doc:"fresh samples per ESS measurement"`
@@ -148,4 +150,13 @@ type Bench struct {
 // more; plaquette flows and single-layer flows take none.
 func (m Model) SU3MarginalLayers() bool {
 	return m.SU3Marginal && m.SU3Coupling == "strings" && m.GaugeLayers >= 2
+}
+
+// SU3BridgePlaquettes returns the bridge plaquettes of the marginal column
+// layer: su3_bridge with marginal layers, else 0.
+func (m Model) SU3BridgePlaquettes() int {
+	if !m.SU3MarginalLayers() {
+		return 0
+	}
+	return m.SU3Bridge
 }

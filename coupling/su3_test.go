@@ -36,11 +36,13 @@ type su3Kind int
 const (
 	plaquetteLayer su3Kind = iota
 	stringLayer
-	marginalLayer // index 0 or 1 of MarginalStringPatterns
+	marginalLayer       // index 0 or 1 of MarginalStringPatterns
+	bridgeLayer         // a regular string layer with L_d − 2 bridge plaquettes
+	marginalBridgeLayer // a marginal layer whose mapped plaquettes are all bridges
 )
 
 func (k su3Kind) String() string {
-	return [...]string{"plaquette", "strings", "marginal"}[k]
+	return [...]string{"plaquette", "strings", "marginal", "bridge", "marginal-bridge"}[k]
 }
 
 // newSU3World builds plaquette layer index.
@@ -76,11 +78,29 @@ func newSU3WorldOf(c mpi.Comm, dims, grid []int, index int, kind su3Kind) (*su3W
 		w.layer, err = NewSU3Layer(geo, index, net, smap)
 	default:
 		pat := RegularStringPattern(dims, index)
-		if kind == marginalLayer {
+		marginal := kind == marginalLayer || kind == marginalBridgeLayer
+		if marginal {
 			pat = MarginalStringPatterns(dims)[index]
 		}
-		w.layer, err = NewSU3StringLayer(geo, StringLayerSpec{Index: index, Pattern: pat, Net: net, Map: smap})
-		if err == nil && kind == marginalLayer {
+		var nb int
+		switch kind {
+		case bridgeLayer:
+			nb = dims[pat.Dir] - 2
+		case marginalBridgeLayer:
+			nb = dims[pat.Dir] - 1
+		}
+		var sl *SU3StringLayer
+		sl, err = NewSU3StringLayer(geo, StringLayerSpec{Index: index, Pattern: pat, Net: net, Map: smap, Bridge: nb})
+		w.layer = sl
+		if err == nil && nb > 0 {
+			// Bridge exponents and weights away from their initial
+			// values, so that every term of the map is tested.
+			sl.bridge.Init(uint64(17+index), 0.3)
+			for n := 1; n <= nb; n++ {
+				sl.bridge.Value[(n-1)*bridgeStride(smap.Params())] += 1 / float64(n+1)
+			}
+		}
+		if err == nil && marginal {
 			// The all-rows layer has no context: only the networks'
 			// biases, zero at initialisation, set its parameters.
 			for _, p := range net.Params() {
@@ -143,6 +163,15 @@ func TestSU3StringLayerInverseEquivarianceVJP(t *testing.T) {
 // marginal layers (every row at once, then one column).
 func TestSU3MarginalLayerInverseEquivarianceVJP(t *testing.T) {
 	checkSU3Coupling(t, []int{1, 1}, []int{0, 1}, marginalLayer)
+}
+
+// TestSU3BridgeLayerInverseEquivarianceVJP: the same for string layers with
+// bridge plaquettes (regular layers with bridges and plain plaquettes on
+// each string, and marginal layers bridged throughout); the VJP covers the
+// bridge exponents and weights.
+func TestSU3BridgeLayerInverseEquivarianceVJP(t *testing.T) {
+	checkSU3Coupling(t, []int{1, 1}, []int{0, 3, 5}, bridgeLayer)
+	checkSU3Coupling(t, []int{1, 1}, []int{0, 1}, marginalBridgeLayer)
 }
 
 // TestSU3StringLayerNeedsOneRank: a split lattice is refused clearly.
@@ -337,7 +366,7 @@ func checkSU3Coupling(t *testing.T, grid, indices []int, kind su3Kind) {
 // determinant of the numerical Jacobian of all link coordinates (4×4
 // lattice, 32 links × 8), in the Lie-algebra charts U → e^{X}U at X = 0.
 func TestSU3LogJacobianBruteForce(t *testing.T) {
-	for _, kind := range []su3Kind{plaquetteLayer, stringLayer} {
+	for _, kind := range []su3Kind{plaquetteLayer, stringLayer, bridgeLayer} {
 		t.Run(kind.String(), func(t *testing.T) { checkSU3LogJacobian(t, kind) })
 	}
 }

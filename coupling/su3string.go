@@ -2,6 +2,9 @@ package coupling
 
 import (
 	"fmt"
+	"math"
+	"math/cmplx"
+	"slices"
 
 	"pfmpi/decomp"
 	"pfmpi/nnlayers"
@@ -36,6 +39,30 @@ import (
 // Gauge equivariance: h is conjugation equivariant and each step of the
 // recursion is a product of covariant factors.
 //
+// Bridge plaquettes. Under the target, the plaquettes of a string whose
+// product M is given are independent p₁ conditioned on that product, and
+// the last ones before the seam are pulled towards M: the conditional of
+// W(x_k) is ∝ p₁(W) p_n(W⁻¹M_k) with p_n the n-fold convolution of p₁,
+// n = L_d − 1 − k the plaquettes after it (seam included) and M_k the
+// product of the string's plaquettes from x_k on, the loop
+//
+//	M_k = N_k U′_m(x_k)†,   N_k = U_d(x_k) … U_d(x_{L_d−1}) U_m(x_0) U_d(x_{L_d−1}+m̂)† … U_d(x_k+m̂)†,
+//
+// of new and fixed links only (it does not depend on W(x_k) or later
+// plaquettes). With Bridge = K > 0, the plaquettes with n ≤ K are mapped as
+//
+//	W′ = S h(S†W),   S = M_k^{α_n},
+//
+// S the power of M_k with its eigenphases taken to sum to zero, α_n a
+// trained exponent per n (starting at the Brownian-bridge value 1/(n+1)),
+// and h's parameters those of the context network plus trained weights
+// per n times the features 1, Re and Im of (1/3) Tr S and (1/3) Tr S²
+// (starting at zero). Left translations by S preserve Haar measure and S
+// depends only on earlier variables of the string, so the Jacobian stays
+// triangular and log J_h(S†W) replaces log J_h(W). The marginal column
+// layer uses bridges for the plaquettes next to the last seam of the
+// lattice, whose product is set by the torus holonomies.
+//
 // The recursion runs along whole strings: the layer needs the lattice on one
 // rank (parallelise over replicas). Extents must be even.
 type SU3StringLayer struct {
@@ -51,7 +78,18 @@ type SU3StringLayer struct {
 	tr      su3StringOp
 	name    string
 	pattern StringPattern
+	// bridge holds, per distance n = 1 … nBridge to the seam, α_n and the
+	// weights of the bridge features: Value[(n−1)·bridgeStride(P) + 1 +
+	// j·bridgeFeatures + f] for P = smap.Params(); nil without bridges.
+	bridge  *nnlayers.Param
+	nBridge int
 }
+
+// bridgeFeatures is the number of features of S conditioning a bridge map.
+const bridgeFeatures = 5
+
+// bridgeStride is the number of bridge parameters per distance to the seam.
+func bridgeStride(np int) int { return 1 + np*bridgeFeatures }
 
 // StringPattern says which strings a string layer maps.
 type StringPattern struct {
@@ -106,6 +144,9 @@ type StringLayerSpec struct {
 	Pattern StringPattern   // the strings mapped
 	Net     nnlayers.Module // SU3Features channels → Map.Params()
 	Map     SpectralMap
+	// Bridge is the number of plaquettes before every seam mapped as
+	// bridges (see SU3StringLayer), at most L_d − 1; 0: none.
+	Bridge int
 }
 
 // NewSU3StringLayer returns the string layer of spec on geo (2D, even
@@ -123,6 +164,18 @@ func NewSU3StringLayer(geo *nnlayers.Geometry, spec StringLayerSpec) (*SU3String
 	l := &SU3StringLayer{geo: geo, net: spec.Net, params: spec.Net.Params(), smap: spec.Map, pattern: pat,
 		name: fmt.Sprintf("su3 string layer %d", spec.Index)}
 	l.d, l.m = pat.Dir, 1-pat.Dir
+	if spec.Bridge < 0 || spec.Bridge > dims[l.d]-1 {
+		return nil, fmt.Errorf("coupling: %s: %d bridge plaquettes on strings of %d (need 0 … %d)", l.name, spec.Bridge, dims[l.d], dims[l.d]-1)
+	}
+	if spec.Bridge > 0 {
+		np := spec.Map.Params()
+		l.nBridge = spec.Bridge
+		l.bridge = nnlayers.NewParam(fmt.Sprintf("gauge%d/bridge", spec.Index), spec.Bridge, bridgeStride(np))
+		for n := 1; n <= spec.Bridge; n++ {
+			l.bridge.Value[(n-1)*bridgeStride(np)] = 1 / float64(n+1)
+		}
+		l.params = append(slices.Clone(l.params), l.bridge)
+	}
 	v := ly.Volume()
 	site := make(map[[2]int]int32, v)
 	x := make([]int, 2)
@@ -236,6 +289,7 @@ func (l *SU3StringLayer) apply(t *nnlayers.Tape, u *nnlayers.Tensor, inverse boo
 	l.tr.u, l.tr.par, l.tr.out, l.tr.ld, l.tr.back, l.tr.inverse = u, par, out, ld, false, inverse
 	l.tr.err = nil
 	l.tr.eig.reset(!t.NoGrad && !inverse, u.V, u.B)
+	l.tr.readyScratch(u.B)
 	t.Run(nnlayers.Chunks(u.B), &l.tr)
 	l.tr.inverse = false
 	t.RecordCustom(&l.tr)
@@ -281,6 +335,7 @@ type su3StringOp struct {
 	back, inverse   bool
 	err             error
 	eig             eigenCache
+	scr             []stringScratch // per chunk, with bridge plaquettes
 }
 
 // eigenCache keeps, per site and member, the eigenphases and eigenvectors
@@ -336,61 +391,253 @@ func (o *su3StringOp) Run(_, chunk int) {
 	l := o.l
 	np := l.smap.Params()
 	lo, hi := nnlayers.ChunkRange(chunk, o.u.B)
+	var sc *stringScratch
+	if l.bridge != nil {
+		sc = &o.scr[chunk]
+	}
 	for _, str := range l.strings {
 		for b := lo; b < hi; b++ {
 			switch {
 			case o.inverse:
-				o.inverseString(str, b, np)
+				o.inverseString(str, b, np, sc)
 			case !o.back:
-				o.forwardString(str, b, np)
+				o.forwardString(str, b, np, sc)
 			default:
-				o.backwardString(str, b, np)
+				o.backwardString(str, b, np, sc)
 			}
 		}
 	}
 }
 
-func (o *su3StringOp) params(s, b, np int) []float64 {
-	i := o.par.At(s, b, 0)
-	return o.par.Data[i : i+np]
+// stringScratch is one chunk's working memory for bridge plaquettes.
+type stringScratch struct {
+	n, gn   []su3.Matrix // N_k and ∂L/∂N_k, k = 0 … L_d
+	p, gp   []float64    // a plaquette's map parameters and their gradient
+	gradAcc []float64    // the chunk's share of the bridge parameters' gradient
 }
 
-// forwardString: U′_m(x_{k+1}) = U_d(x_k)† F W U′_m(x_k) U_d(x_k+m̂), F W = h(W).
-func (o *su3StringOp) forwardString(str []int32, b, np int) {
+// readyScratch sizes one scratch per chunk of a batch of b members.
+func (o *su3StringOp) readyScratch(b int) {
 	l := o.l
+	if l.bridge == nil {
+		return
+	}
+	np := l.smap.Params()
+	for len(o.scr) < nnlayers.Chunks(b) {
+		ld := len(l.strings[0])
+		o.scr = append(o.scr, stringScratch{
+			n: make([]su3.Matrix, ld+1), gn: make([]su3.Matrix, ld+1),
+			p: make([]float64, np), gp: make([]float64, np),
+			gradAcc: make([]float64, l.bridge.Size())})
+	}
+}
+
+// fluxPaths fills n[k] = N_k of the string of member b in links u: N_{L_d}
+// = U_m(x_0), N_k = U_d(x_k) N_{k+1} U_d(x_k+m̂)†.
+func (l *SU3StringLayer) fluxPaths(u *nnlayers.Tensor, str []int32, b int, n []su3.Matrix) {
+	ld := len(str)
+	n[ld] = link(u, int(str[0]), b, l.m)
+	for k := ld - 1; k >= 0; k-- {
+		s := int(str[k])
+		n[k] = link(u, s, b, l.d).Mul(n[k+1]).MulAdj(link(u, int(l.up[l.m][s]), b, l.d))
+	}
+}
+
+// bridgeOf returns the distance n of plaquette k of a string of length ld
+// to the seam when it is a bridge plaquette, else 0.
+func (l *SU3StringLayer) bridgeOf(k, ld int) int {
+	if n := ld - 1 - k; n <= l.nBridge {
+		return n
+	}
+	return 0
+}
+
+// bridgeFeaturesOf returns the features of S: 1, Re and Im of (1/3) Tr S
+// and (1/3) Tr S², gauge invariant.
+func bridgeFeaturesOf(s su3.Matrix) [bridgeFeatures]float64 {
+	t1 := s.Trace() / 3
+	t2 := s.Mul(s).Trace() / 3
+	return [bridgeFeatures]float64{1, real(t1), imag(t1), real(t2), imag(t2)}
+}
+
+// bridgeFeatureGrad returns ∂L/∂S for the features' gradient g.
+func bridgeFeatureGrad(s su3.Matrix, g [bridgeFeatures]float64) su3.Matrix {
+	d := complex(g[1], g[2]) / 3
+	out := s.Adj().Scale(2 * complex(g[3], g[4]) / 3)
+	out[0] += d
+	out[4] += d
+	out[8] += d
+	return out
+}
+
+// centre returns S = M^α with the eigenphases σ of M taken to sum to zero
+// (det S = 1), with σ and M's eigenvectors.
+func centre(m su3.Matrix, alpha float64) (s su3.Matrix, sig [3]float64, ev su3.Matrix) {
+	sig, ev = su3.Phases(m)
+	switch sum := sig[0] + sig[1] + sig[2]; {
+	case sum > math.Pi:
+		sig[argmax(sig)] -= 2 * math.Pi
+	case sum < -math.Pi:
+		sig[argmin(sig)] += 2 * math.Pi
+	}
+	var a [3]float64
+	for i := range a {
+		a[i] = alpha * sig[i]
+	}
+	return fromPhases(ev, a), sig, ev
+}
+
+func argmax(x [3]float64) int {
+	k := 0
+	for i := range x {
+		if x[i] > x[k] {
+			k = i
+		}
+	}
+	return k
+}
+
+func argmin(x [3]float64) int {
+	k := 0
+	for i := range x {
+		if x[i] < x[k] {
+			k = i
+		}
+	}
+	return k
+}
+
+// centreVJP returns G_M given G_S for S = M^α at M = V diag(e^{iσ}) V†,
+// and ∂L/∂α: G_M = V (D̄ ∘ (V† G_S V)) V† with D_ij = (s_i − s_j)/(λ_i −
+// λ_j) the divided differences of λ ↦ λ^α (Daleckii–Krein), written as
+// e^{i(α−1)(σ_i+σ_j)/2} α sinc(αΔ/2)/sinc(Δ/2), Δ = σ_i − σ_j, so that
+// D_ii = α s_i/λ_i; ∂S/∂α = V diag(iσ e^{iασ}) V†.
+func centreVJP(alpha float64, sig [3]float64, ev, gs su3.Matrix) (su3.Matrix, float64) {
+	g := ev.AdjMul(gs).Mul(ev)
+	var ga float64
+	for i := range 3 {
+		ds := complex(0, sig[i]) * cmplx.Exp(complex(0, alpha*sig[i]))
+		ga += real(cmplx.Conj(g[4*i]) * ds)
+	}
+	for i := range 3 {
+		for j := range 3 {
+			d := sig[i] - sig[j]
+			r := alpha * sinc(alpha*d/2) / sinc(d/2)
+			g[3*i+j] *= cmplx.Conj(cmplx.Rect(r, (alpha-1)*(sig[i]+sig[j])/2))
+		}
+	}
+	return ev.Mul(g).MulAdj(ev), ga
+}
+
+// bridge is the frame of a bridge plaquette: M, S = M^α and its
+// eigen-decomposition, the features of S and the map's parameters.
+type bridge struct {
+	n        int // distance to the seam
+	alpha    float64
+	m, s, ev su3.Matrix
+	sig      [3]float64
+	phi      [bridgeFeatures]float64
+}
+
+// bridgeFrame returns the frame of a bridge plaquette at distance n from
+// the seam with flux m left, and writes the map's parameters (the context
+// network's base plus the bridge weights times the features) to p.
+func (l *SU3StringLayer) bridgeFrame(n int, m su3.Matrix, base, p []float64) bridge {
+	np := len(base)
+	w := l.bridge.Value[(n-1)*bridgeStride(np):]
+	br := bridge{n: n, alpha: w[0], m: m}
+	br.s, br.sig, br.ev = centre(m, br.alpha)
+	br.phi = bridgeFeaturesOf(br.s)
+	for j := range np {
+		v := base[j]
+		for f, x := range br.phi {
+			v += w[1+j*bridgeFeatures+f] * x
+		}
+		p[j] = v
+	}
+	return br
+}
+
+// mapOf returns the map parameters and, for a bridge plaquette (n > 0),
+// its frame, at plaquette k (site s) of a string with N_k in sc.n and new
+// link x at x_k.
+func (o *su3StringOp) mapOf(sc *stringScratch, s, b, k, ld, np int, x su3.Matrix) ([]float64, bridge) {
+	i := o.par.At(s, b, 0)
+	base := o.par.Data[i : i+np]
+	var n int
+	if sc != nil {
+		n = o.l.bridgeOf(k, ld)
+	}
+	if n == 0 {
+		return base, bridge{}
+	}
+	return sc.p, o.l.bridgeFrame(n, sc.n[k].MulAdj(x), base, sc.p)
+}
+
+// forwardString: U′_m(x_{k+1}) = U_d(x_k)† H U′_m(x_k) U_d(x_k+m̂) with H =
+// h(W) = F W, or H = S h(S†W) = S F R for a bridge plaquette (R = S†W).
+func (o *su3StringOp) forwardString(str []int32, b, np int, sc *stringScratch) {
+	l := o.l
+	ld := len(str)
+	if sc != nil {
+		l.fluxPaths(o.u, str, b, sc.n)
+	}
 	x := link(o.u, int(str[0]), b, l.m)
-	for k := 0; k+1 < len(str); k++ {
+	for k := 0; k+1 < ld; k++ {
 		s, y := int(str[k]), int(str[k+1])
 		w, ud, _, udm, _ := l.stringPlaquette(o.u, s, y, b)
-		f, ld, th, v := l.smap.RotationEigen(o.params(s, b, np), w)
-		o.eig.store(s, b, th, v)
+		p, br := o.mapOf(sc, s, b, k, ld, np, x)
+		var h su3.Matrix
+		if br.n > 0 {
+			r := br.s.AdjMul(w)
+			f, ld, th, v := l.smap.RotationEigen(p, r)
+			o.eig.store(s, b, th, v)
+			h = br.s.Mul(f).Mul(r)
+			o.ld.Data[o.ld.At(s, b, 0)] = ld
+		} else {
+			f, ld, th, v := l.smap.RotationEigen(p, w)
+			o.eig.store(s, b, th, v)
+			h = f.Mul(w)
+			o.ld.Data[o.ld.At(s, b, 0)] = ld
+		}
 		// Projected back onto SU(3): the product carries W's rounding
 		// away from the group, which the recursion would otherwise
 		// pass on along the row and, layer after layer, amplify (a
 		// 24-layer 8×8 model reached |UU† − 1| = 2.5e-3, where log J no
 		// longer described the map). The projection moves x by O(ε).
-		x = ud.AdjMul(f.Mul(w)).Mul(x).Mul(udm).Unitarize()
+		x = ud.AdjMul(h).Mul(x).Mul(udm).Unitarize()
 		setLink(o.out, y, b, l.m, x)
-		o.ld.Data[o.ld.At(s, b, 0)] = ld
 	}
 }
 
-// inverseString: u holds U′; W′(x_k) = h(W(x_k)) from the new links, W =
-// h⁻¹(W′), and the old links follow from the same recursion with W.
-func (o *su3StringOp) inverseString(str []int32, b, np int) {
+// inverseString: u holds U′; W′(x_k) = H from the new links, W = h⁻¹(W′)
+// (bridge: W = S h⁻¹(S†W′), M_k from the new links as in the forward
+// pass), and the old links follow from the same recursion with W.
+func (o *su3StringOp) inverseString(str []int32, b, np int, sc *stringScratch) {
 	l := o.l
+	ld := len(str)
+	if sc != nil {
+		l.fluxPaths(o.u, str, b, sc.n)
+	}
 	x := link(o.u, int(str[0]), b, l.m) // the old link, = the new one at x_0
-	for k := 0; k+1 < len(str); k++ {
+	for k := 0; k+1 < ld; k++ {
 		s, y := int(str[k]), int(str[k+1])
 		wNew, ud, _, udm, _ := l.stringPlaquette(o.u, s, y, b)
-		w, ld, err := l.smap.Inverse(o.params(s, b, np), wNew)
+		p, br := o.mapOf(sc, s, b, k, ld, np, link(o.u, s, b, l.m))
+		if br.n > 0 {
+			wNew = br.s.AdjMul(wNew)
+		}
+		w, lj, err := l.smap.Inverse(p, wNew)
 		if err != nil {
 			o.err = err
 			return
 		}
+		if br.n > 0 {
+			w = br.s.Mul(w)
+		}
 		x = ud.AdjMul(w).Mul(x).Mul(udm).Unitarize()
 		setLink(o.out, y, b, l.m, x)
-		o.ld.Data[o.ld.At(s, b, 0)] = ld
+		o.ld.Data[o.ld.At(s, b, 0)] = lj
 	}
 }
 
@@ -400,22 +647,67 @@ func (o *su3StringOp) inverseString(str []int32, b, np int) {
 // H† U_d(x) G_Y B†, G_H = U_d(x) G_Y B† X†; H = F W gives G_F = G_H W† and
 // the direct G_W = F† G_H, and RotationVJP the rest of G_W and the
 // parameters' gradient. W = U_d(x) U_m(x+d̂) U_d(x+m̂)† U_m(x)† passes G_W
-// to the old links.
-func (o *su3StringOp) backwardString(str []int32, b, np int) {
+// to the old links. A bridge plaquette, H = S F R with R = S†W, takes the
+// same steps with R in place of W and G_{FR} = S† G_H, then G_W = S G_R and
+// G_S = G_H (FR)† + W G_R† plus the features' share; S = M^α passes G_M
+// and ∂L/∂α (centreVJP), and M = N_k X† adds G_M† N_k to G_X and G_M X to
+// G_{N_k}, which a second pass carries along the row.
+func (o *su3StringOp) backwardString(str []int32, b, np int, sc *stringScratch) {
 	l := o.l
+	ld := len(str)
+	if sc != nil {
+		l.fluxPaths(o.u, str, b, sc.n)
+		clear(sc.gn)
+	}
 	var gx su3.Matrix // ∂L/∂U′_m(x_{k+1}) through the later steps
-	for k := len(str) - 2; k >= 0; k-- {
+	for k := ld - 2; k >= 0; k-- {
 		s, y := int(str[k]), int(str[k+1])
 		gy := gradOf(o.out, y, b, l.m).Add(gx)
 		w, ud, um1, udm, um := l.stringPlaquette(o.u, s, y, b)
 		xNew := link(o.out, s, b, l.m)
 		gh := ud.Mul(gy).MulAdj(udm).MulAdj(xNew)
 		pi := o.par.At(s, b, 0)
+		p, br := o.mapOf(sc, s, b, k, ld, np, xNew)
+		gp := o.par.Grad[pi : pi+np]
+		if br.n > 0 {
+			gp = sc.gp
+			clear(gp)
+		}
 		th, v := o.eig.load(s, b)
-		gw, f := l.smap.RotationVJPEigen(o.par.Data[pi:pi+np], th, v, gh.MulAdj(w), o.ld.Grad[o.ld.At(s, b, 0)], o.par.Grad[pi:pi+np])
-		h := f.Mul(w)
-		gw = gw.Add(f.AdjMul(gh))
-		gx = h.AdjMul(ud).Mul(gy).MulAdj(udm)
+		var h, gw su3.Matrix
+		if br.n > 0 {
+			r := br.s.AdjMul(w)
+			gfr := br.s.AdjMul(gh)
+			gr, f := l.smap.RotationVJPEigen(p, th, v, gfr.MulAdj(r), o.ld.Grad[o.ld.At(s, b, 0)], gp)
+			fr := f.Mul(r)
+			gr = gr.Add(f.AdjMul(gfr))
+			h = br.s.Mul(fr)
+			gw = br.s.Mul(gr)
+			gs := gh.MulAdj(fr).Add(w.MulAdj(gr))
+			// The parameters: the base's gradient to the context
+			// network, the bridge weights' to the chunk's accumulator.
+			stride := bridgeStride(np)
+			wt, acc := l.bridge.Value[(br.n-1)*stride:], sc.gradAcc[(br.n-1)*stride:]
+			var gphi [bridgeFeatures]float64
+			for j, g := range gp {
+				o.par.Grad[pi+j] += g
+				for fi, x := range br.phi {
+					acc[1+j*bridgeFeatures+fi] += g * x
+					gphi[fi] += g * wt[1+j*bridgeFeatures+fi]
+				}
+			}
+			gs = gs.Add(bridgeFeatureGrad(br.s, gphi))
+			gm, galpha := centreVJP(br.alpha, br.sig, br.ev, gs)
+			acc[0] += galpha
+			gx = h.AdjMul(ud).Mul(gy).MulAdj(udm).Add(gm.Adj().Mul(sc.n[k]))
+			sc.gn[k] = gm.Mul(xNew)
+		} else {
+			var f su3.Matrix
+			gw, f = l.smap.RotationVJPEigen(p, th, v, gh.MulAdj(w), o.ld.Grad[o.ld.At(s, b, 0)], gp)
+			h = f.Mul(w)
+			gw = gw.Add(f.AdjMul(gh))
+			gx = h.AdjMul(ud).Mul(gy).MulAdj(udm)
+		}
 		if o.u.Grad == nil {
 			continue
 		}
@@ -430,9 +722,26 @@ func (o *su3StringOp) backwardString(str []int32, b, np int) {
 		addGrad(o.u.Grad, o.u, int(l.up[l.m][s]), b, l.d, um.Adj().Mul(gw.Adj()).Mul(ud).Mul(um1))
 		addGrad(o.u.Grad, o.u, s, b, l.m, gw.Adj().Mul(ud).Mul(um1).MulAdj(udm))
 	}
-	if o.u.Grad != nil {
-		addGrad(o.u.Grad, o.u, int(str[0]), b, l.m, gx)
+	if o.u.Grad == nil {
+		return
 	}
+	addGrad(o.u.Grad, o.u, int(str[0]), b, l.m, gx)
+	if sc == nil {
+		return
+	}
+	// N_k = U_d(x_k) N_{k+1} U_d(x_k+m̂)†: G_{U_d(x_k)} = G U_d(x_k+m̂)
+	// N_{k+1}†, G_{U_d(x_k+m̂)} = G† U_d(x_k) N_{k+1}, G_{N_{k+1}} =
+	// U_d(x_k)† G U_d(x_k+m̂); N_{L_d} = U_m(x_0).
+	for k := range ld {
+		s := int(str[k])
+		sm := int(l.up[l.m][s])
+		ud, udm := link(o.u, s, b, l.d), link(o.u, sm, b, l.d)
+		g := sc.gn[k]
+		addGrad(o.u.Grad, o.u, s, b, l.d, g.Mul(udm).MulAdj(sc.n[k+1]))
+		addGrad(o.u.Grad, o.u, sm, b, l.d, g.Adj().Mul(ud).Mul(sc.n[k+1]))
+		sc.gn[k+1] = sc.gn[k+1].Add(ud.AdjMul(g).Mul(udm))
+	}
+	addGrad(o.u.Grad, o.u, int(str[0]), b, l.m, sc.gn[ld])
 }
 
 func (o *su3StringOp) Backward(t *nnlayers.Tape) error {
@@ -441,8 +750,20 @@ func (o *su3StringOp) Backward(t *nnlayers.Tape) error {
 			o.u.Grad[i] += g
 		}
 	}
+	o.readyScratch(o.u.B)
+	for i := range o.scr {
+		clear(o.scr[i].gradAcc)
+	}
 	o.back = true
 	t.Run(nnlayers.Chunks(o.u.B), o)
 	o.back = false
+	if l := o.l; l.bridge != nil {
+		// Chunk by chunk, in order: deterministic.
+		for i := range nnlayers.Chunks(o.u.B) {
+			for j, g := range o.scr[i].gradAcc {
+				l.bridge.Grad[j] += g
+			}
+		}
+	}
 	return nil
 }

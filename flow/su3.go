@@ -29,6 +29,9 @@ type SU3Spec struct {
 	// coupling.MarginalStringPatterns, which map every plaquette but one;
 	// the regular sequence follows. They count in Layers.
 	Marginal bool
+	// Bridge is the number of bridge plaquettes of the marginal column
+	// layer (coupling.StringLayerSpec.Bridge); only with Marginal.
+	Bridge int
 }
 
 // SU3 is a normalizing flow for 2D SU(3) gauge fields: Haar-random links
@@ -65,12 +68,19 @@ func NewSU3(geo *nnlayers.Geometry, spec SU3Spec) (*SU3, error) {
 	if spec.Marginal && (!spec.Strings || spec.Layers < 2) {
 		return nil, fmt.Errorf("flow: marginal layers need string layers and at least 2 layers")
 	}
+	if spec.Bridge != 0 && !spec.Marginal {
+		return nil, fmt.Errorf("flow: bridge plaquettes belong to the marginal column layer: set Marginal or Bridge = 0")
+	}
 	cs := contextSpec{hidden: spec.Hidden, kernel: spec.Kernel, dilations: spec.Dilations, seed: spec.Seed, gain: spec.Gain, precision: spec.Precision}
 	f.layers, f.params, err = buildLayers(geo, spec.Layers, coupling.SU3Features, smap.Params(), cs,
 		func(i int, net nnlayers.Module) (su3Layer, error) {
 			if spec.Strings {
+				var nb int
+				if spec.Marginal && i == 1 {
+					nb = spec.Bridge
+				}
 				return coupling.NewSU3StringLayer(geo, coupling.StringLayerSpec{
-					Index: i, Pattern: stringPattern(dims, i, spec.Marginal), Net: net, Map: smap})
+					Index: i, Pattern: stringPattern(dims, i, spec.Marginal), Net: net, Map: smap, Bridge: nb})
 			}
 			return coupling.NewSU3Layer(geo, i, net, smap)
 		})

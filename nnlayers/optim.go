@@ -18,6 +18,7 @@ type AdamConfig struct {
 	ClipNorm    float64 // clip the global gradient norm to this (0: no clipping)
 	DecayEvery  int     // multiply the learning rate by DecayFactor every DecayEvery steps (0: never)
 	DecayFactor float64
+	Warmup      int // ramp the learning rate up linearly over the first Warmup steps (0: none)
 }
 
 // Adam is the Adam (Kingma and Ba 2015) / AdamW (Loshchilov and Hutter 2019)
@@ -26,8 +27,8 @@ type AdamConfig struct {
 //	m ← β₁m + (1−β₁)g,  v ← β₂v + (1−β₂)g²,
 //	θ ← θ − lr_t · (m/(1−β₁ᵗ)) / (√(v/(1−β₂ᵗ)) + ε)     (AdamW first: θ ← θ − lr_t·λ·θ)
 //
-// with lr_t = LR · DecayFactor^⌊(t−1)/DecayEvery⌋ at step t = 1, 2, …, after
-// clipping the global gradient norm.
+// with lr_t = LR · min(1, t/Warmup) · DecayFactor^⌊(t−1)/DecayEvery⌋ at step
+// t = 1, 2, …, after clipping the global gradient norm.
 type Adam struct {
 	cfg     AdamConfig
 	params  Params
@@ -48,7 +49,7 @@ func NewAdam(ps Params, cfg AdamConfig) (*Adam, error) {
 	if cfg.DecayFactor == 0 {
 		cfg.DecayFactor = 1
 	}
-	if !(cfg.LR > 0) || !(cfg.Eps > 0) || cfg.Beta1 < 0 || cfg.Beta1 >= 1 || cfg.Beta2 < 0 || cfg.Beta2 >= 1 || cfg.WeightDecay < 0 || cfg.ClipNorm < 0 || cfg.DecayEvery < 0 || !(cfg.DecayFactor > 0) {
+	if !(cfg.LR > 0) || !(cfg.Eps > 0) || cfg.Beta1 < 0 || cfg.Beta1 >= 1 || cfg.Beta2 < 0 || cfg.Beta2 >= 1 || cfg.WeightDecay < 0 || cfg.ClipNorm < 0 || cfg.DecayEvery < 0 || !(cfg.DecayFactor > 0) || cfg.Warmup < 0 {
 		return nil, fmt.Errorf("nnlayers: invalid optimizer settings %+v", cfg)
 	}
 	if err := ps.Check(); err != nil {
@@ -71,6 +72,9 @@ func (a *Adam) LR() float64 {
 	lr := a.cfg.LR
 	if a.cfg.DecayEvery > 0 {
 		lr *= math.Pow(a.cfg.DecayFactor, float64(a.step/a.cfg.DecayEvery))
+	}
+	if w := a.cfg.Warmup; a.step < w {
+		lr *= float64(a.step+1) / float64(w)
 	}
 	return lr
 }

@@ -181,7 +181,7 @@ func newModel(env Env) (*model, error) {
 		batch = t.Batch
 		m.opt, err = nnlayers.NewAdam(m.params, nnlayers.AdamConfig{
 			LR: t.LR, Eps: t.Eps, WeightDecay: t.WeightDecay, Decoupled: t.Optimizer == "adamw",
-			ClipNorm: t.GradClip, DecayEvery: t.LRDecayEvery, DecayFactor: t.LRDecayFactor})
+			ClipNorm: t.GradClip, DecayEvery: t.LRDecayEvery, DecayFactor: t.LRDecayFactor, Warmup: t.LRWarmup})
 		if err != nil {
 			return nil, err
 		}
@@ -230,7 +230,7 @@ func (m *model) newGaugeFlow(geo *nnlayers.Geometry) (flow.GaugeFlow, error) {
 		return flow.NewSU3(geo, flow.SU3Spec{
 			Layers: mc.GaugeLayers, Hidden: mc.GaugeHidden, Kernel: mc.GaugeKernel, Dilations: mc.GaugeDilations,
 			Modes: mc.SpectralModes, Steps: mc.SpectralSteps, Bound: mc.SpectralBound, Seed: uint64(cfg.Run.Seed), Gain: mc.InitGain,
-			Precision: m.precision, Strings: mc.SU3Coupling != "plaquette", Marginal: mc.SU3MarginalLayers()})
+			Precision: m.precision, Strings: mc.SU3Coupling != "plaquette", Marginal: mc.SU3MarginalLayers(), Bridge: mc.SU3BridgePlaquettes()})
 	}
 	return flow.NewU1(geo, flow.U1Spec{
 		Layers: mc.GaugeLayers, Hidden: mc.GaugeHidden, Kernel: mc.GaugeKernel, Dilations: mc.GaugeDilations,

@@ -137,7 +137,7 @@ func diagnose(dir string, n, batch, bins int) (Result, error) {
 	f, err := flow.NewSU3(geo, flow.SU3Spec{
 		Layers: mc.GaugeLayers, Hidden: mc.GaugeHidden, Kernel: mc.GaugeKernel, Dilations: mc.GaugeDilations,
 		Modes: mc.SpectralModes, Steps: mc.SpectralSteps, Bound: mc.SpectralBound, Seed: uint64(cfg.Run.Seed), Gain: mc.InitGain,
-		Precision: prec, Strings: mc.SU3Coupling != "plaquette", Marginal: mc.SU3MarginalLayers()})
+		Precision: prec, Strings: mc.SU3Coupling != "plaquette", Marginal: mc.SU3MarginalLayers(), Bridge: mc.SU3BridgePlaquettes()})
 	if err != nil {
 		return Result{}, err
 	}
