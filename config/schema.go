@@ -125,6 +125,7 @@ type Train struct {
 	ESSBatch        int     `toml:"ess_batch" default:"1024" min:"1" doc:"fresh samples per ESS measurement"`
 	WeightDecay     float64 `toml:"weight_decay" default:"0.01" min:"0" doc:"AdamW decoupled weight decay (Adam: L2 term)"`
 	MicroBatch      int     `toml:"micro_batch" default:"0" min:"0" doc:"configurations per micro-batch: a replica's share of the batch is differentiated in micro-batches whose gradients add up in order (a working set that stays in cache); with the lattice on one rank they run at once on copies of the model, one per core, with the same result as on one core; 0: about 1024 sites × configurations per rank, at least one micro-batch per core"`
+	MarginalFirst   int     `toml:"marginal_first" default:"0" min:"0" doc:"SU(3) flows with marginal layers (model.su3_marginal): for the first N steps only the two marginal layers train and every other parameter (the regular gauge layers and any pseudofermion flows) waits at its initial value, then all train (staged training; the joint optimisation otherwise spreads the plaquette map over all layers and leaves the marginal ones idle); 0 = all from the start"`
 	GradClip        float64 `toml:"grad_clip" default:"0.0" min:"0" doc:"clip the global gradient norm to this (0 = no clipping)"`
 }
 

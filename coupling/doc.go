@@ -93,13 +93,33 @@
 // moving link can be mapped at once without context:
 // [MarginalStringPatterns] gives the two layers that map every plaquette but
 // one (every row of direction 0, then the column of their seams). The last
-// plaquette is fixed by the torus holonomies and stays Haar-like, which costs
-// KL(Haar‖p₁) ≈ 1.24 nats at β = 6 whatever the volume, against a cost of the
-// regular sequence that grows with it; at 8 × 8 the two marginal layers in
-// front of 14 regular ones gave 9× the sampling ESS of 16 regular layers.
-// Measured alternatives that did not pay (flux conditioning, top-down tree
-// layers, framed and alternating spectral maps) are recorded in
-// experiments/su3-flow-diagnosis/RESULTS.md.
+// plaquette is fixed by the torus holonomies: mapped like the others it
+// would stay Haar-like, which costs KL(Haar‖p₁) ≈ 1.24 nats at β = 6
+// whatever the volume.
+//
+// # Bridge plaquettes
+//
+// Given the flux M that a string has left (the product of its plaquettes
+// from x_k to the seam, a loop of new and fixed links only), the target's
+// plaquettes of the string are independent p₁ conditioned on their product,
+// so W(x_k) has the conditional ∝ p₁(W) p_n(W⁻¹M), p_n the n-fold
+// convolution of p₁ and n the plaquettes after it: the Brownian bridge of
+// the group. A bridge plaquette is mapped as W′ = S h(S†W) with S = M^α
+// (α trained per n, from 1/(n+1)) and h's parameters conditioned on the
+// traces of S; S depends only on earlier variables of the string, so log J
+// keeps its triangular form. The column of the marginal layers ends in the
+// seam the holonomies set; its last StringLayerSpec.Bridge plaquettes (3
+// by default) make that seam follow its conditional instead of staying
+// Haar-like. With p_n flat within (1/3 ⟨Tr P⟩)^n, only the last few need
+// it. On 8 × 8 at β = 6 the two marginal layers with bridges alone reach a
+// sampling ESS above 0.5 (experiments/su3-flow-diagnosis). A spectral map
+// of S†W still cannot tilt W's eigenframe towards M's, the part of the
+// conditional that is not a class function (≈ 0.05 nats for the last
+// plaquette, measured one node at a time): what is left of the KL.
+//
+// Measured alternatives that did not pay (flux conditioning without the
+// centre S, top-down tree layers, framed and alternating spectral maps) are
+// recorded in experiments/su3-flow-diagnosis/RESULTS.md.
 //
 // # Differentiation
 //

@@ -2,6 +2,7 @@ package flow
 
 import (
 	"fmt"
+	"slices"
 
 	"pfmpi/coupling"
 	"pfmpi/nnlayers"
@@ -44,6 +45,8 @@ type SU3 struct {
 	layers []su3Layer
 	params nnlayers.Params
 	prior  *nnlayers.Tensor
+	// marginal: the first two layers are the marginal string layers.
+	marginal bool
 }
 
 // su3Layer is a coupling layer of an SU(3) flow.
@@ -63,7 +66,7 @@ func NewSU3(geo *nnlayers.Geometry, spec SU3Spec) (*SU3, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &SU3{geo: geo}
+	f := &SU3{geo: geo, marginal: spec.Marginal}
 	dims := geo.Layout().Lattice().Dims()
 	if spec.Marginal && (!spec.Strings || spec.Layers < 2) {
 		return nil, fmt.Errorf("flow: marginal layers need string layers and at least 2 layers")
@@ -114,6 +117,15 @@ func (f *SU3) LayerRoles(i int) ([]coupling.Role, error) {
 
 // Params returns the trainable parameters.
 func (f *SU3) Params() nnlayers.Params { return f.params }
+
+// MarginalParams returns the parameters of the two marginal layers that
+// start the flow (nil without them).
+func (f *SU3) MarginalParams() nnlayers.Params {
+	if !f.marginal {
+		return nil
+	}
+	return append(slices.Clone(f.layers[0].Params()), f.layers[1].Params()...)
+}
 
 // LogPrior is 0: Haar measure normalised to 1.
 func (f *SU3) LogPrior() float64 { return 0 }

@@ -36,6 +36,7 @@ type Adam struct {
 	step    int
 	pending adamUpdate // the update of the step begun
 	total   int        // elements of all parameters
+	hold    []int      // per parameter: steps before it starts to train (Hold)
 }
 
 // NewAdam returns the optimizer of ps.
@@ -55,13 +56,35 @@ func NewAdam(ps Params, cfg AdamConfig) (*Adam, error) {
 	if err := ps.Check(); err != nil {
 		return nil, err
 	}
-	a := &Adam{cfg: cfg, params: ps}
+	a := &Adam{cfg: cfg, params: ps, hold: make([]int, len(ps))}
 	for _, p := range ps {
 		a.m = append(a.m, make([]float64, p.Size()))
 		a.v = append(a.v, make([]float64, p.Size()))
 		a.total += p.Size()
 	}
 	return a, nil
+}
+
+// Hold keeps the parameters ps (all held by the optimizer) unchanged during
+// the first steps steps: their values, moments and weight decay wait, and
+// from step steps+1 on they train as if that were their first step (their
+// bias corrections count their own steps). Staged training uses it.
+func (a *Adam) Hold(ps Params, steps int) error {
+	if steps < 0 {
+		return fmt.Errorf("nnlayers: Hold for %d steps", steps)
+	}
+	index := make(map[*Param]int, len(a.params))
+	for k, p := range a.params {
+		index[p] = k
+	}
+	for _, p := range ps {
+		k, ok := index[p]
+		if !ok {
+			return fmt.Errorf("nnlayers: Hold: parameter %s is not the optimizer's", p.Name)
+		}
+		a.hold[k] = steps
+	}
+	return nil
 }
 
 // Steps is the number of steps taken.
@@ -117,8 +140,13 @@ func (a *Adam) Update(w, n int) {
 	for k, p := range a.params {
 		size := len(p.Value)
 		i0, i1 := max(lo-off, 0), min(hi-off, size)
-		if i0 < i1 {
-			a.pending.run(p.Value[i0:i1], p.Grad[i0:i1], a.m[k][i0:i1], a.v[k][i0:i1])
+		if h := a.hold[k]; i0 < i1 && a.step > h {
+			u := a.pending
+			if h > 0 {
+				t := float64(a.step - h)
+				u.bc1, u.bc2 = 1-math.Pow(a.cfg.Beta1, t), 1-math.Pow(a.cfg.Beta2, t)
+			}
+			u.run(p.Value[i0:i1], p.Grad[i0:i1], a.m[k][i0:i1], a.v[k][i0:i1])
 		}
 		off += size
 	}

@@ -185,6 +185,11 @@ func newModel(env Env) (*model, error) {
 		if err != nil {
 			return nil, err
 		}
+		if n := t.MarginalFirst; n > 0 {
+			if err := m.holdAllButMarginal(n); err != nil {
+				return nil, err
+			}
+		}
 	}
 	replicas := env.World.Size() / env.Domain.Size()
 	fenv := flow.Env{World: env.World, Domain: env.Domain, Replica: env.World.Rank() / env.Domain.Size(), Replicas: replicas}
@@ -218,6 +223,30 @@ func newModel(env Env) (*model, error) {
 		}
 	}
 	return m, err
+}
+
+// holdAllButMarginal keeps every parameter but the marginal gauge layers'
+// at its initial value for the first n training steps (train.marginal_first).
+func (m *model) holdAllButMarginal(n int) error {
+	su3, ok := m.flow.(*flow.SU3)
+	var marginal nnlayers.Params
+	if ok {
+		marginal = su3.MarginalParams()
+	}
+	if marginal == nil {
+		return m.cfg.Errorf("train.marginal_first", "needs an SU(3) flow with marginal layers (lattice.group = \"su3\", model.su3_coupling = \"strings\", model.su3_marginal = true, model.gauge_layers ≥ 2); set it to 0")
+	}
+	keep := make(map[*nnlayers.Param]bool, len(marginal))
+	for _, p := range marginal {
+		keep[p] = true
+	}
+	var held nnlayers.Params
+	for _, p := range m.params {
+		if !keep[p] {
+			held = append(held, p)
+		}
+	}
+	return m.opt.Hold(held, n)
 }
 
 // newGaugeFlow builds the gauge flow of the run file on geo.

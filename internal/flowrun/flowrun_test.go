@@ -468,7 +468,14 @@ func TestSU3MarginalDefault(t *testing.T) {
 				return fmt.Errorf("%q: %v", tc.extra, err)
 			}
 			roles, err := m.flow.(*flow.SU3).LayerRoles(0)
+			bridge := false
+			for _, p := range m.flow.Params() {
+				bridge = bridge || p.Name == "gauge1/bridge"
+			}
 			m.close()
+			if bridge != tc.marginal {
+				return fmt.Errorf("%q: bridge parameters of the marginal column layer: %v, want %v (su3_bridge defaults to 3)", tc.extra, bridge, tc.marginal)
+			}
 			if err != nil {
 				return err
 			}
@@ -482,6 +489,15 @@ func TestSU3MarginalDefault(t *testing.T) {
 				return fmt.Errorf("%q: layer 0 leaves %d of %d plaquettes frozen; marginal layers wanted: %v", tc.extra, frozen, len(roles), tc.marginal)
 			}
 		}
+		// Staged training needs the marginal layers.
+		if _, err := build(strings.Replace(su3Text("su3_coupling = \"plaquette\""), "[train]", "[train]\nmarginal_first = 5", 1)); err == nil || !strings.Contains(err.Error(), "train.marginal_first") {
+			return fmt.Errorf("marginal_first on a plaquette flow: %v", err)
+		}
+		m, err := build(strings.Replace(su3Text(""), "[train]", "[train]\nmarginal_first = 5", 1))
+		if err != nil {
+			return err
+		}
+		m.close()
 		return nil
 	})
 }
