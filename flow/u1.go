@@ -3,6 +3,7 @@ package flow
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"pfmpi/coupling"
 	"pfmpi/nnlayers"
@@ -23,6 +24,13 @@ type U1Spec struct {
 	Gain      float64 // Xavier gain of the hidden convolutions (0: 1)
 	// Precision is the arithmetic of the context networks (zero: float64).
 	Precision nnlayers.Precision
+	// Marginal starts the flow with the two context-free string layers of
+	// coupling.MarginalStringPatterns (coupling.U1StringLayer), which map
+	// every plaquette but one; Bridge of the column layer's plaquettes
+	// before the last seam are bridges. They count in Layers; the regular
+	// layers follow.
+	Marginal bool
+	Bridge   int
 }
 
 // U1 is a normalizing flow for 2D U(1) gauge fields: a Haar (uniform angle)
@@ -31,7 +39,7 @@ type U1Spec struct {
 // −N_links log 2π.
 type U1 struct {
 	geo    *nnlayers.Geometry
-	layers []*coupling.U1Layer
+	layers []u1Layer
 	params nnlayers.Params
 	links  int64 // global number of links
 	prior  *nnlayers.Tensor
@@ -58,11 +66,55 @@ func NewU1(geo *nnlayers.Geometry, spec U1Spec) (*U1, error) {
 	}
 	f := &U1{geo: geo, links: 2 * geo.Layout().Lattice().GlobalVolume()}
 	cs := contextSpec{hidden: spec.Hidden, kernel: spec.Kernel, dilations: spec.Dilations, seed: spec.Seed, gain: spec.Gain, precision: spec.Precision}
-	f.layers, f.params, err = buildLayers(geo, spec.Layers, coupling.Features, cmap.Params(), cs,
-		func(i int, net nnlayers.Module) (*coupling.U1Layer, error) {
-			return coupling.NewU1Layer(geo, i, net, cmap)
+	if spec.Marginal {
+		if spec.Layers < 2 {
+			return nil, fmt.Errorf("flow: U(1) marginal layers need at least 2 layers, got %d", spec.Layers)
+		}
+		dims := geo.Layout().Lattice().Dims()
+		for i, pat := range coupling.MarginalStringPatterns(dims) {
+			var nb int
+			if i == 1 {
+				nb = spec.Bridge
+			}
+			l, err := coupling.NewU1StringLayer(geo, coupling.U1StringLayerSpec{Index: i, Pattern: pat, Map: cmap, Bridge: nb})
+			if err != nil {
+				return nil, err
+			}
+			f.layers = append(f.layers, l)
+			f.params = append(f.params, l.Params()...)
+		}
+		cs.first = 2
+	} else if spec.Bridge != 0 {
+		return nil, fmt.Errorf("flow: bridge plaquettes belong to the marginal column layer: set Marginal or Bridge = 0")
+	}
+	regular, ps, err := buildLayers(geo, spec.Layers, coupling.Features, cmap.Params(), cs,
+		func(i int, net nnlayers.Module) (u1Layer, error) {
+			return coupling.NewU1Layer(geo, i-cs.first, net, cmap)
 		})
+	f.layers = append(f.layers, regular...)
+	f.params = append(f.params, ps...)
+	if err == nil {
+		err = f.params.Check()
+	}
 	return f, err
+}
+
+// u1Layer is a coupling layer of a U(1) flow.
+type u1Layer interface {
+	couplingLayer
+	Params() nnlayers.Params
+}
+
+// MarginalParams returns the parameters of the two marginal layers that
+// start the flow (nil without them).
+func (f *U1) MarginalParams() nnlayers.Params {
+	if len(f.layers) < 2 {
+		return nil
+	}
+	if _, ok := f.layers[0].(*coupling.U1StringLayer); !ok {
+		return nil
+	}
+	return append(slices.Clone(f.layers[0].Params()), f.layers[1].Params()...)
 }
 
 // contextSpec describes the context networks of the gauge layers.
@@ -72,6 +124,7 @@ type contextSpec struct {
 	seed              uint64
 	gain              float64
 	precision         nnlayers.Precision
+	first             int // index of the first layer built (the ones before are not buildLayers')
 }
 
 // buildLayers builds n coupling layers, each with its own context network
@@ -81,7 +134,7 @@ func buildLayers[L interface{ Params() nnlayers.Params }](geo *nnlayers.Geometry
 	newLayer func(i int, net nnlayers.Module) (L, error)) ([]L, nnlayers.Params, error) {
 	var layers []L
 	var params nnlayers.Params
-	for i := range n {
+	for i := cs.first; i < n; i++ {
 		ch := append(append([]int{in}, cs.hidden...), out)
 		net, err := nnlayers.ConvNet(geo, fmt.Sprintf("gauge%d", i), nnlayers.ConvNetSpec{
 			Channels: ch, Kernel: cs.kernel, Dilations: cs.dilations,

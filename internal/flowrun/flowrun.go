@@ -225,16 +225,25 @@ func newModel(env Env) (*model, error) {
 	return m, err
 }
 
+// u1Bridge returns the bridge plaquettes of a U(1) flow's marginal column
+// layer: u1_bridge with marginal layers, else 0.
+func u1Bridge(mc config.Model) int {
+	if !mc.U1Marginal {
+		return 0
+	}
+	return mc.U1Bridge
+}
+
 // holdAllButMarginal keeps every parameter but the marginal gauge layers'
 // at its initial value for the first n training steps (train.marginal_first).
 func (m *model) holdAllButMarginal(n int) error {
-	su3, ok := m.flow.(*flow.SU3)
+	mf, ok := m.flow.(interface{ MarginalParams() nnlayers.Params })
 	var marginal nnlayers.Params
 	if ok {
-		marginal = su3.MarginalParams()
+		marginal = mf.MarginalParams()
 	}
 	if marginal == nil {
-		return m.cfg.Errorf("train.marginal_first", "needs an SU(3) flow with marginal layers (lattice.group = \"su3\", model.su3_coupling = \"strings\", model.su3_marginal = true, model.gauge_layers ≥ 2); set it to 0")
+		return m.cfg.Errorf("train.marginal_first", "needs a flow with marginal layers (SU(3): model.su3_coupling = \"strings\" and su3_marginal = true; U(1): model.u1_marginal = true; gauge_layers ≥ 2); set it to 0")
 	}
 	keep := make(map[*nnlayers.Param]bool, len(marginal))
 	for _, p := range marginal {
@@ -261,10 +270,13 @@ func (m *model) newGaugeFlow(geo *nnlayers.Geometry) (flow.GaugeFlow, error) {
 			Modes: mc.SpectralModes, Steps: mc.SpectralSteps, Bound: mc.SpectralBound, Seed: uint64(cfg.Run.Seed), Gain: mc.InitGain,
 			Precision: m.precision, Strings: mc.SU3Coupling != "plaquette", Marginal: mc.SU3MarginalLayers(), Bridge: mc.SU3BridgePlaquettes()})
 	}
+	if mc.U1Marginal && m.env.Domain.Size() > 1 {
+		return nil, cfg.Errorf("model.u1_marginal", "marginal string layers need each lattice on one rank, but parallel.grid splits it over %d ranks; use parallel.grid = [1, 1] (further ranks become replicas) or u1_marginal = false", m.env.Domain.Size())
+	}
 	return flow.NewU1(geo, flow.U1Spec{
 		Layers: mc.GaugeLayers, Hidden: mc.GaugeHidden, Kernel: mc.GaugeKernel, Dilations: mc.GaugeDilations,
 		Transform: mc.GaugeTransform, Bins: mc.SplineBins, Mixtures: mc.NCPMixtures,
-		Seed: uint64(cfg.Run.Seed), Gain: mc.InitGain, Precision: m.precision})
+		Seed: uint64(cfg.Run.Seed), Gain: mc.InitGain, Precision: m.precision, Marginal: mc.U1Marginal, Bridge: u1Bridge(mc)})
 }
 
 // modelCopy is a copy of the flows for one goroutine of a training step.
