@@ -29,6 +29,14 @@
 //
 // The extents must be divisible by 4; layers 0…7 move every link once.
 //
+// [U1StringLayer] is the U(1) form of the marginal string layers below
+// (every row at once, then the column of their seams, without context; the
+// column's plaquettes before the last seam as bridges). In U(1) the
+// bridge conditional is a density on the circle that a conditioned circle
+// map can represent, so these two layers alone approach the target: on
+// 8 × 8 at β = 2 a sampling ESS of 0.84 after 20 s of training
+// (experiments/gauge-bridges).
+//
 // # Circle maps
 //
 // [Spline] is a circular rational-quadratic spline with a periodic knot
