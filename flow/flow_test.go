@@ -69,6 +69,7 @@ type config struct {
 	copies     int  // copies of the model for micro-batches at once
 	nc         int  // 3: SU(3) (spectral flow), else U(1)
 	strings    bool // SU(3): string layers
+	marginal   bool // the two marginal string layers first, the column one with bridges
 }
 
 // pfConfig makes a joint model: pseudofermion monomials and their flows.
@@ -156,12 +157,16 @@ func newSetupWorkers(world mpi.Comm, workers int, c config) (*setup, error) {
 
 // newGaugeFlow is the gauge flow of c.
 func newGaugeFlow(geo *nnlayers.Geometry, c config) (GaugeFlow, error) {
+	var bridge int
+	if c.marginal {
+		bridge = 2
+	}
 	if c.nc == 3 {
 		return NewSU3(geo, SU3Spec{Layers: c.layers, Hidden: []int{4}, Kernel: 3, Dilations: []int{1, 2},
-			Modes: 2, Steps: 2, Bound: 0.9, Seed: 3, Gain: 0.5, Strings: c.strings})
+			Modes: 2, Steps: 2, Bound: 0.9, Seed: 3, Gain: 0.5, Strings: c.strings, Marginal: c.marginal, Bridge: bridge})
 	}
 	return NewU1(geo, U1Spec{Layers: c.layers, Hidden: []int{4}, Kernel: 3, Dilations: []int{1, 2},
-		Transform: "spline", Bins: 4, Seed: 3, Gain: 0.5})
+		Transform: "spline", Bins: 4, Seed: 3, Gain: 0.5, Marginal: c.marginal, Bridge: bridge})
 }
 
 // newPFModel is the pseudofermion flows of c.
@@ -333,6 +338,10 @@ func TestGradientFiniteDifference(t *testing.T) {
 		{kappa: 0.2, pf: &pfConfig{eo: true, shifts: []float64{0.1}, layers: 2, parts: []pfflow.Partition{pfflow.Rows, pfflow.Spin}}},
 		{nc: 3, kappa: 0.2},
 		{nc: 3, kappa: 0.2, pf: &pfConfig{eo: true, shifts: []float64{0.3}, layers: 2, parts: []pfflow.Partition{pfflow.Rows, pfflow.Spin}, regulator: 1e-3}},
+		// Marginal string layers with bridge plaquettes first.
+		{marginal: true},
+		{kappa: 0.2, marginal: true, pf: &pfConfig{eo: true, shifts: []float64{0.1}, layers: 2, parts: []pfflow.Partition{pfflow.Rows, pfflow.Spin}}},
+		{nc: 3, kappa: 0.2, strings: true, marginal: true},
 	}
 	for _, cs := range cases {
 		mpitest.Run(t, 1, func(c mpi.Comm) error {
@@ -347,7 +356,7 @@ func TestGradientFiniteDifference(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			t.Logf("Nc = %d κ = %g joint %v: ⟨dir, ∇loss⟩ = %.10g, central difference %.10g", max(cs.nc, 1), kappa, cs.pf != nil, want, fd)
+			t.Logf("Nc = %d κ = %g joint %v marginal %v: ⟨dir, ∇loss⟩ = %.10g, central difference %.10g", max(cs.nc, 1), kappa, cs.pf != nil, cs.marginal, want, fd)
 			if math.Abs(fd-want) > 1e-5*(1+math.Abs(want)) || want == 0 {
 				return fmt.Errorf("Nc = %d κ = %g joint %v: ⟨dir, ∇loss⟩ = %.10g, central difference %.10g", max(cs.nc, 1), kappa, cs.pf != nil, want, fd)
 			}

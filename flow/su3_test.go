@@ -24,17 +24,18 @@ func su3Config(dims, grid []int, beta float64, batch int, random bool) config {
 // with two replicas.
 func TestSU3Flow(t *testing.T) {
 	for _, strs := range []bool{false, true} {
-		checkSU3Flow(t, strs)
+		checkSU3Flow(t, strs, false)
 	}
+	checkSU3Flow(t, true, true)
 }
 
 // checkSU3Flow is TestSU3Flow for plaquette or string layers (these on one
 // rank per lattice: grid 1×1 with replicas).
-func checkSU3Flow(t *testing.T, strs bool) {
+func checkSU3Flow(t *testing.T, strs, marginal bool) {
 	t.Helper()
 	mpitest.Run(t, 1, func(c mpi.Comm) error {
 		cfg := su3Config([]int{4, 4}, []int{1, 1}, 6, 3, true)
-		cfg.strings = strs
+		cfg.strings, cfg.marginal = strs, marginal
 		s, err := newSetup(c, cfg)
 		if err != nil {
 			return err
@@ -85,7 +86,7 @@ func checkSU3Flow(t *testing.T, strs bool) {
 		var res *result
 		mpitest.Run(t, grid[0]*grid[1]*replicas, func(world mpi.Comm) error {
 			cfg := su3Config([]int{8, 8}, grid, 6, 4, true)
-			cfg.strings = strs
+			cfg.strings, cfg.marginal = strs, marginal
 			s, err := newSetup(world, cfg)
 			if err != nil {
 				return err
