@@ -176,6 +176,29 @@ func NewSU3StringLayer(geo *nnlayers.Geometry, spec StringLayerSpec) (*SU3String
 		}
 		l.params = append(slices.Clone(l.params), l.bridge)
 	}
+	l.up, l.strings = stringSites(ly, pat)
+	active := make([]bool, dims[l.m])
+	for _, r := range pat.Rows {
+		active[r] = true
+	}
+	v := ly.Volume()
+	x := make([]int, 2)
+	l.frozen = make([]float64, v)
+	for s := range v {
+		ly.GlobalCoord(s, x)
+		if !active[x[l.m]] {
+			l.frozen[s] = 1
+		}
+	}
+	l.feat.l, l.tr.l = l, l
+	return l, nil
+}
+
+// stringSites returns the neighbour tables x + μ̂ of the local sites of ly
+// (the whole lattice: string layers need it on one rank) and the sites x_0
+// … x_{L_d−1} of every string of pattern p.
+func stringSites(ly *decomp.Layout, p StringPattern) (up [2][]int32, strings [][]int32) {
+	dims := ly.Lattice().Dims()
 	v := ly.Volume()
 	site := make(map[[2]int]int32, v)
 	x := make([]int, 2)
@@ -184,34 +207,23 @@ func NewSU3StringLayer(geo *nnlayers.Geometry, spec StringLayerSpec) (*SU3String
 		site[[2]int{x[0], x[1]}] = int32(s)
 	}
 	for dir := range 2 {
-		l.up[dir] = make([]int32, v)
+		up[dir] = make([]int32, v)
 		for s := range v {
 			ly.GlobalCoord(s, x)
 			x[dir] = (x[dir] + 1) % dims[dir]
-			l.up[dir][s] = site[[2]int{x[0], x[1]}]
+			up[dir][s] = site[[2]int{x[0], x[1]}]
 		}
 	}
-	active := make([]bool, dims[l.m])
-	for _, r := range pat.Rows {
-		active[r] = true
-	}
-	l.frozen = make([]float64, v)
-	for s := range v {
-		ly.GlobalCoord(s, x)
-		if !active[x[l.m]] {
-			l.frozen[s] = 1
-		}
-	}
-	for _, r := range pat.Rows {
-		str := make([]int32, dims[l.d])
+	d, m := p.Dir, 1-p.Dir
+	for _, r := range p.Rows {
+		str := make([]int32, dims[d])
 		for k := range str {
-			x[l.m], x[l.d] = r, (pat.Start+k)%dims[l.d]
+			x[m], x[d] = r, (p.Start+k)%dims[d]
 			str[k] = site[[2]int{x[0], x[1]}]
 		}
-		l.strings = append(l.strings, str)
+		strings = append(strings, str)
 	}
-	l.feat.l, l.tr.l = l, l
-	return l, nil
+	return up, strings
 }
 
 // StringRoles returns the role in a string layer of pattern p of the

@@ -105,29 +105,7 @@ func NewU1StringLayer(geo *nnlayers.Geometry, spec U1StringLayerSpec) (*U1String
 		}
 		l.params = append(l.params, l.bridge)
 	}
-	v := ly.Volume()
-	site := make(map[[2]int]int32, v)
-	x := make([]int, 2)
-	for s := range v {
-		ly.GlobalCoord(s, x)
-		site[[2]int{x[0], x[1]}] = int32(s)
-	}
-	for dir := range 2 {
-		l.up[dir] = make([]int32, v)
-		for s := range v {
-			ly.GlobalCoord(s, x)
-			x[dir] = (x[dir] + 1) % dims[dir]
-			l.up[dir][s] = site[[2]int{x[0], x[1]}]
-		}
-	}
-	for _, r := range pat.Rows {
-		str := make([]int32, dims[l.d])
-		for k := range str {
-			x[l.m], x[l.d] = r, (pat.Start+k)%dims[l.d]
-			str[k] = site[[2]int{x[0], x[1]}]
-		}
-		l.strings = append(l.strings, str)
-	}
+	l.up, l.strings = stringSites(ly, pat)
 	l.op.l = l
 	return l, nil
 }

@@ -93,9 +93,8 @@ func TestU1StringLayerInverseEquivarianceVJP(t *testing.T) {
 				}
 				outD, ldD := append([]float64(nil), out.Data...), append([]float64(nil), ld.Data...)
 				sumLD, moved := 0.0, 0.0
-				for i, v := range ldD {
+				for _, v := range ldD {
 					sumLD += math.Abs(v)
-					_ = i
 				}
 				for i := range outD {
 					moved += angleDiff(outD[i], u.Data[i])
