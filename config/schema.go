@@ -129,6 +129,7 @@ type Train struct {
 	MicroBatch      int     `toml:"micro_batch" default:"0" min:"0" doc:"configurations per micro-batch: a replica's share of the batch is differentiated in micro-batches whose gradients add up in order (a working set that stays in cache); with the lattice on one rank they run at once on copies of the model, one per core, with the same result as on one core; 0: about 1024 sites × configurations per rank, at least one micro-batch per core"`
 	MarginalFirst   int     `toml:"marginal_first" default:"0" min:"0" doc:"flows with marginal layers (model.su3_marginal, model.u1_marginal): for the first N steps only the two marginal layers train and every other parameter (the regular gauge layers and any pseudofermion flows) waits at its initial value, then all train (staged training; the joint optimisation otherwise spreads the plaquette map over all layers and leaves the marginal ones idle); 0 = all from the start"`
 	GradClip        float64 `toml:"grad_clip" default:"0.0" min:"0" doc:"clip the global gradient norm to this (0 = no clipping)"`
+	PFGradient      string  `toml:"pf_gradient" default:"\"reparam\"" enum:"reparam|path" doc:"gradient estimator of the pseudofermion flows' share of the loss: reparam (through log J, as in the paper) or path (through φ alone, with the flow's score −2T^{−†}χ: the same expectation, and no χ-noise where q(φ|U) fits; Vaitl et al., arXiv:2207.08219); joint models only"`
 }
 
 // Sample is the sampling phase.

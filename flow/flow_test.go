@@ -66,6 +66,7 @@ type config struct {
 	random     bool // non-zero last layers (a non-trivial flow)
 	pf         *pfConfig
 	workers    bool // evaluate members in parallel on target copies
+	pathGrad   bool // path gradient of the conditional flows
 	copies     int  // copies of the model for micro-batches at once
 	nc         int  // 3: SU(3) (spectral flow), else U(1)
 	strings    bool // SU(3): string layers
@@ -136,6 +137,7 @@ func newSetupWorkers(world mpi.Comm, workers int, c config) (*setup, error) {
 		if err = s.trainer.SetPseudofermionFlows(s.pf); err != nil {
 			return nil, err
 		}
+		s.trainer.SetPathGradient(c.pathGrad)
 	}
 	if c.workers {
 		var ts []*Target
@@ -678,12 +680,15 @@ func lossGradient(tr *Trainer, n int) (want, fd float64, err error) {
 // joint model (micro-batches with a partial last one, members evaluated in
 // parallel) allocates nothing.
 func TestStepDoesNotAllocate(t *testing.T) {
-	for _, tc := range []struct{ nc, copies int }{{1, 0}, {3, 0}, {1, 2}} {
+	for _, tc := range []struct {
+		nc, copies int
+		pathGrad   bool
+	}{{1, 0, false}, {3, 0, false}, {1, 2, false}, {1, 2, true}, {3, 0, true}} {
 		nc := tc.nc
 		mpitest.Run(t, 1, func(c mpi.Comm) error {
 			parts := []pfflow.Partition{pfflow.Rows, pfflow.Spin}
 			s, err := newSetup(c, config{dims: []int{4, 4}, grid: []int{1, 1}, layers: 2, beta: 1, kappa: 0.2, batch: 5, random: true, nc: nc,
-				workers: true, copies: tc.copies, pf: &pfConfig{eo: true, shifts: []float64{0.1}, layers: 2, parts: parts, regulator: 1e-5}})
+				workers: true, copies: tc.copies, pathGrad: tc.pathGrad, pf: &pfConfig{eo: true, shifts: []float64{0.1}, layers: 2, parts: parts, regulator: 1e-5}})
 			if err != nil {
 				return err
 			}
@@ -705,7 +710,7 @@ func TestStepDoesNotAllocate(t *testing.T) {
 				return stepErr
 			}
 			if allocs > 0 {
-				return fmt.Errorf("Nc = %d, %d copies: %v allocations per training step", nc, tc.copies, allocs)
+				return fmt.Errorf("Nc = %d, %d copies, path gradient %v: %v allocations per training step", nc, tc.copies, tc.pathGrad, allocs)
 			}
 			return nil
 		})
@@ -723,9 +728,10 @@ func TestGoroutinesDoNotChangeTheStep(t *testing.T) {
 			loss          float64
 			grads, values []float64 // values after the optimizer's step
 		}
+		pathGrad := false
 		run := func(workers, micro, copies int) (result, error) {
 			s, err := newSetupWorkers(c, workers, config{dims: []int{4, 4}, grid: []int{1, 1}, layers: 2, beta: 1, kappa: 0.2, batch: 6, random: true,
-				workers: true, copies: copies, pf: &pfConfig{eo: true, shifts: []float64{0.1}, layers: 2, parts: []pfflow.Partition{pfflow.Rows}, regulator: 1e-5}})
+				workers: true, copies: copies, pathGrad: pathGrad, pf: &pfConfig{eo: true, shifts: []float64{0.1}, layers: 2, parts: []pfflow.Partition{pfflow.Rows}, regulator: 1e-5}})
 			if err != nil {
 				return result{}, err
 			}
@@ -758,7 +764,9 @@ func TestGoroutinesDoNotChangeTheStep(t *testing.T) {
 			}
 			return nil
 		}
-		for _, micro := range []int{4, 2} {
+		for _, micro := range []int{4, 2, -2} { // −2: micro-batch 2 with the path gradient
+			pathGrad = micro < 0
+			micro = max(micro, -micro)
 			one, err := run(1, micro, 0)
 			if err != nil {
 				return err
@@ -794,6 +802,76 @@ func TestGoroutinesDoNotChangeTheStep(t *testing.T) {
 		for i := range one.grads {
 			if d := math.Abs(whole.grads[i] - one.grads[i]); d > 1e-10*(1+math.Abs(one.grads[i])) {
 				return fmt.Errorf("gradient %d: %v in micro-batches of 4, %v in one batch", i, one.grads[i], whole.grads[i])
+			}
+		}
+		return nil
+	})
+}
+
+// TestPathGradientUnbiased: the path gradient of the conditional flows
+// (Trainer.SetPathGradient) and the reparameterisation gradient differ draw
+// by draw but agree in expectation. Both are taken on the same draws
+// (common random numbers): their difference, the score term minus the
+// log-Jacobian gradient, must average to zero along random directions of
+// all parameters (gauge and pseudofermion flows) within its error.
+func TestPathGradientUnbiased(t *testing.T) {
+	mpitest.Run(t, 1, func(c mpi.Comm) error {
+		cfg := config{dims: []int{4, 4}, grid: []int{1, 1}, layers: 2, beta: 1.2, kappa: 0.2, batch: 2, random: true,
+			pf: &pfConfig{eo: true, shifts: []float64{0.1}, layers: 2, parts: []pfflow.Partition{pfflow.Rows, pfflow.Spin}}}
+		s, err := newSetup(c, cfg)
+		if err != nil {
+			return err
+		}
+		defer s.close()
+		ps := s.trainer.Params()
+		const dirs, draws = 4, 300
+		st := rng.New(9, "directions").Stream(0)
+		dir := make([][]float64, dirs)
+		for d := range dir {
+			for _, p := range ps {
+				for range p.Size() {
+					dir[d] = append(dir[d], st.Normal())
+				}
+			}
+		}
+		project := func(d int) float64 {
+			x, i := 0.0, 0
+			for _, p := range ps {
+				for _, g := range p.Grad {
+					x += dir[d][i] * g
+					i++
+				}
+			}
+			return x
+		}
+		var sum, sum2, scale [dirs]float64
+		for n := range draws {
+			var g [2][dirs]float64
+			for e, path := range []bool{false, true} {
+				s.trainer.SetPathGradient(path)
+				if _, err := s.trainer.Gradient(n); err != nil {
+					return err
+				}
+				for d := range dirs {
+					g[e][d] = project(d)
+				}
+			}
+			for d := range dirs {
+				x := g[1][d] - g[0][d]
+				sum[d] += x
+				sum2[d] += x * x
+				scale[d] += math.Abs(g[0][d]) / draws
+			}
+		}
+		for d := range dirs {
+			mean := sum[d] / draws
+			sd := math.Sqrt((sum2[d]/draws - mean*mean) / (draws - 1))
+			t.Logf("direction %d: mean difference %.4g ± %.4g (|reparameterisation gradient| %.4g)", d, mean, sd, scale[d])
+			if sd < 1e-3*scale[d] {
+				return fmt.Errorf("direction %d: the estimators agree draw by draw (spread %g): the path gradient is not on", d, sd)
+			}
+			if math.Abs(mean) > 4*sd {
+				return fmt.Errorf("direction %d: path − reparameterisation gradient = %.4g ± %.4g, not zero", d, mean, sd)
 			}
 		}
 		return nil

@@ -45,6 +45,8 @@ type stepper struct {
 	mloss, logq []float64
 	phis, pfJ   []*nnlayers.Tensor
 	pfq         [][]float64
+	scores      []*nnlayers.Tensor // T^{−†}χ per monomial (path gradient)
+	scratch     *nnlayers.Tape     // InverseAdjoint's tape (path gradient)
 	part        partTask
 	// the last micro-batch of a copy
 	job  partJob
@@ -133,7 +135,18 @@ func (tr *Trainer) stopCopies() {
 			close(c)
 		}
 	}
+	for _, s := range tr.copies {
+		s.closeScratch()
+	}
 	tr.start, tr.copies = nil, nil
+}
+
+// closeScratch releases the stepper's scratch tape.
+func (s *stepper) closeScratch() {
+	if s.scratch != nil {
+		s.scratch.Close()
+		s.scratch = nil
+	}
 }
 
 // run computes the gradient of the copy's job from zero, or its share of
@@ -367,7 +380,21 @@ func (s *stepper) gradientPart(n, first, m0, b int) (float64, error) {
 			start := t.Begin()
 			chi := c.Prior(b, first+m0, key.Derive(uint64(i)))
 			t.End(priorKind, start, 0, false)
-			phi, lj, err := c.Forward(t, links, ctx, chi)
+			var phi, lj *nnlayers.Tensor
+			if tr.pathGrad {
+				heads := c.Heads(t, ctx)
+				if s.scratch == nil {
+					s.scratch = nnlayers.NewTape(t.Workers())
+				}
+				score, err := c.InverseAdjoint(s.scratch, links, heads, chi)
+				if err != nil {
+					return 0, err
+				}
+				s.scores = append(s.scores[:i], score)
+				phi, lj, err = c.ForwardHeads(t, links, heads, chi)
+			} else {
+				phi, lj, err = c.Forward(t, links, ctx, chi)
+			}
 			if err != nil {
 				return 0, err
 			}
@@ -398,9 +425,19 @@ func (s *stepper) gradientPart(n, first, m0, b int) (float64, error) {
 	for i := range logJ.Grad {
 		logJ.Grad[i] = -scale // log q = log r − Σ logJ
 	}
-	for _, lj := range s.pfJ {
-		for i := range lj.Grad {
-			lj.Grad[i] = -scale
+	for i, lj := range s.pfJ {
+		if tr.pathGrad {
+			// The path gradient: log q(φ|U) differentiated through φ alone,
+			// ∇_φ log q = −2 T^{−†}χ, instead of through log J (see
+			// Trainer.SetPathGradient).
+			g := s.phis[i].Grad
+			for j, a := range s.scores[i].Data {
+				g[j] -= 2 * scale * a
+			}
+			continue
+		}
+		for j := range lj.Grad {
+			lj.Grad[j] = -scale
 		}
 	}
 	return loss, t.Backward()

@@ -54,6 +54,7 @@ type Trainer struct {
 	start      []chan struct{}
 	done       chan struct{}
 	micro      int       // configurations per micro-batch (≤ 0: automatic)
+	pathGrad   bool      // path gradient of the conditional flows (SetPathGradient)
 	sum        []float64 // the gradient of a step so far
 	sampleLogq []float64
 	// Progress, when set, is called on every rank after each batch of a
@@ -93,6 +94,21 @@ func (tr *Trainer) SetPseudofermionFlows(m *pfflow.Model) error {
 	tr.draws = nnlayers.NewTape(tr.tape.Workers())
 	return nil
 }
+
+// SetPathGradient chooses the gradient estimator of the conditional flows'
+// share of the loss, E[log q(φ|U) + S(U, φ)]. Off (the default): the
+// reparameterisation gradient, in which log q(φ|U) = log r(χ) − Σ log J
+// depends on the parameters through log J. On: the path gradient (Roeder
+// et al. 2017; Vaitl et al. 2022, arXiv:2207.08219), in which log q is
+// differentiated only through φ, with the score ∇_φ log q(φ|U) = −2T^{−†}χ
+// ([pfflow.Conditional.InverseAdjoint]) added to ∂S/∂φ and log J left
+// out. The two have the same expectation — the score term has mean
+// −∂ Σ log J over χ, for the conditional flows' parameters and, through
+// U, the gauge flow's alike (tested in package pfflow) — but where q(φ|U)
+// fits p(φ|U) the path gradient's χ-noise vanishes: ∂S/∂φ + ∇_φ log q =
+// 2(Kφ − T^{−†}χ) = 0 for every χ when T†KT = 1. It costs one backward
+// pass of every PTCN more.
+func (tr *Trainer) SetPathGradient(on bool) { tr.pathGrad = on }
 
 // SetTargetWorkers lets the trainer evaluate the members of a batch in
 // parallel, member k on goroutine w with ws[w]: copies of the target on the
@@ -142,6 +158,7 @@ func (tr *Trainer) Params() nnlayers.Params { return tr.params }
 // (the copies themselves belong to the caller).
 func (tr *Trainer) Close() {
 	tr.stopCopies()
+	tr.main.closeScratch()
 	if tr.draws != nil {
 		tr.draws.Close()
 	}

@@ -48,18 +48,20 @@ func ParsePartition(s string) (Partition, error) {
 // whose matrices, and A(x) − 1, are the outputs of the layer's head of the
 // context network.
 type Layer struct {
-	part   Partition
-	alt    int // which of the two alternatives (parity, rows, spin)
-	ns, nc int
-	eo     bool
-	active []bool // per local site
-	head   *nnlayers.Conv
-	bank   *nnlayers.Bank // the head cut into the slices the layer reads
-	ptcs   []*PTC
-	aPar   int // channels of A(x) − 1
-	frz    nnlayers.Records[frozenOp]
-	cmb    nnlayers.Records[combineOp]
-	name   string
+	part     Partition
+	alt      int // which of the two alternatives (parity, rows, spin)
+	ns, nc   int
+	eo       bool
+	active   []bool // per local site
+	head     *nnlayers.Conv
+	bank     *nnlayers.Bank // the head cut into the slices the layer reads
+	ptcs     []*PTC
+	aPar     int // channels of A(x) − 1
+	frz      nnlayers.Records[frozenOp]
+	cmb      nnlayers.Records[combineOp]
+	name     string
+	adjBuf   []complex128      // inverseAdjoint's scratch
+	adjViews []nnlayers.Tensor // inverseAdjoint's views of the links and matrices
 }
 
 // Head channels: A first, then the PTC matrices in order.

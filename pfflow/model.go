@@ -235,6 +235,7 @@ type Conditional struct {
 	layers []*Layer
 	prior  *nnlayers.Tensor
 	heads  Heads
+	adj    *nnlayers.Tensor // InverseAdjoint's result
 }
 
 // Layers returns the pseudofermion layers.

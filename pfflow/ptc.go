@@ -408,8 +408,10 @@ func (o *ptcOp) mixBackKernel(w, r0, r1 int) {
 	var mg []float64
 	for r := r0; r < r1; r++ {
 		s, b := r/o.phi.B, r%o.phi.B
-		o.loadLinks(u, s, b)
-		o.gather(l, u, s, b)
+		if o.m.Grad != nil { // L is needed for Ḡ_M only
+			o.loadLinks(u, s, b)
+			o.gather(l, u, s, b)
+		}
 		mb := o.m.At(s, b, o.moff)
 		m := o.m.Data[mb:][:2*o.p.out*kt]
 		if o.m.Grad != nil {

@@ -203,6 +203,9 @@ func newModel(env Env) (*model, error) {
 		if err = m.trainer.SetPseudofermionFlows(m.pf); err != nil {
 			return nil, err
 		}
+		if t := cfg.Train; t != nil {
+			m.trainer.SetPathGradient(t.PFGradient == "path")
+		}
 	}
 	if len(m.workers) > 0 {
 		ts := make([]*flow.Target, len(m.workers))
