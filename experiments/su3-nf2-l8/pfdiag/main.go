@@ -1,0 +1,382 @@
+// Command pfdiag measures how well the pseudofermion flows q(φ|U) of a
+// trained joint model fit their exact conditionals p(φ|U).
+//
+//	go run ./experiments/su3-nf2-l8/pfdiag [-n 32] OUTPUT_DIR...
+//
+// OUTPUT_DIR is the output directory of a `pfmpi run` of a joint-model run
+// file on a lattice small enough for dense matrices: its config.toml
+// rebuilds the flows and its last training checkpoint supplies the
+// parameters. Every pseudofermion layer is linear in φ (φ′_a = A φ_a +
+// PTCN[U, φ_f]), so at a fixed gauge field U the conditional flow is a
+// linear map φ = T(U) χ and q(φ|U) is the complex Gaussian of covariance
+// T T†. Its columns are the flow's images of the unit vectors. The target
+// of each monomial is p(φ|U) ∝ exp(−φ† K φ) with K the monomial's kernel
+// (applied to unit vectors too). With λ_i the eigenvalues of H = T† K T
+// (q's variance over p's along the modes; 1 for a perfect fit):
+//
+//	KL(q‖p) = Σ_i (λ_i − 1 − log λ_i),
+//	E_q[w²] / E_q[w]² = Π_i λ_i² / (2λ_i − 1)   (infinite if some λ_i ≤ ½),
+//
+// w = p/q the conditional weight. The first is what reverse-KL training
+// minimises; the second is the inverse of the conditional ESS at this U,
+// which sets how far the joint ESS falls below the marginal one and how
+// fast ESS(Npf) approaches it. A mode with λ ≤ ½ (q narrower than half of
+// p's variance) gives weights of infinite variance.
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"gonum.org/v1/gonum/mat"
+
+	"pfmpi/action"
+	"pfmpi/config"
+	"pfmpi/decomp"
+	"pfmpi/dslash"
+	"pfmpi/flow"
+	"pfmpi/gauge"
+	"pfmpi/mpi"
+	"pfmpi/nnlayers"
+	"pfmpi/pfflow"
+	"pfmpi/rng"
+)
+
+func main() {
+	n := flag.Int("n", 32, "gauge fields drawn from the gauge flow")
+	flag.Parse()
+	if flag.NArg() == 0 {
+		fmt.Fprintln(os.Stderr, "usage: pfdiag [-n N] OUTPUT_DIR...")
+		os.Exit(2)
+	}
+	for _, dir := range flag.Args() {
+		if err := diagnose(dir, *n); err != nil {
+			fmt.Fprintf(os.Stderr, "pfdiag: %s: %v\n", dir, err)
+			os.Exit(1)
+		}
+	}
+}
+
+// stats accumulates one monomial's measurements over gauge fields.
+type stats struct {
+	kl, logDet, logESS []float64
+	lambdas            []float64
+	narrow             int // modes with λ ≤ ½
+}
+
+func diagnose(dir string, n int) error {
+	cfg, err := config.Load(filepath.Join(dir, "config.toml"))
+	if err != nil {
+		return err
+	}
+	if cfg.Lattice.Group != "su3" || cfg.Action.Kappa == 0 || cfg.Model.Fermions != "pseudofermion" {
+		return fmt.Errorf("not a joint SU(3) model with fermions")
+	}
+	lat, err := decomp.NewLattice(cfg.Lattice.Dims, []int{1, 1}, false)
+	if err != nil {
+		return err
+	}
+	ly, err := lat.Layout(0)
+	if err != nil {
+		return err
+	}
+	geo := nnlayers.NewGeometry(mpi.Self(), ly)
+	defer geo.Close()
+	prec, err := nnlayers.ParsePrecision(cfg.Model.Precision)
+	if err != nil {
+		return err
+	}
+	mc := cfg.Model
+	f, err := flow.NewSU3(geo, flow.SU3Spec{
+		Layers: mc.GaugeLayers, Hidden: mc.GaugeHidden, Kernel: mc.GaugeKernel, Dilations: mc.GaugeDilations,
+		Modes: mc.SpectralModes, Steps: mc.SpectralSteps, Bound: mc.SpectralBound, Seed: uint64(cfg.Run.Seed), Gain: mc.InitGain,
+		Precision: prec, Strings: mc.SU3Coupling != "plaquette", Marginal: mc.SU3MarginalLayers(), Bridge: mc.SU3BridgePlaquettes()})
+	if err != nil {
+		return err
+	}
+	var parts []pfflow.Partition
+	for _, p := range mc.PFPartition {
+		part, err := pfflow.ParsePartition(p)
+		if err != nil {
+			return err
+		}
+		parts = append(parts, part)
+	}
+	monomials := len(cfg.Action.Hasenbusch) + 1
+	pf, err := pfflow.New(geo, pfflow.Spec{Nc: 3, EvenOdd: cfg.Action.Precondition == "eo", Monomials: monomials, Layers: mc.PFLayers,
+		Partitions: parts, NPT: mc.NPT, Hidden: mc.PTHidden, ContextHidden: mc.PFContextHidden, Kernel: 3,
+		Seed: uint64(cfg.Run.Seed), Gain: mc.InitGain, Precision: prec})
+	if err != nil {
+		return err
+	}
+	defer pf.Close()
+	params := append(append(nnlayers.Params(nil), f.Params()...), pf.Params()...)
+	step, err := loadParams(filepath.Join(dir, "checkpoints"), params)
+	if err != nil {
+		return err
+	}
+
+	// The sampling monomials (no training regulator) on a field of our own.
+	sp, err := gauge.NewSpace(mpi.Self(), ly, 3)
+	if err != nil {
+		return err
+	}
+	defer sp.Close()
+	u := sp.NewField()
+	op, err := dslash.NewWilson(u, cfg.Action.Kappa)
+	if err != nil {
+		return err
+	}
+	defer op.Close()
+	fer := action.Fermions{EvenOdd: cfg.Action.Precondition == "eo", Shifts: cfg.Action.Hasenbusch,
+		Solves: action.Solves{MD: 1e-12, Action: 1e-13, MaxIter: 100000}}
+	mons, err := action.NewPseudofermions(mpi.Self(), op, fer)
+	if err != nil {
+		return err
+	}
+	target, err := flow.NewTarget(u, action.NewGauge(u, cfg.Action.Beta))
+	if err != nil {
+		return err
+	}
+	if err := target.SetPseudofermions(mons, mons); err != nil {
+		return err
+	}
+	nv := mons[0].Len() // complex components of a pseudofermion
+	ch := pf.Channels()
+	per := ch / 2
+	sites := nv / per
+
+	tape := nnlayers.NewTape(0)
+	defer tape.Close()
+	tape.NoGrad = true
+	key := rng.New(uint64(cfg.Run.Seed), "pfdiag")
+	tape.Reset()
+	ug, _, err := f.Forward(tape, f.Prior(n, 0, key))
+	if err != nil {
+		return err
+	}
+	gauge1 := &nnlayers.Tensor{V: ug.V, B: n, C: ug.C, Data: append([]float64(nil), ug.Data...)}
+	st := make([]stats, monomials)
+	tmat := mat.NewCDense(nv, nv, nil)
+	kmat := mat.NewCDense(nv, nv, nil)
+	e := make([]complex128, nv)
+	col := make([]complex128, nv)
+	for m := range n {
+		target.Load(gauge1, m)
+		// links replicated over nv batch members
+		tape.Reset()
+		links := tape.Tensor(gauge1.V, nv, gauge1.C)
+		for s := range gauge1.V {
+			src := gauge1.Data[gauge1.At(s, m, 0) : gauge1.At(s, m, 0)+gauge1.C]
+			for k := range nv {
+				copy(links.Data[links.At(s, k, 0):], src)
+			}
+		}
+		ctx, err := pf.Context(tape, links)
+		if err != nil {
+			return err
+		}
+		for i := range monomials {
+			chi := tape.Tensor(gauge1.V, nv, ch)
+			clear(chi.Data)
+			for k := range nv {
+				chi.Data[chi.At(k/per, k, 2*(k%per))] = 1
+			}
+			phi, logJ, err := pf.Conditional(i).Forward(tape, links, ctx, chi)
+			if err != nil {
+				return err
+			}
+			sumLogJ := 0.0
+			for s := range logJ.V {
+				sumLogJ += logJ.Data[logJ.At(s, 0, 0)]
+			}
+			for k := range nv {
+				for j := range nv {
+					b := phi.At(j/per, k, 2*(j%per))
+					tmat.Set(j, k, complex(phi.Data[b], phi.Data[b+1]))
+				}
+				// odd sites must stay zero with even/odd preconditioning
+				for s := sites; s < phi.V; s++ {
+					for c := range ch {
+						if v := phi.Data[phi.At(s, k, c)]; v != 0 {
+							return fmt.Errorf("monomial %d: odd site %d holds %g", i, s, v)
+						}
+					}
+				}
+			}
+			for k := range nv {
+				clear(e)
+				e[k] = 1
+				if err := mons[i].Kernel(col, e); err != nil {
+					return err
+				}
+				for j := range nv {
+					kmat.Set(j, k, col[j])
+				}
+			}
+			lam, logDetT, err := spectrum(tmat, kmat)
+			if err != nil {
+				return err
+			}
+			if m == 0 {
+				fmt.Printf("  check monomial %d: Σ log J %.6f, log|det T|² %.6f\n", i, sumLogJ, logDetT)
+			}
+			kl, logDet, logESS := 0.0, 0.0, 0.0
+			for _, l := range lam {
+				kl += l - 1 - math.Log(l)
+				logDet += math.Log(l)
+				if l <= 0.5 {
+					st[i].narrow++
+					logESS = math.Inf(-1)
+				} else {
+					logESS += math.Log((2*l - 1) / (l * l))
+				}
+			}
+			st[i].kl = append(st[i].kl, kl)
+			st[i].logDet = append(st[i].logDet, logDet)
+			st[i].logESS = append(st[i].logESS, logESS)
+			st[i].lambdas = append(st[i].lambdas, lam...)
+		}
+	}
+	fmt.Printf("%s (step %d, %d gauge fields, %d complex components per pseudofermion)\n", dir, step, n, nv)
+	fmt.Println("| monomial | KL(q‖p) nats | ± | Σ log λ (log-det mismatch) | sd over U | ESS_cond (median) | fields with ESS_cond = 0 | modes λ ≤ ½ | λ 1% | λ 50% | λ 99% | λ max |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|")
+	for i, s := range st {
+		mk, ek := meanErr(s.kl)
+		md, sd := meanSD(s.logDet)
+		ess := make([]float64, len(s.logESS))
+		zero := 0
+		for j, v := range s.logESS {
+			ess[j] = math.Exp(v)
+			if math.IsInf(v, -1) {
+				zero++
+			}
+		}
+		sort.Float64s(ess)
+		sort.Float64s(s.lambdas)
+		q := func(p float64) float64 { return s.lambdas[int(p*float64(len(s.lambdas)-1))] }
+		fmt.Printf("| %s | %.3f | %.3f | %.3f | %.3f | %.3g | %d/%d | %d | %.3f | %.3f | %.3f | %.3f |\n",
+			mons[i].Name(), mk, ek, md, sd, ess[len(ess)/2], zero, n, s.narrow, q(0.01), q(0.5), q(0.99), s.lambdas[len(s.lambdas)-1])
+	}
+	return nil
+}
+
+// spectrum returns the eigenvalues of H = T† K T (Hermitian positive) and
+// log|det T|².
+func spectrum(t, k *mat.CDense) ([]float64, float64, error) {
+	n, _ := t.Dims()
+	kt := cmul(k, t, false)
+	h := cmul(t, kt, true)
+	// real embedding [[A, −B], [B, A]] of H = A + iB: every eigenvalue twice
+	r := mat.NewSymDense(2*n, nil)
+	for i := range n {
+		for j := i; j < n; j++ {
+			z := (h.At(i, j) + conj(h.At(j, i))) / 2
+			r.SetSym(i, j, real(z))
+			r.SetSym(n+i, n+j, real(z))
+			r.SetSym(i, n+j, -imag(z))
+			r.SetSym(j, n+i, imag(z))
+		}
+	}
+	var eig mat.EigenSym
+	if !eig.Factorize(r, false) {
+		return nil, 0, fmt.Errorf("eigendecomposition failed")
+	}
+	all := eig.Values(nil)
+	sort.Float64s(all)
+	lam := make([]float64, n)
+	for i := range lam {
+		lam[i] = all[2*i]
+	}
+	// log|det T|² from the real embedding of T: det = |det T|²
+	rt := mat.NewDense(2*n, 2*n, nil)
+	for i := range n {
+		for j := range n {
+			z := t.At(i, j)
+			rt.Set(i, j, real(z))
+			rt.Set(n+i, n+j, real(z))
+			rt.Set(i, n+j, -imag(z))
+			rt.Set(n+i, j, imag(z))
+		}
+	}
+	var lu mat.LU
+	lu.Factorize(rt)
+	ld, _ := lu.LogDet()
+	return lam, ld, nil
+}
+
+// cmul returns a·b, or a†·b with adj.
+func cmul(a, b *mat.CDense, adj bool) *mat.CDense {
+	n, _ := a.Dims()
+	c := mat.NewCDense(n, n, nil)
+	row := make([]complex128, n)
+	for i := range n {
+		clear(row)
+		for l := range n {
+			ail := a.At(i, l)
+			if adj {
+				ail = conj(a.At(l, i))
+			}
+			if ail == 0 {
+				continue
+			}
+			for j := range n {
+				row[j] += ail * b.At(l, j)
+			}
+		}
+		for j := range n {
+			c.Set(i, j, row[j])
+		}
+	}
+	return c
+}
+
+func conj(z complex128) complex128 { return complex(real(z), -imag(z)) }
+
+func meanErr(x []float64) (float64, float64) {
+	m, sd := meanSD(x)
+	return m, sd / math.Sqrt(float64(len(x)))
+}
+
+func meanSD(x []float64) (float64, float64) {
+	m := 0.0
+	for _, v := range x {
+		m += v
+	}
+	m /= float64(len(x))
+	s := 0.0
+	for _, v := range x {
+		s += (v - m) * (v - m)
+	}
+	if len(x) > 1 {
+		s /= float64(len(x) - 1)
+	}
+	return m, math.Sqrt(s)
+}
+
+// loadParams reads the parameters of the latest training checkpoint and
+// returns its step.
+func loadParams(dir string, ps nnlayers.Params) (int, error) {
+	var ck struct {
+		File string
+		Step int
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "train.json"))
+	if err != nil {
+		return 0, err
+	}
+	if err := json.Unmarshal(data, &ck); err != nil {
+		return 0, fmt.Errorf("%s: %w", filepath.Join(dir, "train.json"), err)
+	}
+	fh, err := os.Open(filepath.Join(dir, ck.File))
+	if err != nil {
+		return 0, err
+	}
+	defer fh.Close()
+	return ck.Step, nnlayers.ReadParams(fh, ps)
+}
