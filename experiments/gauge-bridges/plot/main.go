@@ -5,7 +5,9 @@
 // LABEL may contain "=" (the last one separates it from OUTDIR). For every run it reads OUTDIR/metrics.jsonl and plots the training KL
 // (running mean of 25 steps; for pure-gauge runs the exact KL) against the
 // step, one line per run, on a logarithmic KL axis; with -ess, the
-// training-time ESS estimates instead.
+// training-time ESS estimates instead; with -key K, the metric K (for the
+// joint Nf = 2 runs "kl_minus_logz", on a linear axis); with -time, against
+// the accumulated training time in minutes instead of the step.
 package main
 
 import (
@@ -34,6 +36,8 @@ func main() {
 	title := flag.String("title", "training KL", "plot title")
 	window := flag.Int("window", 25, "steps of the running mean")
 	ess := flag.Bool("ess", false, "plot the training-time ESS estimates instead of the KL")
+	key := flag.String("key", "kl", "metric of the training records to plot (kl, kl_minus_logz, loss, grad_norm)")
+	vsTime := flag.Bool("time", false, "x axis: accumulated training time in minutes instead of the step")
 	flag.Parse()
 	if flag.NArg() == 0 {
 		fmt.Fprintln(os.Stderr, "usage: plot -o FILE.png [-title T] LABEL=OUTDIR ...")
@@ -42,9 +46,14 @@ func main() {
 	p := plot.New()
 	p.Title.Text = *title
 	p.X.Label.Text = "step"
+	if *vsTime {
+		p.X.Label.Text = "training time (minutes)"
+	}
 	if *ess {
 		p.Y.Label.Text = "ESS (training-time estimate)"
 		p.Y.Min, p.Y.Max = 0, 1
+	} else if *key != "kl" {
+		p.Y.Label.Text = *key + " (nats), running mean"
 	} else {
 		p.Y.Label.Text = "KL (nats), running mean"
 		p.Y.Scale = plot.LogScale{}
@@ -57,7 +66,7 @@ func main() {
 			fail(fmt.Errorf("argument %q is not LABEL=OUTDIR", arg))
 		}
 		label, dir := arg[:cut], arg[cut+1:]
-		xy, err := trainingCurve(filepath.Join(dir, "metrics.jsonl"), *window, *ess)
+		xy, err := trainingCurve(filepath.Join(dir, "metrics.jsonl"), *window, *ess, *key, *vsTime)
 		if err != nil {
 			fail(err)
 		}
@@ -75,34 +84,43 @@ func main() {
 	}
 }
 
-// trainingCurve returns the running mean of the training records' KL, or
-// with ess their ESS estimates.
-func trainingCurve(path string, window int, ess bool) (plotter.XYs, error) {
+// trainingCurve returns the running mean of the training records' metric
+// key, or with ess their ESS estimates, against the step or with vsTime
+// against the accumulated seconds (in minutes).
+func trainingCurve(path string, window int, ess bool, key string, vsTime bool) (plotter.XYs, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
 	var steps, kls []float64
+	elapsed := 0.0
+	positive := key == "kl" || ess
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
-		var r struct {
-			Phase string   `json:"phase"`
-			Step  int      `json:"step"`
-			KL    *float64 `json:"kl"`
-			ESS   *float64 `json:"ess"`
-		}
+		var r map[string]any
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
 			return nil, fmt.Errorf("%s: %v", path, err)
 		}
-		if r.Phase == "train" && ess && r.ESS != nil {
-			steps = append(steps, float64(r.Step))
-			kls = append(kls, *r.ESS)
+		if r["phase"] != "train" {
+			continue
 		}
-		if r.Phase == "train" && !ess && r.KL != nil {
-			steps = append(steps, float64(r.Step))
-			kls = append(kls, *r.KL)
+		step, _ := r["step"].(float64)
+		if s, ok := r["seconds"].(float64); ok {
+			elapsed += s
+		}
+		x := step
+		if vsTime {
+			x = elapsed / 60
+		}
+		want := key
+		if ess {
+			want = "ess"
+		}
+		if v, ok := r[want].(float64); ok {
+			steps = append(steps, x)
+			kls = append(kls, v)
 		}
 	}
 	if err := sc.Err(); err != nil {
@@ -122,7 +140,7 @@ func trainingCurve(path string, window int, ess bool) (plotter.XYs, error) {
 			sum -= kls[i-window]
 		}
 		n := min(i+1, window)
-		if m := sum / float64(n); i+1 >= n && m > 0 && !math.IsInf(m, 0) {
+		if m := sum / float64(n); i+1 >= n && (m > 0 || !positive) && !math.IsInf(m, 0) {
 			xy = append(xy, plotter.XY{X: steps[i], Y: m})
 		}
 	}
