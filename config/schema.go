@@ -121,7 +121,7 @@ type Train struct {
 	Eps             float64 `toml:"eps" default:"0.02" gt:"0" doc:"Adam ε"`
 	LRDecayEvery    int     `toml:"lr_decay_every" default:"1000" min:"0" doc:"multiply the learning rate by lr_decay_factor every N steps (0 = never)"`
 	LRDecayFactor   float64 `toml:"lr_decay_factor" default:"0.5" gt:"0" doc:"learning-rate decay factor, in (0, 1]"`
-	LRWarmup        int     `toml:"lr_warmup" default:"0" min:"0" doc:"ramp the learning rate up linearly over the first N steps (0 = none): the first Adam steps move every parameter by about lr whatever its gradient, which perturbs deep flows that start as the identity"`
+	LRWarmup        int     `toml:"lr_warmup" default:"0" min:"0" doc:"ramp the learning rate up linearly over the first N steps (0 = none): the first Adam steps move every parameter by about lr whatever its gradient, which perturbs deep flows that start as the identity; parameters held by train.marginal_first warm up again over their own first N steps"`
 	CheckpointEvery int     `toml:"checkpoint_every" default:"200" min:"0" doc:"checkpoint every N steps (0 = only at the end)"`
 	ESSEvery        int     `toml:"ess_every" default:"100" min:"0" doc:"measure the ESS every N steps (0 = never)"`
 	ESSBatch        int     `toml:"ess_batch" default:"1024" min:"1" doc:"fresh samples per ESS measurement"`

@@ -845,50 +845,55 @@ func TestTapeReusesAcrossAlternatingPasses(t *testing.T) {
 }
 
 // TestAdamHold: a held parameter keeps its value for the held steps and then
-// takes exactly the steps of a fresh optimizer, while the others train as
-// without the hold; a parameter the optimizer does not hold is refused.
+// takes exactly the steps of a fresh optimizer (its own bias corrections and
+// warm-up), while the others train as without the hold; a parameter the
+// optimizer does not hold is refused.
 func TestAdamHold(t *testing.T) {
-	cfg := AdamConfig{LR: 0.1, Eps: 1e-8, WeightDecay: 0.1, Decoupled: true}
-	grad := func(ps ...*Param) {
-		for _, p := range ps {
-			for i := range p.Value {
-				p.Grad[i] = (2 + float64(i)) * p.Value[i]
+	for _, cfg := range []AdamConfig{
+		{LR: 0.1, Eps: 1e-8, WeightDecay: 0.1, Decoupled: true},
+		{LR: 0.1, Eps: 1e-8, WeightDecay: 0.1, Decoupled: true, Warmup: 4}, // warm-up beyond the hold
+	} {
+		grad := func(ps ...*Param) {
+			for _, p := range ps {
+				for i := range p.Value {
+					p.Grad[i] = (2 + float64(i)) * p.Value[i]
+				}
 			}
 		}
-	}
-	newP := func(name string) *Param {
-		p := NewParam(name, 2)
-		p.Value[0], p.Value[1] = 1, -2
-		return p
-	}
-	p, q := newP("p"), newP("q")
-	opt, err := NewAdam(Params{p, q}, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := opt.Hold(Params{q}, 2); err != nil {
-		t.Fatal(err)
-	}
-	if err := opt.Hold(Params{newP("other")}, 2); err == nil {
-		t.Fatal("Hold accepted a parameter the optimizer does not hold")
-	}
-	pRef, qRef := newP("p"), newP("q")
-	optP, _ := NewAdam(Params{pRef}, cfg)
-	optQ, _ := NewAdam(Params{qRef}, cfg)
-	for step := 1; step <= 5; step++ {
-		grad(p, q, pRef, qRef)
-		opt.Step()
-		optP.Step()
-		if step > 2 {
-			optQ.Step()
+		newP := func(name string) *Param {
+			p := NewParam(name, 2)
+			p.Value[0], p.Value[1] = 1, -2
+			return p
 		}
-		for i := range 2 {
-			if p.Value[i] != pRef.Value[i] || q.Value[i] != qRef.Value[i] {
-				t.Fatalf("step %d: p = %v, q = %v; want %v, %v", step, p.Value, q.Value, pRef.Value, qRef.Value)
+		p, q := newP("p"), newP("q")
+		opt, err := NewAdam(Params{p, q}, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := opt.Hold(Params{q}, 2); err != nil {
+			t.Fatal(err)
+		}
+		if err := opt.Hold(Params{newP("other")}, 2); err == nil {
+			t.Fatal("Hold accepted a parameter the optimizer does not hold")
+		}
+		pRef, qRef := newP("p"), newP("q")
+		optP, _ := NewAdam(Params{pRef}, cfg)
+		optQ, _ := NewAdam(Params{qRef}, cfg)
+		for step := 1; step <= 8; step++ {
+			grad(p, q, pRef, qRef)
+			opt.Step()
+			optP.Step()
+			if step > 2 {
+				optQ.Step()
 			}
-		}
-		if step == 2 && (q.Value[0] != 1 || q.Value[1] != -2) {
-			t.Fatalf("held q moved: %v", q.Value)
+			for i := range 2 {
+				if p.Value[i] != pRef.Value[i] || q.Value[i] != qRef.Value[i] {
+					t.Fatalf("warm-up %d, step %d: p = %v, q = %v; want %v, %v", cfg.Warmup, step, p.Value, q.Value, pRef.Value, qRef.Value)
+				}
+			}
+			if step == 2 && (q.Value[0] != 1 || q.Value[1] != -2) {
+				t.Fatalf("held q moved: %v", q.Value)
+			}
 		}
 	}
 }

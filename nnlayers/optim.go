@@ -28,7 +28,9 @@ type AdamConfig struct {
 //	θ ← θ − lr_t · (m/(1−β₁ᵗ)) / (√(v/(1−β₂ᵗ)) + ε)     (AdamW first: θ ← θ − lr_t·λ·θ)
 //
 // with lr_t = LR · min(1, t/Warmup) · DecayFactor^⌊(t−1)/DecayEvery⌋ at step
-// t = 1, 2, …, after clipping the global gradient norm.
+// t = 1, 2, …, after clipping the global gradient norm. A parameter held for
+// h steps (Hold) counts its own t − h in the bias corrections and the
+// warm-up.
 type Adam struct {
 	cfg     AdamConfig
 	params  Params
@@ -68,7 +70,8 @@ func NewAdam(ps Params, cfg AdamConfig) (*Adam, error) {
 // Hold keeps the parameters ps (all held by the optimizer) unchanged during
 // the first steps steps: their values, moments and weight decay wait, and
 // from step steps+1 on they train as if that were their first step (their
-// bias corrections count their own steps). Staged training uses it.
+// bias corrections and learning-rate warm-up count their own steps; the
+// decay stays the global one). Staged training uses it.
 func (a *Adam) Hold(ps Params, steps int) error {
 	if steps < 0 {
 		return fmt.Errorf("nnlayers: Hold for %d steps", steps)
@@ -92,12 +95,22 @@ func (a *Adam) Steps() int { return a.step }
 
 // LR is the learning rate of the next step.
 func (a *Adam) LR() float64 {
+	return warm(a.decayedLR(), a.step+1, a.cfg.Warmup)
+}
+
+// decayedLR is the learning rate of the next step before the warm-up.
+func (a *Adam) decayedLR() float64 {
 	lr := a.cfg.LR
 	if a.cfg.DecayEvery > 0 {
 		lr *= math.Pow(a.cfg.DecayFactor, float64(a.step/a.cfg.DecayEvery))
 	}
-	if w := a.cfg.Warmup; a.step < w {
-		lr *= float64(a.step+1) / float64(w)
+	return lr
+}
+
+// warm is lr at step t (from 1) of a linear warm-up over w steps.
+func warm(lr float64, t, w int) float64 {
+	if t < w {
+		lr *= float64(t) / float64(w)
 	}
 	return lr
 }
@@ -117,14 +130,14 @@ func (a *Adam) Step() float64 {
 // so its result does not depend on the shares.
 func (a *Adam) Begin() float64 {
 	c := a.cfg
-	lr := a.LR()
+	lr, decayed := a.LR(), a.decayedLR()
 	a.step++
 	norm := a.params.GradNorm()
 	scale := 1.0
 	if c.ClipNorm > 0 && norm > c.ClipNorm {
 		scale = c.ClipNorm / norm
 	}
-	a.pending = adamUpdate{cfg: &a.cfg, lr: lr, scale: scale,
+	a.pending = adamUpdate{cfg: &a.cfg, lr: lr, decayed: decayed, scale: scale,
 		bc1: 1 - math.Pow(c.Beta1, float64(a.step)), bc2: 1 - math.Pow(c.Beta2, float64(a.step))}
 	return norm
 }
@@ -145,6 +158,7 @@ func (a *Adam) Update(w, n int) {
 			if h > 0 {
 				t := float64(a.step - h)
 				u.bc1, u.bc2 = 1-math.Pow(a.cfg.Beta1, t), 1-math.Pow(a.cfg.Beta2, t)
+				u.lr = warm(u.decayed, a.step-h, a.cfg.Warmup)
 			}
 			u.run(p.Value[i0:i1], p.Grad[i0:i1], a.m[k][i0:i1], a.v[k][i0:i1])
 		}
@@ -154,8 +168,8 @@ func (a *Adam) Update(w, n int) {
 
 // adamUpdate is one step's update of a stretch of parameters.
 type adamUpdate struct {
-	cfg                 *AdamConfig
-	lr, scale, bc1, bc2 float64
+	cfg                          *AdamConfig
+	lr, decayed, scale, bc1, bc2 float64 // decayed: lr before the warm-up
 }
 
 func (u *adamUpdate) run(val, grad, m, v []float64) {
