@@ -102,6 +102,8 @@ func TestErrors(t *testing.T) {
 		{"hasenbusch order", minimal + "[action]\nkappa = 0.2\nhasenbusch = [0.1, 0.01]\n", []string{"bad.toml:5:", "strictly increasing"}},
 		{"hasenbusch without fermions", minimal + "[action]\nhasenbusch = [0.1]\n", []string{"action.hasenbusch", "kappa > 0"}},
 		{"decay", minimal + "[action]\nbeta = 1\n[train]\nlr_decay_factor = 2.0\n", []string{"bad.toml:6:", "exceeds 1"}},
+		{"lr_min", minimal + "[action]\nbeta = 1\n[train]\nlr = 1e-3\nlr_schedule = \"cosine\"\nlr_min = 0.01\n", []string{"bad.toml:8:", "train.lr_min", "exceeds train.lr"}},
+		{"lr_schedule", minimal + "[action]\nbeta = 1\n[train]\nlr_schedule = \"linear\"\n", []string{"bad.toml:6:", "train.lr_schedule", "cosine"}},
 		{"syntax", "[lattice\ndims = [8, 8]\n", []string{"bad.toml:2:", "to end table name", "1 | [lattice"}},
 		{"empty output", minimal + "[run]\noutput = \" \"\n", []string{"bad.toml:4:", "run.output", "is empty"}},
 		{"negative seed", minimal + "[run]\nseed = -1\n", []string{"bad.toml:4:", "run.seed", "≥ 0"}},

@@ -360,6 +360,9 @@ func (c *Config) validate(md toml.MetaData) error {
 	if len(c.Model.GaugeDilations) == 0 {
 		bad("model.gauge_dilations", "must list at least one dilation, e.g. [1]")
 	}
+	if t := c.Train; t != nil && t.LRMin > t.LR {
+		bad("train.lr_min", "%v exceeds train.lr = %v: the cosine schedule decays from lr down to lr_min; use a value in [0, lr]", t.LRMin, t.LR)
+	}
 	if t := c.Train; t != nil && t.LRDecayFactor > 1 {
 		bad("train.lr_decay_factor", "%v exceeds 1: the learning rate would grow; use a factor in (0, 1]", t.LRDecayFactor)
 	}

@@ -120,6 +120,8 @@ type Train struct {
 	LR              float64 `toml:"lr" default:"5e-4" gt:"0" doc:"learning rate"`
 	Eps             float64 `toml:"eps" default:"0.02" gt:"0" doc:"Adam ε"`
 	LRDecayEvery    int     `toml:"lr_decay_every" default:"1000" min:"0" doc:"multiply the learning rate by lr_decay_factor every N steps (0 = never)"`
+	LRSchedule      string  `toml:"lr_schedule" default:"\"step\"" enum:"step|cosine" doc:"learning-rate schedule after the warm-up: step (× lr_decay_factor every lr_decay_every steps) or cosine (from lr down to lr_min at the last of train.steps; lr_decay_every and lr_decay_factor unused; a resumed run with more steps stretches the rest of the curve)"`
+	LRMin           float64 `toml:"lr_min" default:"0.0" min:"0" doc:"the cosine schedule's final learning rate, at most lr"`
 	LRDecayFactor   float64 `toml:"lr_decay_factor" default:"0.5" gt:"0" doc:"learning-rate decay factor, in (0, 1]"`
 	LRWarmup        int     `toml:"lr_warmup" default:"0" min:"0" doc:"ramp the learning rate up linearly over the first N steps (0 = none): the first Adam steps move every parameter by about lr whatever its gradient, which perturbs deep flows that start as the identity; parameters held by train.marginal_first warm up again over their own first N steps"`
 	CheckpointEvery int     `toml:"checkpoint_every" default:"200" min:"0" doc:"checkpoint every N steps (0 = only at the end)"`

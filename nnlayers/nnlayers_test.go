@@ -897,3 +897,39 @@ func TestAdamHold(t *testing.T) {
 		}
 	}
 }
+
+// TestAdamCosineSchedule: the cosine schedule rises linearly over the
+// warm-up to LR, passes the midpoint (LR + MinLR)/2 halfway through the
+// decay, ends at MinLR on step CosineSteps and stays there; invalid settings
+// are refused.
+func TestAdamCosineSchedule(t *testing.T) {
+	const lr, minLR, warm, steps = 0.1, 0.004, 2, 12
+	p := NewParam("theta", 1)
+	opt, err := NewAdam(Params{p}, AdamConfig{LR: lr, Eps: 1e-8, Warmup: warm, CosineSteps: steps, MinLR: minLR, DecayEvery: 3, DecayFactor: 0.5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[int]float64{1: lr / 2, 2: lr, 7: (lr + minLR) / 2, 12: minLR, 15: minLR}
+	prev := math.Inf(1)
+	for step := 1; step <= 15; step++ {
+		got := opt.LR()
+		if w, ok := want[step]; ok && math.Abs(got-w) > 1e-15 {
+			t.Errorf("step %d: lr %.17g, want %.17g", step, got, w)
+		}
+		if step > warm && got > prev {
+			t.Errorf("step %d: lr %g rose after the warm-up (from %g)", step, got, prev)
+		}
+		prev = got
+		p.Grad[0] = 1
+		opt.Step()
+	}
+	for _, bad := range []AdamConfig{
+		{LR: lr, Eps: 1e-8, CosineSteps: -1},
+		{LR: lr, Eps: 1e-8, CosineSteps: 10, MinLR: 2 * lr},
+		{LR: lr, Eps: 1e-8, CosineSteps: 10, MinLR: -1e-3},
+	} {
+		if _, err := NewAdam(Params{p}, bad); err == nil {
+			t.Errorf("NewAdam accepted %+v", bad)
+		}
+	}
+}

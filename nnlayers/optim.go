@@ -18,7 +18,9 @@ type AdamConfig struct {
 	ClipNorm    float64 // clip the global gradient norm to this (0: no clipping)
 	DecayEvery  int     // multiply the learning rate by DecayFactor every DecayEvery steps (0: never)
 	DecayFactor float64
-	Warmup      int // ramp the learning rate up linearly over the first Warmup steps (0: none)
+	Warmup      int     // ramp the learning rate up linearly over the first Warmup steps (0: none)
+	CosineSteps int     // > 0: cosine decay from LR to MinLR over the steps Warmup … CosineSteps, instead of DecayEvery
+	MinLR       float64 // the cosine schedule's final learning rate, in [0, LR]
 }
 
 // Adam is the Adam (Kingma and Ba 2015) / AdamW (Loshchilov and Hutter 2019)
@@ -28,7 +30,11 @@ type AdamConfig struct {
 //	θ ← θ − lr_t · (m/(1−β₁ᵗ)) / (√(v/(1−β₂ᵗ)) + ε)     (AdamW first: θ ← θ − lr_t·λ·θ)
 //
 // with lr_t = LR · min(1, t/Warmup) · DecayFactor^⌊(t−1)/DecayEvery⌋ at step
-// t = 1, 2, …, after clipping the global gradient norm. A parameter held for
+// t = 1, 2, …, after clipping the global gradient norm; with CosineSteps = T
+// > 0 the step decay gives way to
+//
+//	lr_t = min(1, t/Warmup) · (MinLR + (LR − MinLR)·½(1 + cos πs)),  s = clamp((t − Warmup)/(T − Warmup), 0, 1). A parameter held for
+//
 // h steps (Hold) counts its own t − h in the bias corrections and the
 // warm-up.
 type Adam struct {
@@ -52,7 +58,8 @@ func NewAdam(ps Params, cfg AdamConfig) (*Adam, error) {
 	if cfg.DecayFactor == 0 {
 		cfg.DecayFactor = 1
 	}
-	if !(cfg.LR > 0) || !(cfg.Eps > 0) || cfg.Beta1 < 0 || cfg.Beta1 >= 1 || cfg.Beta2 < 0 || cfg.Beta2 >= 1 || cfg.WeightDecay < 0 || cfg.ClipNorm < 0 || cfg.DecayEvery < 0 || !(cfg.DecayFactor > 0) || cfg.Warmup < 0 {
+	if !(cfg.LR > 0) || !(cfg.Eps > 0) || cfg.Beta1 < 0 || cfg.Beta1 >= 1 || cfg.Beta2 < 0 || cfg.Beta2 >= 1 || cfg.WeightDecay < 0 || cfg.ClipNorm < 0 || cfg.DecayEvery < 0 || !(cfg.DecayFactor > 0) || cfg.Warmup < 0 ||
+		cfg.CosineSteps < 0 || cfg.MinLR < 0 || cfg.MinLR > cfg.LR {
 		return nil, fmt.Errorf("nnlayers: invalid optimizer settings %+v", cfg)
 	}
 	if err := ps.Check(); err != nil {
@@ -100,6 +107,12 @@ func (a *Adam) LR() float64 {
 
 // decayedLR is the learning rate of the next step before the warm-up.
 func (a *Adam) decayedLR() float64 {
+	c := a.cfg
+	if c.CosineSteps > 0 {
+		s := float64(a.step+1-c.Warmup) / float64(max(c.CosineSteps-c.Warmup, 1))
+		s = min(max(s, 0), 1)
+		return c.MinLR + (c.LR-c.MinLR)*0.5*(1+math.Cos(math.Pi*s))
+	}
 	lr := a.cfg.LR
 	if a.cfg.DecayEvery > 0 {
 		lr *= math.Pow(a.cfg.DecayFactor, float64(a.step/a.cfg.DecayEvery))

@@ -179,9 +179,13 @@ func newModel(env Env) (*model, error) {
 	batch := 1
 	if t := cfg.Train; t != nil {
 		batch = t.Batch
-		m.opt, err = nnlayers.NewAdam(m.params, nnlayers.AdamConfig{
+		ac := nnlayers.AdamConfig{
 			LR: t.LR, Eps: t.Eps, WeightDecay: t.WeightDecay, Decoupled: t.Optimizer == "adamw",
-			ClipNorm: t.GradClip, DecayEvery: t.LRDecayEvery, DecayFactor: t.LRDecayFactor, Warmup: t.LRWarmup})
+			ClipNorm: t.GradClip, DecayEvery: t.LRDecayEvery, DecayFactor: t.LRDecayFactor, Warmup: t.LRWarmup}
+		if t.LRSchedule == "cosine" {
+			ac.CosineSteps, ac.MinLR = t.Steps, t.LRMin
+		}
+		m.opt, err = nnlayers.NewAdam(m.params, ac)
 		if err != nil {
 			return nil, err
 		}

@@ -264,6 +264,39 @@ func TestSampleWithoutModel(t *testing.T) {
 	})
 }
 
+// TestCosineSchedule: train.lr_schedule = "cosine" reaches the optimizer:
+// the logged learning rates follow lr_t = lr_min + (lr − lr_min)·½(1 + cos πs),
+// s = (t − warm-up)/(steps − warm-up), ending at lr_min on the last step.
+func TestCosineSchedule(t *testing.T) {
+	mpitest.RunDir(t, 1, func(c mpi.Comm, tmp string) error {
+		dir := filepath.Join(tmp, "cosine")
+		text := strings.Replace(fmt.Sprintf(base, dir, "[1, 1]", 0.0, 5), "ess_batch = 16\n",
+			"ess_batch = 16\nlr_schedule = \"cosine\"\nlr_min = 1e-3\nlr_warmup = 1\n", 1)
+		text = strings.Split(text, "[sample]")[0]
+		if _, err := run(c, text); err != nil {
+			return err
+		}
+		return onRoot(c, func() error {
+			recs, err := trainRecords(dir)
+			if err != nil {
+				return err
+			}
+			if len(recs) != 5 {
+				return fmt.Errorf("%d training records, want 5", len(recs))
+			}
+			for _, r := range recs {
+				step := r["step"].(float64) // from 0: optimizer step t = step + 1
+				s := (step + 1 - 1) / (5 - 1)
+				want := 1e-3 + (1e-2-1e-3)*0.5*(1+math.Cos(math.Pi*s))
+				if got := r["lr"].(float64); math.Abs(got-want) > 1e-15 {
+					return fmt.Errorf("step %v: lr %.17g, want %.17g", step, got, want)
+				}
+			}
+			return nil
+		})
+	})
+}
+
 // TestFitNpf recovers ESS(∞) and C from points on ESS(∞)/(1 + C/Npf).
 func TestFitNpf(t *testing.T) {
 	var x, y, e []float64

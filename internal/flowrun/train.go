@@ -53,8 +53,12 @@ func Train(env Env) error {
 	if err := env.Dir.Truncate("train", start); err != nil {
 		return err
 	}
-	m.printf("phase train: %d steps, batch %d, %s lr %g (×%g every %d), ε %g; %s\n",
-		t.Steps, t.Batch, t.Optimizer, t.LR, t.LRDecayFactor, t.LRDecayEvery, t.Eps, m.describe())
+	schedule := fmt.Sprintf("×%g every %d", t.LRDecayFactor, t.LRDecayEvery)
+	if t.LRSchedule == "cosine" {
+		schedule = fmt.Sprintf("cosine to %g", t.LRMin)
+	}
+	m.printf("phase train: %d steps, batch %d, %s lr %g (%s), ε %g; %s\n",
+		t.Steps, t.Batch, t.Optimizer, t.LR, schedule, t.Eps, m.describe())
 	if m.pf != nil {
 		m.printf("  target       %s\n", m.targetString(true))
 	}
