@@ -507,27 +507,14 @@ func (m *model) saveRoot(step int) error {
 // load restores the latest checkpoint; it returns the step reached, or
 // found = false when there is none (collective).
 func (m *model) load(withOptimizer bool) (step int, found bool, err error) {
-	var ck checkpoint
-	var data []byte
-	if m.env.World.Rank() == 0 {
-		found, err = readCheckpoint(m.env.Dir.Checkpoints(), &ck)
-		if err == nil && found {
-			data, err = os.ReadFile(filepath.Join(m.env.Dir.Checkpoints(), ck.File))
-		}
-	}
-	if err = mpi.RootError(m.env.World, err); err != nil {
+	data, step, sha, err := m.readTrainCheckpoint(m.env.Dir.Checkpoints())
+	if err != nil {
 		return 0, false, err
 	}
-	n := []float64{float64(len(data)), float64(ck.Step)}
-	m.env.World.Bcast(0, mpi.Bytes(n))
-	m.modelSHA = ck.SHA256 // rank 0
-	if n[0] == 0 {
+	m.modelSHA = sha // rank 0
+	if data == nil {
 		return 0, false, nil
 	}
-	if m.env.World.Rank() != 0 {
-		data = make([]byte, int(n[0]))
-	}
-	m.env.World.Bcast(0, data)
 	r := bytesReader(data)
 	if err := nnlayers.ReadParams(r, m.params); err != nil {
 		return 0, false, fmt.Errorf("%s: %w (was the model changed? model keys must match the checkpoint)", m.env.Dir.Checkpoints(), err)
@@ -537,7 +524,57 @@ func (m *model) load(withOptimizer bool) (step int, found bool, err error) {
 			return 0, false, fmt.Errorf("%s: optimizer state: %w", m.env.Dir.Checkpoints(), err)
 		}
 	}
-	return int(n[1]), true, nil
+	return step, true, nil
+}
+
+// readTrainCheckpoint reads the training checkpoint in dir on rank 0 and
+// broadcasts its data (nil if there is none), step and, on rank 0, its
+// SHA-256.
+func (m *model) readTrainCheckpoint(dir string) (data []byte, step int, sha string, err error) {
+	var ck checkpoint
+	if m.env.World.Rank() == 0 {
+		var found bool
+		found, err = readCheckpoint(dir, &ck)
+		if err == nil && found {
+			data, err = os.ReadFile(filepath.Join(dir, ck.File))
+		}
+	}
+	if err = mpi.RootError(m.env.World, err); err != nil {
+		return nil, 0, "", err
+	}
+	n := []float64{float64(len(data)), float64(ck.Step)}
+	m.env.World.Bcast(0, mpi.Bytes(n))
+	if n[0] == 0 {
+		return nil, 0, ck.SHA256, nil
+	}
+	if m.env.World.Rank() != 0 {
+		data = make([]byte, int(n[0]))
+	}
+	m.env.World.Bcast(0, data)
+	return data, int(n[1]), ck.SHA256, nil
+}
+
+// initFrom sets the parameters to those of the last training checkpoint of
+// the run in train.init_from (relative to the run file), for a run that has
+// none of its own: the model keys must build the same parameters, the
+// lattice may differ (the layers' weights do not depend on the volume).
+func (m *model) initFrom() (step int, err error) {
+	path := m.cfg.Train.InitFrom
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(filepath.Dir(m.cfg.File()), path)
+	}
+	dir := filepath.Join(path, "checkpoints")
+	data, step, _, err := m.readTrainCheckpoint(dir)
+	if err != nil {
+		return 0, m.cfg.Errorf("train.init_from", "%v", err)
+	}
+	if data == nil {
+		return 0, m.cfg.Errorf("train.init_from", "%s holds no training checkpoint; give the output directory of a run that trained", path)
+	}
+	if err := nnlayers.ReadParams(bytesReader(data), m.params); err != nil {
+		return 0, m.cfg.Errorf("train.init_from", "%s: %v: its model differs from this one; the [model] keys (and group, fermions, preconditioning, Hasenbusch masses) must build the same parameters", dir, err)
+	}
+	return step, nil
 }
 
 func readCheckpoint(dir string, ck *checkpoint) (bool, error) {

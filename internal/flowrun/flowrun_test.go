@@ -297,6 +297,76 @@ func TestCosineSchedule(t *testing.T) {
 	})
 }
 
+// TestInitFrom: train.init_from starts a run from another run's trained
+// parameters. A run initialised from a trained one and trained one step at
+// lr 1e-300 (its parameters unchanged to double precision) samples exactly
+// like the trained run; the same model on a larger lattice accepts the
+// parameters (transfer); a different model or a directory without a
+// checkpoint is refused with the key named.
+func TestInitFrom(t *testing.T) {
+	mpitest.RunDir(t, 1, func(c mpi.Comm, tmp string) error {
+		text := func(dir string, steps int, extra string) string {
+			s := fmt.Sprintf(base, dir, "[1, 1]", 0.0, steps)
+			return strings.Replace(s, "ess_batch = 16\n", "ess_batch = 16\n"+extra, 1)
+		}
+		trained := filepath.Join(tmp, "trained")
+		if _, err := run(c, text(trained, 3, "")); err != nil {
+			return err
+		}
+		from := fmt.Sprintf("init_from = %q\n", trained)
+		same := filepath.Join(tmp, "same")
+		out, err := run(c, strings.Replace(text(same, 1, from), "lr = 1e-2", "lr = 1e-300", 1))
+		if err != nil {
+			return err
+		}
+		if err := onRoot(c, func() error {
+			if !strings.Contains(out, "initialised  from "+trained+" (its step 3)") {
+				return fmt.Errorf("output:\n%s", out)
+			}
+			var sums [2]map[string]json.RawMessage
+			for i, dir := range []string{trained, same} {
+				b, err := os.ReadFile(filepath.Join(dir, "summary.json"))
+				if err != nil {
+					return err
+				}
+				var all map[string]json.RawMessage
+				if err := json.Unmarshal(b, &all); err != nil {
+					return err
+				}
+				if err := json.Unmarshal(all["sample"], &sums[i]); err != nil {
+					return fmt.Errorf("%s: sample summary: %v", dir, err)
+				}
+			}
+			for _, k := range []string{"ess", "acceptance", "plaquette"} {
+				var x, y struct{ Value, Error float64 }
+				if err := errors.Join(json.Unmarshal(sums[0][k], &x), json.Unmarshal(sums[1][k], &y)); err != nil {
+					return fmt.Errorf("sample summary %s: %v", k, err)
+				}
+				a, b := x.Value, y.Value
+				if a == 0 || math.Abs(a-b) > 1e-12*math.Abs(a) {
+					return fmt.Errorf("%s: trained run %v, initialised from it %v", k, a, b)
+				}
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		larger := strings.Replace(text(filepath.Join(tmp, "larger"), 1, from), "dims = [4, 4]", "dims = [8, 8]", 1)
+		if _, err := run(c, strings.Split(larger, "[sample]")[0]); err != nil {
+			return fmt.Errorf("transfer to 8 × 8: %v", err)
+		}
+		other := strings.Replace(text(filepath.Join(tmp, "other"), 1, from), "gauge_layers = 4", "gauge_layers = 2", 1)
+		if _, err := run(c, strings.Split(other, "[sample]")[0]); err == nil || !strings.Contains(err.Error(), "train.init_from") {
+			return fmt.Errorf("initialised from a different model: %v", err)
+		}
+		none := text(filepath.Join(tmp, "none"), 1, fmt.Sprintf("init_from = %q\n", filepath.Join(tmp, "missing")))
+		if _, err := run(c, strings.Split(none, "[sample]")[0]); err == nil || !strings.Contains(err.Error(), "holds no training checkpoint") {
+			return fmt.Errorf("initialised from a directory without a run: %v", err)
+		}
+		return nil
+	})
+}
+
 // TestFitNpf recovers ESS(∞) and C from points on ESS(∞)/(1 + C/Npf).
 func TestFitNpf(t *testing.T) {
 	var x, y, e []float64

@@ -64,6 +64,12 @@ func Train(env Env) error {
 	}
 	if found {
 		m.printf("  resumed      at step %d from %s\n", start, env.Dir.Checkpoints())
+	} else if t.InitFrom != "" {
+		from, err := m.initFrom()
+		if err != nil {
+			return err
+		}
+		m.printf("  initialised  from %s (its step %d)\n", t.InitFrom, from)
 	}
 	essBatch := m.sampleBatch(t.ESSBatch)
 	began := time.Now()
