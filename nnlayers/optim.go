@@ -33,10 +33,11 @@ type AdamConfig struct {
 // t = 1, 2, …, after clipping the global gradient norm; with CosineSteps = T
 // > 0 the step decay gives way to
 //
-//	lr_t = min(1, t/Warmup) · (MinLR + (LR − MinLR)·½(1 + cos πs)),  s = clamp((t − Warmup)/(T − Warmup), 0, 1). A parameter held for
+//	lr_t = min(1, t/Warmup) · (MinLR + (LR − MinLR)·½(1 + cos πs)),
+//	s = clamp((t − Warmup)/(T − Warmup), 0, 1).
 //
-// h steps (Hold) counts its own t − h in the bias corrections and the
-// warm-up.
+// A parameter held for h steps (Hold) counts its own t − h in the bias
+// corrections and the warm-up.
 type Adam struct {
 	cfg     AdamConfig
 	params  Params
@@ -113,9 +114,9 @@ func (a *Adam) decayedLR() float64 {
 		s = min(max(s, 0), 1)
 		return c.MinLR + (c.LR-c.MinLR)*0.5*(1+math.Cos(math.Pi*s))
 	}
-	lr := a.cfg.LR
-	if a.cfg.DecayEvery > 0 {
-		lr *= math.Pow(a.cfg.DecayFactor, float64(a.step/a.cfg.DecayEvery))
+	lr := c.LR
+	if c.DecayEvery > 0 {
+		lr *= math.Pow(c.DecayFactor, float64(a.step/c.DecayEvery))
 	}
 	return lr
 }
@@ -143,7 +144,8 @@ func (a *Adam) Step() float64 {
 // so its result does not depend on the shares.
 func (a *Adam) Begin() float64 {
 	c := a.cfg
-	lr, decayed := a.LR(), a.decayedLR()
+	decayed := a.decayedLR()
+	lr := warm(decayed, a.step+1, c.Warmup)
 	a.step++
 	norm := a.params.GradNorm()
 	scale := 1.0
