@@ -203,6 +203,11 @@ func article(s string) string {
 	return s
 }
 
+// Defaults is the TOML document of every key's default, by section; a
+// stored resolved run file that lacks a key (it was written by an older
+// pfmpi) is read as holding this value.
+func Defaults() string { return defaults() }
+
 // defaults is the TOML document of every default, decoded before the file.
 func defaults() string {
 	var b strings.Builder

@@ -24,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -165,12 +166,18 @@ func repair(dir string) error {
 
 // differences lists the keys of two resolved run files that differ and may
 // not (sections present in only one of them are phases switched on or off).
+// A key missing from a (the stored file was written before the key
+// existed) is read as its default, so that a newer pfmpi resumes older runs
+// whose new keys keep their defaults.
 func differences(a, b []byte) ([]string, error) {
-	var ma, mb map[string]any
+	var ma, mb, md map[string]any
 	if _, err := toml.Decode(string(a), &ma); err != nil {
 		return nil, err
 	}
 	if _, err := toml.Decode(string(b), &mb); err != nil {
+		return nil, err
+	}
+	if _, err := toml.Decode(config.Defaults(), &md); err != nil {
 		return nil, err
 	}
 	var diff []string
@@ -179,6 +186,14 @@ func differences(a, b []byte) ([]string, error) {
 		sb, ok2 := mb[sec].(map[string]any)
 		if !ok1 || !ok2 {
 			continue
+		}
+		if def, ok := md[sec].(map[string]any); ok {
+			sa = maps.Clone(sa)
+			for k, v := range def {
+				if _, present := sa[k]; !present {
+					sa[k] = v
+				}
+			}
 		}
 		keys := map[string]bool{}
 		for k := range sa {

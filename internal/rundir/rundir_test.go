@@ -132,3 +132,48 @@ func TestLongestStep(t *testing.T) {
 		t.Errorf("LongestStep: %v and %v (%v), want 2.25s and 0", got, none, err)
 	}
 }
+
+// A run file stored by an older pfmpi lacks the keys added since: they read
+// as their defaults, so the run resumes while they keep them; a real change
+// of any key is still refused.
+func TestResumeRunFromOlderVersion(t *testing.T) {
+	resolved := func(train string) string {
+		cfg, err := config.Parse("run.toml", []byte("[run]\noutput = \"x\"\n[lattice]\ndims = [4, 4]\n[action]\nbeta = 1.0\n[train]\n"+train))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b strings.Builder
+		if err := cfg.WriteTOML(&b); err != nil {
+			t.Fatal(err)
+		}
+		return b.String()
+	}
+	// The stored file of a version without the cosine schedule and init_from.
+	var older []string
+	for _, line := range strings.Split(resolved(""), "\n") {
+		if k := strings.TrimSpace(line); !strings.HasPrefix(k, "lr_schedule") && !strings.HasPrefix(k, "lr_min") && !strings.HasPrefix(k, "init_from") {
+			older = append(older, line)
+		}
+	}
+	if len(older) != strings.Count(resolved(""), "\n")+1-3 {
+		t.Fatalf("the resolved run file does not hold the three keys:\n%s", resolved(""))
+	}
+	for _, c := range []struct {
+		train string
+		want  string // "" when resumable
+	}{
+		{"", ""},
+		{"lr_schedule = \"step\"\nlr_min = 0.0\n", ""},
+		{"lr_schedule = \"cosine\"\n", "train.lr_schedule (step, now cosine)"},
+		{"lr_min = 1e-5\n", "train.lr_min (0, now 1e-05)"},
+		{"lr = 0.5\n", "train.lr (0.0005, now 0.5)"},
+	} {
+		diff, err := differences([]byte(strings.Join(older, "\n")), []byte(resolved(c.train)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(diff, ", "); got != c.want {
+			t.Errorf("stored file without the new keys, run file %q: differences %q, want %q", c.train, got, c.want)
+		}
+	}
+}
