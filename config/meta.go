@@ -320,6 +320,9 @@ func (c *Config) validate(md toml.MetaData) error {
 	if len(c.Model.PFPartition) == 0 {
 		bad("model.pf_partition", "must name at least one pattern, e.g. [\"rows\"]")
 	}
+	if n, nPF := len(c.Model.PFMonomialLayers), len(c.Action.Hasenbusch)+1; n > 0 && (c.Action.Kappa == 0 || n != nPF) {
+		bad("model.pf_monomial_layers", "%v has %d entries for %d pseudofermion monomials (one more than action.hasenbusch); give one depth each or leave it empty", c.Model.PFMonomialLayers, n, nPF)
+	}
 	if h := c.HMC; h != nil {
 		nPF := 0
 		if c.Action.Kappa > 0 {

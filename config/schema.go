@@ -62,29 +62,30 @@ type Action struct {
 
 // Model is the flow architecture.
 type Model struct {
-	GaugeLayers     int      `toml:"gauge_layers" default:"24" min:"0" doc:"gauge coupling layers"`
-	GaugeHidden     []int    `toml:"gauge_hidden" default:"[32, 32]" min:"1" doc:"context network channels of the gauge layers"`
-	GaugeTransform  string   `toml:"gauge_transform" default:"\"spline\"" enum:"spline|ncp" doc:"gauge kernel: rational-quadratic spline or non-compact projection"`
-	GaugeKernel     int      `toml:"gauge_kernel" default:"3" min:"1" doc:"kernel size of the gauge context convolutions (odd)"`
-	GaugeDilations  []int    `toml:"gauge_dilations" default:"[1, 2, 3]" min:"1" doc:"dilations of the gauge context convolutions, one per convolution, cycled"`
-	SplineBins      int      `toml:"spline_bins" default:"8" min:"2" doc:"bins of the circular splines"`
-	NCPMixtures     int      `toml:"ncp_mixtures" default:"6" min:"1" doc:"components of the non-compact projection mixtures"`
-	SU3Coupling     string   `toml:"su3_coupling" default:"\"strings\"" enum:"plaquette|strings" doc:"SU(3) gauge layers: strings (rows of plaquettes mapped together, one unmapped seam per row; needs each lattice on one rank; see experiments/su3-flow-diagnosis) or plaquette (one plaquette per active link, whose neighbour across the link changes too; any process grid)"`
-	SU3Marginal     bool     `toml:"su3_marginal" default:"true" doc:"SU(3) string flows start with two context-free layers that map every plaquette but one (all rows at once, then the column of their seams); they count in gauge_layers. On by default for string layers (8×8, β = 6: sampling ESS 0.090 against 0.010 without; see experiments/su3-flow-diagnosis); plaquette layers and string flows of a single layer take none (the key is then ignored)"`
-	SU3Bridge       int      `toml:"su3_bridge" default:"3" min:"0" doc:"SU(3) marginal layers: plaquettes before the last seam that the column layer maps as bridges, W′ = S h(S†W) with S a trained power of the flux left to the seam, so that the seam the torus holonomies set is drawn from its conditional (8 × 8, β = 6: sampling ESS 0.52–0.62 with the two marginal layers alone, 0.11 without bridges; see experiments/gauge-bridges); at most lattice.dims[1] − 1; 0: none; ignored without marginal layers"`
-	U1Marginal      bool     `toml:"u1_marginal" default:"false" doc:"U(1) flows start with two context-free string layers that map every plaquette but one (all rows at once, then the column of their seams), the column one with u1_bridge bridge plaquettes; they count in gauge_layers and need each lattice on one rank (8 × 8, β = 2: sampling ESS 0.84 with these two layers alone; see experiments/gauge-bridges)"`
-	U1Bridge        int      `toml:"u1_bridge" default:"7" min:"0" doc:"U(1) marginal layers: plaquettes before the last seam that the column layer maps as bridges (conditioned on the flux left to the seam); at most lattice.dims[1] − 1"`
-	SpectralModes   int      `toml:"spectral_modes" default:"4" min:"1" max:"16" doc:"SU(3) gauge layers: Fourier modes of the eigenphase map"`
-	SpectralSteps   int      `toml:"spectral_steps" default:"1" min:"1" max:"8" doc:"SU(3) gauge layers: residual steps composed in each eigenphase map"`
-	SpectralBound   float64  `toml:"spectral_bound" default:"0.9" gt:"0" lt:"1" doc:"SU(3) gauge layers: bound on the derivative of the eigenphase shift (< 1 keeps the map invertible)"`
-	InitGain        float64  `toml:"init_gain" default:"0.5" gt:"0" doc:"Xavier-normal gain of the hidden convolutions (the last of each context network starts at zero: the flow starts as the identity)"`
-	Fermions        string   `toml:"fermions" default:"\"pseudofermion\"" enum:"pseudofermion|exact" doc:"how a flow treats fermions (kappa > 0): joint pseudofermion model, or the gauge marginal with the exact determinant (small lattices)"`
-	PFLayers        int      `toml:"pf_layers" default:"24" min:"0" doc:"pseudofermion layers per monomial"`
-	PFPartition     []string `toml:"pf_partition" default:"[\"rows\"]" enum:"checkerboard|rows|spin" doc:"masking patterns of the pseudofermion layers, cycled"`
-	NPT             int      `toml:"n_pt" default:"6" min:"1" doc:"parallel-transport convolutions per PTCN"`
-	PTHidden        int      `toml:"pt_hidden" default:"2" min:"1" doc:"hidden channels H of intermediate PTCs"`
-	PFContextHidden int      `toml:"pf_context_hidden" default:"16" min:"1" doc:"channels of the pseudofermion context network"`
-	Precision       string   `toml:"precision" default:"\"float64\"" enum:"float64|float32" doc:"arithmetic of the context networks' matrix products and activations (float32: twice the SIMD width); the flows' transforms, log-Jacobians, actions and ESS stay float64"`
+	GaugeLayers      int      `toml:"gauge_layers" default:"24" min:"0" doc:"gauge coupling layers"`
+	GaugeHidden      []int    `toml:"gauge_hidden" default:"[32, 32]" min:"1" doc:"context network channels of the gauge layers"`
+	GaugeTransform   string   `toml:"gauge_transform" default:"\"spline\"" enum:"spline|ncp" doc:"gauge kernel: rational-quadratic spline or non-compact projection"`
+	GaugeKernel      int      `toml:"gauge_kernel" default:"3" min:"1" doc:"kernel size of the gauge context convolutions (odd)"`
+	GaugeDilations   []int    `toml:"gauge_dilations" default:"[1, 2, 3]" min:"1" doc:"dilations of the gauge context convolutions, one per convolution, cycled"`
+	SplineBins       int      `toml:"spline_bins" default:"8" min:"2" doc:"bins of the circular splines"`
+	NCPMixtures      int      `toml:"ncp_mixtures" default:"6" min:"1" doc:"components of the non-compact projection mixtures"`
+	SU3Coupling      string   `toml:"su3_coupling" default:"\"strings\"" enum:"plaquette|strings" doc:"SU(3) gauge layers: strings (rows of plaquettes mapped together, one unmapped seam per row; needs each lattice on one rank; see experiments/su3-flow-diagnosis) or plaquette (one plaquette per active link, whose neighbour across the link changes too; any process grid)"`
+	SU3Marginal      bool     `toml:"su3_marginal" default:"true" doc:"SU(3) string flows start with two context-free layers that map every plaquette but one (all rows at once, then the column of their seams); they count in gauge_layers. On by default for string layers (8×8, β = 6: sampling ESS 0.090 against 0.010 without; see experiments/su3-flow-diagnosis); plaquette layers and string flows of a single layer take none (the key is then ignored)"`
+	SU3Bridge        int      `toml:"su3_bridge" default:"3" min:"0" doc:"SU(3) marginal layers: plaquettes before the last seam that the column layer maps as bridges, W′ = S h(S†W) with S a trained power of the flux left to the seam, so that the seam the torus holonomies set is drawn from its conditional (8 × 8, β = 6: sampling ESS 0.52–0.62 with the two marginal layers alone, 0.11 without bridges; see experiments/gauge-bridges); at most lattice.dims[1] − 1; 0: none; ignored without marginal layers"`
+	U1Marginal       bool     `toml:"u1_marginal" default:"false" doc:"U(1) flows start with two context-free string layers that map every plaquette but one (all rows at once, then the column of their seams), the column one with u1_bridge bridge plaquettes; they count in gauge_layers and need each lattice on one rank (8 × 8, β = 2: sampling ESS 0.84 with these two layers alone; see experiments/gauge-bridges)"`
+	U1Bridge         int      `toml:"u1_bridge" default:"7" min:"0" doc:"U(1) marginal layers: plaquettes before the last seam that the column layer maps as bridges (conditioned on the flux left to the seam); at most lattice.dims[1] − 1"`
+	SpectralModes    int      `toml:"spectral_modes" default:"4" min:"1" max:"16" doc:"SU(3) gauge layers: Fourier modes of the eigenphase map"`
+	SpectralSteps    int      `toml:"spectral_steps" default:"1" min:"1" max:"8" doc:"SU(3) gauge layers: residual steps composed in each eigenphase map"`
+	SpectralBound    float64  `toml:"spectral_bound" default:"0.9" gt:"0" lt:"1" doc:"SU(3) gauge layers: bound on the derivative of the eigenphase shift (< 1 keeps the map invertible)"`
+	InitGain         float64  `toml:"init_gain" default:"0.5" gt:"0" doc:"Xavier-normal gain of the hidden convolutions (the last of each context network starts at zero: the flow starts as the identity)"`
+	Fermions         string   `toml:"fermions" default:"\"pseudofermion\"" enum:"pseudofermion|exact" doc:"how a flow treats fermions (kappa > 0): joint pseudofermion model, or the gauge marginal with the exact determinant (small lattices)"`
+	PFLayers         int      `toml:"pf_layers" default:"24" min:"0" doc:"pseudofermion layers per monomial"`
+	PFMonomialLayers []int    `toml:"pf_monomial_layers" default:"[]" min:"0" doc:"pseudofermion layers of each monomial, outermost first (the Hasenbusch ratios, then the last; a ratio's non-local target may want more); empty: pf_layers for every one"`
+	PFPartition      []string `toml:"pf_partition" default:"[\"rows\"]" enum:"checkerboard|rows|spin" doc:"masking patterns of the pseudofermion layers, cycled"`
+	NPT              int      `toml:"n_pt" default:"6" min:"1" doc:"parallel-transport convolutions per PTCN"`
+	PTHidden         int      `toml:"pt_hidden" default:"2" min:"1" doc:"hidden channels H of intermediate PTCs"`
+	PFContextHidden  int      `toml:"pf_context_hidden" default:"16" min:"1" doc:"channels of the pseudofermion context network"`
+	Precision        string   `toml:"precision" default:"\"float64\"" enum:"float64|float32" doc:"arithmetic of the context networks' matrix products and activations (float32: twice the SIMD width); the flows' transforms, log-Jacobians, actions and ESS stay float64"`
 }
 
 // Solver sets the CG tolerances (relative residuals |r|/|b|).

@@ -3,6 +3,7 @@ package pfflow
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"pfmpi/nnlayers"
 	"pfmpi/rng"
@@ -10,17 +11,20 @@ import (
 
 // Spec describes the pseudofermion flows of a joint model.
 type Spec struct {
-	Nc            int         // colours
-	EvenOdd       bool        // fields live on the even sites (Eq. 35)
-	Monomials     int         // conditional flows, one per pseudofermion monomial
-	Layers        int         // pseudofermion layers per monomial
-	Partitions    []Partition // cycled over the layers
-	NPT           int         // PTCs per PTCN (≥ 2 with EvenOdd)
-	Hidden        int         // H, features between the PTCs of a PTCN
-	ContextHidden int         // N_hidden, channels of the shared trunk
-	Kernel        int         // context convolution kernel size (odd)
-	Seed          uint64      // initialisation
-	Gain          float64     // Xavier-normal gain of every context convolution
+	Nc        int  // colours
+	EvenOdd   bool // fields live on the even sites (Eq. 35)
+	Monomials int  // conditional flows, one per pseudofermion monomial
+	Layers    int  // pseudofermion layers per monomial
+	// MonomialLayers, when not empty, gives each monomial its own depth
+	// (one entry per monomial) in place of Layers.
+	MonomialLayers []int
+	Partitions     []Partition // cycled over the layers
+	NPT            int         // PTCs per PTCN (≥ 2 with EvenOdd)
+	Hidden         int         // H, features between the PTCs of a PTCN
+	ContextHidden  int         // N_hidden, channels of the shared trunk
+	Kernel         int         // context convolution kernel size (odd)
+	Seed           uint64      // initialisation
+	Gain           float64     // Xavier-normal gain of every context convolution
 	// Precision is the arithmetic of the context network's matrix products
 	// (the zero value: float64); the transports and layers stay float64.
 	Precision nnlayers.Precision
@@ -56,7 +60,11 @@ func New(geo *nnlayers.Geometry, spec Spec) (*Model, error) {
 		return nil, fmt.Errorf("pfflow: a joint model needs at least one pseudofermion monomial")
 	case spec.Layers < 0:
 		return nil, fmt.Errorf("pfflow: %d layers", spec.Layers)
-	case spec.Layers > 0 && len(spec.Partitions) == 0:
+	case len(spec.MonomialLayers) > 0 && len(spec.MonomialLayers) != spec.Monomials:
+		return nil, fmt.Errorf("pfflow: %d layer counts for %d monomials", len(spec.MonomialLayers), spec.Monomials)
+	case slices.ContainsFunc(spec.MonomialLayers, func(n int) bool { return n < 0 }):
+		return nil, fmt.Errorf("pfflow: layer counts %v", spec.MonomialLayers)
+	case (spec.Layers > 0 || slices.Max(append([]int{0}, spec.MonomialLayers...)) > 0) && len(spec.Partitions) == 0:
 		return nil, fmt.Errorf("pfflow: no partitions for the pseudofermion layers")
 	case spec.NPT < 1 || spec.Hidden < 1 || spec.ContextHidden < 1:
 		return nil, fmt.Errorf("pfflow: n_pt = %d, H = %d, N_hidden = %d must be positive", spec.NPT, spec.Hidden, spec.ContextHidden)
@@ -104,7 +112,11 @@ func New(geo *nnlayers.Geometry, spec Spec) (*Model, error) {
 	for i := range spec.Monomials {
 		c := &Conditional{m: m, name: fmt.Sprintf("pf%d", i)}
 		count := map[Partition]int{}
-		for j := range spec.Layers {
+		layers := spec.Layers
+		if len(spec.MonomialLayers) > 0 {
+			layers = spec.MonomialLayers[i]
+		}
+		for j := range layers {
 			part := spec.Partitions[j%len(spec.Partitions)]
 			l, err := m.newLayer(fmt.Sprintf("pf%d.layer%d", i, j), part, count[part]%2)
 			if err != nil {

@@ -726,3 +726,55 @@ func TestReusedTapeMatchesFresh(t *testing.T) {
 		})
 	}
 }
+
+// TestMonomialLayers gives each monomial its own depth: the flows hold the
+// layers asked for, a monomial of zero layers is the identity (φ = χ,
+// log J = 0), the parameters are those of the layers built, and a list of
+// the wrong length is refused.
+func TestMonomialLayers(t *testing.T) {
+	err := mpi.Run(1, func(c mpi.Comm) error {
+		spec := Spec{Nc: 1, EvenOdd: true, Monomials: 3, Layers: 5, MonomialLayers: []int{3, 0, 1},
+			Partitions: []Partition{Rows, Spin}, NPT: 2, Hidden: 2, ContextHidden: 3}
+		w, err := newWorld(c, []int{4, 4}, []int{1, 1}, spec)
+		if err != nil {
+			return err
+		}
+		defer w.close()
+		size := w.model.trunk.Params().Size()
+		for i, want := range spec.MonomialLayers {
+			got := w.model.Conditional(i).Layers()
+			if len(got) != want {
+				return fmt.Errorf("monomial %d: %d layers, want %d", i, len(got), want)
+			}
+			for _, l := range got {
+				size += l.Params().Size()
+			}
+		}
+		if w.model.Params().Size() != size {
+			return fmt.Errorf("%d parameters, the layers and trunk hold %d", w.model.Params().Size(), size)
+		}
+		const b = 2
+		chi := randomField(w, b, rng.New(4, "chi"), true)
+		theta := nnlayers.NewTensor(w.geo.Volume(), b, 2)
+		links := U1Links(w.tape, theta)
+		ctx, err := w.model.Context(w.tape, links)
+		if err != nil {
+			return err
+		}
+		phi, ld, err := w.model.Conditional(1).Forward(w.tape, links, ctx, chi)
+		if err != nil {
+			return err
+		}
+		if d := maxDiff(phi.Data, chi.Data); d != 0 || slices.Max(ld.Data) != 0 || slices.Min(ld.Data) != 0 {
+			return fmt.Errorf("zero layers: φ − χ up to %g, log J %v", d, ld.Data)
+		}
+		spec.MonomialLayers = []int{3, 1}
+		if _, err := newWorld(c, []int{4, 4}, []int{1, 1}, spec); err == nil {
+			return fmt.Errorf("2 depths for 3 monomials accepted")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -438,7 +438,7 @@ func (m *model) newPFModel(geo *nnlayers.Geometry, monomials int) (*pfflow.Model
 		nc = 3
 	}
 	pf, err := pfflow.New(geo, pfflow.Spec{Nc: nc, EvenOdd: cfg.Action.Precondition == "eo", Monomials: monomials, Layers: mc.PFLayers,
-		Partitions: m.parts, NPT: mc.NPT, Hidden: mc.PTHidden, ContextHidden: mc.PFContextHidden, Kernel: 3,
+		MonomialLayers: mc.PFMonomialLayers, Partitions: m.parts, NPT: mc.NPT, Hidden: mc.PTHidden, ContextHidden: mc.PFContextHidden, Kernel: 3,
 		Seed: uint64(cfg.Run.Seed), Gain: mc.InitGain, Precision: m.precision})
 	if err != nil {
 		return nil, cfg.Errorf("model", "%v", err)
@@ -450,7 +450,11 @@ func (m *model) newPFModel(geo *nnlayers.Geometry, monomials int) (*pfflow.Model
 func (m *model) describe() string {
 	s := fmt.Sprintf("%d gauge layers", m.cfg.Model.GaugeLayers)
 	if m.pf != nil {
-		s += fmt.Sprintf(" + %d × %d pseudofermion layers (%s", m.pf.Monomials(), m.cfg.Model.PFLayers, strings.Join(m.cfg.Model.PFPartition, ", "))
+		if d := m.cfg.Model.PFMonomialLayers; len(d) > 0 {
+			s += fmt.Sprintf(" + %v pseudofermion layers (%s", d, strings.Join(m.cfg.Model.PFPartition, ", "))
+		} else {
+			s += fmt.Sprintf(" + %d × %d pseudofermion layers (%s", m.pf.Monomials(), m.cfg.Model.PFLayers, strings.Join(m.cfg.Model.PFPartition, ", "))
+		}
 		s += fmt.Sprintf("; n_pt %d, H %d)", m.cfg.Model.NPT, m.cfg.Model.PTHidden)
 	}
 	return fmt.Sprintf("%s, %d parameters", s, m.params.Size())

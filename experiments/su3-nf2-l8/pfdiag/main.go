@@ -108,7 +108,7 @@ func diagnose(dir string, n int) error {
 		parts = append(parts, part)
 	}
 	monomials := len(cfg.Action.Hasenbusch) + 1
-	pf, err := pfflow.New(geo, pfflow.Spec{Nc: 3, EvenOdd: cfg.Action.Precondition == "eo", Monomials: monomials, Layers: mc.PFLayers,
+	pf, err := pfflow.New(geo, pfflow.Spec{Nc: 3, EvenOdd: cfg.Action.Precondition == "eo", Monomials: monomials, Layers: mc.PFLayers, MonomialLayers: mc.PFMonomialLayers,
 		Partitions: parts, NPT: mc.NPT, Hidden: mc.PTHidden, ContextHidden: mc.PFContextHidden, Kernel: 3,
 		Seed: uint64(cfg.Run.Seed), Gain: mc.InitGain, Precision: prec})
 	if err != nil {
