@@ -7,7 +7,8 @@
 // step, one line per run, on a logarithmic KL axis; with -ess, the
 // training-time ESS estimates instead; with -key K, the metric K (for the
 // joint Nf = 2 runs "kl_minus_logz", on a linear axis); with -time, against
-// the accumulated training time in minutes instead of the step.
+// the accumulated training time in minutes instead of the step; -ymin and
+// -ymax fix the y range.
 package main
 
 import (
@@ -38,6 +39,8 @@ func main() {
 	ess := flag.Bool("ess", false, "plot the training-time ESS estimates instead of the KL")
 	key := flag.String("key", "kl", "metric of the training records to plot (kl, kl_minus_logz, loss, grad_norm)")
 	vsTime := flag.Bool("time", false, "x axis: accumulated training time in minutes instead of the step")
+	ymin := flag.Float64("ymin", math.NaN(), "lower end of the y axis (default: the data's)")
+	ymax := flag.Float64("ymax", math.NaN(), "upper end of the y axis (default: the data's)")
 	flag.Parse()
 	if flag.NArg() == 0 {
 		fmt.Fprintln(os.Stderr, "usage: plot -o FILE.png [-title T] LABEL=OUTDIR ...")
@@ -78,6 +81,12 @@ func main() {
 		line.Width = vg.Points(1.2)
 		p.Add(line)
 		p.Legend.Add(label, line)
+	}
+	if !math.IsNaN(*ymin) {
+		p.Y.Min = *ymin
+	}
+	if !math.IsNaN(*ymax) {
+		p.Y.Max = *ymax
 	}
 	if err := p.Save(18*vg.Centimeter, 11*vg.Centimeter, *out); err != nil {
 		fail(err)
