@@ -1,6 +1,7 @@
 // Package config reads pfmpi run files: TOML documents whose sections and keys
-// are the contract of ../shared/design/CONFIG.md (examples, tests and job
-// scripts rely on them).
+// are a stable contract that examples, tests and job scripts rely on
+// (examples/contract.toml holds every key of it; `pfmpi help config`
+// documents them).
 //
 // The schema is the set of struct types in schema.go. Their tags are the only
 // definition of each key's name, default, allowed values and documentation:

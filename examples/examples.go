@@ -2,8 +2,8 @@
 //
 // quickstart.toml is embedded in the binary as [Quickstart]: `pfmpi check` and
 // `pfmpi run` without a file use it. contract.toml is the example of the
-// run-file contract (../shared/design/CONFIG.md), kept verbatim so that a test
-// proves the parser accepts every key of it.
+// stable run-file contract, every key of it, so that a test proves the parser
+// accepts them all.
 package examples
 
 import (
