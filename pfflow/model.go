@@ -64,7 +64,7 @@ func New(geo *nnlayers.Geometry, spec Spec) (*Model, error) {
 		return nil, fmt.Errorf("pfflow: %d layer counts for %d monomials", len(spec.MonomialLayers), spec.Monomials)
 	case slices.ContainsFunc(spec.MonomialLayers, func(n int) bool { return n < 0 }):
 		return nil, fmt.Errorf("pfflow: layer counts %v", spec.MonomialLayers)
-	case (spec.Layers > 0 || slices.Max(append([]int{0}, spec.MonomialLayers...)) > 0) && len(spec.Partitions) == 0:
+	case (spec.Layers > 0 || slices.ContainsFunc(spec.MonomialLayers, func(n int) bool { return n > 0 })) && len(spec.Partitions) == 0:
 		return nil, fmt.Errorf("pfflow: no partitions for the pseudofermion layers")
 	case spec.NPT < 1 || spec.Hidden < 1 || spec.ContextHidden < 1:
 		return nil, fmt.Errorf("pfflow: n_pt = %d, H = %d, N_hidden = %d must be positive", spec.NPT, spec.Hidden, spec.ContextHidden)

@@ -46,9 +46,9 @@ type Result struct {
 	BackwardError float64
 }
 
-// backwardFloor is the normwise backward error, in units of the float64
-// rounding unit, up to which a solve whose recursion converged but whose
-// true residual stays above the tolerance counts as solved: the answer is
+// backwardFloor, 1000 float64 rounding units, is the normwise backward
+// error up to which a solve whose recursion converged but whose true
+// residual stays above the tolerance counts as solved: the answer is
 // then as accurate as float64 arithmetic on A allows (the residual of an
 // ill-conditioned A cannot fall below about u·cond(A)).
 const backwardFloor = 1e3 * 0x1p-53
@@ -108,11 +108,19 @@ func (cg *CG) Solve(a Linear, x, b []complex128, tol float64, maxIter int) (Resu
 		}
 		rr = rrNew
 	}
-	res := Result{Iterations: k, Residual: trueResidual(cg.comm, a, 0, x, b, ap, bb)}
-	if rr <= stop && res.Residual > 10*tol {
-		res.BackwardError = backwardError(cg.comm, a, 0, x, b, ap, bb, res.Residual)
-	}
+	res := finish(cg.comm, a, 0, x, b, ap, bb, k, tol, rr <= stop)
 	return res, check("CG", res, tol, maxIter, rr <= stop)
+}
+
+// finish returns the result of a solve of (A+σ)x = b after k iterations:
+// the true residual and, when the recursion converged but the residual did
+// not meet 10·tol, the backward error that [check] judges.
+func finish(c mpi.Comm, a Linear, sigma float64, x, b, tmp []complex128, bb float64, k int, tol float64, converged bool) Result {
+	res := Result{Iterations: k, Residual: trueResidual(c, a, sigma, x, b, tmp, bb)}
+	if converged && res.Residual > 10*tol {
+		res.BackwardError = backwardError(c, a, sigma, x, b, tmp, bb, res.Residual)
+	}
+	return res
 }
 
 // backwardError returns |b − (A+σ)x| / (ν|x| + |b|) with ν = |(A+σ)b|/|b|,

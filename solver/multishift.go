@@ -108,10 +108,7 @@ func (ms *MultiShiftCG) Solve(a Linear, shifts []float64, xs [][]complex128, b [
 	}
 	var firstErr error
 	for i, sigma := range shifts {
-		results[i].Residual = trueResidual(ms.comm, a, sigma, xs[i], b, ap, bb)
-		if done[i] && results[i].Residual > 10*tol {
-			results[i].BackwardError = backwardError(ms.comm, a, sigma, xs[i], b, ap, bb, results[i].Residual)
-		}
+		results[i] = finish(ms.comm, a, sigma, xs[i], b, ap, bb, results[i].Iterations, tol, done[i])
 		if err := check(fmt.Sprintf("multi-shift CG (shift %g)", sigma), results[i], tol, maxIter, done[i]); err != nil && firstErr == nil {
 			firstErr = err
 		}
