@@ -102,6 +102,7 @@ func TestErrors(t *testing.T) {
 		{"hasenbusch order", minimal + "[action]\nkappa = 0.2\nhasenbusch = [0.1, 0.01]\n", []string{"bad.toml:5:", "strictly increasing"}},
 		{"hasenbusch without fermions", minimal + "[action]\nhasenbusch = [0.1]\n", []string{"action.hasenbusch", "kappa > 0"}},
 		{"pf depths per monomial", minimal + "[action]\nkappa = 0.2\nhasenbusch = [0.1]\n[model]\npf_monomial_layers = [8, 4, 2]\n", []string{"bad.toml:7:", "model.pf_monomial_layers", "3 entries for 2 pseudofermion monomials"}},
+		{"holonomy layer for su3", minimal + "group = \"su3\"\n[model]\nu1_holonomy = true\n", []string{"model.u1_holonomy", "2D U(1) flows", "set it to false"}},
 		{"decay", minimal + "[action]\nbeta = 1\n[train]\nlr_decay_factor = 2.0\n", []string{"bad.toml:6:", "exceeds 1"}},
 		{"lr_min", minimal + "[action]\nbeta = 1\n[train]\nlr = 1e-3\nlr_schedule = \"cosine\"\nlr_min = 0.01\n", []string{"bad.toml:8:", "train.lr_min", "exceeds train.lr"}},
 		{"lr_schedule", minimal + "[action]\nbeta = 1\n[train]\nlr_schedule = \"linear\"\n", []string{"bad.toml:6:", "train.lr_schedule", "cosine"}},

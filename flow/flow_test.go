@@ -71,6 +71,7 @@ type config struct {
 	nc         int  // 3: SU(3) (spectral flow), else U(1)
 	strings    bool // SU(3): string layers
 	marginal   bool // the two marginal string layers first, the column one with bridges
+	holonomy   bool // U(1): the holonomy layer last
 }
 
 // pfConfig makes a joint model: pseudofermion monomials and their flows.
@@ -168,7 +169,7 @@ func newGaugeFlow(geo *nnlayers.Geometry, c config) (GaugeFlow, error) {
 			Modes: 2, Steps: 2, Bound: 0.9, Seed: 3, Gain: 0.5, Strings: c.strings, Marginal: c.marginal, Bridge: bridge})
 	}
 	return NewU1(geo, U1Spec{Layers: c.layers, Hidden: []int{4}, Kernel: 3, Dilations: []int{1, 2},
-		Transform: "spline", Bins: 4, Seed: 3, Gain: 0.5, Marginal: c.marginal, Bridge: bridge})
+		Transform: "spline", Bins: 4, Seed: 3, Gain: 0.5, Marginal: c.marginal, Bridge: bridge, Holonomy: c.holonomy})
 }
 
 // newPFModel is the pseudofermion flows of c.
@@ -344,6 +345,9 @@ func TestGradientFiniteDifference(t *testing.T) {
 		{marginal: true},
 		{kappa: 0.2, marginal: true, pf: &pfConfig{eo: true, shifts: []float64{0.1}, layers: 2, parts: []pfflow.Partition{pfflow.Rows, pfflow.Spin}}},
 		{nc: 3, kappa: 0.2, strings: true, marginal: true},
+		// The U(1) holonomy layer last.
+		{kappa: 0.2, holonomy: true},
+		{kappa: 0.2, marginal: true, holonomy: true, pf: &pfConfig{eo: true, shifts: []float64{0.1}, layers: 2, parts: []pfflow.Partition{pfflow.Rows, pfflow.Spin}}},
 	}
 	for _, cs := range cases {
 		mpitest.Run(t, 1, func(c mpi.Comm) error {
@@ -358,7 +362,7 @@ func TestGradientFiniteDifference(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			t.Logf("Nc = %d κ = %g joint %v marginal %v: ⟨dir, ∇loss⟩ = %.10g, central difference %.10g", max(cs.nc, 1), kappa, cs.pf != nil, cs.marginal, want, fd)
+			t.Logf("Nc = %d κ = %g joint %v marginal %v holonomy %v: ⟨dir, ∇loss⟩ = %.10g, central difference %.10g", max(cs.nc, 1), kappa, cs.pf != nil, cs.marginal, cs.holonomy, want, fd)
 			if math.Abs(fd-want) > 1e-5*(1+math.Abs(want)) || want == 0 {
 				return fmt.Errorf("Nc = %d κ = %g joint %v: ⟨dir, ∇loss⟩ = %.10g, central difference %.10g", max(cs.nc, 1), kappa, cs.pf != nil, want, fd)
 			}

@@ -31,6 +31,10 @@ type U1Spec struct {
 	// layers follow.
 	Marginal bool
 	Bridge   int
+	// Holonomy ends the flow with a coupling.U1HolonomyLayer, which maps
+	// the two holonomies (mean Polyakov lines) that the other layers
+	// cannot move; it does not count in Layers.
+	Holonomy bool
 }
 
 // U1 is a normalizing flow for 2D U(1) gauge fields: a Haar (uniform angle)
@@ -93,6 +97,13 @@ func NewU1(geo *nnlayers.Geometry, spec U1Spec) (*U1, error) {
 		})
 	f.layers = append(f.layers, regular...)
 	f.params = append(f.params, ps...)
+	if err == nil && spec.Holonomy {
+		var h *coupling.U1HolonomyLayer
+		if h, err = coupling.NewU1HolonomyLayer(geo, spec.Layers, cmap); err == nil {
+			f.layers = append(f.layers, h)
+			f.params = append(f.params, h.Params()...)
+		}
+	}
 	if err == nil {
 		err = f.params.Check()
 	}
@@ -106,7 +117,8 @@ type u1Layer interface {
 }
 
 // MarginalParams returns the parameters of the two marginal layers that
-// start the flow (nil without them).
+// start the flow and of the holonomy layer that ends it, if any (nil
+// without the marginal layers).
 func (f *U1) MarginalParams() nnlayers.Params {
 	if len(f.layers) < 2 {
 		return nil
@@ -114,7 +126,11 @@ func (f *U1) MarginalParams() nnlayers.Params {
 	if _, ok := f.layers[0].(*coupling.U1StringLayer); !ok {
 		return nil
 	}
-	return append(slices.Clone(f.layers[0].Params()), f.layers[1].Params()...)
+	ps := append(slices.Clone(f.layers[0].Params()), f.layers[1].Params()...)
+	if h, ok := f.layers[len(f.layers)-1].(*coupling.U1HolonomyLayer); ok {
+		ps = append(ps, h.Params()...)
+	}
+	return ps
 }
 
 // contextSpec describes the context networks of the gauge layers.
