@@ -2,8 +2,11 @@ package nnlayers
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
+	"io"
 	"math"
+	"slices"
 	"testing"
 
 	"pfmpi/decomp"
@@ -931,5 +934,105 @@ func TestAdamCosineSchedule(t *testing.T) {
 		if _, err := NewAdam(Params{p}, bad); err == nil {
 			t.Errorf("NewAdam accepted %+v", bad)
 		}
+	}
+}
+
+// TestAdamClipMedian: with ClipMedian = k the optimizer takes the steps of
+// one clipping to k times the median of the last norms (checked step by
+// step against an optimizer told that bound by ClipNorm), clips nothing
+// before clipMinHistory norms, keeps the norms across WriteState/ReadState,
+// and reads a state written without them.
+func TestAdamClipMedian(t *testing.T) {
+	const k = 4.0
+	newP := func() *Param {
+		p := NewParam("p", 3)
+		p.Value[0], p.Value[1], p.Value[2] = 1, -2, 0.5
+		return p
+	}
+	// Step i's gradient: norms scattered around 1, a spike of 10⁶ at steps 10 and 40.
+	grad := func(p *Param, step int) {
+		s := 1 + 0.3*math.Sin(float64(step))
+		if step == 10 || step == 40 {
+			s = 1e6
+		}
+		for i := range p.Value {
+			p.Grad[i] = s * float64(i+1) / math.Sqrt(14)
+		}
+	}
+	p := newP()
+	opt, err := NewAdam(Params{p}, AdamConfig{LR: 0.01, Eps: 1e-8, ClipMedian: k})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := newP() // the reference: ClipNorm set to the bound each step
+	ref, _ := NewAdam(Params{q}, AdamConfig{LR: 0.01, Eps: 1e-8})
+	var history []float64
+	var state bytes.Buffer
+	clipped := 0
+	for step := 1; step <= 60; step++ {
+		grad(p, step)
+		grad(q, step)
+		bound := math.Inf(1)
+		if n := len(history); n >= clipMinHistory {
+			h := slices.Sorted(slices.Values(history[max(n-clipWindow, 0):]))
+			bound = k * (h[(len(h)-1)/2] + h[len(h)/2]) / 2
+		}
+		ref.cfg.ClipNorm = 0
+		if !math.IsInf(bound, 1) {
+			ref.cfg.ClipNorm = bound
+		}
+		norm := opt.Step()
+		ref.Step()
+		history = append(history, norm)
+		if norm > bound {
+			clipped++
+		}
+		for i := range p.Value {
+			if p.Value[i] != q.Value[i] {
+				t.Fatalf("step %d: %v, want %v", step, p.Value, q.Value)
+			}
+		}
+		if step == 30 {
+			if err := opt.WriteState(&state); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if clipped != 1 { // the spike at step 10 comes before 20 norms are known
+		t.Fatalf("%d steps clipped, want 1 (step 40)", clipped)
+	}
+	// Restored at step 30, the optimizer knows the norms and clips step 40.
+	r := newP()
+	copy(r.Value, p.Value) // values do not matter for the history
+	opt2, _ := NewAdam(Params{r}, AdamConfig{LR: 0.01, Eps: 1e-8, ClipMedian: k})
+	if err := opt2.ReadState(bytes.NewReader(state.Bytes())); err != nil {
+		t.Fatal(err)
+	}
+	if opt2.Steps() != 30 || !slices.Equal(opt2.norms, history[:30]) {
+		t.Fatalf("restored %d steps and norms %v, want 30 and %v", opt2.Steps(), opt2.norms, history[:30])
+	}
+	if b := opt2.clipBound(); math.IsInf(b, 1) || b > 10 {
+		t.Fatalf("restored bound %g", b)
+	}
+	// A state without the norms (the old format): the step count and no history.
+	var old bytes.Buffer
+	opt2.norms = nil
+	if err := writeChecked(&old, func(w io.Writer) error {
+		if err := binary.Write(w, binary.LittleEndian, uint64(30)); err != nil {
+			return err
+		}
+		if err := writeSet(w, adamMagic, opt2.params, func(*Param) []float64 { return opt2.m[0] }); err != nil {
+			return err
+		}
+		return writeSet(w, adamMagic, opt2.params, func(*Param) []float64 { return opt2.v[0] })
+	}); err != nil {
+		t.Fatal(err)
+	}
+	opt3, _ := NewAdam(Params{newP()}, AdamConfig{LR: 0.01, Eps: 1e-8, ClipMedian: k})
+	if err := opt3.ReadState(bytes.NewReader(old.Bytes())); err != nil {
+		t.Fatal(err)
+	}
+	if opt3.Steps() != 30 || len(opt3.norms) != 0 {
+		t.Fatalf("old state: %d steps, %d norms", opt3.Steps(), len(opt3.norms))
 	}
 }

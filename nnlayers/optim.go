@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 )
 
 // AdamConfig sets an Adam or AdamW optimizer.
@@ -16,7 +17,15 @@ type AdamConfig struct {
 	WeightDecay float64 // AdamW: decoupled decay θ ← θ − lr·λ·θ; Adam: L2 term λθ added to the gradient
 	Decoupled   bool    // true: AdamW
 	ClipNorm    float64 // clip the global gradient norm to this (0: no clipping)
-	DecayEvery  int     // multiply the learning rate by DecayFactor every DecayEvery steps (0: never)
+	// ClipMedian > 0 clips the global gradient norm to ClipMedian times the
+	// median norm of the last clipWindow steps, once clipMinHistory are
+	// known (with ClipNorm as well, the smaller bound holds). A single
+	// sample far in the tail can give a gradient 10⁶ times the usual one;
+	// unclipped it fills Adam's second moment, which then stalls training
+	// for ~1/(1−β₂) steps. A relative bound needs no knowledge of the
+	// model's typical norm.
+	ClipMedian  float64
+	DecayEvery  int // multiply the learning rate by DecayFactor every DecayEvery steps (0: never)
 	DecayFactor float64
 	Warmup      int     // ramp the learning rate up linearly over the first Warmup steps (0: none)
 	CosineSteps int     // > 0: cosine decay from LR to MinLR over the steps Warmup … CosineSteps, instead of DecayEvery
@@ -46,7 +55,15 @@ type Adam struct {
 	pending adamUpdate // the update of the step begun
 	total   int        // elements of all parameters
 	hold    []int      // per parameter: steps before it starts to train (Hold)
+	norms   []float64  // the last clipWindow gradient norms, oldest first (ClipMedian)
+	sorted  []float64  // scratch for their median
 }
+
+// The window of ClipMedian and the norms it needs before it clips.
+const (
+	clipWindow     = 100
+	clipMinHistory = 20
+)
 
 // NewAdam returns the optimizer of ps.
 func NewAdam(ps Params, cfg AdamConfig) (*Adam, error) {
@@ -59,7 +76,7 @@ func NewAdam(ps Params, cfg AdamConfig) (*Adam, error) {
 	if cfg.DecayFactor == 0 {
 		cfg.DecayFactor = 1
 	}
-	if !(cfg.LR > 0) || !(cfg.Eps > 0) || cfg.Beta1 < 0 || cfg.Beta1 >= 1 || cfg.Beta2 < 0 || cfg.Beta2 >= 1 || cfg.WeightDecay < 0 || cfg.ClipNorm < 0 || cfg.DecayEvery < 0 || !(cfg.DecayFactor > 0) || cfg.Warmup < 0 ||
+	if !(cfg.LR > 0) || !(cfg.Eps > 0) || cfg.Beta1 < 0 || cfg.Beta1 >= 1 || cfg.Beta2 < 0 || cfg.Beta2 >= 1 || cfg.WeightDecay < 0 || cfg.ClipNorm < 0 || cfg.ClipMedian < 0 || cfg.DecayEvery < 0 || !(cfg.DecayFactor > 0) || cfg.Warmup < 0 ||
 		cfg.CosineSteps < 0 || cfg.MinLR < 0 || cfg.MinLR > cfg.LR {
 		return nil, fmt.Errorf("nnlayers: invalid optimizer settings %+v", cfg)
 	}
@@ -149,12 +166,36 @@ func (a *Adam) Begin() float64 {
 	a.step++
 	norm := a.params.GradNorm()
 	scale := 1.0
-	if c.ClipNorm > 0 && norm > c.ClipNorm {
-		scale = c.ClipNorm / norm
+	if bound := a.clipBound(); norm > bound {
+		scale = bound / norm
+	}
+	if c.ClipMedian > 0 {
+		if len(a.norms) == clipWindow {
+			a.norms = append(a.norms[:0], a.norms[1:]...)
+		}
+		a.norms = append(a.norms, norm)
 	}
 	a.pending = adamUpdate{cfg: &a.cfg, lr: lr, decayed: decayed, scale: scale,
 		bc1: 1 - math.Pow(c.Beta1, float64(a.step)), bc2: 1 - math.Pow(c.Beta2, float64(a.step))}
 	return norm
+}
+
+// clipBound is the bound on the gradient norm of the next step (+Inf:
+// none).
+func (a *Adam) clipBound() float64 {
+	c := a.cfg
+	bound := math.Inf(1)
+	if c.ClipNorm > 0 {
+		bound = c.ClipNorm
+	}
+	if c.ClipMedian > 0 && len(a.norms) >= clipMinHistory {
+		a.sorted = append(a.sorted[:0], a.norms...)
+		slices.Sort(a.sorted)
+		n := len(a.sorted)
+		med := (a.sorted[(n-1)/2] + a.sorted[n/2]) / 2
+		bound = min(bound, c.ClipMedian*med)
+	}
+	return bound
 }
 
 // Update applies share w of n of the update of the step begun: the
@@ -205,10 +246,16 @@ func (u *adamUpdate) run(val, grad, m, v []float64) {
 
 const adamMagic = "PFNNADM1"
 
-// WriteState writes the step count and the moments (CRC-32C checked).
+// adamHistoryFlag marks, in the step count of a state, that the recent
+// gradient norms (ClipMedian) follow the moments; states written before
+// they existed lack the flag and resume with no history.
+const adamHistoryFlag = 1 << 62
+
+// WriteState writes the step count, the moments and the recent gradient
+// norms (CRC-32C checked).
 func (a *Adam) WriteState(w io.Writer) error {
 	return writeChecked(w, func(w io.Writer) error {
-		if err := binary.Write(w, binary.LittleEndian, uint64(a.step)); err != nil {
+		if err := binary.Write(w, binary.LittleEndian, uint64(a.step)|adamHistoryFlag); err != nil {
 			return err
 		}
 		k := 0
@@ -216,7 +263,13 @@ func (a *Adam) WriteState(w io.Writer) error {
 			return err
 		}
 		k = 0
-		return writeSet(w, adamMagic, a.params, func(*Param) []float64 { k++; return a.v[k-1] })
+		if err := writeSet(w, adamMagic, a.params, func(*Param) []float64 { k++; return a.v[k-1] }); err != nil {
+			return err
+		}
+		if err := binary.Write(w, binary.LittleEndian, uint32(len(a.norms))); err != nil {
+			return err
+		}
+		return binary.Write(w, binary.LittleEndian, a.norms)
 	})
 }
 
@@ -236,6 +289,21 @@ func (a *Adam) ReadState(r io.Reader) error {
 		}
 		if err := readSet(r, adamMagic, a.params, func(p *Param) []float64 { return a.v[index[p]] }); err != nil {
 			return err
+		}
+		a.norms = a.norms[:0]
+		if step&adamHistoryFlag != 0 {
+			step &^= adamHistoryFlag
+			var n uint32
+			if err := binary.Read(r, binary.LittleEndian, &n); err != nil {
+				return err
+			}
+			if n > clipWindow {
+				return fmt.Errorf("nnlayers: optimizer state holds %d gradient norms, more than the window of %d", n, clipWindow)
+			}
+			a.norms = make([]float64, n)
+			if err := binary.Read(r, binary.LittleEndian, a.norms); err != nil {
+				return err
+			}
 		}
 		a.step = int(step)
 		return nil

@@ -181,7 +181,7 @@ func newModel(env Env) (*model, error) {
 		batch = t.Batch
 		ac := nnlayers.AdamConfig{
 			LR: t.LR, Eps: t.Eps, WeightDecay: t.WeightDecay, Decoupled: t.Optimizer == "adamw",
-			ClipNorm: t.GradClip, DecayEvery: t.LRDecayEvery, DecayFactor: t.LRDecayFactor, Warmup: t.LRWarmup}
+			ClipNorm: t.GradClip, ClipMedian: t.GradClipMedian, DecayEvery: t.LRDecayEvery, DecayFactor: t.LRDecayFactor, Warmup: t.LRWarmup}
 		if t.LRSchedule == "cosine" {
 			ac.CosineSteps, ac.MinLR = t.Steps, t.LRMin
 		}
