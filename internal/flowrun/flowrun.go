@@ -194,6 +194,17 @@ func newModel(env Env) (*model, error) {
 				return nil, err
 			}
 		}
+		if n := t.PFFirst; n > 0 {
+			if m.pf == nil {
+				return nil, cfg.Errorf("train.pf_first", "holds the gauge flow while the pseudofermion flows train, but this model has none (action.kappa = 0 or model.fermions = \"exact\"); set it to 0")
+			}
+			if t.MarginalFirst > 0 {
+				return nil, cfg.Errorf("train.pf_first", "and train.marginal_first both stage the training; use one of them")
+			}
+			if err := m.opt.Hold(m.flow.Params(), n); err != nil {
+				return nil, err
+			}
+		}
 	}
 	replicas := env.World.Size() / env.Domain.Size()
 	fenv := flow.Env{World: env.World, Domain: env.Domain, Replica: env.World.Rank() / env.Domain.Size(), Replicas: replicas}
@@ -578,8 +589,15 @@ func (m *model) initFrom() (step int, err error) {
 	if data == nil {
 		return 0, m.cfg.Errorf("train.init_from", "%s holds no training checkpoint; give the output directory of a run that trained", path)
 	}
-	if err := nnlayers.ReadParams(bytesReader(data), m.params); err != nil {
-		return 0, m.cfg.Errorf("train.init_from", "%s: %v: its model differs from this one; the [model] keys (and group, fermions, preconditioning, Hasenbusch masses) must build the same parameters", dir, err)
+	err = nnlayers.ReadParams(bytesReader(data), m.params)
+	if err != nil && m.pf != nil && nnlayers.ReadParams(bytesReader(data), m.flow.Params()) == nil {
+		// A gauge flow alone (a run with fermions = "exact"): the
+		// pseudofermion flows keep their initialisation.
+		m.printf("  init_from    %s holds a gauge flow only: the pseudofermion flows start from their initialisation\n", path)
+		err = nil
+	}
+	if err != nil {
+		return 0, m.cfg.Errorf("train.init_from", "%s: %v: its model differs from this one; the [model] keys (and group, fermions, preconditioning, Hasenbusch masses) must build the same parameters (a gauge flow alone, from a run with fermions = \"exact\", is also accepted)", dir, err)
 	}
 	return step, nil
 }

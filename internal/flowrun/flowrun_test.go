@@ -3,6 +3,7 @@ package flowrun
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -365,6 +367,115 @@ func TestInitFrom(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestInitFromGaugeOnly: a joint run initialised from an exact-determinant
+// run loads its gauge flow (the pseudofermion flows start afresh), and
+// with train.pf_first covering every step the gauge flow leaves training
+// exactly as loaded while the pseudofermion flows move; pf_first without
+// pseudofermion flows is refused with the key named.
+func TestInitFromGaugeOnly(t *testing.T) {
+	mpitest.RunDir(t, 1, func(c mpi.Comm, tmp string) error {
+		exact := filepath.Join(tmp, "exact")
+		if _, err := run(c, fmt.Sprintf(base, exact, "[1, 1]", 0.2, 3)); err != nil {
+			return err
+		}
+		joint := filepath.Join(tmp, "joint")
+		s := strings.Replace(fmt.Sprintf(base, joint, "[1, 1]", 0.2, 3), "fermions = \"exact\"", jointModel, 1)
+		s = strings.Replace(s, "kappa = 0.2\n", "kappa = 0.2\n"+strings.TrimSuffix(jointAction, "[model]\n"), 1)
+		s = strings.Replace(s, "ess_batch = 16\n", fmt.Sprintf("ess_batch = 16\ninit_from = %q\npf_first = 3\n", exact), 1)
+		out, err := run(c, strings.Split(s, "[sample]")[0])
+		if err != nil {
+			return err
+		}
+		if err := onRoot(c, func() error {
+			if !strings.Contains(out, "holds a gauge flow only") {
+				return fmt.Errorf("output:\n%s", out)
+			}
+			read := func(dir string) (map[string][]float64, []string, error) {
+				b, err := os.ReadFile(filepath.Join(dir, "checkpoints", "model-0000003.bin"))
+				if err != nil {
+					return nil, nil, err
+				}
+				return paramRecord(b)
+			}
+			ex, exNames, err := read(exact)
+			if err != nil {
+				return err
+			}
+			jo, joNames, err := read(joint)
+			if err != nil {
+				return err
+			}
+			if len(joNames) <= len(exNames) {
+				return fmt.Errorf("joint model has %d parameters, the gauge flow %d", len(joNames), len(exNames))
+			}
+			for _, n := range exNames {
+				if !slices.Equal(ex[n], jo[n]) {
+					return fmt.Errorf("gauge parameter %s moved during pf_first", n)
+				}
+			}
+			moved := false
+			for _, n := range joNames[len(exNames):] {
+				for _, v := range jo[n] {
+					moved = moved || v != 0
+				}
+			}
+			if !moved {
+				return fmt.Errorf("the pseudofermion flows are all zero after 3 steps")
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		bad := strings.Replace(fmt.Sprintf(base, filepath.Join(tmp, "bad"), "[1, 1]", 0.2, 3), "ess_batch = 16\n", "ess_batch = 16\npf_first = 2\n", 1)
+		if _, err := run(c, strings.Split(bad, "[sample]")[0]); err == nil || !strings.Contains(err.Error(), "train.pf_first") {
+			return fmt.Errorf("pf_first without pseudofermion flows: %v", err)
+		}
+		return nil
+	})
+}
+
+// paramRecord parses the parameter record that starts a model checkpoint
+// (magic, count, then per parameter: name length, name, rank, dims,
+// values, little endian) into values by name, and the names in order.
+func paramRecord(b []byte) (map[string][]float64, []string, error) {
+	r := bytes.NewReader(b[8:])
+	var count uint32
+	if err := binary.Read(r, binary.LittleEndian, &count); err != nil {
+		return nil, nil, err
+	}
+	vals := map[string][]float64{}
+	var names []string
+	for range count {
+		var n uint32
+		if err := binary.Read(r, binary.LittleEndian, &n); err != nil {
+			return nil, nil, err
+		}
+		name := make([]byte, n)
+		if _, err := io.ReadFull(r, name); err != nil {
+			return nil, nil, err
+		}
+		var rank uint32
+		if err := binary.Read(r, binary.LittleEndian, &rank); err != nil {
+			return nil, nil, err
+		}
+		dims := make([]uint32, rank)
+		if err := binary.Read(r, binary.LittleEndian, dims); err != nil {
+			return nil, nil, err
+		}
+		size := 1
+		for _, d := range dims {
+			size *= int(d)
+		}
+		v := make([]float64, size)
+		if err := binary.Read(r, binary.LittleEndian, v); err != nil {
+			return nil, nil, err
+		}
+		vals[string(name)] = v
+		names = append(names, string(name))
+	}
+	return vals, names, nil
 }
 
 // TestFitNpf recovers ESS(∞) and C from points on ESS(∞)/(1 + C/Npf).
