@@ -47,7 +47,7 @@ type Lattice struct {
 
 // Parallel is the process layout.
 type Parallel struct {
-	Grid     Grid `toml:"grid" default:"\"auto\"" doc:"process grid over the lattice directions, or \"auto\" (least halo surface)"`
+	Grid     Grid `toml:"grid" default:"\"auto\"" doc:"process grid over the lattice directions, or \"auto\": the grid of least halo surface, or a grid of ones (every rank a replica) when the flow needs each lattice on one rank (model.u1_marginal, u1_holonomy, SU(3) string layers)"`
 	Replicas int  `toml:"replicas" default:"0" min:"0" doc:"replicas splitting the batch; 0: ranks / product(grid) (with \"auto\": 1)"`
 }
 
@@ -161,6 +161,20 @@ type Bench struct {
 // more; plaquette flows and single-layer flows take none.
 func (m Model) SU3MarginalLayers() bool {
 	return m.SU3Marginal && m.SU3Coupling == "strings" && m.GaugeLayers >= 2
+}
+
+// FlowNeedsOneRank reports whether the run builds a flow (a train or sample
+// phase) whose layers need each lattice on one rank: U(1) marginal or
+// holonomy layers, SU(3) string layers.
+func (c *Config) FlowNeedsOneRank() bool {
+	if c.Train == nil && c.Sample == nil {
+		return false
+	}
+	m := c.Model
+	if c.Lattice.Group == "su3" {
+		return m.SU3Coupling != "plaquette"
+	}
+	return m.U1Marginal || m.U1Holonomy
 }
 
 // SU3BridgePlaquettes returns the bridge plaquettes of the marginal column

@@ -14,6 +14,7 @@ type layout struct {
 	ranks    int
 	replicas int
 	auto     bool // the grid was chosen by decomp.AutoGrid
+	oneRank  bool // auto, and the flow needs each lattice on one rank
 	evenOdd  bool
 }
 
@@ -30,11 +31,20 @@ func resolveLayout(cfg *config.Config, ranks int) (*layout, error) {
 			return nil, cfg.Errorf("parallel.replicas", "%d replicas do not divide %d ranks; run on a multiple of %d ranks",
 				ly.replicas, ranks, ly.replicas)
 		}
-		g, err := decomp.AutoGrid(dims, ranks/ly.replicas, eo)
-		if err != nil {
-			return nil, cfg.Errorf("parallel.grid", "\"auto\" with %d ranks and %d replicas: %v", ranks, ly.replicas, err)
+		if cfg.FlowNeedsOneRank() {
+			// Every rank a replica: the flow's layers need whole lattices.
+			if cfg.Parallel.Replicas != 0 && ly.replicas != ranks {
+				return nil, cfg.Errorf("parallel.replicas", "%d, but the flow needs each lattice on one rank (model.u1_marginal, u1_holonomy or SU(3) string layers), so %d ranks make %d replicas; set replicas = 0 or %d", ly.replicas, ranks, ranks, ranks)
+			}
+			ly.replicas, ly.oneRank = ranks, true
+			grid = slices.Repeat([]int{1}, len(dims))
+		} else {
+			g, err := decomp.AutoGrid(dims, ranks/ly.replicas, eo)
+			if err != nil {
+				return nil, cfg.Errorf("parallel.grid", "\"auto\" with %d ranks and %d replicas: %v", ranks, ly.replicas, err)
+			}
+			grid = g
 		}
-		grid = g
 	} else {
 		grid = cfg.Parallel.Grid.Dims
 	}
@@ -72,7 +82,9 @@ func resolveLayout(cfg *config.Config, ranks int) (*layout, error) {
 func (ly *layout) describe(p func(format string, args ...any)) {
 	lat := ly.lat
 	how := "from parallel.grid"
-	if ly.auto {
+	if ly.oneRank {
+		how = "auto: the flow needs each lattice on one rank"
+	} else if ly.auto {
 		how = "auto: least halo surface"
 	}
 	p("  ranks        %d = %d replica(s) × grid %s (%s)\n", ly.ranks, ly.replicas, times(lat.Grid()), how)

@@ -75,6 +75,27 @@ func TestCheckGoodFilePrintsLayout(t *testing.T) {
 	}
 }
 
+// TestAutoGridKeepsOneRankFlowsWhole: with parallel.grid = "auto", a flow
+// whose layers need each lattice on one rank (here the U(1) holonomy
+// layer) runs every rank as a replica, the same file without it splits the
+// lattice, and an HMC-only file is not affected by the model keys.
+func TestAutoGridKeepsOneRankFlowsWhole(t *testing.T) {
+	for _, c := range []struct{ text, want string }{
+		{"[model]\nu1_holonomy = true\n[train]\nbatch = 8\n", "4 = 4 replica(s) × grid 1 × 1 (auto: the flow needs each lattice on one rank)"},
+		{"[train]\nbatch = 8\n", "4 = 1 replica(s) × grid 4 × 1 (auto: least halo surface)"},
+		{"[model]\nu1_holonomy = true\n[hmc]\n", "4 = 1 replica(s) × grid 4 × 1 (auto: least halo surface)"},
+	} {
+		f := writeFile(t, "[lattice]\ndims = [8, 8]\n[action]\nbeta = 2.0\nkappa = 0.25\n"+c.text)
+		code, out, errOut := runCLI(t, "check", f, "-ranks", "4")
+		if code != exitOK {
+			t.Fatalf("%q: exit %d: %s", c.text, code, errOut)
+		}
+		if !strings.Contains(out, c.want) {
+			t.Errorf("%q: output lacks %q:\n%s", c.text, c.want, out)
+		}
+	}
+}
+
 func TestCheckEmbeddedQuickstart(t *testing.T) {
 	code, out, errOut := runCLI(t, "check", "-ranks", "4")
 	if code != exitOK || !strings.Contains(out, "examples/quickstart.toml (embedded): OK") ||
