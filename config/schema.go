@@ -133,6 +133,7 @@ type Train struct {
 	MicroBatch      int     `toml:"micro_batch" default:"0" min:"0" doc:"configurations per micro-batch: a replica's share of the batch is differentiated in micro-batches whose gradients add up in order (a working set that stays in cache); with the lattice on one rank they run at once on copies of the model, one per core, with the same result as on one core; 0: about 1024 sites × configurations per rank, at least one micro-batch per core"`
 	MarginalFirst   int     `toml:"marginal_first" default:"0" min:"0" doc:"flows with marginal layers (model.su3_marginal, model.u1_marginal): for the first N steps only the two marginal layers train and every other parameter (the regular gauge layers and any pseudofermion flows) waits at its initial value, then all train (staged training; the joint optimisation otherwise spreads the plaquette map over all layers and leaves the marginal ones idle); 0 = all from the start"`
 	PFFirst         int     `toml:"pf_first" default:"0" min:"0" doc:"joint models: for the first N steps only the pseudofermion flows train and the gauge flow waits at its initial value, then all train (staged training after a gauge flow trained on the exact determinant: init_from a run with model.fermions = \"exact\" loads its gauge flow, and the pseudofermion flows learn against it first); 0 = all from the start; not with marginal_first"`
+	GaugeLoss       string  `toml:"gauge_loss" default:"\"joint\"" enum:"joint|marginal" doc:"joint models: the loss the gauge flow trains on. joint: the joint reverse KL (the paper); marginal: the reverse KL of the gauge marginal with the exact determinant, while the pseudofermion flows keep the joint loss (the same sampler; one marginal gradient more per step; 2D lattices of at most 1536 Dirac rows on one rank). The joint loss pulls the gauge flow away from the marginal through a noisy determinant estimate: 4 × 4 Schwinger, see experiments/time-to-ess"`
 	GradClip        float64 `toml:"grad_clip" default:"0.0" min:"0" doc:"clip the global gradient norm to this (0 = no clipping)"`
 	GradClipMedian  float64 `toml:"grad_clip_median" default:"10.0" min:"0" doc:"clip the global gradient norm to this multiple of the median norm of the last 100 steps, from step 21 on (0 = off; with grad_clip too, the smaller bound holds). One proposal deep in the tail can give a gradient 10⁶× the usual; unclipped it fills Adam's second moment and stalls training for ~1000 steps (4 × 4 Schwinger, seed 1: experiments/time-to-ess). In 17 logged runs 99 % of steps stay below 5× the running median, and 0–3 steps per run exceed 10×"`
 	InitFrom        string  `toml:"init_from" default:"\"\"" doc:"output directory of an earlier run (relative to the run file) whose last training checkpoint gives the initial parameters (transfer: the same [model] on another lattice size, then fine-tuning); the optimizer starts afresh; a run resumed from its own checkpoint ignores it; empty: random initialisation"`
@@ -165,7 +166,7 @@ func (m Model) SU3MarginalLayers() bool {
 
 // FlowNeedsOneRank reports whether the run builds a flow (a train or sample
 // phase) whose layers need each lattice on one rank: U(1) marginal or
-// holonomy layers, SU(3) string layers.
+// holonomy layers, SU(3) string layers, or training on the exact marginal.
 func (c *Config) FlowNeedsOneRank() bool {
 	if c.Train == nil && c.Sample == nil {
 		return false
@@ -174,7 +175,7 @@ func (c *Config) FlowNeedsOneRank() bool {
 	if c.Lattice.Group == "su3" {
 		return m.SU3Coupling != "plaquette"
 	}
-	return m.U1Marginal || m.U1Holonomy
+	return m.U1Marginal || m.U1Holonomy || (c.Train != nil && c.Train.GaugeLoss == "marginal")
 }
 
 // SU3BridgePlaquettes returns the bridge plaquettes of the marginal column

@@ -55,6 +55,8 @@ type Trainer struct {
 	done       chan struct{}
 	micro      int       // configurations per micro-batch (≤ 0: automatic)
 	pathGrad   bool      // path gradient of the conditional flows (SetPathGradient)
+	gauge      *Trainer  // the gauge flow's gradient comes from this marginal trainer (SetGaugeTrainer)
+	gaugeGrad  []float64 // its gradient of the step
 	sum        []float64 // the gradient of a step so far
 	sampleLogq []float64
 	// Progress, when set, is called on every rank after each batch of a
@@ -109,6 +111,27 @@ func (tr *Trainer) SetPseudofermionFlows(m *pfflow.Model) error {
 // 2(Kφ − T^{−†}χ) = 0 for every χ when T†KT = 1. It costs one backward
 // pass of every PTCN more.
 func (tr *Trainer) SetPathGradient(on bool) { tr.pathGrad = on }
+
+// SetGaugeTrainer makes the gauge flow of a joint model train on the
+// marginal reverse KL of g — a trainer of the same flow against the
+// marginal target p(U) ∝ det K e^{−S_g} with the exact determinant — while
+// the conditional flows keep this trainer's joint loss. The joint KL is
+// KL(q(U)‖p(U)) + E_U KL(q(φ|U)‖p(φ|U)): the conditional flows' gradient is
+// the same either way, but the joint loss also pulls the gauge flow toward
+// fields whose conditional is easy to fit, through a noisy estimate of the
+// determinant, and away from the marginal (experiments/time-to-ess). The
+// sampler is the same joint model. Each step costs one marginal gradient
+// more; both use the same prior draws. g's loss is reported by StepResult.
+func (tr *Trainer) SetGaugeTrainer(g *Trainer) error {
+	if tr.pf == nil {
+		return fmt.Errorf("flow: a gauge trainer belongs to a joint model (SetPseudofermionFlows first)")
+	}
+	if g.flow != tr.flow || g.pf != nil || g.target.marginal != nil || g.batch != tr.batch || g.seed != tr.seed {
+		return fmt.Errorf("flow: the gauge trainer must train this trainer's gauge flow alone, with its batch and seed")
+	}
+	tr.gauge = g
+	return nil
+}
 
 // SetTargetWorkers lets the trainer evaluate the members of a batch in
 // parallel, member k on goroutine w with ws[w]: copies of the target on the
@@ -177,7 +200,9 @@ const (
 type StepResult struct {
 	Loss     float64 // (1/B) Σ [log q + S]: KL(q‖p) − log Z
 	GradNorm float64 // before clipping
-	LR       float64 // the learning rate used
+	// MarginalLoss is the gauge trainer's loss (SetGaugeTrainer; else 0).
+	MarginalLoss float64
+	LR           float64 // the learning rate used
 }
 
 // Step takes optimisation step n: a fresh batch from the prior (keys from
@@ -188,16 +213,29 @@ func (tr *Trainer) Step(n int) (StepResult, error) {
 	if tr.opt == nil {
 		return StepResult{}, fmt.Errorf("flow: this trainer has no optimizer")
 	}
+	var marginal float64
+	if g := tr.gauge; g != nil {
+		var err error
+		if marginal, err = g.Gradient(n); err != nil {
+			return StepResult{}, err
+		}
+		tr.gaugeGrad = grow(tr.gaugeGrad, g.params.Size())
+		clear(tr.gaugeGrad)
+		addGrads(tr.gaugeGrad, g.params)
+	}
 	loss, err := tr.Gradient(n)
 	if err != nil {
 		return StepResult{}, err
+	}
+	if tr.gauge != nil {
+		setGrads(tr.gauge.params, tr.gaugeGrad)
 	}
 	lr := tr.opt.LR()
 	start := tr.tape.Begin()
 	norm := tr.opt.Begin()
 	tr.update()
 	tr.tape.End(optimizerKind, start, 0, false)
-	return StepResult{Loss: loss, GradNorm: norm, LR: lr}, nil
+	return StepResult{Loss: loss, GradNorm: norm, LR: lr, MarginalLoss: marginal}, nil
 }
 
 // SetMicroBatch sets the number of configurations of a micro-batch of the

@@ -81,8 +81,12 @@ type model struct {
 	flow    flow.GaugeFlow
 	target  *flow.Target
 	trainer *flow.Trainer
-	pf      *pfflow.Model // conditional flows of the joint model (nil: marginal only)
-	parts   []pfflow.Partition
+	gauge   *flow.Trainer // train.gauge_loss = "marginal": the gauge flow's trainer
+	// marginal is the exact marginal target of a joint model (nil when the
+	// determinant is too large or the lattice split).
+	marginal *flow.Target
+	pf       *pfflow.Model // conditional flows of the joint model (nil: marginal only)
+	parts    []pfflow.Partition
 	// precision is the arithmetic of the context networks.
 	precision nnlayers.Precision
 	pfs       []*action.Pseudofermion // the sampling monomials of the joint model
@@ -102,6 +106,9 @@ type model struct {
 func (m *model) close() {
 	if m.trainer != nil {
 		m.trainer.Close()
+	}
+	if m.gauge != nil {
+		m.gauge.Close()
 	}
 	if m.pf != nil {
 		m.pf.Close()
@@ -149,6 +156,7 @@ func newModel(env Env) (*model, error) {
 		return nil, err
 	}
 	m.sp, m.op, m.target, m.pfs = main.sp, main.op, main.target, main.sample
+	m.marginal = main.marginal
 	if cfg.Action.Kappa == 0 {
 		v := int(env.Layout.Lattice().GlobalVolume())
 		logPartition := measure.U1LogPartition
@@ -229,6 +237,9 @@ func newModel(env Env) (*model, error) {
 		}
 		err = m.trainer.SetTargetWorkers(ts)
 	}
+	if t := cfg.Train; err == nil && t != nil && t.GaugeLoss == "marginal" {
+		err = m.setGaugeTrainer(fenv, batch)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -241,6 +252,33 @@ func newModel(env Env) (*model, error) {
 		}
 	}
 	return m, err
+}
+
+// setGaugeTrainer makes the gauge flow train on the exact marginal KL
+// (train.gauge_loss = "marginal").
+func (m *model) setGaugeTrainer(fenv flow.Env, batch int) error {
+	cfg := m.cfg
+	if m.pf == nil {
+		return cfg.Errorf("train.gauge_loss", "\"marginal\" trains the gauge flow of a joint model on the exact determinant, but this model has no pseudofermion flows (action.kappa = 0 or model.fermions = \"exact\", which already trains on it); use \"joint\"")
+	}
+	if m.marginal == nil {
+		return cfg.Errorf("train.gauge_loss", "\"marginal\" needs the exact determinant: the lattice on one rank (parallel.grid of ones) and at most %d Dirac rows (volume × spin × colour); use \"joint\"", exactDeterminantLimit)
+	}
+	g, err := flow.NewTrainer(fenv, m.flow, m.marginal, nil, m.tape, uint64(cfg.Run.Seed), batch)
+	if err != nil {
+		return err
+	}
+	m.gauge = g
+	if len(m.workers) > 0 {
+		ts := make([]*flow.Target, len(m.workers))
+		for i, w := range m.workers {
+			ts[i] = w.marginal
+		}
+		if err := g.SetTargetWorkers(ts); err != nil {
+			return err
+		}
+	}
+	return m.trainer.SetGaugeTrainer(g)
 }
 
 // u1Bridge returns the bridge plaquettes of a U(1) flow's marginal column
@@ -352,6 +390,7 @@ type targetParts struct {
 	sp            *gauge.Space
 	op            *dslash.Wilson
 	target        *flow.Target
+	marginal      *flow.Target // joint models with the exact determinant: p(U) ∝ det K e^{−S_g}
 	train, sample []*action.Pseudofermion
 }
 
@@ -380,6 +419,7 @@ func buildTarget(comm mpi.Comm, ly *decomp.Layout, cfg *config.Config) (*targetP
 	u := sp.NewField()
 	ms := []action.Monomial{action.NewGauge(u, cfg.Action.Beta)}
 	var det *action.ExactDeterminant
+	gaugeAction := ms[0]
 	if cfg.Action.Kappa > 0 {
 		if p.op, err = dslash.NewWilson(u, cfg.Action.Kappa); err != nil {
 			return nil, err
@@ -418,6 +458,9 @@ func buildTarget(comm mpi.Comm, ly *decomp.Layout, cfg *config.Config) (*targetP
 	}
 	if det != nil {
 		p.target.SetMarginal(det)
+		if p.marginal, err = flow.NewTarget(u, gaugeAction, det); err != nil {
+			return nil, err
+		}
 	}
 	return p, nil
 }

@@ -436,6 +436,72 @@ func TestInitFromGaugeOnly(t *testing.T) {
 	})
 }
 
+// TestGaugeLossMarginal: with train.gauge_loss = "marginal" the gauge flow
+// of a joint run trains as in a run of the gauge flow alone on the exact
+// determinant (same seed, batch and steps: parameters equal to rounding),
+// its loss is logged, and the key is refused without pseudofermion flows.
+func TestGaugeLossMarginal(t *testing.T) {
+	mpitest.RunDir(t, 1, func(c mpi.Comm, tmp string) error {
+		exact := filepath.Join(tmp, "exact")
+		if _, err := run(c, strings.Split(fmt.Sprintf(base, exact, "[1, 1]", 0.2, 3), "[sample]")[0]); err != nil {
+			return err
+		}
+		joint := filepath.Join(tmp, "joint")
+		s := strings.Replace(fmt.Sprintf(base, joint, "[1, 1]", 0.2, 3), "fermions = \"exact\"", jointModel, 1)
+		s = strings.Replace(s, "kappa = 0.2\n", "kappa = 0.2\n"+strings.TrimSuffix(jointAction, "[model]\n"), 1)
+		s = strings.Replace(s, "ess_batch = 16\n", "ess_batch = 16\ngauge_loss = \"marginal\"\n", 1)
+		if _, err := run(c, strings.Split(s, "[sample]")[0]); err != nil {
+			return err
+		}
+		if err := onRoot(c, func() error {
+			read := func(dir string) (map[string][]float64, []string, error) {
+				b, err := os.ReadFile(filepath.Join(dir, "checkpoints", "model-0000003.bin"))
+				if err != nil {
+					return nil, nil, err
+				}
+				return paramRecord(b)
+			}
+			ex, names, err := read(exact)
+			if err != nil {
+				return err
+			}
+			jo, _, err := read(joint)
+			if err != nil {
+				return err
+			}
+			// Equal up to the order of the sums (the joint run sums its
+			// gradient over goroutine copies, the exact run does not).
+			for _, n := range names {
+				if len(ex[n]) != len(jo[n]) {
+					return fmt.Errorf("gauge parameter %s: %d values against %d", n, len(jo[n]), len(ex[n]))
+				}
+				far := false
+				for i, v := range ex[n] {
+					far = far || math.Abs(v-jo[n][i]) > 1e-12*(1+math.Abs(v))
+				}
+				if far {
+					return fmt.Errorf("gauge parameter %s: the joint run with gauge_loss = \"marginal\" differs from the exact-determinant run: %v vs %v", n, jo[n][:3], ex[n][:3])
+				}
+			}
+			b, err := os.ReadFile(filepath.Join(joint, "metrics.jsonl"))
+			if err != nil {
+				return err
+			}
+			if !strings.Contains(string(b), `"marginal_loss":`) {
+				return fmt.Errorf("metrics.jsonl lacks the marginal loss:\n%s", b)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		bad := strings.Replace(fmt.Sprintf(base, filepath.Join(tmp, "bad"), "[1, 1]", 0.2, 3), "ess_batch = 16\n", "ess_batch = 16\ngauge_loss = \"marginal\"\n", 1)
+		if _, err := run(c, strings.Split(bad, "[sample]")[0]); err == nil || !strings.Contains(err.Error(), "train.gauge_loss") {
+			return fmt.Errorf("gauge_loss = \"marginal\" without pseudofermion flows: %v", err)
+		}
+		return nil
+	})
+}
+
 // paramRecord parses the parameter record that starts a model checkpoint
 // (magic, count, then per parameter: name length, name, rank, dims,
 // values, little endian) into values by name, and the names in order.

@@ -24,8 +24,10 @@ type TrainRecord struct {
 	KL       *float64 `json:"kl,omitempty"`
 	LR       float64  `json:"lr"`
 	GradNorm float64  `json:"grad_norm"`
-	Seconds  float64  `json:"seconds"`
-	ESS      *float64 `json:"ess,omitempty"` // on ess_batch fresh samples (gauge-only models)
+	// MarginalLoss is the gauge flow's loss with train.gauge_loss = "marginal".
+	MarginalLoss float64  `json:"marginal_loss,omitempty"`
+	Seconds      float64  `json:"seconds"`
+	ESS          *float64 `json:"ess,omitempty"` // on ess_batch fresh samples (gauge-only models)
 	// The joint model's ESS (Eq. 15 with the weights of Eq. 40) and the
 	// marginal ESS of its gauge part with the exact determinant (small
 	// lattices only), on ess_batch fresh samples.
@@ -95,7 +97,7 @@ func Train(env Env) error {
 		if err != nil {
 			return fmt.Errorf("train step %d: %w", n, err)
 		}
-		rec := TrainRecord{Phase: "train", Step: n, Loss: res.Loss, LR: res.LR, GradNorm: res.GradNorm}
+		rec := TrainRecord{Phase: "train", Step: n, Loss: res.Loss, LR: res.LR, GradNorm: res.GradNorm, MarginalLoss: res.MarginalLoss}
 		if m.hasLogZ {
 			kl := res.Loss - m.flow.LogPrior() + m.logZ
 			rec.KL = &kl
