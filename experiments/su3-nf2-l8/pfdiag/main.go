@@ -1,5 +1,5 @@
 // Command pfdiag measures how well the pseudofermion flows q(φ|U) of a
-// trained joint model fit their exact conditionals p(φ|U).
+// trained joint model (U(1) or SU(3)) fit their exact conditionals p(φ|U).
 //
 //	go run ./experiments/su3-nf2-l8/pfdiag [-n 32] OUTPUT_DIR...
 //
@@ -74,8 +74,12 @@ func diagnose(dir string, n int) error {
 	if err != nil {
 		return err
 	}
-	if cfg.Lattice.Group != "su3" || cfg.Action.Kappa == 0 || cfg.Model.Fermions != "pseudofermion" {
-		return fmt.Errorf("not a joint SU(3) model with fermions")
+	if cfg.Action.Kappa == 0 || cfg.Model.Fermions != "pseudofermion" {
+		return fmt.Errorf("not a joint model with fermions")
+	}
+	nc := 1
+	if cfg.Lattice.Group == "su3" {
+		nc = 3
 	}
 	lat, err := decomp.NewLattice(cfg.Lattice.Dims, []int{1, 1}, false)
 	if err != nil {
@@ -92,10 +96,22 @@ func diagnose(dir string, n int) error {
 		return err
 	}
 	mc := cfg.Model
-	f, err := flow.NewSU3(geo, flow.SU3Spec{
-		Layers: mc.GaugeLayers, Hidden: mc.GaugeHidden, Kernel: mc.GaugeKernel, Dilations: mc.GaugeDilations,
-		Modes: mc.SpectralModes, Steps: mc.SpectralSteps, Bound: mc.SpectralBound, Seed: uint64(cfg.Run.Seed), Gain: mc.InitGain,
-		Precision: prec, Strings: mc.SU3Coupling != "plaquette", Marginal: mc.SU3MarginalLayers(), Bridge: mc.SU3BridgePlaquettes()})
+	var f flow.GaugeFlow
+	if nc == 3 {
+		f, err = flow.NewSU3(geo, flow.SU3Spec{
+			Layers: mc.GaugeLayers, Hidden: mc.GaugeHidden, Kernel: mc.GaugeKernel, Dilations: mc.GaugeDilations,
+			Modes: mc.SpectralModes, Steps: mc.SpectralSteps, Bound: mc.SpectralBound, Seed: uint64(cfg.Run.Seed), Gain: mc.InitGain,
+			Precision: prec, Strings: mc.SU3Coupling != "plaquette", Marginal: mc.SU3MarginalLayers(), Bridge: mc.SU3BridgePlaquettes()})
+	} else {
+		var bridge int
+		if mc.U1Marginal {
+			bridge = mc.U1Bridge
+		}
+		f, err = flow.NewU1(geo, flow.U1Spec{
+			Layers: mc.GaugeLayers, Hidden: mc.GaugeHidden, Kernel: mc.GaugeKernel, Dilations: mc.GaugeDilations,
+			Transform: mc.GaugeTransform, Bins: mc.SplineBins, Mixtures: mc.NCPMixtures, Seed: uint64(cfg.Run.Seed), Gain: mc.InitGain,
+			Precision: prec, Marginal: mc.U1Marginal, Bridge: bridge, Holonomy: mc.U1Holonomy})
+	}
 	if err != nil {
 		return err
 	}
@@ -108,7 +124,7 @@ func diagnose(dir string, n int) error {
 		parts = append(parts, part)
 	}
 	monomials := len(cfg.Action.Hasenbusch) + 1
-	pf, err := pfflow.New(geo, pfflow.Spec{Nc: 3, EvenOdd: cfg.Action.Precondition == "eo", Monomials: monomials, Layers: mc.PFLayers, MonomialLayers: mc.PFMonomialLayers,
+	pf, err := pfflow.New(geo, pfflow.Spec{Nc: nc, EvenOdd: cfg.Action.Precondition == "eo", Monomials: monomials, Layers: mc.PFLayers, MonomialLayers: mc.PFMonomialLayers,
 		Partitions: parts, NPT: mc.NPT, Hidden: mc.PTHidden, ContextHidden: mc.PFContextHidden, Kernel: 3,
 		Seed: uint64(cfg.Run.Seed), Gain: mc.InitGain, Precision: prec})
 	if err != nil {
@@ -122,7 +138,7 @@ func diagnose(dir string, n int) error {
 	}
 
 	// The sampling monomials (no training regulator) on a field of our own.
-	sp, err := gauge.NewSpace(mpi.Self(), ly, 3)
+	sp, err := gauge.NewSpace(mpi.Self(), ly, nc)
 	if err != nil {
 		return err
 	}
@@ -161,6 +177,8 @@ func diagnose(dir string, n int) error {
 		return err
 	}
 	gauge1 := &nnlayers.Tensor{V: ug.V, B: n, C: ug.C, Data: append([]float64(nil), ug.Data...)}
+	lk := f.Links(tape, ug) // U(1): e^{iθ} of the angles; SU(3): the links themselves
+	links1 := &nnlayers.Tensor{V: lk.V, B: n, C: lk.C, Data: append([]float64(nil), lk.Data...)}
 	st := make([]stats, monomials)
 	tmat := mat.NewCDense(nv, nv, nil)
 	kmat := mat.NewCDense(nv, nv, nil)
@@ -170,9 +188,9 @@ func diagnose(dir string, n int) error {
 		target.Load(gauge1, m)
 		// links replicated over nv batch members
 		tape.Reset()
-		links := tape.Tensor(gauge1.V, nv, gauge1.C)
-		for s := range gauge1.V {
-			src := gauge1.Data[gauge1.At(s, m, 0) : gauge1.At(s, m, 0)+gauge1.C]
+		links := tape.Tensor(links1.V, nv, links1.C)
+		for s := range links1.V {
+			src := links1.Data[links1.At(s, m, 0) : links1.At(s, m, 0)+links1.C]
 			for k := range nv {
 				copy(links.Data[links.At(s, k, 0):], src)
 			}
