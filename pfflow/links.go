@@ -2,6 +2,7 @@ package pfflow
 
 import (
 	"fmt"
+	"slices"
 
 	"pfmpi/decomp"
 	"pfmpi/halo"
@@ -24,20 +25,36 @@ func U1Links(t *nnlayers.Tape, theta *nnlayers.Tensor) *nnlayers.Tensor {
 
 // Context computes the gauge-invariant inputs of the pseudofermion context
 // network (Appendix B 2, Eqs. B2–B3): Re Tr P_μν(x) and Im Tr P_μν(x) for
-// every plane μ < ν, then x_μ mod 4 for every direction.
+// every plane μ < ν, then x_μ mod 4 for every direction; with Polyakov
+// features (beyond the paper), then Re Tr L_μ(x) and Im Tr L_μ(x) for every
+// direction, L_μ(x) the Wilson line winding the torus through x in
+// direction μ (the same trace for every x on the line). The plaquettes and
+// the coordinates do not see the holonomies, on which the pseudofermion
+// kernels depend (on small tori strongly): without them the layers' log
+// det A(x), hence log q(φ|U)'s normalisation, cannot follow log det K.
 type Context struct {
 	geo    *nnlayers.Geometry
 	nd, nc int
 	up     [][]int32 // box zone of depth 1
 	coords [][]float64
+	lines  [][][]int32 // Polyakov features: per direction, the lines of sites in order of x_μ (nil: none)
+	maxLen int
 	recs   nnlayers.Records[contextOp]
 }
 
-// NewContext returns the input features of Nc-colour links on geo.
-func NewContext(geo *nnlayers.Geometry, nc int) (*Context, error) {
+// NewContext returns the input features of Nc-colour links on geo, with
+// Polyakov features when polyakov is set (the lattice on one rank).
+func NewContext(geo *nnlayers.Geometry, nc int, polyakov bool) (*Context, error) {
 	ly := geo.Layout()
 	nd := ly.Lattice().NumDims()
 	c := &Context{geo: geo, nd: nd, nc: nc}
+	if polyakov {
+		if geo.Comm().Size() != 1 {
+			return nil, fmt.Errorf("pfflow: Polyakov-line context features need the lattice on one rank (a process grid of ones; parallelise over replicas), got %d ranks per lattice", geo.Comm().Size())
+		}
+		c.lines = polyakovLines(ly)
+		c.maxLen = slices.Max(ly.Lattice().Dims())
+	}
 	for mu := range nd {
 		delta := make([]int, nd)
 		delta[mu] = 1
@@ -60,8 +77,43 @@ func NewContext(geo *nnlayers.Geometry, nc int) (*Context, error) {
 }
 
 // Channels is the number of features: 2 per plane and 1 per direction (4
-// in 2D).
-func (c *Context) Channels() int { return c.nd*(c.nd-1) + c.nd }
+// in 2D), and 2 per direction more with Polyakov features.
+func (c *Context) Channels() int {
+	n := c.nd*(c.nd-1) + c.nd
+	if c.lines != nil {
+		n += 2 * c.nd
+	}
+	return n
+}
+
+// polyakovLines returns, per direction μ, the lines of sites along μ
+// (local indices in order of x_μ) of a lattice held whole by one rank.
+func polyakovLines(ly *decomp.Layout) [][][]int32 {
+	dims := ly.Lattice().Dims()
+	nd := len(dims)
+	x := make([]int, nd)
+	lines := make([][][]int32, nd)
+	for mu := range nd {
+		index := map[string]int{} // the line's key: the other coordinates
+		for s := range ly.Volume() {
+			ly.GlobalCoord(s, x)
+			key := make([]byte, 0, 4*nd)
+			for nu, v := range x {
+				if nu != mu {
+					key = append(key, byte(v), byte(v>>8), byte(v>>16), byte(v>>24))
+				}
+			}
+			k, ok := index[string(key)]
+			if !ok {
+				k = len(lines[mu])
+				index[string(key)] = k
+				lines[mu] = append(lines[mu], make([]int32, dims[mu]))
+			}
+			lines[mu][k][x[mu]] = int32(s)
+		}
+	}
+	return lines
+}
 
 // Apply returns the features of links (V × B × LinkChannels).
 func (c *Context) Apply(t *nnlayers.Tape, links *nnlayers.Tensor) (*nnlayers.Tensor, error) {
@@ -101,7 +153,8 @@ type contextOp struct {
 func (o *contextOp) ensure(w int) {
 	n := o.c.nc * o.c.nc
 	for len(o.work) < w {
-		o.work = append(o.work, make([]complex128, 10*n))
+		// 10 matrices for the plaquettes, 3 + 2(L+1) for the Polyakov lines
+		o.work = append(o.work, make([]complex128, (13+2*(o.c.maxLen+1))*n))
 	}
 }
 
@@ -194,6 +247,75 @@ func (o *contextOp) Run(w, chunk int) {
 				}
 			}
 		}
+	}
+	if c.lines != nil {
+		for b := lo; b < hi; b++ {
+			o.polyakov(b, m[10*nn:])
+		}
+	}
+}
+
+// polyakov sets (or, backward, back-propagates) the Polyakov features of
+// member b: for the line x_1 … x_L of direction μ, Tr L with L = U_μ(x_1)
+// ⋯ U_μ(x_L). Backward, with G the sum of the feature gradients over the
+// line, Tr L = Tr U_k R_k with R_k = U_{k+1} ⋯ U_L U_1 ⋯ U_{k−1} gives
+// G_{U_k} = G R_k†.
+func (o *contextOp) polyakov(b int, m []complex128) {
+	c := o.c
+	nc, nn := c.nc, c.nc*c.nc
+	first := c.nd*(c.nd-1) + c.nd // channel of the first Polyakov feature
+	u, a, g := m[:nn], m[nn:2*nn], m[2*nn:3*nn]
+	pre := m[3*nn:] // pre[k] = U_1 ⋯ U_k (pre[0] = 1), then suf[k] = U_{k+1} ⋯ U_L
+	for mu := range c.nd {
+		ch := first + 2*mu
+		for _, line := range c.lines[mu] {
+			n := len(line)
+			suf := pre[(n+1)*nn:]
+			setIdentity(pre[:nn], nc)
+			for k, s := range line {
+				o.load(u, int(s), b, mu)
+				matMul(pre[(k+1)*nn:(k+2)*nn], pre[k*nn:(k+1)*nn], u, nc)
+			}
+			if !o.back {
+				var tr complex128
+				for i := range nc {
+					tr += pre[n*nn+i*nc+i]
+				}
+				for _, s := range line {
+					f := o.feat.At(int(s), b, ch)
+					o.feat.Data[f], o.feat.Data[f+1] = real(tr), imag(tr)
+				}
+				continue
+			}
+			var G complex128
+			for _, s := range line {
+				f := o.feat.At(int(s), b, ch)
+				G += complex(o.feat.Grad[f], o.feat.Grad[f+1])
+			}
+			if G == 0 {
+				continue
+			}
+			setIdentity(suf[n*nn:(n+1)*nn], nc)
+			for k := n - 1; k >= 0; k-- {
+				o.load(u, int(line[k]), b, mu)
+				matMul(suf[k*nn:(k+1)*nn], u, suf[(k+1)*nn:(k+2)*nn], nc)
+			}
+			for k, s := range line {
+				// R_k = (U_{k+1} ⋯ U_L)(U_1 ⋯ U_{k−1}) = suf[k+1] pre[k] (0-based k).
+				matMul(a, suf[(k+1)*nn:(k+2)*nn], pre[k*nn:(k+1)*nn], nc)
+				matDagger(g, a, nc)
+				scaleMat(g, G)
+				o.addGrad(g, int(s), b, mu)
+			}
+		}
+	}
+}
+
+// setIdentity sets m to the n × n identity.
+func setIdentity(m []complex128, n int) {
+	clear(m[:n*n])
+	for i := range n {
+		m[i*n+i] = 1
 	}
 }
 

@@ -28,6 +28,9 @@ type Spec struct {
 	// Precision is the arithmetic of the context network's matrix products
 	// (the zero value: float64); the transports and layers stay float64.
 	Precision nnlayers.Precision
+	// Polyakov adds the traces of the Wilson lines winding the torus to the
+	// context's inputs ([Context]; the lattice on one rank).
+	Polyakov bool
 }
 
 // Model is the conditional part of a joint model: the context network's
@@ -81,7 +84,7 @@ func New(geo *nnlayers.Geometry, spec Spec) (*Model, error) {
 	}
 	m := &Model{geo: geo, spec: spec, ns: Spins(nd)}
 	var err error
-	if m.ctx, err = NewContext(geo, spec.Nc); err != nil {
+	if m.ctx, err = NewContext(geo, spec.Nc, spec.Polyakov); err != nil {
 		return nil, err
 	}
 	if m.tr, err = NewTransport(geo, spec.Nc); err != nil {

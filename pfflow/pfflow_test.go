@@ -116,15 +116,18 @@ type variant struct {
 	eo    bool
 	parts []Partition
 	nc    int
+	poly  bool // Polyakov-line context features (one rank per lattice)
 }
 
 var variants = []variant{
-	{"checkerboard", false, []Partition{Checkerboard}, 1},
-	{"rows", false, []Partition{Rows}, 1},
-	{"spin", false, []Partition{Spin}, 1},
-	{"eo rows", true, []Partition{Rows}, 1},
-	{"eo rows+spin", true, []Partition{Rows, Spin}, 1},
-	{"eo spin su3", true, []Partition{Spin, Rows}, 3},
+	{"checkerboard", false, []Partition{Checkerboard}, 1, false},
+	{"rows", false, []Partition{Rows}, 1, false},
+	{"spin", false, []Partition{Spin}, 1, false},
+	{"eo rows", true, []Partition{Rows}, 1, false},
+	{"eo rows+spin", true, []Partition{Rows, Spin}, 1, false},
+	{"eo spin su3", true, []Partition{Spin, Rows}, 3, false},
+	{"eo rows polyakov", true, []Partition{Rows}, 1, true},
+	{"eo spin su3 polyakov", true, []Partition{Spin, Rows}, 3, true},
 }
 
 func (v variant) spec() Spec {
@@ -132,7 +135,7 @@ func (v variant) spec() Spec {
 	if !v.eo {
 		npt = 3
 	}
-	return Spec{Nc: v.nc, EvenOdd: v.eo, Monomials: 1, Layers: 3, Partitions: v.parts, NPT: npt, Hidden: 2, ContextHidden: 3}
+	return Spec{Nc: v.nc, EvenOdd: v.eo, Monomials: 1, Layers: 3, Partitions: v.parts, NPT: npt, Hidden: 2, ContextHidden: 3, Polyakov: v.poly}
 }
 
 // transform applies Ω to links (U_μ(x) → Ω(x)U_μ(x)Ω(x+μ̂)†) and fields
@@ -251,6 +254,9 @@ func TestEquivarianceInverseLinearity(t *testing.T) {
 	for _, grid := range [][]int{{1, 1}, {2, 1}, {2, 2}} {
 		mpitest.Run(t, grid[0]*grid[1], func(c mpi.Comm) error {
 			for _, v := range variants {
+				if v.poly && c.Size() > 1 {
+					continue // one rank per lattice
+				}
 				w, err := newWorld(c, []int{4, 4}, grid, v.spec())
 				if err != nil {
 					return fmt.Errorf("%s: %w", v.name, err)
@@ -443,7 +449,7 @@ func TestVJP(t *testing.T) {
 	for _, grid := range [][]int{{1, 1}, {2, 2}} {
 		mpitest.Run(t, grid[0]*grid[1], func(c mpi.Comm) error {
 			for _, v := range variants {
-				if v.nc != 1 {
+				if v.nc != 1 || (v.poly && c.Size() > 1) {
 					continue
 				}
 				w, err := newWorld(c, []int{4, 4}, grid, v.spec())
