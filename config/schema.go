@@ -86,6 +86,7 @@ type Model struct {
 	NPT              int      `toml:"n_pt" default:"6" min:"1" doc:"parallel-transport convolutions per PTCN"`
 	PTHidden         int      `toml:"pt_hidden" default:"2" min:"1" doc:"hidden channels H of intermediate PTCs"`
 	PFContextHidden  int      `toml:"pf_context_hidden" default:"16" min:"1" doc:"channels of the pseudofermion context network"`
+	PFPolyakov       bool     `toml:"pf_polyakov" default:"false" doc:"pseudofermion flows: add the traces of the Wilson lines winding the torus through each site (Polyakov lines, 2 channels per direction) to the context inputs; the plaquettes alone cannot tell the holonomies, on which log det K depends, so without them the flow's normalisation cannot follow it (beyond the paper; needs each lattice on one rank)"`
 	Precision        string   `toml:"precision" default:"\"float64\"" enum:"float64|float32" doc:"arithmetic of the context networks' matrix products and activations (float32: twice the SIMD width); the flows' transforms, log-Jacobians, actions and ESS stay float64"`
 }
 
@@ -166,7 +167,8 @@ func (m Model) SU3MarginalLayers() bool {
 
 // FlowNeedsOneRank reports whether the run builds a flow (a train or sample
 // phase) whose layers need each lattice on one rank: U(1) marginal or
-// holonomy layers, SU(3) string layers, or training on the exact marginal.
+// holonomy layers, SU(3) string layers, Polyakov context features, or
+// training on the exact marginal.
 func (c *Config) FlowNeedsOneRank() bool {
 	if c.Train == nil && c.Sample == nil {
 		return false
@@ -175,7 +177,7 @@ func (c *Config) FlowNeedsOneRank() bool {
 	if c.Lattice.Group == "su3" {
 		return m.SU3Coupling != "plaquette"
 	}
-	return m.U1Marginal || m.U1Holonomy || (c.Train != nil && c.Train.GaugeLoss == "marginal")
+	return m.U1Marginal || m.U1Holonomy || m.PFPolyakov || (c.Train != nil && c.Train.GaugeLoss == "marginal")
 }
 
 // SU3BridgePlaquettes returns the bridge plaquettes of the marginal column

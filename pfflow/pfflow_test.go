@@ -784,3 +784,114 @@ func TestMonomialLayers(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestContextVJP: the gradient of Σ w·features with respect to the link
+// entries against central differences, for U(1) and SU(3) links with and
+// without Polyakov features (6 × 4); and the Polyakov features are the
+// traces of the winding Wilson lines, constant along each line.
+func TestContextVJP(t *testing.T) {
+	mpitest.Run(t, 1, func(c mpi.Comm) error {
+		for _, nc := range []int{1, 3} {
+			for _, poly := range []bool{false, true} {
+				lat, err := decomp.NewLattice([]int{6, 4}, []int{1, 1}, false)
+				if err != nil {
+					return err
+				}
+				ly, err := lat.Layout(0)
+				if err != nil {
+					return err
+				}
+				geo := nnlayers.NewGeometry(c, ly)
+				defer geo.Close()
+				ctx, err := NewContext(geo, nc, poly)
+				if err != nil {
+					return err
+				}
+				tape := nnlayers.NewTape(2)
+				defer tape.Close()
+				const b = 2
+				links := randomLinks(geo, b, nc, rng.New(3, "ctx-links"))
+				wt := nnlayers.NewTensor(geo.Volume(), b, ctx.Channels())
+				st := rng.New(4, "ctx-w").Stream(0)
+				for i := range wt.Data {
+					wt.Data[i] = st.Normal()
+				}
+				loss := func() (float64, *nnlayers.Tensor, error) {
+					tape.Reset()
+					f, err := ctx.Apply(tape, links)
+					if err != nil {
+						return 0, nil, err
+					}
+					s := 0.0
+					for i, v := range f.Data {
+						s += wt.Data[i] * v
+					}
+					return s, f, nil
+				}
+				_, f, err := loss()
+				if err != nil {
+					return err
+				}
+				copy(f.Grad, wt.Data)
+				clear(links.Grad)
+				tape.Backward()
+				if poly {
+					// Direction 0's line through (x0, x1) = (2, 1): Tr Π_x0 U_0(x0, 1).
+					x := make([]int, 2)
+					prod := []complex128{1}
+					if nc == 3 {
+						prod = []complex128{1, 0, 0, 0, 1, 0, 0, 0, 1}
+					}
+					u := make([]complex128, nc*nc)
+					tmp := make([]complex128, nc*nc)
+					site := -1
+					for x0 := range 6 {
+						for s := range geo.Volume() {
+							ly.GlobalCoord(s, x)
+							if x[0] == x0 && x[1] == 1 {
+								for i := range nc * nc {
+									u[i] = cget(links.Data, links.At(s, 1, 0)+2*i)
+								}
+								matMul(tmp, prod, u, nc)
+								copy(prod, tmp)
+								if x0 == 2 {
+									site = s
+								}
+							}
+						}
+					}
+					var tr complex128
+					for i := range nc {
+						tr += prod[i*nc+i]
+					}
+					ch := f.At(site, 1, 2+2+0)
+					if got := complex(f.Data[ch], f.Data[ch+1]); cmplx.Abs(got-tr) > 1e-12 {
+						return fmt.Errorf("Nc = %d: Polyakov feature %v, want Tr L = %v", nc, got, tr)
+					}
+				}
+				dir := make([]float64, len(links.Data))
+				want := 0.0
+				st = rng.New(5, "ctx-dir").Stream(0)
+				for i := range dir {
+					dir[i] = st.Normal()
+					want += dir[i] * links.Grad[i]
+				}
+				saved := append([]float64(nil), links.Data...)
+				const eps = 1e-6
+				for i := range dir {
+					links.Data[i] = saved[i] + eps*dir[i]
+				}
+				lp, _, _ := loss()
+				for i := range dir {
+					links.Data[i] = saved[i] - eps*dir[i]
+				}
+				lm, _, _ := loss()
+				copy(links.Data, saved)
+				if fd := (lp - lm) / (2 * eps); math.Abs(fd-want) > 1e-7*(1+math.Abs(want)) {
+					return fmt.Errorf("Nc = %d, Polyakov %v: gradient %.10g, central difference %.10g", nc, poly, want, fd)
+				}
+			}
+		}
+		return nil
+	})
+}

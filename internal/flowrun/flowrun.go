@@ -494,9 +494,12 @@ func (m *model) newPFModel(geo *nnlayers.Geometry, monomials int) (*pfflow.Model
 	if cfg.Lattice.Group == "su3" {
 		nc = 3
 	}
+	if mc.PFPolyakov && geo.Comm().Size() > 1 {
+		return nil, cfg.Errorf("model.pf_polyakov", "Polyakov-line context features need each lattice on one rank, but parallel.grid splits it over %d ranks; use parallel.grid = [1, 1] (further ranks become replicas) or pf_polyakov = false", geo.Comm().Size())
+	}
 	pf, err := pfflow.New(geo, pfflow.Spec{Nc: nc, EvenOdd: cfg.Action.Precondition == "eo", Monomials: monomials, Layers: mc.PFLayers,
 		MonomialLayers: mc.PFMonomialLayers, Partitions: m.parts, NPT: mc.NPT, Hidden: mc.PTHidden, ContextHidden: mc.PFContextHidden, Kernel: 3,
-		Seed: uint64(cfg.Run.Seed), Gain: mc.InitGain, Precision: m.precision})
+		Seed: uint64(cfg.Run.Seed), Gain: mc.InitGain, Precision: m.precision, Polyakov: mc.PFPolyakov})
 	if err != nil {
 		return nil, cfg.Errorf("model", "%v", err)
 	}
