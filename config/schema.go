@@ -134,11 +134,11 @@ type Train struct {
 	MicroBatch      int     `toml:"micro_batch" default:"0" min:"0" doc:"configurations per micro-batch: a replica's share of the batch is differentiated in micro-batches whose gradients add up in order (a working set that stays in cache); with the lattice on one rank they run at once on copies of the model, one per core, with the same result as on one core; 0: about 1024 sites × configurations per rank, at least one micro-batch per core"`
 	MarginalFirst   int     `toml:"marginal_first" default:"0" min:"0" doc:"flows with marginal layers (model.su3_marginal, model.u1_marginal): for the first N steps only the two marginal layers train and every other parameter (the regular gauge layers and any pseudofermion flows) waits at its initial value, then all train (staged training; the joint optimisation otherwise spreads the plaquette map over all layers and leaves the marginal ones idle); 0 = all from the start"`
 	PFFirst         int     `toml:"pf_first" default:"0" min:"0" doc:"joint models: for the first N steps only the pseudofermion flows train and the gauge flow waits at its initial value, then all train (staged training after a gauge flow trained on the exact determinant: init_from a run with model.fermions = \"exact\" loads its gauge flow, and the pseudofermion flows learn against it first); 0 = all from the start; not with marginal_first"`
-	GaugeLoss       string  `toml:"gauge_loss" default:"\"joint\"" enum:"joint|marginal" doc:"joint models: the loss the gauge flow trains on. joint: the joint reverse KL (the paper); marginal: the reverse KL of the gauge marginal with the exact determinant, while the pseudofermion flows keep the joint loss (the same sampler; one marginal gradient more per step; 2D lattices of at most 1536 Dirac rows on one rank). The joint loss pulls the gauge flow away from the marginal through a noisy determinant estimate: 4 × 4 Schwinger, see experiments/time-to-ess"`
+	GaugeLoss       string  `toml:"gauge_loss" default:"\"auto\"" enum:"auto|joint|marginal" doc:"joint models: the loss the gauge flow trains on. joint: the joint reverse KL (the paper); marginal: the reverse KL of the gauge marginal with the exact determinant, while the pseudofermion flows keep the joint loss (the same sampler; one exact determinant per sample and step; the lattice on one rank). The joint loss pulls the gauge flow away from the marginal through a noisy determinant estimate (4 × 4 Schwinger: marginal ESS 0.36 against 0.09–0.14 after 800 steps, joint ESS 0.13 with the path gradient against 0.02; experiments/time-to-ess). auto: marginal when the Dirac matrix has at most 128 rows (volume × spins × colours: 2D U(1) up to 8 × 8, SU(3) up to 4 × 4, where the determinant costs less than the pseudofermion solves) and the lattice is on one rank, else joint"`
 	GradClip        float64 `toml:"grad_clip" default:"0.0" min:"0" doc:"clip the global gradient norm to this (0 = no clipping)"`
 	GradClipMedian  float64 `toml:"grad_clip_median" default:"10.0" min:"0" doc:"clip the global gradient norm to this multiple of the median norm of the last 100 steps, from step 21 on (0 = off; with grad_clip too, the smaller bound holds). One proposal deep in the tail can give a gradient 10⁶× the usual; unclipped it fills Adam's second moment and stalls training for ~1000 steps (4 × 4 Schwinger, seed 1: experiments/time-to-ess). In 17 logged runs 99 % of steps stay below 5× the running median, and 0–3 steps per run exceed 10×"`
 	InitFrom        string  `toml:"init_from" default:"\"\"" doc:"output directory of an earlier run (relative to the run file) whose last training checkpoint gives the initial parameters (transfer: the same [model] on another lattice size, then fine-tuning); the optimizer starts afresh; a run resumed from its own checkpoint ignores it; empty: random initialisation"`
-	PFGradient      string  `toml:"pf_gradient" default:"\"reparam\"" enum:"reparam|path" doc:"gradient estimator of the pseudofermion flows' share of the loss: reparam (through log J, as in the paper) or path (through φ alone, with the flow's score −2T^{−†}χ: the same expectation, and no χ-noise where q(φ|U) fits; Vaitl et al., arXiv:2207.08219); joint models only"`
+	PFGradient      string  `toml:"pf_gradient" default:"\"path\"" enum:"reparam|path" doc:"gradient estimator of the pseudofermion flows' share of the loss: reparam (through log J, as in the paper) or path (through φ alone, with the flow's score −2T^{−†}χ: the same expectation, and no χ-noise where q(φ|U) fits; Vaitl et al., arXiv:2207.08219); joint models only. path is the default since it paid wherever measured with the gauge flow on the marginal or with SU(3): 4 × 4 Schwinger, gauge_loss = marginal, joint ESS 0.13 against 0.04 and no conditional modes narrower than half the target's (experiments/time-to-ess); 2D SU(3) 8 × 8, conditional KL 5–10× lower (experiments/su3-nf2-l8). One 4 × 4 Schwinger run with the joint gauge loss sampled worse with it"`
 }
 
 // Sample is the sampling phase.
@@ -177,7 +177,38 @@ func (c *Config) FlowNeedsOneRank() bool {
 	if c.Lattice.Group == "su3" {
 		return m.SU3Coupling != "plaquette"
 	}
-	return m.U1Marginal || m.U1Holonomy || m.PFPolyakov || (c.Train != nil && c.Train.GaugeLoss == "marginal")
+	return m.U1Marginal || m.U1Holonomy || m.PFPolyakov || c.MarginalGaugeLoss()
+}
+
+// MarginalLossRows is the largest Dirac matrix (rows) on which
+// train.gauge_loss = "auto" trains the gauge flow on the exact marginal.
+const MarginalLossRows = 128
+
+// DiracRows is the dimension of the Wilson–Dirac matrix: volume × spins ×
+// colours.
+func (c *Config) DiracRows() int {
+	rows := 1 << (len(c.Lattice.Dims) / 2) // spins
+	for _, l := range c.Lattice.Dims {
+		rows *= l
+	}
+	if c.Lattice.Group == "su3" {
+		rows *= 3
+	}
+	return rows
+}
+
+// MarginalGaugeLoss reports whether the gauge flow of a joint model trains
+// on the exact marginal (train.gauge_loss "marginal", or "auto" on a Dirac
+// matrix of at most MarginalLossRows rows).
+func (c *Config) MarginalGaugeLoss() bool {
+	t := c.Train
+	switch {
+	case t == nil:
+		return false
+	case t.GaugeLoss == "marginal":
+		return true // refused later when the model has no pseudofermion flows
+	}
+	return t.GaugeLoss == "auto" && c.Action.Kappa > 0 && c.Model.Fermions == "pseudofermion" && c.DiracRows() <= MarginalLossRows
 }
 
 // SU3BridgePlaquettes returns the bridge plaquettes of the marginal column

@@ -77,12 +77,16 @@ func TestCheckGoodFilePrintsLayout(t *testing.T) {
 
 // TestAutoGridKeepsOneRankFlowsWhole: with parallel.grid = "auto", a flow
 // whose layers need each lattice on one rank (here the U(1) holonomy
-// layer) runs every rank as a replica, the same file without it splits the
-// lattice, and an HMC-only file is not affected by the model keys.
+// layer, or training on the exact marginal) runs every rank as a replica,
+// the same file without it splits the lattice, and an HMC-only file is not
+// affected by the model keys.
 func TestAutoGridKeepsOneRankFlowsWhole(t *testing.T) {
 	for _, c := range []struct{ text, want string }{
 		{"[model]\nu1_holonomy = true\n[train]\nbatch = 8\n", "4 = 4 replica(s) × grid 1 × 1 (auto: the flow needs each lattice on one rank)"},
-		{"[train]\nbatch = 8\n", "4 = 1 replica(s) × grid 4 × 1 (auto: least halo surface)"},
+		{"[train]\nbatch = 8\ngauge_loss = \"joint\"\n", "4 = 1 replica(s) × grid 4 × 1 (auto: least halo surface)"},
+		// gauge_loss = "auto" on 128 Dirac rows: the exact marginal, one rank.
+		{"[train]\nbatch = 8\n", "4 = 4 replica(s) × grid 1 × 1 (auto: the flow needs each lattice on one rank)"},
+		{"[model]\nfermions = \"exact\"\n[train]\nbatch = 8\n", "4 = 1 replica(s) × grid 4 × 1 (auto: least halo surface)"},
 		{"[model]\nu1_holonomy = true\n[hmc]\n", "4 = 1 replica(s) × grid 4 × 1 (auto: least halo surface)"},
 	} {
 		f := writeFile(t, "[lattice]\ndims = [8, 8]\n[action]\nbeta = 2.0\nkappa = 0.25\n"+c.text)

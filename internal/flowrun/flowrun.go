@@ -237,7 +237,7 @@ func newModel(env Env) (*model, error) {
 		}
 		err = m.trainer.SetTargetWorkers(ts)
 	}
-	if t := cfg.Train; err == nil && t != nil && t.GaugeLoss == "marginal" {
+	if err == nil && m.useMarginalLoss() {
 		err = m.setGaugeTrainer(fenv, batch)
 	}
 	if err != nil {
@@ -252,6 +252,18 @@ func newModel(env Env) (*model, error) {
 		}
 	}
 	return m, err
+}
+
+// useMarginalLoss reports whether the gauge flow trains on the exact
+// marginal: train.gauge_loss = "marginal", or "auto" on a small Dirac
+// matrix when this rank holds the lattice (a split lattice trains on the
+// joint loss).
+func (m *model) useMarginalLoss() bool {
+	t := m.cfg.Train
+	if t == nil || !m.cfg.MarginalGaugeLoss() {
+		return false
+	}
+	return t.GaugeLoss == "marginal" || (m.pf != nil && m.marginal != nil)
 }
 
 // setGaugeTrainer makes the gauge flow train on the exact marginal KL
