@@ -381,9 +381,7 @@ func TestInitFromGaugeOnly(t *testing.T) {
 			return err
 		}
 		joint := filepath.Join(tmp, "joint")
-		s := strings.Replace(fmt.Sprintf(base, joint, "[1, 1]", 0.2, 3), "fermions = \"exact\"", jointModel, 1)
-		s = strings.Replace(s, "kappa = 0.2\n", "kappa = 0.2\n"+strings.TrimSuffix(jointAction, "[model]\n"), 1)
-		s = strings.Replace(s, "ess_batch = 16\n", fmt.Sprintf("ess_batch = 16\ninit_from = %q\npf_first = 3\n", exact), 1)
+		s := jointText(joint, fmt.Sprintf("init_from = %q\npf_first = 3\n", exact))
 		out, err := run(c, strings.Split(s, "[sample]")[0])
 		if err != nil {
 			return err
@@ -392,18 +390,11 @@ func TestInitFromGaugeOnly(t *testing.T) {
 			if !strings.Contains(out, "holds a gauge flow only") {
 				return fmt.Errorf("output:\n%s", out)
 			}
-			read := func(dir string) (map[string][]float64, []string, error) {
-				b, err := os.ReadFile(filepath.Join(dir, "checkpoints", "model-0000003.bin"))
-				if err != nil {
-					return nil, nil, err
-				}
-				return paramRecord(b)
-			}
-			ex, exNames, err := read(exact)
+			ex, exNames, err := checkpointParams(exact, 3)
 			if err != nil {
 				return err
 			}
-			jo, joNames, err := read(joint)
+			jo, joNames, err := checkpointParams(joint, 3)
 			if err != nil {
 				return err
 			}
@@ -447,25 +438,16 @@ func TestGaugeLossMarginal(t *testing.T) {
 			return err
 		}
 		joint := filepath.Join(tmp, "joint")
-		s := strings.Replace(fmt.Sprintf(base, joint, "[1, 1]", 0.2, 3), "fermions = \"exact\"", jointModel, 1)
-		s = strings.Replace(s, "kappa = 0.2\n", "kappa = 0.2\n"+strings.TrimSuffix(jointAction, "[model]\n"), 1)
-		s = strings.Replace(s, "ess_batch = 16\n", "ess_batch = 16\ngauge_loss = \"marginal\"\n", 1)
+		s := jointText(joint, "gauge_loss = \"marginal\"\n")
 		if _, err := run(c, strings.Split(s, "[sample]")[0]); err != nil {
 			return err
 		}
 		if err := onRoot(c, func() error {
-			read := func(dir string) (map[string][]float64, []string, error) {
-				b, err := os.ReadFile(filepath.Join(dir, "checkpoints", "model-0000003.bin"))
-				if err != nil {
-					return nil, nil, err
-				}
-				return paramRecord(b)
-			}
-			ex, names, err := read(exact)
+			ex, names, err := checkpointParams(exact, 3)
 			if err != nil {
 				return err
 			}
-			jo, _, err := read(joint)
+			jo, _, err := checkpointParams(joint, 3)
 			if err != nil {
 				return err
 			}
@@ -500,6 +482,24 @@ func TestGaugeLossMarginal(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// jointText is base as a joint model (κ = 0.2, 3 steps, one rank) writing
+// to dir, with train keys extra.
+func jointText(dir, extra string) string {
+	s := strings.Replace(fmt.Sprintf(base, dir, "[1, 1]", 0.2, 3), "fermions = \"exact\"", jointModel, 1)
+	s = strings.Replace(s, "kappa = 0.2\n", "kappa = 0.2\n"+strings.TrimSuffix(jointAction, "[model]\n"), 1)
+	return strings.Replace(s, "ess_batch = 16\n", "ess_batch = 16\n"+extra, 1)
+}
+
+// checkpointParams reads the parameters of the model checkpoint of step
+// of the run in dir (paramRecord).
+func checkpointParams(dir string, step int) (map[string][]float64, []string, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "checkpoints", fmt.Sprintf("model-%07d.bin", step)))
+	if err != nil {
+		return nil, nil, err
+	}
+	return paramRecord(b)
 }
 
 // paramRecord parses the parameter record that starts a model checkpoint
