@@ -359,7 +359,12 @@ func (s *stepper) gradientPart(n, first, m0, b int) (float64, error) {
 	start := t.Begin()
 	z := s.flow.Prior(b, first+m0, rng.New(tr.seed, "flow-train").Derive(uint64(n)))
 	t.End(priorKind, start, 0, false)
+	// With a gauge trainer the gauge flow's gradient of this loss is
+	// replaced by the marginal one (Trainer.SetGaugeTrainer): its layers
+	// are not recorded, and the backward pass stops at the configuration.
+	t.NoGrad = tr.gauge != nil
 	theta, logJ, err := s.flow.Forward(t, z)
+	t.NoGrad = false
 	if err != nil {
 		return 0, err
 	}

@@ -30,11 +30,12 @@ type Basis struct {
 	ly       *decomp.Layout
 	p        decomp.Parity
 	n        int
-	globals  []int64 // basis sites
-	lo       int     // first local site of parity p
-	local    int     // local sites of parity p
-	maxLocal int     // the largest local count over ranks
-	rowsOf   [][]int // rank 0: basis positions of each rank's local sites
+	globals  []int64      // basis sites
+	lo       int          // first local site of parity p
+	local    int          // local sites of parity p
+	maxLocal int          // the largest local count over ranks
+	rowsOf   [][]int      // rank 0: basis positions of each rank's local sites
+	in, out  []complex128 // BuildInto's work vectors
 }
 
 // NewBasis returns the basis; it is collective.
@@ -106,18 +107,39 @@ func (b *Basis) Gather(x []complex128) []complex128 {
 // in this basis' layout), nil on the other ranks. It applies the operator to
 // every basis vector: collective, and only for small lattices.
 func (b *Basis) Build(apply func(out, in []complex128)) (*Dense, error) {
+	var d *Dense
+	if b.comm.Rank() == 0 {
+		d = new(Dense)
+	}
+	return d, b.BuildInto(d, apply)
+}
+
+// BuildInto is [Basis.Build] into d (rank 0; nil elsewhere), reusing its
+// storage and the basis' work vectors: without allocating when the lattice
+// is on one rank and d has the size.
+func (b *Basis) BuildInto(d *Dense, apply func(out, in []complex128)) error {
 	big := b.N()
 	if big > MaxDense {
-		return nil, fmt.Errorf("spectrum: a dense matrix of %d × %d exceeds the limit %d; use a smaller lattice", big, big, MaxDense)
+		return fmt.Errorf("spectrum: a dense matrix of %d × %d exceeds the limit %d; use a smaller lattice", big, big, MaxDense)
+	}
+	if (d != nil) != (b.comm.Rank() == 0) {
+		return fmt.Errorf("spectrum: BuildInto needs the matrix on rank 0 and nil elsewhere")
 	}
 	lat := b.ly.Lattice()
 	nd, dims := lat.NumDims(), lat.Dims()
-	in := make([]complex128, b.local*b.n)
-	out := make([]complex128, b.local*b.n)
-	var d *Dense
-	if b.comm.Rank() == 0 {
-		d = &Dense{N: big, A: make([]complex128, big*big)}
+	if len(b.in) != b.local*b.n {
+		b.in = make([]complex128, b.local*b.n)
+		b.out = make([]complex128, b.local*b.n)
 	}
+	in, out := b.in, b.out
+	if d != nil {
+		d.N = big
+		if cap(d.A) < big*big {
+			d.A = make([]complex128, big*big)
+		}
+		d.A = d.A[:big*big]
+	}
+	single := b.comm.Size() == 1
 	coord := make([]int, nd)
 	for j, g := range b.globals {
 		k := g
@@ -132,16 +154,26 @@ func (b *Basis) Build(apply func(out, in []complex128)) (*Dense, error) {
 				in[(site-b.lo)*b.n+c] = 1
 			}
 			apply(out, in)
-			col := b.Gather(out)
+			col := j*b.n + c
+			if single {
+				// One rank: local site i is basis row rowsOf[0][i].
+				for i, row := range b.rowsOf[0] {
+					for v := 0; v < b.n; v++ {
+						d.A[(row*b.n+v)*big+col] = out[i*b.n+v]
+					}
+				}
+				continue
+			}
+			all := b.Gather(out)
 			if d == nil {
 				continue
 			}
-			for i, v := range col {
-				d.A[i*big+j*b.n+c] = v
+			for i, v := range all {
+				d.A[i*big+col] = v
 			}
 		}
 	}
-	return d, nil
+	return nil
 }
 
 // Build is NewBasis followed by Basis.Build.
@@ -153,17 +185,37 @@ func Build(comm mpi.Comm, ly *decomp.Layout, p decomp.Parity, n int, apply func(
 	return b.Build(apply)
 }
 
-// lu is an LU factorisation with partial pivoting: P A = L U.
-type lu struct {
+// LU is an LU factorisation with partial pivoting, P A = L U, of a [Dense]
+// matrix: L below the diagonal (unit diagonal), U on and above, in one
+// row-major array. A factorisation can be reused for another matrix of the
+// same size ([Dense.FactorInto]) without allocating.
+type LU struct {
 	n    int
-	a    []complex128 // L below the diagonal (unit diagonal), U on and above
-	perm []int
+	a    []complex128
+	perm []int   // (P b)[i] = b[perm[i]]
 	sign float64 // sign of the permutation
 }
 
-func (d *Dense) factor() *lu {
+// Factor returns the LU factorisation of d.
+func (d *Dense) Factor() *LU {
+	f := new(LU)
+	d.FactorInto(f)
+	return f
+}
+
+// FactorInto factorises d into f, reusing f's storage.
+func (d *Dense) FactorInto(f *LU) {
 	n := d.N
-	f := &lu{n: n, a: append([]complex128(nil), d.A...), perm: make([]int, n), sign: 1}
+	f.n, f.sign = n, 1
+	if cap(f.a) < n*n {
+		f.a = make([]complex128, n*n)
+	}
+	f.a = f.a[:n*n]
+	copy(f.a, d.A)
+	if cap(f.perm) < n {
+		f.perm = make([]int, n)
+	}
+	f.perm = f.perm[:n]
 	for i := range f.perm {
 		f.perm[i] = i
 	}
@@ -186,25 +238,33 @@ func (d *Dense) factor() *lu {
 			continue // singular; the determinant is 0
 		}
 		inv := 1 / a[k*n+k]
+		top := a[k*n+k+1 : k*n+n]
 		for i := k + 1; i < n; i++ {
 			l := a[i*n+k] * inv
 			a[i*n+k] = l
 			if l == 0 {
 				continue
 			}
-			row, top := a[i*n+k+1:i*n+n], a[k*n+k+1:k*n+n]
-			for j := range row {
-				row[j] -= l * top[j]
-			}
+			axpy(a[i*n+k+1:i*n+n], -l, top)
 		}
 	}
-	return f
+}
+
+// axpy sets y += a·x.
+func axpy(y []complex128, a complex128, x []complex128) {
+	x = x[:len(y)]
+	for j := range y {
+		y[j] += a * x[j]
+	}
 }
 
 // LogDet returns log|det A| and arg det A ∈ (−π, π]; log|det| is −Inf for a
 // singular matrix.
-func (d *Dense) LogDet() (logAbs, phase float64) {
-	f := d.factor()
+func (d *Dense) LogDet() (logAbs, phase float64) { return d.Factor().LogDet() }
+
+// LogDet returns log|det A| and arg det A ∈ (−π, π] of the factorised
+// matrix; log|det| is −Inf for a singular matrix.
+func (f *LU) LogDet() (logAbs, phase float64) {
 	if f.sign < 0 {
 		phase = math.Pi
 	}
@@ -221,28 +281,53 @@ func (d *Dense) LogDet() (logAbs, phase float64) {
 
 // Solve returns A⁻¹ b.
 func (d *Dense) Solve(b []complex128) []complex128 {
-	return d.factor().solve(b)
+	return d.Factor().Solve(b)
 }
 
 // Inverse returns A⁻¹ (row-major) from one LU factorisation.
 func (d *Dense) Inverse() []complex128 {
-	f := d.factor()
-	n := f.n
-	inv := make([]complex128, n*n)
-	col := make([]complex128, n)
-	for j := 0; j < n; j++ {
-		clear(col)
-		col[j] = 1
-		x := f.solve(col)
-		for i := 0; i < n; i++ {
-			inv[i*n+j] = x[i]
-		}
-	}
+	inv := make([]complex128, d.N*d.N)
+	d.Factor().InverseInto(inv)
 	return inv
 }
 
-// solve returns x with A x = b from the factorisation.
-func (f *lu) solve(b []complex128) []complex128 {
+// InverseInto sets inv (n² values, row-major) to A⁻¹ = U⁻¹ L⁻¹ P: the rows
+// of P are reduced by L (forward) and then by U (backward), one row update
+// a·x + y over all n columns at a time, so that the work (n³ complex
+// multiply–adds) streams through memory instead of forming a dependency
+// chain per element.
+func (f *LU) InverseInto(inv []complex128) {
+	n := f.n
+	inv = inv[:n*n]
+	clear(inv)
+	for i, p := range f.perm {
+		inv[i*n+p] = 1
+	}
+	a := f.a
+	for i := 1; i < n; i++ { // L X = P
+		row := inv[i*n : i*n+n]
+		for k := 0; k < i; k++ {
+			if l := a[i*n+k]; l != 0 {
+				axpy(row, -l, inv[k*n:k*n+n])
+			}
+		}
+	}
+	for i := n - 1; i >= 0; i-- { // U A⁻¹ = X
+		row := inv[i*n : i*n+n]
+		for k := i + 1; k < n; k++ {
+			if u := a[i*n+k]; u != 0 {
+				axpy(row, -u, inv[k*n:k*n+n])
+			}
+		}
+		d := 1 / a[i*n+i]
+		for j := range row {
+			row[j] *= d
+		}
+	}
+}
+
+// Solve returns x with A x = b.
+func (f *LU) Solve(b []complex128) []complex128 {
 	n := f.n
 	x := make([]complex128, n)
 	for i := 0; i < n; i++ {
