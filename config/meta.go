@@ -371,6 +371,12 @@ func (c *Config) validate(md toml.MetaData) error {
 	if len(c.Model.GaugeDilations) == 0 {
 		bad("model.gauge_dilations", "must list at least one dilation, e.g. [1]")
 	}
+	if len(c.Model.PFContextDilations) == 0 {
+		bad("model.pf_context_dilations", "must list at least one dilation, e.g. [1] (the paper's trunk)")
+	}
+	if k := c.Model.PFHeadKernel; k%2 == 0 {
+		bad("model.pf_head_kernel", "%d is even; a head's kernel is centred on its site: use 1 or 3", k)
+	}
 	if t := c.Train; t != nil && t.LRMin > t.LR {
 		bad("train.lr_min", "%v exceeds train.lr = %v: the cosine schedule decays from lr down to lr_min; use a value in [0, lr]", t.LRMin, t.LR)
 	}

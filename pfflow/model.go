@@ -23,6 +23,14 @@ type Spec struct {
 	Hidden         int         // H, features between the PTCs of a PTCN
 	ContextHidden  int         // N_hidden, channels of the shared trunk
 	Kernel         int         // context convolution kernel size (odd)
+	// ContextDilations are the dilations of the trunk's convolutions, one
+	// convolution each (empty: one convolution of dilation 1, the paper's
+	// trunk, which sees a Kernel × Kernel neighbourhood).
+	ContextDilations []int
+	// HeadKernel is the kernel size of every layer's head (odd; 0: Kernel).
+	// 1 maps the trunk's features site by site: the heads, the largest
+	// convolutions of the model, then cost 1/Kernel^Nd of the work.
+	HeadKernel int
 	Seed           uint64      // initialisation
 	Gain           float64     // Xavier-normal gain of every context convolution
 	// Precision is the arithmetic of the context network's matrix products
@@ -82,6 +90,12 @@ func New(geo *nnlayers.Geometry, spec Spec) (*Model, error) {
 	if spec.Kernel == 0 {
 		spec.Kernel = 3
 	}
+	if spec.HeadKernel == 0 {
+		spec.HeadKernel = spec.Kernel
+	}
+	if spec.HeadKernel < 1 || spec.HeadKernel%2 == 0 || slices.ContainsFunc(spec.ContextDilations, func(d int) bool { return d < 1 }) {
+		return nil, fmt.Errorf("pfflow: head kernel %d (odd, ≥ 1) and trunk dilations %v (≥ 1)", spec.HeadKernel, spec.ContextDilations)
+	}
 	m := &Model{geo: geo, spec: spec, ns: Spins(nd)}
 	var err error
 	if m.ctx, err = NewContext(geo, spec.Nc, spec.Polyakov); err != nil {
@@ -90,8 +104,12 @@ func New(geo *nnlayers.Geometry, spec Spec) (*Model, error) {
 	if m.tr, err = NewTransport(geo, spec.Nc); err != nil {
 		return nil, err
 	}
+	trunk := []int{m.ctx.Channels(), spec.ContextHidden}
+	for range max(0, len(spec.ContextDilations)-1) {
+		trunk = append(trunk, spec.ContextHidden)
+	}
 	m.trunk, err = nnlayers.ConvNet(geo, "pfctx", nnlayers.ConvNetSpec{
-		Channels: []int{m.ctx.Channels(), spec.ContextHidden}, Kernel: spec.Kernel,
+		Channels: trunk, Kernel: spec.Kernel, Dilations: spec.ContextDilations,
 		Act: nnlayers.ELU, Final: nnlayers.ELU, Seed: spec.Seed, Gain: spec.Gain, Precision: spec.Precision,
 		Kind: "pseudofermion context trunk"})
 	if err != nil {
@@ -167,7 +185,7 @@ func (m *Model) newLayer(name string, part Partition, alt int) (*Layer, error) {
 		in = out
 	}
 	head, err := nnlayers.ConvNet(m.geo, name, nnlayers.ConvNetSpec{
-		Channels: []int{spec.ContextHidden, l.outputs()}, Kernel: spec.Kernel,
+		Channels: []int{spec.ContextHidden, l.outputs()}, Kernel: spec.HeadKernel,
 		Act: nnlayers.ELU, Final: nnlayers.Tanh, Seed: spec.Seed, Gain: spec.Gain, Precision: spec.Precision})
 	if err != nil {
 		return nil, err

@@ -117,17 +117,20 @@ type variant struct {
 	parts []Partition
 	nc    int
 	poly  bool // Polyakov-line context features (one rank per lattice)
+	deep  bool // a trunk of two dilated convolutions, heads of kernel 1
 }
 
 var variants = []variant{
-	{"checkerboard", false, []Partition{Checkerboard}, 1, false},
-	{"rows", false, []Partition{Rows}, 1, false},
-	{"spin", false, []Partition{Spin}, 1, false},
-	{"eo rows", true, []Partition{Rows}, 1, false},
-	{"eo rows+spin", true, []Partition{Rows, Spin}, 1, false},
-	{"eo spin su3", true, []Partition{Spin, Rows}, 3, false},
-	{"eo rows polyakov", true, []Partition{Rows}, 1, true},
-	{"eo spin su3 polyakov", true, []Partition{Spin, Rows}, 3, true},
+	{"checkerboard", false, []Partition{Checkerboard}, 1, false, false},
+	{"rows", false, []Partition{Rows}, 1, false, false},
+	{"spin", false, []Partition{Spin}, 1, false, false},
+	{"eo rows", true, []Partition{Rows}, 1, false, false},
+	{"eo rows+spin", true, []Partition{Rows, Spin}, 1, false, false},
+	{"eo spin su3", true, []Partition{Spin, Rows}, 3, false, false},
+	{"eo rows polyakov", true, []Partition{Rows}, 1, true, false},
+	{"eo spin su3 polyakov", true, []Partition{Spin, Rows}, 3, true, false},
+	{"eo rows deep trunk 1×1 heads", true, []Partition{Rows}, 1, false, true},
+	{"spin su3 deep trunk 1×1 heads", false, []Partition{Spin}, 3, false, true},
 }
 
 func (v variant) spec() Spec {
@@ -135,7 +138,11 @@ func (v variant) spec() Spec {
 	if !v.eo {
 		npt = 3
 	}
-	return Spec{Nc: v.nc, EvenOdd: v.eo, Monomials: 1, Layers: 3, Partitions: v.parts, NPT: npt, Hidden: 2, ContextHidden: 3, Polyakov: v.poly}
+	s := Spec{Nc: v.nc, EvenOdd: v.eo, Monomials: 1, Layers: 3, Partitions: v.parts, NPT: npt, Hidden: 2, ContextHidden: 3, Polyakov: v.poly}
+	if v.deep {
+		s.ContextDilations, s.HeadKernel = []int{1, 2}, 1
+	}
+	return s
 }
 
 // transform applies Ω to links (U_μ(x) → Ω(x)U_μ(x)Ω(x+μ̂)†) and fields

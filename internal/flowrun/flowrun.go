@@ -511,6 +511,7 @@ func (m *model) newPFModel(geo *nnlayers.Geometry, monomials int) (*pfflow.Model
 	}
 	pf, err := pfflow.New(geo, pfflow.Spec{Nc: nc, EvenOdd: cfg.Action.Precondition == "eo", Monomials: monomials, Layers: mc.PFLayers,
 		MonomialLayers: mc.PFMonomialLayers, Partitions: m.parts, NPT: mc.NPT, Hidden: mc.PTHidden, ContextHidden: mc.PFContextHidden, Kernel: 3,
+		ContextDilations: mc.PFContextDilations, HeadKernel: mc.PFHeadKernel,
 		Seed: uint64(cfg.Run.Seed), Gain: mc.InitGain, Precision: m.precision, Polyakov: mc.PFPolyakov})
 	if err != nil {
 		return nil, cfg.Errorf("model", "%v", err)

@@ -126,6 +126,7 @@ func diagnose(dir string, n int) error {
 	monomials := len(cfg.Action.Hasenbusch) + 1
 	pf, err := pfflow.New(geo, pfflow.Spec{Nc: nc, EvenOdd: cfg.Action.Precondition == "eo", Monomials: monomials, Layers: mc.PFLayers, MonomialLayers: mc.PFMonomialLayers,
 		Partitions: parts, NPT: mc.NPT, Hidden: mc.PTHidden, ContextHidden: mc.PFContextHidden, Kernel: 3,
+		ContextDilations: mc.PFContextDilations, HeadKernel: mc.PFHeadKernel,
 		Seed: uint64(cfg.Run.Seed), Gain: mc.InitGain, Precision: prec, Polyakov: mc.PFPolyakov})
 	if err != nil {
 		return err
