@@ -470,6 +470,21 @@ func testDistributed(t *testing.T, joint bool, nc int) {
 			if !slices.Equal(odd.LogW, smp.LogW[1:]) {
 				return fmt.Errorf("samples [1, 8) in batches of 3 differ:\n%v\n%v", odd.LogW, smp.LogW[1:])
 			}
+			if world.Size() == 1 {
+				// A batch of 40 is drawn in chunks (sampleRows / 64 sites =
+				// 32 and 8 proposals): the same proposals as batches of 20.
+				big, err := s.trainer.Sample(40, 40, "chunks")
+				if err != nil {
+					return err
+				}
+				small, err := s.trainer.Sample(40, 20, "chunks")
+				if err != nil {
+					return err
+				}
+				if !slices.Equal(big.LogW, small.LogW) || !slices.Equal(big.Charge, small.Charge) {
+					return fmt.Errorf("a batch of 40 drawn in chunks differs from batches of 20:\n%v\n%v", big.LogW, small.LogW)
+				}
+			}
 			if _, err := s.trainer.Gradient(3); err != nil {
 				return err
 			}
