@@ -70,6 +70,24 @@ func TestDefaults(t *testing.T) {
 	if c.Train != nil || c.HMC != nil || len(c.Phases()) != 0 {
 		t.Errorf("phases switched on without their sections: %v", c.Phases())
 	}
+	// The holonomy layer: on for 2D U(1), ignored elsewhere.
+	for _, c := range []struct {
+		text string
+		want bool
+	}{
+		{minimal, true},
+		{minimal + "[model]\nu1_holonomy = false\n", false},
+		{minimal + "group = \"su3\"\n", false},
+		{"[lattice]\ndims = [4, 4, 4, 4]\n", false},
+	} {
+		cfg, err := Parse("h.toml", []byte(c.text))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := cfg.U1HolonomyLayer(); got != c.want {
+			t.Errorf("%q: holonomy layer %v, want %v", c.text, got, c.want)
+		}
+	}
 	// An empty phase section switches the phase on with its defaults.
 	c, err = Parse("t.toml", []byte(minimal+"[action]\nbeta = 2\n[train]\n"))
 	if err != nil || c.Train == nil || c.Train.Batch != 64 || c.Train.LR != 5e-4 {
@@ -102,7 +120,6 @@ func TestErrors(t *testing.T) {
 		{"hasenbusch order", minimal + "[action]\nkappa = 0.2\nhasenbusch = [0.1, 0.01]\n", []string{"bad.toml:5:", "strictly increasing"}},
 		{"hasenbusch without fermions", minimal + "[action]\nhasenbusch = [0.1]\n", []string{"action.hasenbusch", "kappa > 0"}},
 		{"pf depths per monomial", minimal + "[action]\nkappa = 0.2\nhasenbusch = [0.1]\n[model]\npf_monomial_layers = [8, 4, 2]\n", []string{"bad.toml:7:", "model.pf_monomial_layers", "3 entries for 2 pseudofermion monomials"}},
-		{"holonomy layer for su3", minimal + "group = \"su3\"\n[model]\nu1_holonomy = true\n", []string{"model.u1_holonomy", "2D U(1) flows", "set it to false"}},
 		{"decay", minimal + "[action]\nbeta = 1\n[train]\nlr_decay_factor = 2.0\n", []string{"bad.toml:6:", "exceeds 1"}},
 		{"lr_min", minimal + "[action]\nbeta = 1\n[train]\nlr = 1e-3\nlr_schedule = \"cosine\"\nlr_min = 0.01\n", []string{"bad.toml:8:", "train.lr_min", "exceeds train.lr"}},
 		{"lr_schedule", minimal + "[action]\nbeta = 1\n[train]\nlr_schedule = \"linear\"\n", []string{"bad.toml:6:", "train.lr_schedule", "cosine"}},

@@ -365,9 +365,6 @@ func (c *Config) validate(md toml.MetaData) error {
 	if c.Lattice.Group != "su3" && c.Model.U1Marginal && c.Model.GaugeLayers < 2 {
 		bad("model.u1_marginal", "needs gauge_layers ≥ 2 (the two marginal layers count in them), got %d", c.Model.GaugeLayers)
 	}
-	if c.Model.U1Holonomy && (c.Lattice.Group == "su3" || len(c.Lattice.Dims) != 2) {
-		bad("model.u1_holonomy", "the holonomy layer is for 2D U(1) flows (lattice.group = %q, %d dimensions); set it to false", c.Lattice.Group, len(c.Lattice.Dims))
-	}
 	if len(c.Model.GaugeDilations) == 0 {
 		bad("model.gauge_dilations", "must list at least one dilation, e.g. [1]")
 	}

@@ -73,7 +73,7 @@ type Model struct {
 	SU3Marginal        bool     `toml:"su3_marginal" default:"true" doc:"SU(3) string flows start with two context-free layers that map every plaquette but one (all rows at once, then the column of their seams); they count in gauge_layers. On by default for string layers (8×8, β = 6: sampling ESS 0.090 against 0.010 without; see experiments/su3-flow-diagnosis); plaquette layers and string flows of a single layer take none (the key is then ignored)"`
 	SU3Bridge          int      `toml:"su3_bridge" default:"3" min:"0" doc:"SU(3) marginal layers: plaquettes before the last seam that the column layer maps as bridges, W′ = S h(S†W) with S a trained power of the flux left to the seam, so that the seam the torus holonomies set is drawn from its conditional (8 × 8, β = 6: sampling ESS 0.52–0.62 with the two marginal layers alone, 0.11 without bridges; see experiments/gauge-bridges); at most lattice.dims[1] − 1; 0: none; ignored without marginal layers"`
 	U1Marginal         bool     `toml:"u1_marginal" default:"false" doc:"U(1) flows start with two context-free string layers that map every plaquette but one (all rows at once, then the column of their seams), the column one with u1_bridge bridge plaquettes; they count in gauge_layers and need each lattice on one rank (8 × 8, β = 2: sampling ESS 0.84 with these two layers alone; see experiments/gauge-bridges)"`
-	U1Holonomy         bool     `toml:"u1_holonomy" default:"false" doc:"U(1) flows end with a holonomy layer: a learned map of the two mean Polyakov lines (the holonomies, which every plaquette-local layer leaves uniform given the plaquettes), conditioned on the other holonomy and the topological charge; it adds no gauge layer and needs each lattice on one rank (Nf = 2 on 4 × 4: a flow without it reaches at most marginal ESS ≈ 0.58; see experiments/time-to-ess)"`
+	U1Holonomy         bool     `toml:"u1_holonomy" default:"true" doc:"2D U(1) flows end with a holonomy layer: a learned map of the two mean Polyakov lines (the holonomies, which every plaquette-local layer leaves uniform given the plaquettes), conditioned on the other holonomy and the topological charge; it adds no gauge layer (beyond the paper: on the 4 × 4 Nf = 2 marginal the ESS after 800 steps rose from 0.20 to 0.36, and a flow without it reaches at most 0.58; see experiments/time-to-ess). It needs each lattice on one rank: parallel.grid = \"auto\" keeps it whole (further ranks are replicas); with a grid that splits the lattice set it to false. Ignored for SU(3) and other dimensions"`
 	U1Bridge           int      `toml:"u1_bridge" default:"7" min:"0" doc:"U(1) marginal layers: plaquettes before the last seam that the column layer maps as bridges (conditioned on the flux left to the seam); at most lattice.dims[1] − 1"`
 	SpectralModes      int      `toml:"spectral_modes" default:"4" min:"1" max:"16" doc:"SU(3) gauge layers: Fourier modes of the eigenphase map"`
 	SpectralSteps      int      `toml:"spectral_steps" default:"1" min:"1" max:"8" doc:"SU(3) gauge layers: residual steps composed in each eigenphase map"`
@@ -179,7 +179,13 @@ func (c *Config) FlowNeedsOneRank() bool {
 	if c.Lattice.Group == "su3" {
 		return m.SU3Coupling != "plaquette"
 	}
-	return m.U1Marginal || m.U1Holonomy || m.PFPolyakov || c.MarginalGaugeLoss()
+	return m.U1Marginal || c.U1HolonomyLayer() || m.PFPolyakov || c.MarginalGaugeLoss()
+}
+
+// U1HolonomyLayer reports whether the gauge flow ends with the holonomy
+// layer (model.u1_holonomy, for 2D U(1)).
+func (c *Config) U1HolonomyLayer() bool {
+	return c.Model.U1Holonomy && c.Lattice.Group != "su3" && len(c.Lattice.Dims) == 2
 }
 
 // MarginalLossRows is the largest Dirac matrix (rows) on which

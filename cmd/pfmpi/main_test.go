@@ -82,11 +82,13 @@ func TestCheckGoodFilePrintsLayout(t *testing.T) {
 // affected by the model keys.
 func TestAutoGridKeepsOneRankFlowsWhole(t *testing.T) {
 	for _, c := range []struct{ text, want string }{
-		{"[model]\nu1_holonomy = true\n[train]\nbatch = 8\n", "4 = 4 replica(s) × grid 1 × 1 (auto: the flow needs each lattice on one rank)"},
-		{"[train]\nbatch = 8\ngauge_loss = \"joint\"\n", "4 = 1 replica(s) × grid 4 × 1 (auto: least halo surface)"},
+		{"[model]\nu1_holonomy = true\n[train]\nbatch = 8\ngauge_loss = \"joint\"\n", "4 = 4 replica(s) × grid 1 × 1 (auto: the flow needs each lattice on one rank)"},
+		// The holonomy layer is on by default for 2D U(1).
+		{"[train]\nbatch = 8\ngauge_loss = \"joint\"\n", "4 = 4 replica(s) × grid 1 × 1 (auto: the flow needs each lattice on one rank)"},
+		{"[model]\nu1_holonomy = false\n[train]\nbatch = 8\ngauge_loss = \"joint\"\n", "4 = 1 replica(s) × grid 4 × 1 (auto: least halo surface)"},
 		// gauge_loss = "auto" on 128 Dirac rows: the exact marginal, one rank.
 		{"[train]\nbatch = 8\n", "4 = 4 replica(s) × grid 1 × 1 (auto: the flow needs each lattice on one rank)"},
-		{"[model]\nfermions = \"exact\"\n[train]\nbatch = 8\n", "4 = 1 replica(s) × grid 4 × 1 (auto: least halo surface)"},
+		{"[model]\nfermions = \"exact\"\nu1_holonomy = false\n[train]\nbatch = 8\n", "4 = 1 replica(s) × grid 4 × 1 (auto: least halo surface)"},
 		{"[model]\nu1_holonomy = true\n[hmc]\n", "4 = 1 replica(s) × grid 4 × 1 (auto: least halo surface)"},
 	} {
 		f := writeFile(t, "[lattice]\ndims = [8, 8]\n[action]\nbeta = 2.0\nkappa = 0.25\n"+c.text)

@@ -180,10 +180,12 @@ save_every = 0
 // trainRun is the run file of the training-step benchmark: the joint
 // pseudofermion model with 4 gauge and 2 pseudofermion layers.
 func trainRun(dims, grid []int, group string, kappa float64, batch, repeats int) string {
-	// SU(3): plaquette layers, which run on split lattices (string layers
-	// need each lattice on one rank), so that every point times one model.
+	// SU(3): plaquette layers, U(1): no holonomy layer, which run on split
+	// lattices (string and holonomy layers need each lattice on one rank),
+	// so that every point times one model.
 	return benchRunFile(dims, grid, group, kappa, fmt.Sprintf(`[model]
 su3_coupling = "plaquette"
+u1_holonomy = false
 gauge_layers = 4
 gauge_hidden = [8, 8]
 pf_layers = 2

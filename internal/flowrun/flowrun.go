@@ -341,13 +341,13 @@ func (m *model) newGaugeFlow(geo *nnlayers.Geometry) (flow.GaugeFlow, error) {
 	if mc.U1Marginal && m.env.Domain.Size() > 1 {
 		return nil, cfg.Errorf("model.u1_marginal", "marginal string layers need each lattice on one rank, but parallel.grid splits it over %d ranks; use parallel.grid = [1, 1] (further ranks become replicas) or u1_marginal = false", m.env.Domain.Size())
 	}
-	if mc.U1Holonomy && m.env.Domain.Size() > 1 {
+	if cfg.U1HolonomyLayer() && m.env.Domain.Size() > 1 {
 		return nil, cfg.Errorf("model.u1_holonomy", "the holonomy layer needs each lattice on one rank, but parallel.grid splits it over %d ranks; use parallel.grid = [1, 1] (further ranks become replicas) or u1_holonomy = false", m.env.Domain.Size())
 	}
 	return flow.NewU1(geo, flow.U1Spec{
 		Layers: mc.GaugeLayers, Hidden: mc.GaugeHidden, Kernel: mc.GaugeKernel, Dilations: mc.GaugeDilations,
 		Transform: mc.GaugeTransform, Bins: mc.SplineBins, Mixtures: mc.NCPMixtures,
-		Seed: uint64(cfg.Run.Seed), Gain: mc.InitGain, Precision: m.precision, Marginal: mc.U1Marginal, Bridge: u1Bridge(mc), Holonomy: mc.U1Holonomy})
+		Seed: uint64(cfg.Run.Seed), Gain: mc.InitGain, Precision: m.precision, Marginal: mc.U1Marginal, Bridge: u1Bridge(mc), Holonomy: cfg.U1HolonomyLayer()})
 }
 
 // modelCopy is a copy of the flows for one goroutine of a training step.

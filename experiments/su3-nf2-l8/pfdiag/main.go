@@ -110,7 +110,7 @@ func diagnose(dir string, n int) error {
 		f, err = flow.NewU1(geo, flow.U1Spec{
 			Layers: mc.GaugeLayers, Hidden: mc.GaugeHidden, Kernel: mc.GaugeKernel, Dilations: mc.GaugeDilations,
 			Transform: mc.GaugeTransform, Bins: mc.SplineBins, Mixtures: mc.NCPMixtures, Seed: uint64(cfg.Run.Seed), Gain: mc.InitGain,
-			Precision: prec, Marginal: mc.U1Marginal, Bridge: bridge, Holonomy: mc.U1Holonomy})
+			Precision: prec, Marginal: mc.U1Marginal, Bridge: bridge, Holonomy: cfg.U1HolonomyLayer()})
 	}
 	if err != nil {
 		return err
