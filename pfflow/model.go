@@ -31,8 +31,8 @@ type Spec struct {
 	// 1 maps the trunk's features site by site: the heads, the largest
 	// convolutions of the model, then cost 1/Kernel^Nd of the work.
 	HeadKernel int
-	Seed           uint64      // initialisation
-	Gain           float64     // Xavier-normal gain of every context convolution
+	Seed       uint64  // initialisation
+	Gain       float64 // Xavier-normal gain of every context convolution
 	// Precision is the arithmetic of the context network's matrix products
 	// (the zero value: float64); the transports and layers stay float64.
 	Precision nnlayers.Precision
