@@ -11,6 +11,12 @@
 // quantities the iterative methods are tested against: log|det D|²,
 // log det D_sc D_sc† = 2 log|det D_sc|, φ†M⁻¹φ, the spectrum of M.
 //
+// Where the dense matrix is built over and over (the exact determinant of
+// every gauge field a flow proposes), [Basis.BuildInto] reuses the matrix
+// and the work vectors, [Dense.FactorInto] the factorisation [LU], and
+// [LU.InverseInto] forms A⁻¹ = U⁻¹L⁻¹P by row updates (n³ complex
+// multiply–adds streamed through memory) for the force Tr(D⁻¹ dD).
+//
 // [Extremes] runs the Lanczos iteration on a Hermitian positive operator and
 // returns its smallest and largest eigenvalues once the Ritz residuals of both
 // fall below the tolerance; the condition number is their ratio. No
