@@ -1039,3 +1039,94 @@ func TestGaugeTrainer(t *testing.T) {
 		return equal(a.flow.Params(), m.flow.Params(), "gauge flow after three steps")
 	})
 }
+
+// TestGaugeSteps checks SetGaugeSteps: with k = 2 the gauge flow of a joint
+// model follows, bit for bit, a marginal trainer that steps on the draws of
+// index n and 2⁴⁰ + n with the same Adam, and the conditional flows take
+// the plain joint step.
+func TestGaugeSteps(t *testing.T) {
+	mpitest.Run(t, 1, func(c mpi.Comm) error {
+		joint := config{dims: []int{4, 4}, grid: []int{1, 1}, layers: 4, beta: 1.5, kappa: 0.2, batch: 3, random: true, holonomy: true,
+			pf: &pfConfig{eo: true, shifts: []float64{0.1}, layers: 2, parts: []pfflow.Partition{pfflow.Rows, pfflow.Spin}}}
+		marginal := joint
+		marginal.pf = nil
+		var ss [3]*setup
+		for i, cf := range []config{joint, marginal, joint} {
+			s, err := newSetup(c, cf)
+			if err != nil {
+				return err
+			}
+			defer s.close()
+			ss[i] = s
+		}
+		a, m, j := ss[0], ss[1], ss[2]
+		mt, parts, err := makeTarget(a.geo.Comm(), a.geo.Layout(), marginal)
+		if err != nil {
+			return err
+		}
+		a.extra = append(a.extra, parts)
+		gt, err := NewTrainer(Single(c), a.flow, mt, nil, a.tape, 5, joint.batch)
+		if err != nil {
+			return err
+		}
+		defer gt.Close()
+		gopt, err := nnlayers.NewAdam(a.flow.Params(), nnlayers.AdamConfig{LR: 1e-3, Eps: 1e-8})
+		if err != nil {
+			return err
+		}
+		if err := a.trainer.SetGaugeSteps(2, gopt); err == nil {
+			return fmt.Errorf("gauge steps accepted without a gauge trainer")
+		}
+		if err := a.trainer.SetGaugeTrainer(gt); err != nil {
+			return err
+		}
+		if err := a.trainer.SetGaugeSteps(2, a.trainer.opt); err == nil {
+			return fmt.Errorf("gauge steps accepted an optimizer of all parameters")
+		}
+		if err := a.trainer.SetGaugeSteps(2, gopt); err != nil {
+			return err
+		}
+		if err := a.trainer.opt.Hold(a.flow.Params(), math.MaxInt); err != nil {
+			return err
+		}
+		equal := func(x, y nnlayers.Params, what string) error {
+			for i, p := range x {
+				for k := range p.Value {
+					if p.Value[k] != y[i].Value[k] {
+						return fmt.Errorf("%s: %s[%d] = %v, want %v", what, p.Name, k, p.Value[k], y[i].Value[k])
+					}
+				}
+			}
+			return nil
+		}
+		init := slices.Clone(a.flow.Params()[0].Value)
+		for n := range 3 {
+			res, err := a.trainer.Step(n)
+			if err != nil {
+				return err
+			}
+			ml, err := m.trainer.Step(n)
+			if err != nil {
+				return err
+			}
+			if res.MarginalLoss != ml.Loss {
+				return fmt.Errorf("step %d: marginal loss %v, the marginal trainer's %v", n, res.MarginalLoss, ml.Loss)
+			}
+			if _, err := m.trainer.Step(gaugeStepOffset + n); err != nil {
+				return err
+			}
+			if _, err := j.trainer.Step(n); err != nil {
+				return err
+			}
+			if n == 0 {
+				if err := equal(a.pf.Params(), j.pf.Params(), "conditional flows after one step"); err != nil {
+					return err
+				}
+			}
+		}
+		if slices.Equal(init, a.flow.Params()[0].Value) {
+			return fmt.Errorf("the gauge flow did not move")
+		}
+		return equal(a.flow.Params(), m.flow.Params(), "gauge flow after three steps of 2 gauge steps")
+	})
+}

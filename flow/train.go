@@ -3,6 +3,7 @@ package flow
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"pfmpi/mpi"
 	"pfmpi/nnlayers"
@@ -56,6 +57,7 @@ type Trainer struct {
 	micro      int       // configurations per micro-batch (≤ 0: automatic)
 	pathGrad   bool      // path gradient of the conditional flows (SetPathGradient)
 	gauge      *Trainer  // the gauge flow's gradient comes from this marginal trainer (SetGaugeTrainer)
+	gaugeSteps int       // > 1: the gauge trainer's own optimizer steps per step (SetGaugeSteps)
 	gaugeGrad  []float64 // its gradient of the step
 	sum        []float64 // the gradient of a step so far
 	sampleLogq []float64
@@ -132,6 +134,36 @@ func (tr *Trainer) SetGaugeTrainer(g *Trainer) error {
 	tr.gauge = g
 	return nil
 }
+
+// SetGaugeSteps makes the gauge trainer (SetGaugeTrainer) take k ≥ 2
+// optimizer steps per training step with an optimizer of its own, opt,
+// which must hold exactly the gauge flow's parameters; the trainer's
+// optimizer must hold them back (nnlayers.Adam.Hold), so that the joint
+// step updates the conditional flows alone. Step n is then the joint step
+// of the conditional flows, followed by k marginal steps of the gauge
+// flow: the first on the prior draws of step n (the gauge fields the joint
+// step saw, as with k = 1), step j ≥ 1 on fresh draws, those of index
+// j·2⁴⁰ + n. The marginal ESS depends on the gauge flow alone, and its
+// step costs a fraction of the joint step (no pseudofermion flows, one
+// dense determinant per member). k = 1 is the default of SetGaugeTrainer:
+// one step of the trainer's optimizer for all parameters.
+func (tr *Trainer) SetGaugeSteps(k int, opt *nnlayers.Adam) error {
+	g := tr.gauge
+	switch {
+	case g == nil:
+		return fmt.Errorf("flow: gauge steps need a gauge trainer (SetGaugeTrainer first)")
+	case k < 2 || opt == nil:
+		return fmt.Errorf("flow: %d gauge steps per step (≥ 2, with an optimizer)", k)
+	case !slices.Equal(opt.Params(), g.params):
+		return fmt.Errorf("flow: the gauge steps' optimizer must hold the gauge flow's parameters")
+	}
+	tr.gaugeSteps, g.opt = k, opt
+	return nil
+}
+
+// gaugeStepOffset separates the prior draws of the extra gauge steps from
+// those of the training steps (SetGaugeSteps).
+const gaugeStepOffset = 1 << 40
 
 // SetTargetWorkers lets the trainer evaluate the members of a batch in
 // parallel, member k on goroutine w with ws[w]: copies of the target on the
@@ -213,6 +245,9 @@ func (tr *Trainer) Step(n int) (StepResult, error) {
 	if tr.opt == nil {
 		return StepResult{}, fmt.Errorf("flow: this trainer has no optimizer")
 	}
+	if tr.gaugeSteps > 1 {
+		return tr.stepWithGaugeSteps(n)
+	}
 	var marginal float64
 	if g := tr.gauge; g != nil {
 		var err error
@@ -235,6 +270,42 @@ func (tr *Trainer) Step(n int) (StepResult, error) {
 	norm := tr.opt.Begin()
 	tr.update()
 	tr.tape.End(optimizerKind, start, 0, false)
+	return StepResult{Loss: loss, GradNorm: norm, LR: lr, MarginalLoss: marginal}, nil
+}
+
+// stepWithGaugeSteps is Step with SetGaugeSteps: the joint step of the
+// conditional flows (the gauge flow's gradient cleared, its parameters held
+// by the trainer's optimizer), then the gauge trainer's steps.
+func (tr *Trainer) stepWithGaugeSteps(n int) (StepResult, error) {
+	g := tr.gauge
+	loss, err := tr.Gradient(n)
+	if err != nil {
+		return StepResult{}, err
+	}
+	g.params.ZeroGrad() // not this loss's: the joint pass does not record the gauge flow
+	lr := tr.opt.LR()
+	start := tr.tape.Begin()
+	norm := tr.opt.Begin()
+	tr.update()
+	tr.tape.End(optimizerKind, start, 0, false)
+	var marginal float64
+	for j := range tr.gaugeSteps {
+		idx := n
+		if j > 0 {
+			idx = j*gaugeStepOffset + n
+		}
+		l, err := g.Gradient(idx)
+		if err != nil {
+			return StepResult{}, err
+		}
+		if j == 0 {
+			marginal = l
+		}
+		start := g.tape.Begin()
+		g.opt.Begin()
+		g.update()
+		g.tape.End(optimizerKind, start, 0, false)
+	}
 	return StepResult{Loss: loss, GradNorm: norm, LR: lr, MarginalLoss: marginal}, nil
 }
 

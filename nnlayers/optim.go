@@ -115,6 +115,9 @@ func (a *Adam) Hold(ps Params, steps int) error {
 	return nil
 }
 
+// Params returns the parameters the optimizer updates.
+func (a *Adam) Params() Params { return a.params }
+
 // Steps is the number of steps taken.
 func (a *Adam) Steps() int { return a.step }
 

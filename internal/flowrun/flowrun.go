@@ -7,6 +7,7 @@ package flowrun
 import (
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -82,6 +83,8 @@ type model struct {
 	target  *flow.Target
 	trainer *flow.Trainer
 	gauge   *flow.Trainer // train.gauge_loss = "marginal": the gauge flow's trainer
+	// gaugeOpt is the gauge flow's own optimizer (train.gauge_steps > 1).
+	gaugeOpt *nnlayers.Adam
 	// marginal is the exact marginal target of a joint model (nil when the
 	// determinant is too large or the lattice split).
 	marginal *flow.Target
@@ -185,9 +188,10 @@ func newModel(env Env) (*model, error) {
 		}
 	}
 	batch := 1
+	var ac nnlayers.AdamConfig
 	if t := cfg.Train; t != nil {
 		batch = t.Batch
-		ac := nnlayers.AdamConfig{
+		ac = nnlayers.AdamConfig{
 			LR: t.LR, Eps: t.Eps, WeightDecay: t.WeightDecay, Decoupled: t.Optimizer == "adamw",
 			ClipNorm: t.GradClip, ClipMedian: t.GradClipMedian, DecayEvery: t.LRDecayEvery, DecayFactor: t.LRDecayFactor, Warmup: t.LRWarmup}
 		if t.LRSchedule == "cosine" {
@@ -240,6 +244,9 @@ func newModel(env Env) (*model, error) {
 	if err == nil && m.useMarginalLoss() {
 		err = m.setGaugeTrainer(fenv, batch)
 	}
+	if t := cfg.Train; err == nil && t != nil && t.GaugeSteps > 1 {
+		err = m.setGaugeSteps(t.GaugeSteps, ac)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -291,6 +298,32 @@ func (m *model) setGaugeTrainer(fenv flow.Env, batch int) error {
 		}
 	}
 	return m.trainer.SetGaugeTrainer(g)
+}
+
+// setGaugeSteps gives the gauge flow k optimizer steps per training step
+// with an Adam of its own (train.gauge_steps): ac with the warm-up and
+// the schedule stretched k-fold. The trainer's optimizer holds the gauge
+// flow's parameters back for good.
+func (m *model) setGaugeSteps(k int, ac nnlayers.AdamConfig) error {
+	cfg := m.cfg
+	switch {
+	case m.gauge == nil:
+		return cfg.Errorf("train.gauge_steps", "%d steps of the gauge flow per training step need it on the exact marginal (train.gauge_loss = \"marginal\", or \"auto\" on at most %d Dirac rows held by one rank); set it to 1", k, exactDeterminantLimit)
+	case cfg.Train.PFFirst > 0 || cfg.Train.MarginalFirst > 0:
+		return cfg.Errorf("train.gauge_steps", "and train.pf_first or train.marginal_first both stage the training; use one of them")
+	}
+	ac.Warmup *= k
+	ac.CosineSteps *= k
+	ac.DecayEvery *= k
+	gopt, err := nnlayers.NewAdam(m.flow.Params(), ac)
+	if err != nil {
+		return err
+	}
+	if err := m.opt.Hold(m.flow.Params(), math.MaxInt); err != nil {
+		return err
+	}
+	m.gaugeOpt = gopt
+	return m.trainer.SetGaugeSteps(k, gopt)
 }
 
 // u1Bridge returns the bridge plaquettes of a U(1) flow's marginal column
@@ -565,7 +598,10 @@ func (m *model) saveRoot(step int) error {
 		if m.opt == nil {
 			return nil
 		}
-		return m.opt.WriteState(w)
+		if err := m.opt.WriteState(w); err != nil || m.gaugeOpt == nil {
+			return err
+		}
+		return m.gaugeOpt.WriteState(w)
 	})
 	if err != nil {
 		return err
@@ -599,6 +635,11 @@ func (m *model) load(withOptimizer bool) (step int, found bool, err error) {
 	if withOptimizer && m.opt != nil {
 		if err := m.opt.ReadState(r); err != nil {
 			return 0, false, fmt.Errorf("%s: optimizer state: %w", m.env.Dir.Checkpoints(), err)
+		}
+		if m.gaugeOpt != nil {
+			if err := m.gaugeOpt.ReadState(r); err != nil {
+				return 0, false, fmt.Errorf("%s: the gauge flow's optimizer state (train.gauge_steps): %w", m.env.Dir.Checkpoints(), err)
+			}
 		}
 	}
 	return step, true, nil

@@ -146,8 +146,9 @@ func TestTrainResumeAndSample(t *testing.T) {
 	type variant struct {
 		kappa float64
 		joint bool
+		train string // extra train keys
 	}
-	for _, v := range []variant{{0, false}, {0.2, false}, {0.2, true}} {
+	for _, v := range []variant{{0, false, ""}, {0.2, false, ""}, {0.2, true, ""}, {0.2, true, "gauge_steps = 2\n"}} {
 		kappa := v.kappa
 		text := func(dir string, steps int) string {
 			s := fmt.Sprintf(base, dir, "[1, 1]", kappa, steps)
@@ -156,7 +157,7 @@ func TestTrainResumeAndSample(t *testing.T) {
 				s = strings.Replace(s, "[model]\n", jointAction, 1)
 				s = strings.Replace(s, "save_every = 20", "save_every = 20\nnpf = [1, 2, 4]", 1)
 			}
-			return s
+			return strings.Replace(s, "ess_batch = 16\n", "ess_batch = 16\n"+v.train, 1)
 		}
 		mpitest.RunDir(t, 2, func(c mpi.Comm, tmp string) error {
 			straight := filepath.Join(tmp, fmt.Sprint("straight", kappa, v.joint))
@@ -479,6 +480,10 @@ func TestGaugeLossMarginal(t *testing.T) {
 		bad := strings.Replace(fmt.Sprintf(base, filepath.Join(tmp, "bad"), "[1, 1]", 0.2, 3), "ess_batch = 16\n", "ess_batch = 16\ngauge_loss = \"marginal\"\n", 1)
 		if _, err := run(c, strings.Split(bad, "[sample]")[0]); err == nil || !strings.Contains(err.Error(), "train.gauge_loss") {
 			return fmt.Errorf("gauge_loss = \"marginal\" without pseudofermion flows: %v", err)
+		}
+		bad = jointText(filepath.Join(tmp, "bad-steps"), "gauge_loss = \"joint\"\ngauge_steps = 2\n")
+		if _, err := run(c, strings.Split(bad, "[sample]")[0]); err == nil || !strings.Contains(err.Error(), "train.gauge_steps") {
+			return fmt.Errorf("gauge_steps = 2 with the joint gauge loss: %v", err)
 		}
 		return nil
 	})

@@ -64,6 +64,12 @@ func Train(env Env) error {
 	if m.pf != nil {
 		m.printf("  target       %s\n", m.targetString(true))
 	}
+	switch {
+	case m.gaugeOpt != nil:
+		m.printf("  gauge flow   on the exact marginal, %d steps of its own Adam per step\n", t.GaugeSteps)
+	case m.gauge != nil:
+		m.printf("  gauge flow   on the exact marginal\n")
+	}
 	if found {
 		m.printf("  resumed      at step %d from %s\n", start, env.Dir.Checkpoints())
 	} else if t.InitFrom != "" {
