@@ -90,7 +90,7 @@ func TestDefaults(t *testing.T) {
 	}
 	// An empty phase section switches the phase on with its defaults.
 	c, err = Parse("t.toml", []byte(minimal+"[action]\nbeta = 2\n[train]\n"))
-	if err != nil || c.Train == nil || c.Train.Batch != 64 || c.Train.LR != 5e-4 {
+	if err != nil || c.Train == nil || c.Train.Batch != 64 || c.Train.LR != 1e-3 || c.Train.LRSchedule != "cosine" || c.Train.GaugeSteps != 0 {
 		t.Fatalf("empty [train]: %+v, %v", c.Train, err)
 	}
 }
@@ -123,6 +123,8 @@ func TestErrors(t *testing.T) {
 		{"decay", minimal + "[action]\nbeta = 1\n[train]\nlr_decay_factor = 2.0\n", []string{"bad.toml:6:", "exceeds 1"}},
 		{"lr_min", minimal + "[action]\nbeta = 1\n[train]\nlr = 1e-3\nlr_schedule = \"cosine\"\nlr_min = 0.01\n", []string{"bad.toml:8:", "train.lr_min", "exceeds train.lr"}},
 		{"lr_schedule", minimal + "[action]\nbeta = 1\n[train]\nlr_schedule = \"linear\"\n", []string{"bad.toml:6:", "train.lr_schedule", "cosine"}},
+		{"step decay under cosine", minimal + "[action]\nbeta = 1\n[train]\nlr_decay_every = 300\n", []string{"bad.toml:6:", "train.lr_decay_every", `lr_schedule = "step"`}},
+		{"decay factor under cosine", minimal + "[action]\nbeta = 1\n[train]\nlr_decay_factor = 0.3\n", []string{"bad.toml:6:", "train.lr_decay_factor", `lr_schedule = "step"`}},
 		{"syntax", "[lattice\ndims = [8, 8]\n", []string{"bad.toml:2:", "to end table name", "1 | [lattice"}},
 		{"empty output", minimal + "[run]\noutput = \" \"\n", []string{"bad.toml:4:", "run.output", "is empty"}},
 		{"negative seed", minimal + "[run]\nseed = -1\n", []string{"bad.toml:4:", "run.seed", "≥ 0"}},

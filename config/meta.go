@@ -28,6 +28,7 @@ type keyInfo struct {
 	index            int // field index in the section struct
 	def              string
 	hasDefault       bool
+	was              string // the default when the key was added, where it has changed since (tag was)
 	example          string
 	enum             []string
 	min, max, gt, lt *float64
@@ -53,6 +54,7 @@ var schema = sync.OnceValue(func() []sectionInfo {
 			k := keyInfo{name: kf.Tag.Get("toml"), typ: kf.Type, index: j, doc: kf.Tag.Get("doc"),
 				example: kf.Tag.Get("example"), requiredBy: kf.Tag.Get("requiredby")}
 			k.def, k.hasDefault = kf.Tag.Lookup("default")
+			k.was = kf.Tag.Get("was")
 			if e := kf.Tag.Get("enum"); e != "" {
 				k.enum = strings.Split(e, "|")
 			}
@@ -203,10 +205,25 @@ func article(s string) string {
 	return s
 }
 
-// Defaults is the TOML document of every key's default, by section; a
-// stored resolved run file that lacks a key (it was written by an older
-// pfmpi) is read as holding this value.
-func Defaults() string { return defaults() }
+// Defaults is the TOML document that a stored resolved run file lacking a
+// key (it was written by a pfmpi older than the key) is read with: each
+// key's default, or for a key whose default has changed since it was added
+// the default it had then, which is how such a run behaved.
+func Defaults() string {
+	var b strings.Builder
+	for _, s := range sections() {
+		fmt.Fprintf(&b, "[%s]\n", s.name)
+		for _, k := range s.keys {
+			switch {
+			case k.was != "":
+				fmt.Fprintf(&b, "%s = %s\n", k.name, k.was)
+			case k.hasDefault:
+				fmt.Fprintf(&b, "%s = %s\n", k.name, k.def)
+			}
+		}
+	}
+	return b.String()
+}
 
 // defaults is the TOML document of every default, decoded before the file.
 func defaults() string {
@@ -377,6 +394,18 @@ func (c *Config) validate(md toml.MetaData) error {
 	if t := c.Train; t != nil && t.LRMin > t.LR {
 		bad("train.lr_min", "%v exceeds train.lr = %v: the cosine schedule decays from lr down to lr_min; use a value in [0, lr]", t.LRMin, t.LR)
 	}
+	if t := c.Train; t != nil && t.LRSchedule == "cosine" {
+		// A step decay asked for in the file would silently not happen.
+		// (A value at its default, as in `pfmpi help config`, asks nothing.)
+		every := t.LRDecayEvery > 0 && changed(md, "train.lr_decay_every", strconv.Itoa(t.LRDecayEvery))
+		factor := t.LRDecayEvery > 0 && t.LRDecayFactor != 1 &&
+			changed(md, "train.lr_decay_factor", strconv.FormatFloat(t.LRDecayFactor, 'g', -1, 64))
+		for k, set := range map[string]bool{"lr_decay_every": every, "lr_decay_factor": factor && !every} {
+			if set {
+				bad("train."+k, "is used by lr_schedule = \"step\" only, and the schedule is \"cosine\" (the default since 2026-12-07: from lr down to lr_min at the last step); add lr_schedule = \"step\" to keep the step decay, or remove %s", k)
+			}
+		}
+	}
 	if t := c.Train; t != nil && t.LRDecayFactor > 1 {
 		bad("train.lr_decay_factor", "%v exceeds 1: the learning rate would grow; use a factor in (0, 1]", t.LRDecayFactor)
 	}
@@ -387,6 +416,14 @@ func (c *Config) validate(md toml.MetaData) error {
 		bad("bench.ops", "must list at least one kernel, e.g. [\"halo\"]")
 	}
 	return errors.Join(errs...)
+}
+
+// changed reports whether the run file sets key (section.name) to a value
+// other than its default; value is the set value as the default is written.
+func changed(md toml.MetaData, key, value string) bool {
+	k, ok := lookup(key)
+	sec, name, _ := strings.Cut(key, ".")
+	return ok && md.IsDefined(sec, name) && k.def != value
 }
 
 func number(v reflect.Value) float64 {

@@ -83,7 +83,7 @@ type model struct {
 	target  *flow.Target
 	trainer *flow.Trainer
 	gauge   *flow.Trainer // train.gauge_loss = "marginal": the gauge flow's trainer
-	// gaugeOpt is the gauge flow's own optimizer (train.gauge_steps > 1).
+	// gaugeOpt is the gauge flow's own optimizer (gaugeSteps() > 1).
 	gaugeOpt *nnlayers.Adam
 	// marginal is the exact marginal target of a joint model (nil when the
 	// determinant is too large or the lattice split).
@@ -244,8 +244,8 @@ func newModel(env Env) (*model, error) {
 	if err == nil && m.useMarginalLoss() {
 		err = m.setGaugeTrainer(fenv, batch)
 	}
-	if t := cfg.Train; err == nil && t != nil && t.GaugeSteps > 1 {
-		err = m.setGaugeSteps(t.GaugeSteps, ac)
+	if k := m.gaugeSteps(); err == nil && k > 1 {
+		err = m.setGaugeSteps(k, ac)
 	}
 	if err != nil {
 		return nil, err
@@ -298,6 +298,26 @@ func (m *model) setGaugeTrainer(fenv flow.Env, batch int) error {
 		}
 	}
 	return m.trainer.SetGaugeTrainer(g)
+}
+
+// autoGaugeSteps is train.gauge_steps = 0 (auto) where the gauge flow
+// trains on the exact marginal and the training is not staged.
+const autoGaugeSteps = 4
+
+// gaugeSteps resolves train.gauge_steps: the gauge flow's optimizer steps
+// per training step, 0 (auto) meaning autoGaugeSteps on the exact marginal
+// of an unstaged training and 1 otherwise. Call it after setGaugeTrainer.
+func (m *model) gaugeSteps() int {
+	t := m.cfg.Train
+	switch {
+	case t == nil:
+		return 1
+	case t.GaugeSteps > 0:
+		return t.GaugeSteps
+	case m.gauge != nil && t.PFFirst == 0 && t.MarginalFirst == 0:
+		return autoGaugeSteps
+	}
+	return 1
 }
 
 // setGaugeSteps gives the gauge flow k optimizer steps per training step

@@ -439,8 +439,42 @@ func TestGaugeLossMarginal(t *testing.T) {
 			return err
 		}
 		joint := filepath.Join(tmp, "joint")
-		s := jointText(joint, "gauge_loss = \"marginal\"\n")
+		s := jointText(joint, "gauge_loss = \"marginal\"\ngauge_steps = 1\n")
 		if _, err := run(c, strings.Split(s, "[sample]")[0]); err != nil {
+			return err
+		}
+		// gauge_steps = 0 (auto) on the exact marginal is 4 steps.
+		for _, steps := range []string{"", "gauge_steps = 4\n"} {
+			s := jointText(filepath.Join(tmp, "auto"+strings.TrimSuffix(strings.ReplaceAll(steps, " ", ""), "\n")), "gauge_loss = \"marginal\"\n"+steps)
+			if _, err := run(c, strings.Split(s, "[sample]")[0]); err != nil {
+				return err
+			}
+		}
+		if err := onRoot(c, func() error {
+			auto, names, err := checkpointParams(filepath.Join(tmp, "auto"), 3)
+			if err != nil {
+				return err
+			}
+			four, _, err := checkpointParams(filepath.Join(tmp, "autogauge_steps=4"), 3)
+			if err != nil {
+				return err
+			}
+			one, _, err := checkpointParams(joint, 3)
+			if err != nil {
+				return err
+			}
+			differs := false
+			for _, n := range names {
+				if !slices.Equal(auto[n], four[n]) {
+					return fmt.Errorf("parameter %s: gauge_steps = 0 (auto) differs from gauge_steps = 4", n)
+				}
+				differs = differs || !slices.Equal(auto[n], one[n])
+			}
+			if !differs {
+				return fmt.Errorf("gauge_steps = 0 (auto) trained as gauge_steps = 1")
+			}
+			return nil
+		}); err != nil {
 			return err
 		}
 		if err := onRoot(c, func() error {

@@ -66,7 +66,7 @@ func Train(env Env) error {
 	}
 	switch {
 	case m.gaugeOpt != nil:
-		m.printf("  gauge flow   on the exact marginal, %d steps of its own Adam per step\n", t.GaugeSteps)
+		m.printf("  gauge flow   on the exact marginal, %d steps of its own Adam per step\n", m.gaugeSteps())
 	case m.gauge != nil:
 		m.printf("  gauge flow   on the exact marginal\n")
 	}

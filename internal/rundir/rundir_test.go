@@ -162,11 +162,14 @@ func TestResumeRunFromOlderVersion(t *testing.T) {
 		train string
 		want  string // "" when resumable
 	}{
-		{"", ""},
+		// The key absent from the stored file reads as the default it had
+		// when added (step), not today's (cosine): resuming under today's
+		// default is refused rather than switching the schedule silently.
+		{"", "train.lr_schedule (step, now cosine)"},
 		{"lr_schedule = \"step\"\nlr_min = 0.0\n", ""},
 		{"lr_schedule = \"cosine\"\n", "train.lr_schedule (step, now cosine)"},
-		{"lr_min = 1e-5\n", "train.lr_min (0, now 1e-05)"},
-		{"lr = 0.5\n", "train.lr (0.0005, now 0.5)"},
+		{"lr_schedule = \"step\"\nlr_min = 1e-5\n", "train.lr_min (0, now 1e-05)"},
+		{"lr_schedule = \"step\"\nlr = 0.5\n", "train.lr (0.001, now 0.5)"},
 	} {
 		diff, err := differences([]byte(strings.Join(older, "\n")), []byte(resolved(c.train)))
 		if err != nil {
