@@ -1,4 +1,3 @@
-// Package fdtest checks gradients against central differences in tests.
 package fdtest
 
 import "pfmpi/mpi"

@@ -1,7 +1,3 @@
-// Package flowrun runs the [train] and [sample] phases of a run file for the
-// U(1) gauge flows: it builds the flow and its target from the
-// configuration, trains with checkpoints and metrics, draws samples, runs
-// the independence Metropolis chain, and writes summaries and plots.
 package flowrun
 
 import (

@@ -1,5 +1,3 @@
-// Package latticetest builds the small decomposed lattices that tests of the
-// physics packages start from.
 package latticetest
 
 import (

@@ -1,0 +1,2 @@
+// Package fdtest checks gradients against central differences in tests.
+package fdtest
