@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -231,7 +232,9 @@ func sameFinalState(t *testing.T, a, b string) {
 			t.Errorf("checkpoints/%s differ:\n%s\n%s", ck, x, y)
 		}
 	}
-	ra, rb := untimedRecords(t, a), untimedRecords(t, b)
+	// Records in order within each phase (a phase resumed from an earlier
+	// checkpoint after later phases ran appends its records after theirs).
+	ra, rb := byPhase(untimedRecords(t, a)), byPhase(untimedRecords(t, b))
 	if len(ra) != len(rb) {
 		t.Errorf("metrics.jsonl: %d and %d records", len(ra), len(rb))
 	}
@@ -245,6 +248,16 @@ func sameFinalState(t *testing.T, a, b string) {
 	if !reflect.DeepEqual(sa, sb) {
 		t.Errorf("summary.json differs:\n%v\n%v", sa, sb)
 	}
+}
+
+// byPhase orders records by phase (hmc, train, sample), keeping their order
+// within a phase.
+func byPhase(records []any) []any {
+	rank := map[any]int{"hmc": 0, "train": 1, "sample": 2}
+	slices.SortStableFunc(records, func(x, y any) int {
+		return rank[x.(map[string]any)["phase"]] - rank[y.(map[string]any)["phase"]]
+	})
+	return records
 }
 
 // untimed removes wall-clock fields from a decoded JSON object, recursively.
@@ -394,31 +407,53 @@ func TestTimeLimit(t *testing.T) {
 	}
 }
 
-// TestDamagedCheckpointIsNeverUsed cuts each kind of checkpoint file short
-// (as a disk filling up behind the checksum would): the resumed run refuses
-// it, naming the file, instead of continuing from it.
-func TestDamagedCheckpointIsNeverUsed(t *testing.T) {
+// TestDamagedCheckpoint cuts checkpoint files short (as a disk filling up
+// behind the checksum would). With the latest file of a kind damaged, the
+// resumed run warns, naming it, and continues from the checkpoint before,
+// ending in the uninterrupted run's state bit for bit; with every file of
+// the kind damaged it refuses to run, naming the file: a damaged file is
+// never used.
+func TestDamagedCheckpoint(t *testing.T) {
 	tmp := t.TempDir()
 	ref := filepath.Join(tmp, "ref")
 	file := writeFile(t, fmt.Sprintf(faultRun, ref))
 	if code, out, errOut := runCLI(t, "run", file, "-ranks", "2"); code != exitOK {
 		t.Fatalf("run: exit %d\n%s%s", code, out, errOut)
 	}
-	for i, pattern := range []string{"hmc-r1-*.pfg", "model-*.bin", "sample-*.gob"} {
-		dir := filepath.Join(tmp, fmt.Sprint("cut", i))
-		copyTree(t, ref, dir)
-		matches, _ := filepath.Glob(filepath.Join(dir, "checkpoints", pattern))
-		if len(matches) == 0 {
-			t.Fatalf("no %s checkpoint", pattern)
-		}
-		victim := matches[len(matches)-1]
-		info, _ := os.Stat(victim)
-		if err := os.Truncate(victim, info.Size()/2); err != nil {
+	cut := func(path string) {
+		info, _ := os.Stat(path)
+		if err := os.Truncate(path, info.Size()/2); err != nil {
 			t.Fatal(err)
 		}
-		code, _, errOut := runCLI(t, "run", writeFile(t, fmt.Sprintf(faultRun, dir)), "-ranks", "2")
-		if code != exitError || !strings.Contains(errOut, filepath.Base(victim)) || !strings.Contains(errOut, "damaged") {
-			t.Errorf("%s cut short: exit %d, %q", filepath.Base(victim), code, errOut)
+	}
+	for i, pattern := range []string{"hmc-r1-*.pfg", "model-*.bin", "sample-*.gob"} {
+		for _, all := range []bool{false, true} {
+			dir := filepath.Join(tmp, fmt.Sprint("cut", i, all))
+			copyTree(t, ref, dir)
+			matches, _ := filepath.Glob(filepath.Join(dir, "checkpoints", pattern))
+			if len(matches) < 2 {
+				t.Fatalf("%d %s checkpoint files, want the latest and the one before", len(matches), pattern)
+			}
+			victim := matches[len(matches)-1] // the latest (names sort by step)
+			if all {
+				for _, m := range matches {
+					cut(m)
+				}
+				victim = matches[0]
+			} else {
+				cut(victim)
+			}
+			code, out, errOut := runCLI(t, "run", writeFile(t, fmt.Sprintf(faultRun, dir)), "-ranks", "2")
+			switch {
+			case all && (code != exitError || !strings.Contains(errOut, filepath.Base(victim)) || !strings.Contains(errOut, "damaged")):
+				t.Errorf("every %s cut short: exit %d, %q", pattern, code, errOut)
+			case !all && code != exitOK:
+				t.Errorf("%s cut short: exit %d, %s%s", filepath.Base(victim), code, out, errOut)
+			case !all && !strings.Contains(out, "warning") || !all && !strings.Contains(out, filepath.Base(victim)+" has SHA-256"):
+				t.Errorf("%s cut short: no warning naming it in\n%s", filepath.Base(victim), out)
+			case !all:
+				sameFinalState(t, ref, dir)
+			}
 		}
 	}
 }

@@ -626,10 +626,16 @@ func (m *model) saveRoot(step int) error {
 		return err
 	}
 	ck := checkpoint{Phase: "train", Step: step, File: name, SHA256: sum, Params: m.params.Size()}
-	if err := atomicfile.WriteJSON(filepath.Join(dir, checkpointName), ck); err != nil {
+	if err := rundir.WriteRecord(dir, checkpointName, ck); err != nil {
 		return err
 	}
-	atomicfile.RemoveOthers(dir, "model-*.bin", name)
+	// The files of this checkpoint and of the one before it stay.
+	keep := []string{name}
+	var prev checkpoint
+	if found, _ := atomicfile.ReadJSON(filepath.Join(dir, rundir.PreviousName(checkpointName)), &prev); found {
+		keep = append(keep, prev.File)
+	}
+	atomicfile.RemoveOthers(dir, "model-*.bin", keep...)
 	return nil
 }
 
@@ -668,7 +674,11 @@ func (m *model) readTrainCheckpoint(dir string) (data []byte, step int, sha stri
 	var ck checkpoint
 	if m.env.World.Rank() == 0 {
 		var found bool
-		found, err = readCheckpoint(dir, &ck)
+		var warning string
+		ck, found, warning, err = readCheckpoint(dir)
+		if warning != "" {
+			m.printf("  warning      %s\n", warning)
+		}
 		if err == nil && found {
 			data, err = os.ReadFile(filepath.Join(dir, ck.File))
 		}
@@ -718,17 +728,18 @@ func (m *model) initFrom() (step int, err error) {
 	return step, nil
 }
 
-func readCheckpoint(dir string, ck *checkpoint) (bool, error) {
-	path := filepath.Join(dir, checkpointName)
-	if found, err := atomicfile.ReadJSON(path, ck); !found || err != nil {
-		return false, err
-	}
-	sum, err := atomicfile.SHA256(filepath.Join(dir, ck.File))
-	if err != nil {
-		return false, fmt.Errorf("%s: %w", path, err)
-	}
-	if sum != ck.SHA256 {
-		return false, fmt.Errorf("%s: %s has SHA-256 %s, the checkpoint records %s: the file is damaged", path, ck.File, sum, ck.SHA256)
-	}
-	return true, nil
+// readCheckpoint reads and verifies the training checkpoint record in dir,
+// or the one before it when the latest is damaged (warning says so).
+func readCheckpoint(dir string) (ck checkpoint, found bool, warning string, err error) {
+	return rundir.ReadRecord(dir, checkpointName, func(ck *checkpoint) error {
+		path := filepath.Join(dir, ck.File)
+		sum, err := atomicfile.SHA256(path)
+		if err != nil {
+			return err
+		}
+		if sum != ck.SHA256 {
+			return fmt.Errorf("%s has SHA-256 %s, its record %s says %s: the file is damaged", path, sum, checkpointName, ck.SHA256)
+		}
+		return nil
+	})
 }

@@ -7,9 +7,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"pfmpi/flow"
 	"pfmpi/internal/atomicfile"
+	"pfmpi/internal/rundir"
 	"pfmpi/mpi"
 )
 
@@ -58,13 +60,16 @@ func (m *model) saveSamplesRoot(part *flow.Samples) error {
 	next := *ck
 	next.Chunks = append(append([]sampleChunk(nil), ck.Chunks...), sampleChunk{File: name, SHA256: sum, Proposals: len(part.LogW)})
 	next.Done += len(part.LogW)
-	if err := atomicfile.WriteJSON(filepath.Join(dir, sampleCheckpointName), next); err != nil {
+	if err := rundir.WriteRecord(dir, sampleCheckpointName, next); err != nil {
 		return err
 	}
 	*ck = next
-	keep := make([]string, len(ck.Chunks))
-	for i, c := range ck.Chunks {
-		keep[i] = c.File
+	// The chunks of this checkpoint and of the one before it stay.
+	var keep []string
+	var prev sampleCheckpoint
+	atomicfile.ReadJSON(filepath.Join(dir, rundir.PreviousName(sampleCheckpointName)), &prev)
+	for _, c := range slices.Concat(ck.Chunks, prev.Chunks) {
+		keep = append(keep, c.File)
 	}
 	atomicfile.RemoveOthers(dir, "sample-*.gob", keep...)
 	return nil
@@ -107,9 +112,27 @@ func (m *model) readSamples(n, draws int) ([]byte, error) {
 	m.sampled = &sampleCheckpoint{Phase: "sample", Draws: draws, Model: m.modelSHA}
 	dir := m.env.Dir.Checkpoints()
 	path := filepath.Join(dir, sampleCheckpointName)
-	var ck sampleCheckpoint
-	if found, err := atomicfile.ReadJSON(path, &ck); !found || err != nil {
-		return nil, err
+	ck, found, warning, err := rundir.ReadRecord(dir, sampleCheckpointName, func(ck *sampleCheckpoint) error {
+		for _, c := range ck.Chunks {
+			f := filepath.Join(dir, c.File)
+			sum, err := atomicfile.SHA256(f)
+			if err != nil {
+				return err
+			}
+			if sum != c.SHA256 {
+				return fmt.Errorf("%s has SHA-256 %s, its record %s says %s: the file is damaged", f, sum, sampleCheckpointName, c.SHA256)
+			}
+		}
+		return nil
+	})
+	if warning != "" {
+		m.printf("  warning      %s\n", warning)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w; remove %s and %s to draw the samples afresh", err, path, rundir.PreviousName(sampleCheckpointName))
+	}
+	if !found {
+		return nil, nil
 	}
 	if ck.Model != m.modelSHA || ck.Draws != draws {
 		m.printf("  sample checkpoint of another model or number of draws: drawing afresh\n")
@@ -120,10 +143,6 @@ func (m *model) readSamples(n, draws int) ([]byte, error) {
 		data, err := os.ReadFile(filepath.Join(dir, c.File))
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		if sum := atomicfile.SHA256Bytes(data); sum != c.SHA256 {
-			return nil, fmt.Errorf("%s: %s has SHA-256 %s, the checkpoint records %s: the file is damaged; remove %s to draw the samples afresh",
-				path, c.File, sum, c.SHA256, path)
 		}
 		var part flow.Samples
 		if err := gob.NewDecoder(bytes.NewReader(data)).Decode(&part); err != nil {

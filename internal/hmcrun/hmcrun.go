@@ -442,11 +442,16 @@ func (p *phase) writeCheckpoint(next int) error {
 		ck.Files = append(ck.Files, name)
 		ck.SHA256 = append(ck.SHA256, sum)
 	}
-	if err := atomicfile.WriteJSON(filepath.Join(dir, checkpointName), ck); err != nil {
+	if err := rundir.WriteRecord(dir, checkpointName, ck); err != nil {
 		return err
 	}
-	// The previous checkpoint's files are no longer referenced.
-	atomicfile.RemoveOthers(dir, "hmc-r*-t*.pfg", ck.Files...)
+	// The files of this checkpoint and of the one before it stay.
+	keep := ck.Files
+	var prev checkpoint
+	if found, _ := atomicfile.ReadJSON(filepath.Join(dir, rundir.PreviousName(checkpointName)), &prev); found {
+		keep = append(slices.Clone(keep), prev.Files...)
+	}
+	atomicfile.RemoveOthers(dir, "hmc-r*-t*.pfg", keep...)
 	return nil
 }
 
@@ -457,7 +462,11 @@ func (p *phase) restore() (int, error) {
 	var err error
 	found := false
 	if p.env.World.Rank() == 0 {
-		found, err = readCheckpoint(p.env.Dir.Checkpoints(), &ck)
+		var warning string
+		ck, found, warning, err = readCheckpoint(p.env.Dir.Checkpoints())
+		if warning != "" {
+			p.printf("  warning      %s\n", warning)
+		}
 		if err == nil && found && ck.Replicas != p.replicas {
 			err = fmt.Errorf("%s: the checkpoint holds %d replicas, the run has %d; resume with %d replicas (ranks / product(grid))",
 				filepath.Join(p.env.Dir.Checkpoints(), checkpointName), ck.Replicas, p.replicas, ck.Replicas)
@@ -508,24 +517,24 @@ func (p *phase) restore() (int, error) {
 	return 0, nil
 }
 
-// readCheckpoint reads and verifies the checkpoint; found is false if there
-// is none.
-func readCheckpoint(dir string, ck *checkpoint) (found bool, err error) {
-	path := filepath.Join(dir, checkpointName)
-	if found, err := atomicfile.ReadJSON(path, ck); !found || err != nil {
-		return false, err
-	}
-	if ck.Phase != "hmc" || len(ck.Files) != ck.Replicas || len(ck.SHA256) != ck.Replicas {
-		return false, fmt.Errorf("%s is not a consistent hmc checkpoint", path)
-	}
-	for i, f := range ck.Files {
-		sum, err := atomicfile.SHA256(filepath.Join(dir, f))
-		if err != nil {
-			return false, fmt.Errorf("%s: %w", path, err)
+// readCheckpoint reads and verifies the checkpoint, or the one before it
+// when the latest is damaged (warning says so); found is false if there is
+// none.
+func readCheckpoint(dir string) (ck checkpoint, found bool, warning string, err error) {
+	return rundir.ReadRecord(dir, checkpointName, func(ck *checkpoint) error {
+		path := filepath.Join(dir, checkpointName)
+		if ck.Phase != "hmc" || len(ck.Files) != ck.Replicas || len(ck.SHA256) != ck.Replicas {
+			return fmt.Errorf("%s is not a consistent hmc checkpoint", path)
 		}
-		if sum != ck.SHA256[i] {
-			return false, fmt.Errorf("%s: %s has SHA-256 %s, the checkpoint records %s: the file is damaged", path, f, sum, ck.SHA256[i])
+		for i, f := range ck.Files {
+			sum, err := atomicfile.SHA256(filepath.Join(dir, f))
+			if err != nil {
+				return err
+			}
+			if sum != ck.SHA256[i] {
+				return fmt.Errorf("%s has SHA-256 %s, its record %s says %s: the file is damaged", filepath.Join(dir, f), sum, checkpointName, ck.SHA256[i])
+			}
 		}
-	}
-	return true, nil
+		return nil
+	})
 }

@@ -15,4 +15,11 @@
 // Phases ask [Dir.StopReason] before each unit of work whether to stop
 // early — the wall-time [Limits], a signal, or the file OUTPUT/STOP — and
 // end with [Dir.Stop] after writing their checkpoint.
+//
+// A checkpoint is a record (checkpoints/PHASE.json) naming its files with
+// their SHA-256. [WriteRecord] keeps the record before the latest
+// (PHASE.prev.json) and the phases keep its files; [ReadRecord] verifies
+// the latest and, when it is damaged or missing, falls back to the one
+// before with a warning naming the damaged file. A file that fails its
+// checksum is never loaded.
 package rundir
