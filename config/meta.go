@@ -271,6 +271,43 @@ func Help(w io.Writer) {
 	}
 }
 
+// Reference writes the run-file reference in Markdown (docs/run-file.md),
+// generated from the same schema as Help: a table of the keys per section.
+func Reference(w io.Writer) {
+	cell := func(s string) string { return strings.ReplaceAll(s, "|", "\\|") }
+	fmt.Fprintln(w, "# Run-file reference")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Generated from the schema by `go test ./config -run TestReference -update`; `pfmpi help config`")
+	fmt.Fprintln(w, "prints the same as an annotated run file. `pfmpi run FILE.toml` runs the phases whose sections")
+	fmt.Fprintln(w, "are present, in the order hmc, train, sample, bench. Unknown keys are errors; keys without a")
+	fmt.Fprintln(w, "default are required (an example value is shown).")
+	for _, s := range sections() {
+		fmt.Fprintf(w, "\n## [%s]\n\n%s", s.name, s.doc)
+		if s.phase != "" {
+			fmt.Fprintf(w, " — optional: present = run the %s phase", s.phase)
+		}
+		fmt.Fprintln(w, ".")
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "| key | default | type | meaning |")
+		fmt.Fprintln(w, "|---|---|---|---|")
+		for _, k := range s.keys {
+			def := "`" + k.def + "`"
+			if !k.hasDefault {
+				def = "required"
+				if k.requiredBy != "" {
+					def = "required by " + strings.ReplaceAll(k.requiredBy, "|", ", ")
+				}
+				def += " (e.g. `" + k.example + "`)"
+			}
+			c := k.typeName()
+			if con := k.constraint(); con != "" {
+				c += ", " + con
+			}
+			fmt.Fprintf(w, "| `%s` | %s | %s | %s |\n", k.name, cell(def), cell(c), cell(k.doc))
+		}
+	}
+}
+
 // validate checks every key against its tags and the rules that join keys.
 func (c *Config) validate(md toml.MetaData) error {
 	var errs []error
