@@ -204,12 +204,7 @@ func Halo(comm mpi.Comm, s Setup, repeats int) ([]Result, error) {
 	if len(s.Dims) == 4 {
 		ns = 4
 	}
-	phases := make([]complex128, len(s.Dims))
-	for mu := range phases {
-		phases[mu] = 1
-	}
-	phases[0] = -1
-	h, err := halo.New[complex128](comm, zone, ns*s.Nc, phases)
+	h, err := halo.New[complex128](comm, zone, ns*s.Nc, dslash.HaloPhases(len(s.Dims)))
 	if err != nil {
 		return nil, err
 	}

@@ -35,11 +35,7 @@ func NewReference(u *gauge.Field, kappa float64) (*Reference, error) {
 		return nil, err
 	}
 	n := basis.ns * sp.Nc()
-	phases := make([]complex128, sp.Nd())
-	for mu, p := range Phases(sp.Nd()) {
-		phases[mu] = complex(p, 0)
-	}
-	full, err := halo.New[complex128](sp.Comm(), zone, n, phases)
+	full, err := halo.New[complex128](sp.Comm(), zone, n, HaloPhases(sp.Nd()))
 	if err != nil {
 		return nil, err
 	}

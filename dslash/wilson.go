@@ -72,13 +72,25 @@ type Wilson struct {
 	noSIMD  bool // use the scalar kernels even where a SIMD one runs (tests, benchmarks)
 }
 
-// Phases is the fermion boundary phase per direction: −1 in time.
+// Phases is the fermion boundary phase per direction: −1 in time
+// (antiperiodic), +1 in space. Every fermion field's halo uses it
+// (HaloPhases).
 func Phases(nd int) []float64 {
 	p := make([]float64, nd)
 	for mu := range p {
 		p[mu] = 1
 	}
 	p[0] = -1
+	return p
+}
+
+// HaloPhases is Phases as the complex factors package halo applies to the
+// values that cross the boundary.
+func HaloPhases(nd int) []complex128 {
+	p := make([]complex128, nd)
+	for mu, x := range Phases(nd) {
+		p[mu] = complex(x, 0)
+	}
 	return p
 }
 

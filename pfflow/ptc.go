@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"pfmpi/decomp"
+	"pfmpi/dslash"
 	"pfmpi/halo"
 	"pfmpi/mpi"
 	"pfmpi/nnlayers"
@@ -11,7 +12,7 @@ import (
 
 // Transport is the parallel-transport machinery shared by the PTCs of a
 // lattice: the nearest-neighbour zone with the antiperiodic time boundary
-// (fermion boundary conditions, package dslash's [dslash.Phases] convention)
+// (fermion boundary conditions, [dslash.HaloPhases])
 // and its halo exchanges, built once per number of values per site.
 type Transport struct {
 	geo    *nnlayers.Geometry
@@ -36,13 +37,11 @@ func NewTransport(geo *nnlayers.Geometry, nc int) (*Transport, error) {
 		return nil, err
 	}
 	tr := &Transport{geo: geo, comm: geo.Comm(), nd: nd, nc: nc, zone: zone, halos: map[int]*halo.Halo[float64]{}}
-	tr.phases = make([]complex128, nd)
+	tr.phases = dslash.HaloPhases(nd)
 	for mu := range nd {
-		tr.phases[mu] = 1
 		tr.up = append(tr.up, zone.Up(mu))
 		tr.dn = append(tr.dn, zone.Dn(mu))
 	}
-	tr.phases[0] = -1
 	return tr, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"pfmpi/decomp"
+	"pfmpi/dslash"
 	"pfmpi/field"
 	"pfmpi/halo"
 	"pfmpi/mpi"
@@ -25,11 +26,7 @@ func haloSelfTest(world, domain mpi.Comm, lat *decomp.Lattice) error {
 		return err
 	}
 	nd := lat.NumDims()
-	phases := make([]complex128, nd)
-	for mu := range phases {
-		phases[mu] = 1
-	}
-	phases[0] = -1
+	phases := dslash.HaloPhases(nd)
 	depth := 3
 	for _, l := range lat.Dims() {
 		depth = min(depth, l)
