@@ -93,35 +93,19 @@ func (l *SU3Layer) Params() nnlayers.Params { return l.params }
 
 // link reads U_dir at padded site s, member b.
 func link(pad *nnlayers.Tensor, s, b, dir int) su3.Matrix {
-	return matrixAt(pad.Data, pad.At(s, b, 18*dir))
-}
-
-// matrixAt reads the 3 × 3 complex matrix stored as 18 reals from base.
-func matrixAt(x []float64, base int) su3.Matrix {
-	var m su3.Matrix
-	for i := range m {
-		m[i] = complex(x[base+2*i], x[base+2*i+1])
-	}
-	return m
+	return su3.FromReals(pad.Data[pad.At(s, b, su3.Reals*dir):])
 }
 
 func setLink(t *nnlayers.Tensor, s, b, dir int, m su3.Matrix) {
-	base := t.At(s, b, 18*dir)
-	for i, z := range m {
-		t.Data[base+2*i], t.Data[base+2*i+1] = real(z), imag(z)
-	}
+	m.PutReals(t.Data[t.At(s, b, su3.Reals*dir):])
 }
 
 func addGrad(g []float64, t *nnlayers.Tensor, s, b, dir int, m su3.Matrix) {
-	base := t.At(s, b, 18*dir)
-	for i, z := range m {
-		g[base+2*i] += real(z)
-		g[base+2*i+1] += imag(z)
-	}
+	m.AddReals(g[t.At(s, b, su3.Reals*dir):], 1)
 }
 
 func gradOf(t *nnlayers.Tensor, s, b, dir int) su3.Matrix {
-	return matrixAt(t.Grad, t.At(s, b, 18*dir))
+	return su3.FromReals(t.Grad[t.At(s, b, su3.Reals*dir):])
 }
 
 func (l *SU3Layer) pad(t *nnlayers.Tape, u *nnlayers.Tensor) (*nnlayers.Tensor, *halo.Halo[float64], error) {

@@ -360,7 +360,7 @@ type eigenCache struct {
 }
 
 // eigenSize is the number of values of one cached eigen-decomposition.
-const eigenSize = 3 + 18
+const eigenSize = 3 + su3.Reals
 
 // reset readies the cache for a pass over v sites × b members (on: the
 // pass records gradients).
@@ -384,7 +384,7 @@ func (c *eigenCache) store(s, b int, th [3]float64, v su3.Matrix) {
 
 func (c *eigenCache) load(s, b int) ([3]float64, su3.Matrix) {
 	e := c.data[(s*c.b+b)*eigenSize : (s*c.b+b+1)*eigenSize]
-	return [3]float64{e[0], e[1], e[2]}, matrixAt(e, 3)
+	return [3]float64{e[0], e[1], e[2]}, su3.FromReals(e[3:])
 }
 
 func (o *su3StringOp) Kind() string { return couplingKind }

@@ -137,19 +137,17 @@ func (f *SU3) Links(_ *nnlayers.Tape, u *nnlayers.Tensor) *nnlayers.Tensor { ret
 // index first+k) at global site g from key.Derive(first+k).Stream(g).
 func (f *SU3) Prior(b, first int, key rng.Key) *nnlayers.Tensor {
 	ly := f.geo.Layout()
-	const ch = 36
-	f.prior = reuseTensor(f.prior, ly.Volume(), b, ch)
+	nd := ly.Lattice().NumDims()
+	f.prior = reuseTensor(f.prior, ly.Volume(), b, nd*su3.Reals)
 	z := f.prior
 	for s := 0; s < z.V; s++ {
 		g := uint64(ly.GlobalIndex(s))
 		for k := 0; k < b; k++ {
 			st := key.Derive(uint64(first + k)).Stream(g)
 			base := z.At(s, k, 0)
-			for d := range 2 {
+			for d := range nd {
 				m := su3.Haar(&st)
-				for i, v := range m {
-					z.Data[base+18*d+2*i], z.Data[base+18*d+2*i+1] = real(v), imag(v)
-				}
+				m.PutReals(z.Data[base+su3.Reals*d:])
 			}
 		}
 	}

@@ -40,11 +40,9 @@ func (t *Target) Load(theta *nnlayers.Tensor, b int) {
 	if t.u.Space().Nc() != 1 {
 		for s := 0; s < theta.V; s++ {
 			base := theta.At(s, b, 0)
-			for mu := range 2 {
-				l := t.u.Link(s, mu)
-				for i := range l {
-					l[i] = complex(theta.Data[base+18*mu+2*i], theta.Data[base+18*mu+2*i+1])
-				}
+			for mu := range t.u.Space().Nd() {
+				m := su3.FromReals(theta.Data[base+su3.Reals*mu:])
+				copy(t.u.Link(s, mu), m[:])
 			}
 		}
 		return
@@ -89,21 +87,19 @@ func (t *Target) addForce(theta *nnlayers.Tensor, b int, scale float64) {
 		var f, u su3.Matrix
 		for s := 0; s < theta.V; s++ {
 			base := theta.At(s, b, 0)
-			for mu := range 2 {
+			for mu := range t.u.Space().Nd() {
 				copy(f[:], t.force.At(s, mu))
 				copy(u[:], t.u.Link(s, mu))
 				g := f.Mul(u)
-				for i, z := range g {
-					theta.Grad[base+18*mu+2*i] += 2 * scale * real(z)
-					theta.Grad[base+18*mu+2*i+1] += 2 * scale * imag(z)
-				}
+				g.AddReals(theta.Grad[base+su3.Reals*mu:], 2*scale)
 			}
 		}
 		return
 	}
 	// U(1): the algebra coordinate x of X = ix moves θ by x.
+	nd := t.u.Space().Nd()
 	for site := 0; site < theta.V; site++ {
-		for mu := range 2 {
+		for mu := range nd {
 			theta.Grad[theta.At(site, b, mu)] += scale * imag(t.force.At(site, mu)[0])
 		}
 	}

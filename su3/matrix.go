@@ -10,6 +10,38 @@ import (
 // Matrix is a 3×3 complex matrix, row-major.
 type Matrix [9]complex128
 
+// Reals is the number of float64 values a Matrix occupies in a real tensor
+// (the links tensors of the flows): the nine entries in row-major order,
+// each as its real and imaginary part.
+const Reals = 18
+
+// FromReals reads a Matrix stored as Reals values from x.
+func FromReals(x []float64) Matrix {
+	var m Matrix
+	_ = x[Reals-1]
+	for i := range m {
+		m[i] = complex(x[2*i], x[2*i+1])
+	}
+	return m
+}
+
+// PutReals stores m as Reals values in x.
+func (m *Matrix) PutReals(x []float64) {
+	_ = x[Reals-1]
+	for i, z := range m {
+		x[2*i], x[2*i+1] = real(z), imag(z)
+	}
+}
+
+// AddReals adds c·m, stored as Reals values, to x.
+func (m *Matrix) AddReals(x []float64, c float64) {
+	_ = x[Reals-1]
+	for i, z := range m {
+		x[2*i] += c * real(z)
+		x[2*i+1] += c * imag(z)
+	}
+}
+
 // Identity returns the unit matrix.
 func Identity() Matrix { return Matrix{1, 0, 0, 0, 1, 0, 0, 0, 1} }
 
