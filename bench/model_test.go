@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -105,5 +106,18 @@ func TestScalingCSVAndEfficiencies(t *testing.T) {
 	}
 	if _, err := ReadCSV(bytes.NewReader([]byte("a,b\n1,2\n"))); err == nil {
 		t.Error("a foreign CSV was read")
+	}
+}
+
+// TestWeakGrid: ranks spread over the directions, largest prime factors first,
+// space before time among equals.
+func TestWeakGrid(t *testing.T) {
+	for _, c := range []struct {
+		nd, ranks int
+		want      string
+	}{{2, 1, "[1 1]"}, {2, 2, "[1 2]"}, {2, 4, "[2 2]"}, {2, 6, "[2 3]"}, {4, 2, "[1 1 1 2]"}, {4, 16, "[2 2 2 2]"}, {2, 8, "[2 4]"}} {
+		if got := fmt.Sprint(WeakGrid(c.nd, c.ranks)); got != c.want {
+			t.Errorf("WeakGrid(%d, %d) = %s, want %s", c.nd, c.ranks, got, c.want)
+		}
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"pfmpi/decomp"
 	"pfmpi/internal/atomicfile"
 	"pfmpi/internal/flowrun"
+	"pfmpi/internal/rundir"
 	"pfmpi/mpi"
 )
 
@@ -99,7 +100,7 @@ func benchCommand(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) int
 	weak := fs.String("weak", "", "weak scaling: measure -ops with `LOCAL` sites per rank (e.g. 32x32) on these ranks")
 	strong := fs.String("strong", "", "strong scaling: measure -ops on a `LATTICE` (e.g. 64x64) split over these ranks")
 	gridFlag := fs.String("grid", "", "with -weak/-strong: the process `GRID` (e.g. 2x1; default: ranks spread over the directions)")
-	ops := fs.String("ops", strings.Join(scalingOps, ","), "with -weak/-strong: the `operations`")
+	ops := fs.String("ops", strings.Join(bench.ScalingOps(), ","), "with -weak/-strong: the `operations`")
 	group := fs.String("group", "u1", "with -weak/-strong: the gauge `group` (u1, su3)")
 	csvPath := fs.String("csv", "", "with -weak/-strong: append the points to `FILE` (CSV)")
 	report := fs.Bool("report", false, "read the CSV files given as arguments and print the weak-scaling efficiencies")
@@ -152,9 +153,9 @@ func benchCommand(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) int
 		}
 		var err error
 		if *report {
-			err = scalingReport(pos, *png, stdout)
+			err = bench.Report(pos, *png, stdout)
 		} else {
-			err = scalingModel(pos, bench.Model{Latency: latency.Seconds(), Bandwidth: *bandwidth * 1e9, SumLatency: sumLatency.Seconds()}, *params, stdout)
+			err = bench.ModelReport(pos, bench.Model{Latency: latency.Seconds(), Bandwidth: *bandwidth * 1e9, SumLatency: sumLatency.Seconds()}, *params, stdout)
 		}
 		if err != nil {
 			fmt.Fprintln(stderr, "pfmpi bench:", err)
@@ -189,13 +190,15 @@ func benchCommand(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) int
 		}
 		opList := strings.Split(*ops, ",")
 		for _, op := range opList {
-			if !slices.Contains(scalingOps, op) {
-				fmt.Fprintf(stderr, "pfmpi bench -ops: unknown %q; use %s\n", op, strings.Join(scalingOps, ","))
+			if !slices.Contains(bench.ScalingOps(), op) {
+				fmt.Fprintf(stderr, "pfmpi bench -ops: unknown %q; use %s\n", op, strings.Join(bench.ScalingOps(), ","))
 				return exitUsage
 			}
 		}
 		return launchBody(*ranks, stderr, func(c mpi.Comm) error {
-			pts, err := scalingPoints(c, opList, size, *strong != "", grid, *group, *repeats)
+			sw := bench.Sweep{Ops: opList, Size: size, Strong: *strong != "", Grid: grid, Group: *group, Repeats: *repeats,
+				Run: runFile}
+			pts, err := sw.Points(c)
 			if err != nil || c.Rank() != 0 {
 				return err
 			}
@@ -253,12 +256,12 @@ func trainStepBench(world mpi.Comm, cfg *config.Config, ly *layout, report func(
 		c.Model.SU3Coupling = "plaquette"
 		note = "; SU(3) plaquette layers (string layers need each lattice on one rank)"
 	}
-	c.Run.Output, c.Run.Resume = outputPlaceholder, "never"
+	c.Run.Output, c.Run.Resume = bench.OutputPlaceholder, "never"
 	var text strings.Builder
 	if err := c.WriteTOML(&text); err != nil {
 		return err
 	}
-	sec, _, err := phaseSeconds(world, text.String())
+	sec, _, err := bench.PhaseSeconds(world, runFile, text.String())
 	if err != nil {
 		return err
 	}
@@ -266,6 +269,11 @@ func trainStepBench(world mpi.Comm, cfg *config.Config, ly *layout, report func(
 	base.Note = fmt.Sprintf("median of %d step(s), batch %d over %d replica(s)%s", cfg.Bench.Repeats, t.Batch, ly.replicas, note)
 	report(base)
 	return nil
+}
+
+// runFile runs a run file quietly (the benchmarks that time whole phases).
+func runFile(world mpi.Comm, file string) error {
+	return execute(world, "run", file, rundir.Limits{}, io.Discard)
 }
 
 // printer reports results on the root rank only.

@@ -462,17 +462,6 @@ func TestCheckRefusesBadCombinations(t *testing.T) {
 	}
 }
 
-func TestWeakGrid(t *testing.T) {
-	for _, c := range []struct {
-		nd, ranks int
-		want      string
-	}{{2, 1, "[1 1]"}, {2, 2, "[1 2]"}, {2, 4, "[2 2]"}, {2, 6, "[2 3]"}, {4, 2, "[1 1 1 2]"}, {4, 16, "[2 2 2 2]"}, {2, 8, "[2 4]"}} {
-		if got := fmt.Sprint(weakGrid(c.nd, c.ranks)); got != c.want {
-			t.Errorf("weakGrid(%d, %d) = %s, want %s", c.nd, c.ranks, got, c.want)
-		}
-	}
-}
-
 // TestScalingCommands runs tiny weak- and strong-scaling series on 1 and 2
 // in-process ranks (strong also on both 2-rank grids), then the report and
 // the model on their CSV.

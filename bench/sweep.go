@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bufio"
@@ -16,18 +16,18 @@ import (
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
 
-	"pfmpi/bench"
-	"pfmpi/internal/rundir"
 	"pfmpi/mpi"
 )
 
-// scalingOps are the operations of a weak-scaling measurement.
-var scalingOps = []string{"dslash", "cg", "halo", "hmc", "train_step", "train_replicas"}
+// ScalingOps are the operations a scaling sweep can measure.
+func ScalingOps() []string {
+	return []string{"dslash", "cg", "halo", "hmc", "train_step", "train_replicas"}
+}
 
-// weakGrid spreads ranks over nd directions for a weak-scaling series: the
+// WeakGrid spreads ranks over nd directions for a weak-scaling series: the
 // prime factors of ranks, largest first, each to the direction split least
 // so far (the last direction first among equals: space before time).
-func weakGrid(nd, ranks int) []int {
+func WeakGrid(nd, ranks int) []int {
 	grid := make([]int, nd)
 	for i := range grid {
 		grid[i] = 1
@@ -54,20 +54,35 @@ func weakGrid(nd, ranks int) []int {
 	return grid
 }
 
-// scalingPoints measures ops on the world's ranks: with size sites per
-// rank (weak scaling), or on a lattice of size sites split over the ranks
-// (strong scaling: the training batch, 16, is split too). The process grid
-// is grid, or weakGrid's. It returns the points on every rank.
-func scalingPoints(world mpi.Comm, ops []string, size []int, strong bool, grid []int, group string, repeats int) ([]bench.Point, error) {
+// A Sweep is one series of a scaling measurement.
+type Sweep struct {
+	Ops     []string // of ScalingOps
+	Size    []int    // sites per rank (weak scaling) or the lattice (strong)
+	Strong  bool
+	Grid    []int  // the process grid; nil: WeakGrid's
+	Group   string // "u1" or "su3"
+	Repeats int
+	// Run runs a run file on the world (the HMC and training points time
+	// whole phases through the drivers, which package bench does not
+	// import); its output directory is already set.
+	Run func(world mpi.Comm, file string) error
+}
+
+// Points measures the sweep's operations on the world's ranks: with Size
+// sites per rank (weak scaling), or on a lattice of Size sites split over
+// the ranks (strong scaling: the training batch, 16, is split too). It
+// returns the points on every rank.
+func (sw Sweep) Points(world mpi.Comm) ([]Point, error) {
+	ops, size, strong, grid, group, repeats := sw.Ops, sw.Size, sw.Strong, sw.Grid, sw.Group, sw.Repeats
 	nc := 1
 	if group == "su3" {
 		nc = 3
 	}
 	nd := len(size)
 	if grid == nil {
-		grid = weakGrid(nd, world.Size())
+		grid = WeakGrid(nd, world.Size())
 	}
-	if len(grid) != nd || bench.Volume(grid) != world.Size() {
+	if len(grid) != nd || Volume(grid) != world.Size() {
 		return nil, fmt.Errorf("grid %v does not give %d ranks over %d directions", grid, world.Size(), nd)
 	}
 	local, global := slices.Clone(size), slices.Clone(size)
@@ -93,24 +108,24 @@ func scalingPoints(world mpi.Comm, ops []string, size []int, strong bool, grid [
 	if strong {
 		kind = "strong"
 	}
-	point := func(op string, grid []int, replicas int, local []int) bench.Point {
-		return bench.Point{Scaling: kind, Op: op, Backend: mpi.Backend, Group: group, Ranks: world.Size(), Replicas: replicas,
+	point := func(op string, grid []int, replicas int, local []int) Point {
+		return Point{Scaling: kind, Op: op, Backend: mpi.Backend, Group: group, Ranks: world.Size(), Replicas: replicas,
 			Grid: grid, Local: local}
 	}
-	var pts []bench.Point
-	s := bench.Setup{Dims: global, Grid: grid, Nc: nc, Kappa: kappa}
+	var pts []Point
+	s := Setup{Dims: global, Grid: grid, Nc: nc, Kappa: kappa}
 	for _, op := range ops {
 		switch op {
 		case "dslash", "cg", "halo":
-			var rs []bench.Result
+			var rs []Result
 			var err error
 			switch op {
 			case "dslash":
-				rs, err = bench.Dslash(world, s, repeats, 0)
+				rs, err = Dslash(world, s, repeats, 0)
 			case "cg":
-				rs, err = bench.CG(world, s, repeats, 10, 0)
+				rs, err = CG(world, s, repeats, 10, 0)
 			case "halo":
-				rs, err = bench.Halo(world, s, repeats)
+				rs, err = Halo(world, s, repeats)
 			}
 			if err != nil {
 				return nil, err
@@ -121,7 +136,7 @@ func scalingPoints(world mpi.Comm, ops []string, size []int, strong bool, grid [
 		case "hmc":
 			p := point(op, grid, 1, local)
 			var err error
-			if p.Seconds, p.Work, err = phaseSeconds(world, hmcRun(global, grid, group, kappa, repeats)); err != nil {
+			if p.Seconds, p.Work, err = PhaseSeconds(world, sw.Run, hmcRun(global, grid, group, kappa, repeats)); err != nil {
 				return nil, err
 			}
 			pts = append(pts, p)
@@ -146,12 +161,12 @@ func scalingPoints(world mpi.Comm, ops []string, size []int, strong bool, grid [
 				p.Local = local
 			}
 			var err error
-			if p.Seconds, _, err = phaseSeconds(world, trainRun(dims, g, group, kappa, batch, repeats)); err != nil {
+			if p.Seconds, _, err = PhaseSeconds(world, sw.Run, trainRun(dims, g, group, kappa, batch, repeats)); err != nil {
 				return nil, err
 			}
 			pts = append(pts, p)
 		default:
-			return nil, fmt.Errorf("unknown op %q; use %s", op, strings.Join(scalingOps, ", "))
+			return nil, fmt.Errorf("unknown op %q; use %s", op, strings.Join(ScalingOps(), ", "))
 		}
 	}
 	return pts, nil
@@ -216,7 +231,7 @@ grid = %s
 [action]
 beta = %g
 kappa = %g
-`, outputPlaceholder, tomlInts(dims), group, tomlInts(grid), beta, kappa) + sections
+`, OutputPlaceholder, tomlInts(dims), group, tomlInts(grid), beta, kappa) + sections
 }
 
 func tomlInts(d []int) string {
@@ -227,14 +242,14 @@ func tomlInts(d []int) string {
 	return "[" + strings.Join(s, ", ") + "]"
 }
 
-// outputPlaceholder stands for the output directory in the run files
-// phaseSeconds runs.
-const outputPlaceholder = "{{output}}"
+// OutputPlaceholder stands for the output directory in the run files
+// PhaseSeconds runs.
+const OutputPlaceholder = "{{output}}"
 
-// phaseSeconds runs the run file text (with outputPlaceholder for its
+// PhaseSeconds runs the run file text (with OutputPlaceholder for its
 // output directory) in a temporary directory and returns the median seconds per logged step
 // after the first, and the median CG iterations per step (HMC).
-func phaseSeconds(world mpi.Comm, text string) (sec, work float64, err error) {
+func PhaseSeconds(world mpi.Comm, run func(mpi.Comm, string) error, text string) (sec, work float64, err error) {
 	var dir string
 	if world.Rank() == 0 {
 		dir, err = os.MkdirTemp("", "pfmpi-scaling-")
@@ -250,12 +265,12 @@ func phaseSeconds(world mpi.Comm, text string) (sec, work float64, err error) {
 	file := ""
 	if world.Rank() == 0 {
 		file = filepath.Join(dir, "run.toml")
-		err = os.WriteFile(file, []byte(strings.ReplaceAll(text, outputPlaceholder, filepath.Join(dir, "out"))), 0o644)
+		err = os.WriteFile(file, []byte(strings.ReplaceAll(text, OutputPlaceholder, filepath.Join(dir, "out"))), 0o644)
 	}
 	if err := mpi.RootError(world, err); err != nil {
 		return 0, 0, err
 	}
-	if err := execute(world, "run", file, rundir.Limits{}, io.Discard); err != nil {
+	if err := run(world, file); err != nil {
 		return 0, 0, err
 	}
 	out := []float64{0, 0}
@@ -308,15 +323,15 @@ func median(x []float64) float64 {
 	return (s[n/2-1] + s[n/2]) / 2
 }
 
-// scalingReport reads scaling CSVs and writes the efficiency table (and a
+// Report reads scaling CSVs and writes the efficiency table (and a
 // PNG of efficiency against ranks).
-func scalingReport(files []string, png string, w io.Writer) error {
+func Report(files []string, png string, w io.Writer) error {
 	pts, err := readPoints(files)
 	if err != nil {
 		return err
 	}
-	es := bench.Efficiencies(pts)
-	bench.WriteTable(w, es)
+	es := Efficiencies(pts)
+	WriteTable(w, es)
 	writeBackendRatios(w, pts)
 	if png == "" {
 		return nil
@@ -329,9 +344,9 @@ func scalingReport(files []string, png string, w io.Writer) error {
 	lines := map[string]plotter.XYs{}
 	var names []string
 	for _, e := range es {
-		size := bench.Dims(e.Local) + " per rank"
+		size := Dims(e.Local) + " per rank"
 		if e.Scaling == "strong" {
-			size = bench.Dims(e.Global())
+			size = Dims(e.Global())
 		}
 		name := e.Scaling + " " + e.Op + " " + e.Group + " " + size + " (" + e.Backend + ")"
 		if _, ok := lines[name]; !ok {
@@ -353,17 +368,17 @@ func scalingReport(files []string, png string, w io.Writer) error {
 
 // writeBackendRatios compares the in-process and MPI backends on the
 // configurations measured with both (fastest of repeats).
-func writeBackendRatios(w io.Writer, pts []bench.Point) {
+func writeBackendRatios(w io.Writer, pts []Point) {
 	type cfg struct {
 		scaling, op, group, local, grid string
 		ranks, replicas                 int
 	}
-	by := map[cfg]map[string]bench.Point{}
+	by := map[cfg]map[string]Point{}
 	var order []cfg
-	for _, p := range bench.Best(pts) {
-		c := cfg{p.Scaling, p.Op, p.Group, bench.Dims(p.Local), bench.Dims(p.Grid), p.Ranks, p.Replicas}
+	for _, p := range Best(pts) {
+		c := cfg{p.Scaling, p.Op, p.Group, Dims(p.Local), Dims(p.Grid), p.Ranks, p.Replicas}
 		if by[c] == nil {
-			by[c] = map[string]bench.Point{}
+			by[c] = map[string]Point{}
 			order = append(order, c)
 		}
 		by[c][p.Backend] = p
@@ -385,14 +400,14 @@ func writeBackendRatios(w io.Writer, pts []bench.Point) {
 	}
 }
 
-func readPoints(files []string) ([]bench.Point, error) {
-	var pts []bench.Point
+func readPoints(files []string) ([]Point, error) {
+	var pts []Point
 	for _, f := range files {
 		r, err := os.Open(f)
 		if err != nil {
 			return nil, err
 		}
-		ps, err := bench.ReadCSV(r)
+		ps, err := ReadCSV(r)
 		r.Close()
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", f, err)
@@ -402,15 +417,15 @@ func readPoints(files []string) ([]bench.Point, error) {
 	return pts, nil
 }
 
-// scalingModel calibrates the performance model on measured points and
+// ModelReport calibrates the performance model on measured points and
 // writes its predictions for production lattices.
-func scalingModel(files []string, m bench.Model, params int, w io.Writer) error {
+func ModelReport(files []string, m Model, params int, w io.Writer) error {
 	pts, err := readPoints(files)
 	if err != nil {
 		return err
 	}
 	here := m
-	if err := bench.Calibrate(pts, &here); err != nil {
+	if err := Calibrate(pts, &here); err != nil {
 		fmt.Fprintf(w, "%v: this machine's network constants are taken as the cluster's.\n", err)
 	}
 	fmt.Fprintf(w, "Calibrated on this machine: halo latency %.3g µs per message, bandwidth %.3g GB/s per rank.\n",
@@ -428,7 +443,7 @@ func scalingModel(files []string, m bench.Model, params int, w io.Writer) error 
 	fmt.Fprintln(w, "\nMeasured multi-rank points (fastest of repeats) against the model (this machine's constants):")
 	fmt.Fprintln(w, "| op | backend | group | ranks | lattice | measured | model |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|")
-	for _, p := range bench.Best(pts) {
+	for _, p := range Best(pts) {
 		if p.Ranks < 2 || p.Replicas != 1 || (p.Op != "dslash" && p.Op != "cg" && p.Op != "hmc") {
 			continue
 		}
@@ -436,14 +451,14 @@ func scalingModel(files []string, m bench.Model, params int, w io.Writer) error 
 		if pr.Unavailable != "" {
 			continue
 		}
-		fmt.Fprintf(w, "| %s | %s | %s | %d | %s | %.4g s | %.4g s |\n", p.Op, p.Backend, p.Group, p.Ranks, bench.Dims(p.Global()), p.Seconds, pr.Seconds)
+		fmt.Fprintf(w, "| %s | %s | %s | %d | %s | %.4g s | %.4g s |\n", p.Op, p.Backend, p.Group, p.Ranks, Dims(p.Global()), p.Seconds, pr.Seconds)
 	}
 	// Predictions with the cluster's network constants.
 	cluster := here
 	cluster.Latency, cluster.Bandwidth, cluster.SumLatency = m.Latency, m.Bandwidth, m.SumLatency
 	fmt.Fprintf(w, "\nPredictions (compute from this machine; network: α = %.3g µs, β = %.3g GB/s per rank, global sum %.3g µs per stage):\n",
 		cluster.Latency*1e6, cluster.Bandwidth/1e9, cluster.SumLatency*1e6)
-	var ps []bench.Prediction
+	var ps []Prediction
 	for _, op := range []string{"cg", "hmc"} {
 		for _, l := range []int{16, 32, 64, 128, 256} {
 			for _, r := range []int{64, 256, 1024, 4096} {
@@ -461,6 +476,6 @@ func scalingModel(files []string, m bench.Model, params int, w io.Writer) error 
 			ps = append(ps, cluster.TrainReplicas("u1", []int{l, l}, r, params))
 		}
 	}
-	bench.WritePredictions(w, ps)
+	WritePredictions(w, ps)
 	return nil
 }
