@@ -133,7 +133,7 @@ func pfmpi(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "pfmpi %s: -ranks %d: give a positive number of in-process ranks\n", cmd, *ranks)
 		return exitUsage
 	}
-	deadline, err := parseTimeLimit(*limit, time.Now(), os.Getenv)
+	deadline, err := rundir.ParseTimeLimit(*limit, time.Now(), os.Getenv)
 	if err != nil {
 		fmt.Fprintf(stderr, "pfmpi %s: %v\n", cmd, err)
 		return exitUsage
@@ -157,7 +157,7 @@ func pfmpi(args []string, stdout, stderr io.Writer) int {
 	}
 	limits := rundir.Limits{Deadline: deadline, Margin: *margin, Signalled: new(atomic.Bool)}
 	if cmd == "run" {
-		defer watchSignals(limits.Signalled)()
+		defer rundir.WatchSignals(limits.Signalled)()
 	}
 	return launch(cmd, file, *ranks, limits, stdout, stderr)
 }

@@ -1,4 +1,4 @@
-package main
+package rundir
 
 import (
 	"errors"
@@ -13,7 +13,8 @@ import (
 	"time"
 )
 
-// parseTimeLimit turns the -t argument into the deadline of the run:
+// ParseTimeLimit turns a wall-time limit (pfmpi run -t) into the deadline of
+// the run:
 //
 //	slurm          the end of the Slurm allocation this job runs in
 //	               (SLURM_JOB_END_TIME, else `squeue -j $SLURM_JOB_ID -o %e`)
@@ -22,7 +23,7 @@ import (
 //	               Slurm's --time formats, from now
 //
 // The empty string means no limit.
-func parseTimeLimit(s string, now time.Time, getenv func(string) string) (time.Time, error) {
+func ParseTimeLimit(s string, now time.Time, getenv func(string) string) (time.Time, error) {
 	switch {
 	case s == "":
 		return time.Time{}, nil
@@ -126,10 +127,10 @@ func slurmEnd(getenv func(string) string) (time.Time, error) {
 // --signal=USR1@SECONDS). A second one ends the process at once.
 var stopSignals = []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1}
 
-// watchSignals sets flag on the first stop signal and restores the default
+// WatchSignals sets flag on the first stop signal and restores the default
 // action, so that a second one kills the process; the returned function
 // stops watching.
-func watchSignals(flag *atomic.Bool) (stop func()) {
+func WatchSignals(flag *atomic.Bool) (stop func()) {
 	ch := make(chan os.Signal, 1)
 	signal.Notify(ch, stopSignals...)
 	done := make(chan struct{})
