@@ -52,4 +52,3 @@ func TestTimeLimit(t *testing.T) {
 		t.Errorf("-t slurm on rank 3: %v %v, want no limit", end, err)
 	}
 }
-
