@@ -379,3 +379,19 @@ func TestNoAllocation(t *testing.T) {
 		return nil
 	})
 }
+
+// TestSelfTest: the check that `pfmpi check` runs passes on every test grid
+// (the other tests here prove the exchanges it relies on).
+func TestSelfTest(t *testing.T) {
+	for _, g := range mpitest.Grids() {
+		t.Run(fmt.Sprintf("%v/%v", g.Dims, g.Grid), func(t *testing.T) {
+			mpitest.Run(t, g.Ranks(), func(c mpi.Comm) error {
+				lat, err := decomp.NewLattice(g.Dims, g.Grid, false)
+				if err != nil {
+					return err
+				}
+				return halo.SelfTest(c, c, lat)
+			})
+		})
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"pfmpi/decomp"
 	"pfmpi/examples"
 	"pfmpi/internal/flowrun"
+	"pfmpi/halo"
 	"pfmpi/internal/hmcrun"
 	"pfmpi/internal/rundir"
 	"pfmpi/mpi"
@@ -311,13 +312,13 @@ func execute(world mpi.Comm, cmd, file string, limits rundir.Limits, stdout io.W
 			return err
 		}
 	}
-	if ly.lat.GlobalVolume() <= selfTestMaxSites {
-		if err := haloSelfTest(world, domain, ly.lat); err != nil {
+	if ly.lat.GlobalVolume() <= halo.SelfTestMaxSites {
+		if err := halo.SelfTest(world, domain, ly.lat); err != nil {
 			return err
 		}
 		p("  self-test    halo exchange (faces depth 1, box depth ≤ 3, antiperiodic time) and its adjoint: OK\n")
 	} else {
-		p("  self-test    skipped: the lattice has more than %d sites\n", selfTestMaxSites)
+		p("  self-test    skipped: the lattice has more than %d sites\n", halo.SelfTestMaxSites)
 	}
 	var missing error // a phase not implemented for this run
 	for _, phase := range cfg.Phases() {
