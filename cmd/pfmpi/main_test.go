@@ -432,6 +432,53 @@ batch = 8
 	}
 }
 
+// TestBenchTrain: `pfmpi bench -train` times steps of a joint model with
+// its breakdown by kind of work, as a table and as JSON whose kinds add up
+// to at most the cores' share of the step.
+func TestBenchTrain(t *testing.T) {
+	f := writeFile(t, `[run]
+output = "unused"
+[lattice]
+dims = [4, 4]
+[action]
+beta = 1.0
+kappa = 0.2
+precondition = "eo"
+[model]
+gauge_layers = 2
+gauge_hidden = [4]
+pf_layers = 2
+pf_context_hidden = 4
+[train]
+batch = 4
+`)
+	code, out, errOut := runCLI(t, "bench", "-train", f, "-steps", "2", "-warmup", "1", "-peak-time", "0.01", "-workers", "1")
+	if code != exitOK || !strings.Contains(out, "kind of work") || !strings.Contains(out, "convolutions together") {
+		t.Fatalf("bench -train: exit %d\n%s%s", code, out, errOut)
+	}
+	code, out, errOut = runCLI(t, "bench", "-train", f, "-steps", "2", "-warmup", "1", "-peak-time", "0.01", "-workers", "1", "-json")
+	var rep struct {
+		Params  int       `json:"params"`
+		Seconds []float64 `json:"seconds"`
+		Median  float64   `json:"median_seconds"`
+		Kinds   []struct {
+			Seconds float64 `json:"Seconds"`
+			Flops   float64 `json:"Flops"`
+		} `json:"kinds"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); code != exitOK || err != nil {
+		t.Fatalf("bench -train -json: exit %d, %v\n%s%s", code, err, out, errOut)
+	}
+	sum, flops := 0.0, 0.0
+	for _, k := range rep.Kinds {
+		sum += k.Seconds
+		flops += k.Flops
+	}
+	if rep.Params <= 0 || len(rep.Seconds) != 2 || rep.Median <= 0 || len(rep.Kinds) == 0 || flops <= 0 || sum > 1.5*rep.Median {
+		t.Errorf("bench -train -json: %+v (kinds: %.3g s, %.3g flops)", rep, sum, flops)
+	}
+}
+
 // TestCheckRefusesBadCombinations: what the file alone cannot tell (the
 // rank layout, the flow's masks, files it names) is refused by check, before
 // anything is written, naming the key.
