@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"strings"
 
 	"codeberg.org/sbinet/npyio/npy"
 
+	"pfmpi/decomp"
 	npyw "pfmpi/internal/npy"
 )
 
@@ -83,4 +85,38 @@ func readNPY(r io.Reader, size int64) (*Config, error) {
 		}
 	}
 	return c, nil
+}
+
+// ReadPseudofermion reads a complex128 array of shape [L0, …, L_{D−1}, Ns, Nc]
+// (C order) into a vector on the sites of parity p of the (one-rank) layout.
+func ReadPseudofermion(path string, ly *decomp.Layout, ns, nc int, p decomp.Parity) ([]complex128, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	r, err := npy.NewReader(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: not a readable .npy file: %w", path, err)
+	}
+	dims := ly.Lattice().Dims()
+	want := append(append([]int(nil), dims...), ns, nc)
+	if dt := strings.Trim(r.Header.Descr.Type, `'"`); dt != "<c16" && dt != ">c16" {
+		return nil, fmt.Errorf("%s: dtype %s; a pseudofermion is complex128", path, dt)
+	}
+	if r.Header.Descr.Fortran || fmt.Sprint(r.Header.Descr.Shape) != fmt.Sprint(want) {
+		return nil, fmt.Errorf("%s: shape %v (Fortran order %v); this lattice needs %v in C order", path, r.Header.Descr.Shape, r.Header.Descr.Fortran, want)
+	}
+	var data []complex128
+	if err := r.Read(&data); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	n := ns * nc
+	lo, hi := ly.Sites(p)
+	phi := make([]complex128, (hi-lo)*n)
+	for s := lo; s < hi; s++ {
+		g := int(ly.GlobalIndex(s))
+		copy(phi[(s-lo)*n:(s-lo+1)*n], data[g*n:(g+1)*n])
+	}
+	return phi, nil
 }

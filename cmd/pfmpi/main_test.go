@@ -16,6 +16,7 @@ import (
 	"pfmpi/gauge"
 	"pfmpi/gaugeio"
 	"pfmpi/internal/npy"
+	"pfmpi/internal/specrun"
 	"pfmpi/mpi"
 	"pfmpi/rng"
 )
@@ -222,7 +223,7 @@ func TestInfoAndConvert(t *testing.T) {
 			t.Errorf("info output lacks %q:\n%s", want, out)
 		}
 	}
-	var first infoReport
+	var first gaugeio.Summary
 	code, out, _ = runCLI(t, "info", "-json", src)
 	if code != exitOK || json.Unmarshal([]byte(out), &first) != nil {
 		t.Fatalf("info -json: exit %d\n%s", code, out)
@@ -235,7 +236,7 @@ func TestInfoAndConvert(t *testing.T) {
 		if code, _, errOut := runCLI(t, "convert", prev, next); code != exitOK {
 			t.Fatalf("convert %s %s: exit %d: %s", prev, next, code, errOut)
 		}
-		var rep infoReport
+		var rep gaugeio.Summary
 		code, out, _ := runCLI(t, "info", next, "-json", "-beta", "2.5")
 		if code != exitOK || json.Unmarshal([]byte(out), &rep) != nil {
 			t.Fatalf("info %s: exit %d\n%s", next, code, out)
@@ -287,10 +288,10 @@ func TestSpectrum(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	var plain, eo spectrumReport
+	var plain, eo specrun.Report
 	for _, c := range []struct {
 		args []string
-		rep  *spectrumReport
+		rep  *specrun.Report
 	}{
 		{[]string{"spectrum", cfg, "-kappa", "0.2", "-mu", "0.01", "-json", "-phi", phiPath}, &plain},
 		{[]string{"spectrum", cfg, "-kappa", "0.2", "-eo", "-json", "-phi", phiPath}, &eo},
