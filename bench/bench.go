@@ -221,3 +221,75 @@ func Halo(comm mpi.Comm, s Setup, repeats int) ([]Result, error) {
 	}
 	return []Result{r}, nil
 }
+
+// Volumes is the standard set of lattices of `pfmpi bench` (quick: one tiny
+// lattice of each kind, a smoke test).
+func Volumes(quick bool) []Setup {
+	var s []Setup
+	add := func(nd, nc int, ls ...int) {
+		for _, l := range ls {
+			dims := make([]int, nd)
+			for i := range dims {
+				dims[i] = l
+			}
+			s = append(s, Setup{Dims: dims, Nc: nc, Kappa: 0.12})
+		}
+	}
+	if quick {
+		add(2, 1, 16)
+		add(2, 3, 8)
+		add(4, 3, 4)
+		return s
+	}
+	add(2, 1, 64, 128, 256, 512, 1024)
+	add(2, 3, 32, 64, 128, 256)
+	add(4, 3, 8, 12, 16, 20, 24)
+	return s
+}
+
+// Options are the knobs of Run.
+type Options struct {
+	Ops        []string // of "dslash", "cg", "halo"
+	Repeats    int
+	Iterations int // CG iterations per timing
+	TriadN     int // elements per array of the STREAM triad
+}
+
+// Run measures the memory bandwidth (Triad), then the options' operations
+// on each setup over comm, and reports every result; setups whose lattice
+// the ranks cannot split are noted and skipped.
+func Run(comm mpi.Comm, setups []Setup, opt Options, report func(Result)) error {
+	triad := Triad(comm, opt.TriadN, opt.Repeats)
+	report(Result{Op: "triad", Ranks: comm.Size(), GBytes: triad, Note: fmt.Sprintf("%.3f GB/s memory bandwidth of these ranks (STREAM triad, 3 arrays of %d KiB per rank)", triad, opt.TriadN*8>>10)})
+	for _, s := range setups {
+		if s.Grid == nil {
+			g, err := decomp.AutoGrid(s.Dims, comm.Size(), false)
+			if err != nil {
+				report(Result{Op: "skip", Dims: s.Dims, Ranks: comm.Size(), Note: err.Error()})
+				continue
+			}
+			s.Grid = g
+		}
+		for _, op := range opt.Ops {
+			var rs []Result
+			var err error
+			switch op {
+			case "dslash":
+				rs, err = Dslash(comm, s, opt.Repeats, triad)
+			case "cg":
+				rs, err = CG(comm, s, opt.Repeats, opt.Iterations, triad)
+			case "halo":
+				rs, err = Halo(comm, s, opt.Repeats)
+			default:
+				rs = []Result{{Op: op, Dims: s.Dims, Ranks: comm.Size(), Note: "not implemented yet (the training-step benchmark arrives with the production and scaling issue; time a step with `pfmpi run` on a short [train] section meanwhile)"}}
+			}
+			if err != nil {
+				return err
+			}
+			for _, r := range rs {
+				report(r)
+			}
+		}
+	}
+	return nil
+}

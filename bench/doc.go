@@ -5,7 +5,8 @@
 // processes, measured with a STREAM-like triad a[i] = b[i] + s·c[i] (24 bytes
 // per element, arrays far larger than the caches).
 //
-// Every measurement is collective over the communicator: ranks start
+// [Run] measures a list of [Setup]s ([Volumes] is the standard one of
+// `pfmpi bench`). Every measurement is collective over the communicator: ranks start
 // together after a barrier and the slowest rank's time counts. Timings are
 // the best of the repetitions, as STREAM reports them.
 //
