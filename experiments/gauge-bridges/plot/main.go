@@ -8,7 +8,8 @@
 // training-time ESS estimates instead; with -key K, the metric K (for the
 // joint Nf = 2 runs "kl_minus_logz", on a linear axis); with -time, against
 // the accumulated training time in minutes instead of the step; -ymin and
-// -ymax fix the y range.
+// -ymax fix the y range. With -ess, OUTDIR#joint and OUTDIR#marginal plot
+// the joint or marginal ESS estimates of a joint (pseudofermion) run.
 package main
 
 import (
@@ -69,7 +70,11 @@ func main() {
 			fail(fmt.Errorf("argument %q is not LABEL=OUTDIR", arg))
 		}
 		label, dir := arg[:cut], arg[cut+1:]
-		xy, err := trainingCurve(filepath.Join(dir, "metrics.jsonl"), *window, *ess, *key, *vsTime)
+		k := *key
+		if d, which, ok := strings.Cut(dir, "#"); ok && *ess {
+			dir, k = d, "ess_"+which
+		}
+		xy, err := trainingCurve(filepath.Join(dir, "metrics.jsonl"), *window, *ess, k, *vsTime)
 		if err != nil {
 			fail(err)
 		}
@@ -124,7 +129,7 @@ func trainingCurve(path string, window int, ess bool, key string, vsTime bool) (
 			x = elapsed / 60
 		}
 		want := key
-		if ess {
+		if ess && !strings.HasPrefix(key, "ess_") {
 			want = "ess"
 		}
 		if v, ok := r[want].(float64); ok {
