@@ -732,14 +732,6 @@ func (m *model) initFrom() (step int, err error) {
 // or the one before it when the latest is damaged (warning says so).
 func readCheckpoint(dir string) (ck checkpoint, found bool, warning string, err error) {
 	return rundir.ReadRecord(dir, checkpointName, func(ck *checkpoint) error {
-		path := filepath.Join(dir, ck.File)
-		sum, err := atomicfile.SHA256(path)
-		if err != nil {
-			return err
-		}
-		if sum != ck.SHA256 {
-			return fmt.Errorf("%s has SHA-256 %s, its record %s says %s: the file is damaged", path, sum, checkpointName, ck.SHA256)
-		}
-		return nil
+		return rundir.VerifyFile(dir, ck.File, ck.SHA256, checkpointName)
 	})
 }

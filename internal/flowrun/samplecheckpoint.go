@@ -114,13 +114,8 @@ func (m *model) readSamples(n, draws int) ([]byte, error) {
 	path := filepath.Join(dir, sampleCheckpointName)
 	ck, found, warning, err := rundir.ReadRecord(dir, sampleCheckpointName, func(ck *sampleCheckpoint) error {
 		for _, c := range ck.Chunks {
-			f := filepath.Join(dir, c.File)
-			sum, err := atomicfile.SHA256(f)
-			if err != nil {
+			if err := rundir.VerifyFile(dir, c.File, c.SHA256, sampleCheckpointName); err != nil {
 				return err
-			}
-			if sum != c.SHA256 {
-				return fmt.Errorf("%s has SHA-256 %s, its record %s says %s: the file is damaged", f, sum, sampleCheckpointName, c.SHA256)
 			}
 		}
 		return nil

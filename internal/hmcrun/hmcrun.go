@@ -527,12 +527,8 @@ func readCheckpoint(dir string) (ck checkpoint, found bool, warning string, err 
 			return fmt.Errorf("%s is not a consistent hmc checkpoint", path)
 		}
 		for i, f := range ck.Files {
-			sum, err := atomicfile.SHA256(filepath.Join(dir, f))
-			if err != nil {
+			if err := rundir.VerifyFile(dir, f, ck.SHA256[i], checkpointName); err != nil {
 				return err
-			}
-			if sum != ck.SHA256[i] {
-				return fmt.Errorf("%s has SHA-256 %s, its record %s says %s: the file is damaged", filepath.Join(dir, f), sum, checkpointName, ck.SHA256[i])
 			}
 		}
 		return nil

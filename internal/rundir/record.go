@@ -71,3 +71,17 @@ func ReadRecord[T any](dir, name string, verify func(*T) error) (rec T, found bo
 	}
 	return zero, false, "", curErr
 }
+
+// VerifyFile checks that the file name in dir has the SHA-256 want that the
+// checkpoint record named record gives it.
+func VerifyFile(dir, name, want, record string) error {
+	path := filepath.Join(dir, name)
+	sum, err := atomicfile.SHA256(path)
+	if err != nil {
+		return err
+	}
+	if sum != want {
+		return fmt.Errorf("%s has SHA-256 %s, its record %s says %s: the file is damaged", path, sum, record, want)
+	}
+	return nil
+}
