@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/cmplx"
+	"slices"
 	"testing"
 
 	"pfmpi/decomp"
@@ -327,11 +328,94 @@ func TestBadShifts(t *testing.T) {
 }
 
 // TestExactDeterminantForce compares the force of −log det DD† with the
-// symmetric difference of its action (U(1) and SU(3), 2D, one rank).
+// symmetric difference of its action (U(1) and SU(3), 2D, one rank), through
+// the Schur complement and through D itself.
 func TestExactDeterminantForce(t *testing.T) {
 	for _, nc := range []int{1, 3} {
+		for _, schur := range []bool{true, false} {
+			mpitest.Run(t, 1, func(comm mpi.Comm) error {
+				w, err := newWorld(comm, []int{4, 4}, []int{1, 1}, nc, 0.22, 21)
+				if err != nil {
+					return err
+				}
+				defer w.close()
+				e, err := newExactDeterminant(comm, w.op, schur)
+				if err != nil {
+					return err
+				}
+				if want := 16 * 2 * nc; (schur && e.Rows() != want/2) || (!schur && e.Rows() != want) {
+					return fmt.Errorf("Nc %d, Schur %v: %d rows", nc, schur, e.Rows())
+				}
+				sp := w.u.Space()
+				f := sp.NewAlgebra()
+				if err := e.AddForce(f); err != nil {
+					return err
+				}
+				x := sp.NewAlgebra()
+				x.SetGaussian(rng.New(22, "direction"))
+				want := f.Dot(x)
+				got, err := finiteDifference(w.u, x, e.Action)
+				if err != nil {
+					return err
+				}
+				if math.Abs(got-want) > 1e-7*(1+math.Abs(want)) {
+					return fmt.Errorf("Nc %d, Schur %v: F·X = %.12g, finite difference %.12g", nc, schur, want, got)
+				}
+				return nil
+			})
+		}
+	}
+}
+
+// TestExactDeterminantSchur checks det D = det D_sc and that both routes
+// give the same force, value by value, on lattices of 2 and 4 dimensions
+// (one rank), and the action on two ranks against one.
+func TestExactDeterminantSchur(t *testing.T) {
+	for _, c := range []struct {
+		dims []int
+		nc   int
+	}{{[]int{4, 6}, 1}, {[]int{4, 4}, 3}, {[]int{2, 2, 2, 4}, 1}} {
+		var ref float64
 		mpitest.Run(t, 1, func(comm mpi.Comm) error {
-			w, err := newWorld(comm, []int{4, 4}, []int{1, 1}, nc, 0.22, 21)
+			w, err := newWorld(comm, c.dims, nil, c.nc, 0.2, 31)
+			if err != nil {
+				return err
+			}
+			defer w.close()
+			sp := w.u.Space()
+			var s [2]float64
+			var f [2]*gauge.Algebra
+			for i, schur := range []bool{true, false} {
+				e, err := newExactDeterminant(comm, w.op, schur)
+				if err != nil {
+					return err
+				}
+				if s[i], err = e.Action(); err != nil {
+					return err
+				}
+				f[i] = sp.NewAlgebra()
+				if err := e.AddForce(f[i]); err != nil {
+					return err
+				}
+			}
+			if math.Abs(s[0]-s[1]) > 1e-12*math.Abs(s[1]) {
+				return fmt.Errorf("%v Nc %d: −2 log|det D_sc| = %.15g, −2 log|det D| = %.15g", c.dims, c.nc, s[0], s[1])
+			}
+			norm := f[1].Dot(f[1])
+			f[0].Add(-1, f[1])
+			if d := f[0].Dot(f[0]); !(norm > 0) || d > 1e-24*norm {
+				return fmt.Errorf("%v Nc %d: the forces differ, |Δ|² = %g of %g", c.dims, c.nc, d, norm)
+			}
+			ref = s[0]
+			return nil
+		})
+		grid := make([]int, len(c.dims))
+		for mu := range grid {
+			grid[mu] = 1
+		}
+		grid[slices.IndexFunc(c.dims, func(l int) bool { return l%4 == 0 })] = 2
+		mpitest.Run(t, 2, func(comm mpi.Comm) error {
+			w, err := newWorld(comm, c.dims, grid, c.nc, 0.2, 31)
 			if err != nil {
 				return err
 			}
@@ -340,20 +424,12 @@ func TestExactDeterminantForce(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			sp := w.u.Space()
-			f := sp.NewAlgebra()
-			if err := e.AddForce(f); err != nil {
-				return err
-			}
-			x := sp.NewAlgebra()
-			x.SetGaussian(rng.New(22, "direction"))
-			want := f.Dot(x)
-			got, err := finiteDifference(w.u, x, e.Action)
+			s, err := e.Action()
 			if err != nil {
 				return err
 			}
-			if math.Abs(got-want) > 1e-7*(1+math.Abs(want)) {
-				return fmt.Errorf("Nc %d: F·X = %.12g, finite difference %.12g", nc, want, got)
+			if math.Abs(s-ref) > 1e-12*math.Abs(ref) {
+				return fmt.Errorf("%v Nc %d on 2 ranks: %.15g, on one %.15g", c.dims, c.nc, s, ref)
 			}
 			return nil
 		})
@@ -428,31 +504,42 @@ func TestDerivativesAndRegulator(t *testing.T) {
 	})
 }
 
-// BenchmarkExactDeterminant times the marginal target's fermion part on an
-// 8 × 8 U(1) lattice (a 128 × 128 Dirac matrix): the action and its force
-// at a new gauge field, as a training step evaluates them for every member
-// of the batch.
+// BenchmarkExactDeterminant times the marginal target's fermion part on
+// U(1) lattices of 8 × 8 and 16 × 16 (Dirac matrices of 128 and 512 rows):
+// the action and its force at a new gauge field, as a training step
+// evaluates them for every member of the batch, through the Schur
+// complement (the default) and through D itself.
 func BenchmarkExactDeterminant(b *testing.B) {
-	w, err := newWorld(mpi.Self(), []int{8, 8}, []int{1, 1}, 1, 0.265, 3)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer w.close()
-	e, err := NewExactDeterminant(mpi.Self(), w.op)
-	if err != nil {
-		b.Fatal(err)
-	}
-	sp := w.u.Space()
-	f, x := sp.NewAlgebra(), sp.NewAlgebra()
-	x.SetGaussian(rng.New(4, "bench-direction"))
-	for b.Loop() {
-		w.u.Update(1e-3, x) // a new field, as for the next member
-		if _, err := e.Action(); err != nil {
-			b.Fatal(err)
-		}
-		f.Zero()
-		if err := e.AddForce(f); err != nil {
-			b.Fatal(err)
+	for _, l := range []int{8, 16} {
+		for _, schur := range []bool{true, false} {
+			name := fmt.Sprintf("L%d/full", l)
+			if schur {
+				name = fmt.Sprintf("L%d/schur", l)
+			}
+			b.Run(name, func(b *testing.B) {
+				w, err := newWorld(mpi.Self(), []int{l, l}, []int{1, 1}, 1, 0.265, 3)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer w.close()
+				e, err := newExactDeterminant(mpi.Self(), w.op, schur)
+				if err != nil {
+					b.Fatal(err)
+				}
+				sp := w.u.Space()
+				f, x := sp.NewAlgebra(), sp.NewAlgebra()
+				x.SetGaussian(rng.New(4, "bench-direction"))
+				for b.Loop() {
+					w.u.Update(1e-3, x) // a new field, as for the next member
+					if _, err := e.Action(); err != nil {
+						b.Fatal(err)
+					}
+					f.Zero()
+					if err := e.AddForce(f); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
 		}
 	}
 }

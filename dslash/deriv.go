@@ -53,6 +53,78 @@ func (w *Wilson) MDeriv(f *gauge.Algebra, chi, psi []complex128, coeff float64) 
 	}
 }
 
+// TraceDeriv adds coeff·F to f, with F_a(x, μ) = ∂/∂x_a Re Tr(G dD) for a
+// matrix G given by its blocks at neighbouring sites: block(dst, y, x) sets
+// the n×n block dst[(s,i)·n + (s′,j)] = G_{(y,s,i),(x,s′,j)} (n = Ns·Nc,
+// local site indices). Since Re⟨χ, dD ψ⟩ = Re Tr(dD ψχ†), it equals the sum
+// of MDeriv(f, χ_k, ψ_k, coeff) over any χ_k, ψ_k with G = Σ_k ψ_k χ_k†,
+// and reads only the 2·d·V blocks the hops touch: with G = D⁻¹ it is the
+// derivative of Re log det D at the cost of one MDeriv instead of N of them
+// (the exact determinant's force). It needs the lattice on one rank
+// (neighbours across the antiperiodic boundary are read with their phase).
+func (w *Wilson) TraceDeriv(f *gauge.Algebra, block func(dst []complex128, y, x int), coeff float64) {
+	if int64(w.v) != w.ly.Lattice().GlobalVolume() {
+		panic("dslash: TraceDeriv needs the lattice on one rank")
+	}
+	nc, n, ns := w.nc, w.n, w.basis.ns
+	nn := nc * nc
+	cells := w.zone.Cells()
+	phases := Phases(w.nd)
+	var gBuf [144]complex128
+	var rowBuf, projBuf [12]complex128
+	var mBuf, tBuf, dBuf [9]complex128
+	g, row, proj := gBuf[:n*n], rowBuf[:n], projBuf[:n]
+	m, t, d := mBuf[:nn], tBuf[:nn], dBuf[:nn]
+	// trace sets t_ij = Σ_s (G P†)_{(s,i),(s,j)} with P = 1 + sγ_μ: the
+	// colour matrix Σ_s ψ_s ⊗ (Pχ)_s† of MDeriv summed over G = Σ ψχ†.
+	trace := func(mu int, sign float64) {
+		clear(t)
+		for s := 0; s < ns; s++ {
+			for i := 0; i < nc; i++ {
+				r := g[(s*nc+i)*n : (s*nc+i+1)*n]
+				for k, v := range r {
+					row[k] = cmplx.Conj(v)
+				}
+				w.projectFull(proj, row, mu, sign)
+				for j := 0; j < nc; j++ {
+					t[i*nc+j] += cmplx.Conj(proj[s*nc+j])
+				}
+			}
+		}
+	}
+	scale := complex(coeff, 0)
+	for x := 0; x < w.v; x++ {
+		for mu := 0; mu < w.nd; mu++ {
+			up, ph := int(w.up[mu][x]), 1.0
+			if up >= w.v {
+				c := cells[up-w.v]
+				up = int(c.Site)
+				for nu, k := range c.Wrap[:w.nd] {
+					if k%2 != 0 {
+						ph *= phases[nu]
+					}
+				}
+			}
+			u := w.u.Link(x, mu)
+			// term 1: −κ U Σ_s ψ_s(x+μ̂) ⊗ ((1−γ)χ(x))_s†, G block (x+μ̂, x)
+			block(g, up, x)
+			trace(mu, -1)
+			matMul(m, u, t, nc)
+			for i := range m {
+				m[i] *= complex(-w.kappa*ph, 0)
+			}
+			// term 2: +κ Σ_s ψ_s(x) ⊗ ((1+γ)χ(x+μ̂))_s† U†, G block (x, x+μ̂)
+			block(g, x, up)
+			trace(mu, 1)
+			matMulAdj(d, t, u, nc)
+			for i := range m {
+				m[i] += complex(w.kappa*ph, 0) * d[i]
+			}
+			dualInto(f.At(x, mu), m, nc, scale)
+		}
+	}
+}
+
 // projectFull sets dst = (1 + sγ_μ) ψ as a full spinor.
 func (w *Wilson) projectFull(dst, psi []complex128, mu int, s float64) {
 	var hBuf [6]complex128

@@ -465,3 +465,53 @@ func TestMDeriv(t *testing.T) {
 		})
 	}
 }
+
+// TestTraceDeriv checks TraceDeriv with G = Σ_k ψ_k χ_k† against the sum of
+// MDeriv(χ_k, ψ_k) on one rank, with the antiperiodic boundary crossed.
+func TestTraceDeriv(t *testing.T) {
+	for _, c := range []struct {
+		dims []int
+		nc   int
+	}{
+		{[]int{4, 6}, 1},
+		{[]int{4, 6}, 3},
+		{[]int{2, 2, 2, 4}, 3},
+		{[]int{4, 2, 2, 2}, 1},
+	} {
+		mpitest.Run(t, 1, func(comm mpi.Comm) error {
+			w, err := setup(comm, c.dims, nil, c.nc, 0.19)
+			if err != nil {
+				return err
+			}
+			defer w.Close()
+			sp := w.u.Space()
+			want, got := sp.NewAlgebra(), sp.NewAlgebra()
+			var chi, psi [][]complex128
+			for k := range 3 {
+				chi = append(chi, randomSpinor(w, rng.New(uint64(10+k), "chi")))
+				psi = append(psi, randomSpinor(w, rng.New(uint64(20+k), "psi")))
+				w.MDeriv(want, chi[k], psi[k], -0.7)
+			}
+			n := w.PerSite()
+			w.TraceDeriv(got, func(dst []complex128, y, x int) {
+				clear(dst[:n*n])
+				for k := range chi {
+					for a := 0; a < n; a++ {
+						for b := 0; b < n; b++ {
+							dst[a*n+b] += psi[k][y*n+a] * cmplx.Conj(chi[k][x*n+b])
+						}
+					}
+				}
+			}, -0.7)
+			d, norm := 0.0, 0.0
+			for i, v := range want.Data().Data() {
+				d = max(d, cmplx.Abs(got.Data().Data()[i]-v))
+				norm = max(norm, cmplx.Abs(v))
+			}
+			if norm == 0 || d > 1e-13*norm {
+				return fmt.Errorf("%v Nc %d: TraceDeriv differs from Σ MDeriv by %.3g (largest value %.3g)", c.dims, c.nc, d, norm)
+			}
+			return nil
+		})
+	}
+}

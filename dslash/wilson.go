@@ -32,6 +32,9 @@ type Operator interface {
 	// MDeriv adds coeff·∂/∂x_a Re⟨χ, D ψ⟩ at U_μ(x) → exp(x_b T_b) U_μ(x) to f
 	// (full vectors; see gauge for the algebra coordinates).
 	MDeriv(f *gauge.Algebra, chi, psi []complex128, coeff float64)
+	// TraceDeriv adds coeff·∂/∂x_a Re Tr(G dD) for G given by its blocks at
+	// neighbouring sites (the lattice on one rank).
+	TraceDeriv(f *gauge.Algebra, block func(dst []complex128, y, x int), coeff float64)
 	// Cost is the work of one M on this rank.
 	Cost() Cost
 }

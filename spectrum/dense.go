@@ -78,6 +78,16 @@ func NewBasis(comm mpi.Comm, ly *decomp.Layout, p decomp.Parity, n int) (*Basis,
 	return b, nil
 }
 
+// LocalRows returns the basis position of each local site of the parity
+// (in local order) when the lattice is on one rank, nil otherwise. The
+// slice is shared: do not modify it.
+func (b *Basis) LocalRows() []int {
+	if b.comm.Size() != 1 {
+		return nil
+	}
+	return b.rowsOf[0]
+}
+
 // N is the dimension: sites of the parity × values per site.
 func (b *Basis) N() int { return len(b.globals) * b.n }
 
