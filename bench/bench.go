@@ -2,6 +2,7 @@ package bench
 
 import (
 	"fmt"
+	"pfmpi/group"
 	"time"
 
 	"pfmpi/decomp"
@@ -80,12 +81,7 @@ type Setup struct {
 	Kappa      float64
 }
 
-func (s Setup) group() string {
-	if s.Nc == 1 {
-		return "u1"
-	}
-	return "su3"
-}
+func (s Setup) group() string { return group.Group(s.Nc).String() }
 
 // operator builds a hot gauge field and the Wilson operator on this rank.
 func (s Setup) operator(comm mpi.Comm) (*dslash.Wilson, error) {

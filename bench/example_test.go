@@ -2,6 +2,7 @@ package bench_test
 
 import (
 	"fmt"
+	"pfmpi/group"
 
 	"pfmpi/bench"
 )
@@ -16,7 +17,7 @@ func ExampleModel_Predict() {
 		Bandwidth:  5e9,                                    // bytes per second per rank
 		SumLatency: 3e-6,                                   // per stage of a global sum
 	}
-	p := m.Predict("cg", "su3", []int{32, 32, 32, 32}, 256)
+	p := m.Predict("cg", group.SU3, []int{32, 32, 32, 32}, 256)
 	fmt.Printf("grid %s, %s sites per rank: %.2f ms per iteration, efficiency %.0f %%\n",
 		bench.Dims(p.Grid), bench.Dims([]int{32 / p.Grid[0], 32 / p.Grid[1], 32 / p.Grid[2], 32 / p.Grid[3]}),
 		p.Seconds*1e3, 100*p.Efficiency)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"pfmpi/group"
 
 	"pfmpi/decomp"
 )
@@ -105,16 +106,13 @@ func splitDirections(grid []int) int {
 	return n
 }
 
-// spinorBytes is b for a Wilson spinor of group in nd dimensions.
-func spinorBytes(group string, nd int) float64 {
-	ns, nc := 2.0, 1.0
+// spinorBytes is b for a Wilson spinor of group g in nd dimensions.
+func spinorBytes(g group.Group, nd int) float64 {
+	ns := 2.0
 	if nd == 4 {
 		ns = 4
 	}
-	if group == "su3" {
-		nc = 3
-	}
-	return ns * nc * 16
+	return ns * float64(g.Nc()) * 16
 }
 
 // comm is the halo time of one exchange on a block local with grid.
@@ -149,8 +147,9 @@ type Prediction struct {
 
 // Predict models op (dslash, cg, hmc) of group on a lattice dims split over
 // ranks by the least-surface grid.
-func (m *Model) Predict(op, group string, dims []int, ranks int) Prediction {
-	p := Prediction{Op: op, Group: group, Dims: dims, Ranks: ranks}
+func (m *Model) Predict(op string, g group.Group, dims []int, ranks int) Prediction {
+	p := Prediction{Op: op, Group: g.String(), Dims: dims, Ranks: ranks}
+	group := p.Group
 	nd := len(dims)
 	c, ok := m.Site[key(op, group, nd)]
 	if !ok {
@@ -167,7 +166,7 @@ func (m *Model) Predict(op, group string, dims []int, ranks int) Prediction {
 	for i := range dims {
 		local[i] = dims[i] / grid[i]
 	}
-	b := spinorBytes(group, nd)
+	b := spinorBytes(g, nd)
 	v := float64(Volume(local))
 	p.Compute = c * v
 	switch op {
@@ -197,7 +196,8 @@ func (m *Model) Predict(op, group string, dims []int, ranks int) Prediction {
 // replicas (each holding the whole lattice), with the batch per replica of
 // the calibration run: its compute per site plus the gradient all-reduce
 // of params parameters.
-func (m *Model) TrainReplicas(group string, dims []int, replicas, params int) Prediction {
+func (m *Model) TrainReplicas(g group.Group, dims []int, replicas, params int) Prediction {
+	group := g.String()
 	p := Prediction{Op: "train_replicas", Group: group, Dims: dims, Ranks: replicas, Grid: make([]int, len(dims))}
 	for i := range p.Grid {
 		p.Grid[i] = 1

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"pfmpi/group"
 	"testing"
 )
 
@@ -20,7 +21,7 @@ func TestCalibrateRecoversTheModel(t *testing.T) {
 			Seconds: truth.Site[op+"/u1/2"] * 64 * 64})
 	}
 	for _, l := range []int{64, 512} {
-		b := float64(l) * spinorBytes("u1", 2) * 2 // two faces of one split direction
+		b := float64(l) * spinorBytes(group.U1, 2) * 2 // two faces of one split direction
 		pts = append(pts, Point{Op: "halo", Group: "u1", Ranks: 2, Replicas: 1, Grid: []int{1, 2}, Local: []int{l, l},
 			Bytes: b, Seconds: 2*truth.Latency + b/truth.Bandwidth})
 	}
@@ -44,22 +45,22 @@ func TestCalibrateRecoversTheModel(t *testing.T) {
 // two global sums of ⌈log₂ 4⌉ = 2 stages per iteration.
 func TestPredictByHand(t *testing.T) {
 	m := Model{Site: map[string]float64{"cg/u1/2": 100e-9}, Latency: 2e-6, Bandwidth: 1e9, SumLatency: 5e-6}
-	p := m.Predict("cg", "u1", []int{64, 64}, 4)
+	p := m.Predict("cg", group.U1, []int{64, 64}, 4)
 	compute := 100e-9 * 16 * 64
 	halo := 2 * (2e-6 + 64*32/1e9)
 	want := compute + 2*halo + 2*5e-6*2
 	if p.Unavailable != "" || Dims(p.Grid) != "4x1" || math.Abs(p.Seconds-want) > 1e-15 || math.Abs(p.Efficiency-compute/want) > 1e-12 {
 		t.Errorf("got %+v, want %g s", p, want)
 	}
-	if p := m.Predict("cg", "u1", []int{16, 16}, 4096); p.Unavailable == "" {
+	if p := m.Predict("cg", group.U1, []int{16, 16}, 4096); p.Unavailable == "" {
 		t.Errorf("16×16 over 4096 ranks predicted: %+v", p)
 	}
-	if p := m.Predict("cg", "su3", []int{16, 16}, 4); p.Unavailable == "" {
+	if p := m.Predict("cg", group.SU3, []int{16, 16}, 4); p.Unavailable == "" {
 		t.Errorf("predicted without a calibration point: %+v", p)
 	}
 	// One replica has no all-reduce; more replicas pay for the gradient.
 	m.Site["train_step/u1/2"] = 1e-3
-	one, many := m.TrainReplicas("u1", []int{16, 16}, 1, 1000), m.TrainReplicas("u1", []int{16, 16}, 64, 1000)
+	one, many := m.TrainReplicas(group.U1, []int{16, 16}, 1, 1000), m.TrainReplicas(group.U1, []int{16, 16}, 64, 1000)
 	if one.Efficiency != 1 || many.Efficiency >= 1 || many.Seconds <= one.Seconds {
 		t.Errorf("replicas: %+v, %+v", one, many)
 	}

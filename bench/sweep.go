@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"pfmpi/group"
 	"slices"
 	"sort"
 	"strings"
@@ -59,8 +60,8 @@ type Sweep struct {
 	Ops     []string // of ScalingOps
 	Size    []int    // sites per rank (weak scaling) or the lattice (strong)
 	Strong  bool
-	Grid    []int  // the process grid; nil: WeakGrid's
-	Group   string // "u1" or "su3"
+	Grid    []int // the process grid; nil: WeakGrid's
+	Group   group.Group
 	Repeats int
 	// Run runs a run file on the world (the HMC and training points time
 	// whole phases through the drivers, which package bench does not
@@ -73,11 +74,8 @@ type Sweep struct {
 // the ranks (strong scaling: the training batch, 16, is split too). It
 // returns the points on every rank.
 func (sw Sweep) Points(world mpi.Comm) ([]Point, error) {
-	ops, size, strong, grid, group, repeats := sw.Ops, sw.Size, sw.Strong, sw.Grid, sw.Group, sw.Repeats
-	nc := 1
-	if group == "su3" {
-		nc = 3
-	}
+	ops, size, strong, grid, g, repeats := sw.Ops, sw.Size, sw.Strong, sw.Grid, sw.Group, sw.Repeats
+	nc := g.Nc()
 	nd := len(size)
 	if grid == nil {
 		grid = WeakGrid(nd, world.Size())
@@ -109,7 +107,7 @@ func (sw Sweep) Points(world mpi.Comm) ([]Point, error) {
 		kind = "strong"
 	}
 	point := func(op string, grid []int, replicas int, local []int) Point {
-		return Point{Scaling: kind, Op: op, Backend: mpi.Backend, Group: group, Ranks: world.Size(), Replicas: replicas,
+		return Point{Scaling: kind, Op: op, Backend: mpi.Backend, Group: g.String(), Ranks: world.Size(), Replicas: replicas,
 			Grid: grid, Local: local}
 	}
 	var pts []Point
@@ -136,7 +134,7 @@ func (sw Sweep) Points(world mpi.Comm) ([]Point, error) {
 		case "hmc":
 			p := point(op, grid, 1, local)
 			var err error
-			if p.Seconds, p.Work, err = PhaseSeconds(world, sw.Run, hmcRun(global, grid, group, kappa, repeats)); err != nil {
+			if p.Seconds, p.Work, err = PhaseSeconds(world, sw.Run, hmcRun(global, grid, g, kappa, repeats)); err != nil {
 				return nil, err
 			}
 			pts = append(pts, p)
@@ -161,7 +159,7 @@ func (sw Sweep) Points(world mpi.Comm) ([]Point, error) {
 				p.Local = local
 			}
 			var err error
-			if p.Seconds, _, err = PhaseSeconds(world, sw.Run, trainRun(dims, g, group, kappa, batch, repeats)); err != nil {
+			if p.Seconds, _, err = PhaseSeconds(world, sw.Run, trainRun(dims, g, sw.Group, kappa, batch, repeats)); err != nil {
 				return nil, err
 			}
 			pts = append(pts, p)
@@ -179,8 +177,8 @@ const trainBatch = 8
 
 // hmcRun is the run file of the HMC benchmark: Nf = 2, even/odd
 // preconditioned, one monomial, 4 Omelyan steps of τ = 0.5 from a hot start.
-func hmcRun(dims, grid []int, group string, kappa float64, repeats int) string {
-	return benchRunFile(dims, grid, group, kappa, fmt.Sprintf(`[hmc]
+func hmcRun(dims, grid []int, g group.Group, kappa float64, repeats int) string {
+	return benchRunFile(dims, grid, g, kappa, fmt.Sprintf(`[hmc]
 thermalize = 0
 trajectories = %d
 tau = 0.5
@@ -194,11 +192,11 @@ save_every = 0
 
 // trainRun is the run file of the training-step benchmark: the joint
 // pseudofermion model with 4 gauge and 2 pseudofermion layers.
-func trainRun(dims, grid []int, group string, kappa float64, batch, repeats int) string {
+func trainRun(dims, grid []int, g group.Group, kappa float64, batch, repeats int) string {
 	// SU(3): plaquette layers, U(1): no holonomy layer, which run on split
 	// lattices (string and holonomy layers need each lattice on one rank),
 	// so that every point times one model.
-	return benchRunFile(dims, grid, group, kappa, fmt.Sprintf(`[model]
+	return benchRunFile(dims, grid, g, kappa, fmt.Sprintf(`[model]
 su3_coupling = "plaquette"
 u1_holonomy = false
 gauge_layers = 4
@@ -215,9 +213,9 @@ checkpoint_every = 0
 
 // benchRunFile is a benchmark run file: the lattice, grid and Nf = 2 action
 // (β = 2 for U(1), 6 for SU(3)), then the phase's sections.
-func benchRunFile(dims, grid []int, group string, kappa float64, sections string) string {
+func benchRunFile(dims, grid []int, g group.Group, kappa float64, sections string) string {
 	beta := 2.0
-	if group == "su3" {
+	if g == group.SU3 {
 		beta = 6.0
 	}
 	return fmt.Sprintf(`[run]
@@ -231,7 +229,7 @@ grid = %s
 [action]
 beta = %g
 kappa = %g
-`, OutputPlaceholder, tomlInts(dims), group, tomlInts(grid), beta, kappa) + sections
+`, OutputPlaceholder, tomlInts(dims), g.String(), tomlInts(grid), beta, kappa) + sections
 }
 
 func tomlInts(d []int) string {
@@ -447,7 +445,11 @@ func ModelReport(files []string, m Model, params int, w io.Writer) error {
 		if p.Ranks < 2 || p.Replicas != 1 || (p.Op != "dslash" && p.Op != "cg" && p.Op != "hmc") {
 			continue
 		}
-		pr := here.Predict(p.Op, p.Group, p.Global(), p.Ranks)
+		g, err := group.Parse(p.Group)
+		if err != nil {
+			continue
+		}
+		pr := here.Predict(p.Op, g, p.Global(), p.Ranks)
 		if pr.Unavailable != "" {
 			continue
 		}
@@ -462,18 +464,18 @@ func ModelReport(files []string, m Model, params int, w io.Writer) error {
 	for _, op := range []string{"cg", "hmc"} {
 		for _, l := range []int{16, 32, 64, 128, 256} {
 			for _, r := range []int{64, 256, 1024, 4096} {
-				ps = append(ps, cluster.Predict(op, "su3", []int{l, l}, r))
+				ps = append(ps, cluster.Predict(op, group.SU3, []int{l, l}, r))
 			}
 		}
 		for _, l := range []int{16, 24, 32, 48} {
 			for _, r := range []int{64, 256, 1024, 4096} {
-				ps = append(ps, cluster.Predict(op, "su3", []int{l, l, l, l}, r))
+				ps = append(ps, cluster.Predict(op, group.SU3, []int{l, l, l, l}, r))
 			}
 		}
 	}
 	for _, l := range []int{16, 32, 64} {
 		for _, r := range []int{64, 256, 1024, 4096} {
-			ps = append(ps, cluster.TrainReplicas("u1", []int{l, l}, r, params))
+			ps = append(ps, cluster.TrainReplicas(group.U1, []int{l, l}, r, params))
 		}
 	}
 	WritePredictions(w, ps)

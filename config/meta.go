@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"pfmpi/group"
 	"reflect"
 	"slices"
 	"strconv"
@@ -410,13 +411,13 @@ func (c *Config) validate(md toml.MetaData) error {
 	if k := c.Model.GaugeKernel; k%2 == 0 {
 		bad("model.gauge_kernel", "%d is even; convolution kernels are odd (1, 3, 5, …)", k)
 	}
-	if b := c.Model.SU3Bridge; c.Lattice.Group == "su3" && c.Model.SU3MarginalLayers() && len(c.Lattice.Dims) == 2 && b > c.Lattice.Dims[1]-1 {
+	if b := c.Model.SU3Bridge; c.Lattice.GaugeGroup() == group.SU3 && c.Model.SU3MarginalLayers() && len(c.Lattice.Dims) == 2 && b > c.Lattice.Dims[1]-1 {
 		bad("model.su3_bridge", "%d exceeds the %d plaquettes the marginal column layer maps (lattice.dims[1] − 1); use at most %d", b, c.Lattice.Dims[1]-1, c.Lattice.Dims[1]-1)
 	}
-	if b := c.Model.U1Bridge; c.Lattice.Group != "su3" && c.Model.U1Marginal && len(c.Lattice.Dims) == 2 && b > c.Lattice.Dims[1]-1 {
+	if b := c.Model.U1Bridge; c.Lattice.GaugeGroup() == group.U1 && c.Model.U1Marginal && len(c.Lattice.Dims) == 2 && b > c.Lattice.Dims[1]-1 {
 		bad("model.u1_bridge", "%d exceeds the %d plaquettes the marginal column layer maps (lattice.dims[1] − 1); use at most %d", b, c.Lattice.Dims[1]-1, c.Lattice.Dims[1]-1)
 	}
-	if c.Lattice.Group != "su3" && c.Model.U1Marginal && c.Model.GaugeLayers < 2 {
+	if c.Lattice.GaugeGroup() == group.U1 && c.Model.U1Marginal && c.Model.GaugeLayers < 2 {
 		bad("model.u1_marginal", "needs gauge_layers ≥ 2 (the two marginal layers count in them), got %d", c.Model.GaugeLayers)
 	}
 	if len(c.Model.GaugeDilations) == 0 {

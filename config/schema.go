@@ -15,6 +15,8 @@ package config
 // Sections tagged phase:"…" are optional; a section present in the file
 // switches its phase on.
 
+import "pfmpi/group"
+
 // Config is a parsed and validated run file.
 type Config struct {
 	Run      Run      `toml:"run" doc:"run identity: seed and output directory"`
@@ -43,6 +45,13 @@ type Run struct {
 type Lattice struct {
 	Dims  []int  `toml:"dims" example:"[8, 8]" min:"1" doc:"global extents, direction 0 is time; 2, 3 or 4 entries"`
 	Group string `toml:"group" default:"\"u1\"" enum:"u1|su3" doc:"gauge group"`
+}
+
+// GaugeGroup is the group lattice.group names; 0 (no group) for a name the
+// validation rejects.
+func (l Lattice) GaugeGroup() group.Group {
+	g, _ := group.Parse(l.Group)
+	return g
 }
 
 // Parallel is the process layout.
@@ -177,7 +186,7 @@ func (c *Config) FlowNeedsOneRank() bool {
 		return false
 	}
 	m := c.Model
-	if c.Lattice.Group == "su3" {
+	if c.Lattice.GaugeGroup() == group.SU3 {
 		return m.SU3Coupling != "plaquette"
 	}
 	return m.U1Marginal || c.U1HolonomyLayer() || m.PFPolyakov || c.MarginalGaugeLoss()
@@ -186,7 +195,7 @@ func (c *Config) FlowNeedsOneRank() bool {
 // U1HolonomyLayer reports whether the gauge flow ends with the holonomy
 // layer (model.u1_holonomy, for 2D U(1)).
 func (c *Config) U1HolonomyLayer() bool {
-	return c.Model.U1Holonomy && c.Lattice.Group != "su3" && len(c.Lattice.Dims) == 2
+	return c.Model.U1Holonomy && c.Lattice.GaugeGroup() == group.U1 && len(c.Lattice.Dims) == 2
 }
 
 // MarginalLossRows is the largest Dirac matrix (rows) on which
@@ -200,10 +209,7 @@ func (c *Config) DiracRows() int {
 	for _, l := range c.Lattice.Dims {
 		rows *= l
 	}
-	if c.Lattice.Group == "su3" {
-		rows *= 3
-	}
-	return rows
+	return rows * c.Lattice.GaugeGroup().Nc()
 }
 
 // MarginalGaugeLoss reports whether the gauge flow of a joint model trains

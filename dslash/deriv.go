@@ -23,7 +23,7 @@ func (w *Wilson) MDeriv(f *gauge.Algebra, chi, psi []complex128, coeff float64) 
 	copy(p, psi)
 	w.full.Exchange(c, decomp.All)
 	w.full.Exchange(p, decomp.All)
-	nc, n, ns := w.nc, w.n, w.basis.ns
+	nc, n, ns, grp := w.nc, w.n, w.basis.ns, w.grp
 	nn := nc * nc
 	var projBuf [12]complex128
 	var mBuf, tBuf, dBuf [9]complex128
@@ -37,18 +37,18 @@ func (w *Wilson) MDeriv(f *gauge.Algebra, chi, psi []complex128, coeff float64) 
 			// term 1: −κ U Σ_s ψ_s(x+μ̂) ⊗ ((1−γ)χ(x))_s†
 			w.projectFull(proj, c[x*n:(x+1)*n], mu, -1)
 			outer(t, p[up*n:(up+1)*n], proj, ns, nc)
-			matMul(m, u, t, nc)
+			grp.Mul(m, u, t)
 			for i := range m {
 				m[i] *= complex(-w.kappa, 0)
 			}
 			// term 2: +κ Σ_s ψ_s(x) ⊗ ((1+γ)χ(x+μ̂))_s† U†
 			w.projectFull(proj, c[up*n:(up+1)*n], mu, 1)
 			outer(t, p[x*n:(x+1)*n], proj, ns, nc)
-			matMulAdj(d, t, u, nc)
+			grp.MulAdj(d, t, u)
 			for i := range m {
 				m[i] += complex(w.kappa, 0) * d[i]
 			}
-			dualInto(f.At(x, mu), m, nc, scale)
+			grp.AddDual(f.At(x, mu), m, scale)
 		}
 	}
 }
@@ -66,7 +66,7 @@ func (w *Wilson) TraceDeriv(f *gauge.Algebra, block func(dst []complex128, y, x 
 	if int64(w.v) != w.ly.Lattice().GlobalVolume() {
 		panic("dslash: TraceDeriv needs the lattice on one rank")
 	}
-	nc, n, ns := w.nc, w.n, w.basis.ns
+	nc, n, ns, grp := w.nc, w.n, w.basis.ns, w.grp
 	nn := nc * nc
 	cells := w.zone.Cells()
 	phases := Phases(w.nd)
@@ -109,18 +109,18 @@ func (w *Wilson) TraceDeriv(f *gauge.Algebra, block func(dst []complex128, y, x 
 			// term 1: −κ U Σ_s ψ_s(x+μ̂) ⊗ ((1−γ)χ(x))_s†, G block (x+μ̂, x)
 			block(g, up, x)
 			trace(mu, -1)
-			matMul(m, u, t, nc)
+			grp.Mul(m, u, t)
 			for i := range m {
 				m[i] *= complex(-w.kappa*ph, 0)
 			}
 			// term 2: +κ Σ_s ψ_s(x) ⊗ ((1+γ)χ(x+μ̂))_s† U†, G block (x, x+μ̂)
 			block(g, x, up)
 			trace(mu, 1)
-			matMulAdj(d, t, u, nc)
+			grp.MulAdj(d, t, u)
 			for i := range m {
 				m[i] += complex(w.kappa*ph, 0) * d[i]
 			}
-			dualInto(f.At(x, mu), m, nc, scale)
+			grp.AddDual(f.At(x, mu), m, scale)
 		}
 	}
 }
@@ -143,52 +143,6 @@ func outer(t, a, b []complex128, ns, nc int) {
 			for j := 0; j < nc; j++ {
 				t[i*nc+j] += ai * cmplx.Conj(b[s*nc+j])
 			}
-		}
-	}
-}
-
-func matMul(dst, a, b []complex128, nc int) {
-	for i := 0; i < nc; i++ {
-		for j := 0; j < nc; j++ {
-			var s complex128
-			for k := 0; k < nc; k++ {
-				s += a[i*nc+k] * b[k*nc+j]
-			}
-			dst[i*nc+j] = s
-		}
-	}
-}
-
-func matMulAdj(dst, a, b []complex128, nc int) {
-	for i := 0; i < nc; i++ {
-		for j := 0; j < nc; j++ {
-			var s complex128
-			for k := 0; k < nc; k++ {
-				s += a[i*nc+k] * cmplx.Conj(b[j*nc+k])
-			}
-			dst[i*nc+j] = s
-		}
-	}
-}
-
-// dualInto adds scale·Σ_a T_a Re Tr(T_a m) to f: U(1) −i Im m; SU(3) −TA(m)/2.
-func dualInto(f, m []complex128, nc int, scale complex128) {
-	if nc == 1 {
-		f[0] += scale * complex(0, -imag(m[0]))
-		return
-	}
-	// −TA(m)/2 = −[(m − m†)/2 − Tr(m − m†)/6]/2
-	var tr complex128
-	for i := 0; i < 3; i++ {
-		tr += m[4*i] - cmplx.Conj(m[4*i])
-	}
-	for i := 0; i < 3; i++ {
-		for j := 0; j < 3; j++ {
-			v := (m[3*i+j] - cmplx.Conj(m[3*j+i])) / 2
-			if i == j {
-				v -= tr / 6
-			}
-			f[3*i+j] += scale * (-v / 2)
 		}
 	}
 }

@@ -275,7 +275,7 @@ func TestIdentities(t *testing.T) {
 						for s := 0; s < w.v; s++ {
 							o := omega.At(s)
 							for a := 0; a < ns; a++ {
-								mulVec(y[s*n+a*nc:s*n+(a+1)*nc], o, x[s*n+a*nc:s*n+(a+1)*nc], nc)
+								w.grp.MulVec(y[s*n+a*nc:s*n+(a+1)*nc], o, x[s*n+a*nc:s*n+(a+1)*nc])
 							}
 						}
 						return y

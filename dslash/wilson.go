@@ -3,6 +3,7 @@ package dslash
 import (
 	"fmt"
 	"math/cmplx"
+	"pfmpi/group"
 
 	"pfmpi/decomp"
 	"pfmpi/gauge"
@@ -58,6 +59,7 @@ type Wilson struct {
 	ly       *decomp.Layout
 	zone     *decomp.Zone
 	nc, n    int // colours; values per site Ns·Nc
+	grp      group.Group
 	hn       int // values per half spinor
 	v, ve    int
 	nd       int
@@ -112,7 +114,7 @@ func NewWilson(u *gauge.Field, kappa float64) (*Wilson, error) {
 		return nil, err
 	}
 	w := &Wilson{
-		u: u, kappa: kappa, basis: basis, ly: ly, zone: zone, nc: sp.Nc(),
+		u: u, kappa: kappa, basis: basis, ly: ly, zone: zone, nc: sp.Nc(), grp: sp.Group(),
 		n: basis.ns * sp.Nc(), hn: basis.half * sp.Nc(), v: ly.Volume(), ve: ly.EvenCount(),
 		nd: lat.NumDims(), Overlap: true,
 	}
@@ -277,7 +279,7 @@ func (w *Wilson) startHalo(in []complex128, inLo int, pIn decomp.Parity, dag boo
 			w.basis.project(h, psi, mu, sB, w.nc)
 			u := links[s*nl+mu*w.nc*w.nc : s*nl+(mu+1)*w.nc*w.nc]
 			for i := 0; i < w.basis.half; i++ {
-				adjMulVec(dst[i*w.nc:(i+1)*w.nc], u, h[i*w.nc:(i+1)*w.nc], w.nc)
+				w.grp.AdjMulVec(dst[i*w.nc:(i+1)*w.nc], u, h[i*w.nc:(i+1)*w.nc])
 			}
 		}
 		if ent.phase != 1 {
@@ -338,7 +340,7 @@ func (w *Wilson) hop(out []complex128, outLo int, sites []int32, in []complex128
 			return
 		}
 	}
-	nc, n, hn, half := w.nc, w.n, w.hn, w.basis.half
+	nc, n, hn, half, grp := w.nc, w.n, w.hn, w.basis.half, w.grp
 	v := w.v
 	links := w.u.Data().Data()
 	nl := w.nd * nc * nc
@@ -363,7 +365,7 @@ func (w *Wilson) hop(out []complex128, outLo int, sites []int32, in []complex128
 				src = halfHalo[(f-v)*hn : (f-v+1)*hn]
 			}
 			for i := 0; i < half; i++ {
-				mulVec(h2[i*nc:(i+1)*nc], uy, src[i*nc:(i+1)*nc], nc)
+				grp.MulVec(h2[i*nc:(i+1)*nc], uy, src[i*nc:(i+1)*nc])
 			}
 			w.basis.reconstruct(acc, h2, mu, sF, nc)
 			// backward: (1 + sB γ_μ) U_μ†(y−μ̂) ψ(y−μ̂)
@@ -372,7 +374,7 @@ func (w *Wilson) hop(out []complex128, outLo int, sites []int32, in []complex128
 				w.basis.project(h, in[(b-inLo)*n:(b-inLo+1)*n], mu, sB, nc)
 				ub := links[b*nl+mu*nn : b*nl+(mu+1)*nn]
 				for i := 0; i < half; i++ {
-					adjMulVec(h2[i*nc:(i+1)*nc], ub, h[i*nc:(i+1)*nc], nc)
+					grp.AdjMulVec(h2[i*nc:(i+1)*nc], ub, h[i*nc:(i+1)*nc])
 				}
 				w.basis.reconstruct(acc, h2, mu, sB, nc)
 			} else {
@@ -420,28 +422,4 @@ func (b *spinBasis) reconstruct(acc, h []complex128, mu int, s float64, nc int) 
 			dn[k] += c * hi[k]
 		}
 	}
-}
-
-// mulVec sets dst = U v for an nc×nc row-major U.
-func mulVec(dst, u, v []complex128, nc int) {
-	if nc == 1 {
-		dst[0] = u[0] * v[0]
-		return
-	}
-	v0, v1, v2 := v[0], v[1], v[2]
-	dst[0] = u[0]*v0 + u[1]*v1 + u[2]*v2
-	dst[1] = u[3]*v0 + u[4]*v1 + u[5]*v2
-	dst[2] = u[6]*v0 + u[7]*v1 + u[8]*v2
-}
-
-// adjMulVec sets dst = U† v.
-func adjMulVec(dst, u, v []complex128, nc int) {
-	if nc == 1 {
-		dst[0] = cmplx.Conj(u[0]) * v[0]
-		return
-	}
-	v0, v1, v2 := v[0], v[1], v[2]
-	dst[0] = cmplx.Conj(u[0])*v0 + cmplx.Conj(u[3])*v1 + cmplx.Conj(u[6])*v2
-	dst[1] = cmplx.Conj(u[1])*v0 + cmplx.Conj(u[4])*v1 + cmplx.Conj(u[7])*v2
-	dst[2] = cmplx.Conj(u[2])*v0 + cmplx.Conj(u[5])*v1 + cmplx.Conj(u[8])*v2
 }

@@ -24,8 +24,8 @@ type Target struct {
 
 // NewTarget returns the target S = Σ monomials, all bound to u.
 func NewTarget(u *gauge.Field, monomials ...action.Monomial) (*Target, error) {
-	if nc := u.Space().Nc(); (nc != 1 && nc != 3) || u.Space().Nd() != 2 {
-		return nil, fmt.Errorf("flow: targets are 2D U(1) or SU(3) fields, not %dD with Nc = %d", u.Space().Nd(), nc)
+	if sp := u.Space(); sp.Nd() != 2 {
+		return nil, fmt.Errorf("flow: targets are 2D fields, not %dD %s", sp.Nd(), sp.Group().Title())
 	}
 	return &Target{u: u, monomials: monomials, force: u.Space().NewAlgebra(),
 		angles: make([]float64, u.Space().Layout().Volume()*2)}, nil
@@ -37,7 +37,7 @@ func (t *Target) Field() *gauge.Field { return t.u }
 // Load sets the field to member b of the flow's output: V × B × 2 angles
 // for U(1), a links tensor (V × B × 36) for SU(3).
 func (t *Target) Load(theta *nnlayers.Tensor, b int) {
-	if t.u.Space().Nc() != 1 {
+	if !t.u.Space().Group().Abelian() {
 		for s := 0; s < theta.V; s++ {
 			base := theta.At(s, b, 0)
 			for mu := range t.u.Space().Nd() {
@@ -81,7 +81,7 @@ func (t *Target) Evaluate(theta *nnlayers.Tensor, b int, scale float64) (float64
 
 // addForce adds scale·(the force in t.force) to theta.Grad of member b.
 func (t *Target) addForce(theta *nnlayers.Tensor, b int, scale float64) {
-	if t.u.Space().Nc() != 1 {
+	if !t.u.Space().Group().Abelian() {
 		// SU(3): with F = Σ_a F_a T_a, F_a = ∂S/∂x_a for U → e^{x_a T_a}U,
 		// the complex-matrix gradient G = 2FU satisfies Re Tr(G† T_a U) = F_a.
 		var f, u su3.Matrix

@@ -515,7 +515,7 @@ func (tr *Trainer) drawBatch(out *Samples, from, first, b, nm int, key, pfKey rn
 		u := tg.Field()
 		plaq := u.AveragePlaquette()
 		q := 0.0 // 2D SU(N) has no topological charge
-		if u.Space().Nc() == 1 {
+		if u.Space().Group().Abelian() {
 			if q, err = u.TopologicalCharge(); err != nil {
 				return err
 			}

@@ -6,10 +6,10 @@ import (
 
 	"pfmpi/decomp"
 	"pfmpi/field"
+	"pfmpi/group"
 	"pfmpi/halo"
 	"pfmpi/mpi"
 	"pfmpi/rng"
-	"pfmpi/u1"
 )
 
 // Space is the decomposed lattice that gauge fields live on: the domain
@@ -21,6 +21,7 @@ type Space struct {
 	ly     *decomp.Layout
 	zone   *decomp.Zone
 	nc, nd int
+	grp    group.Group
 	links  *halo.Halo[complex128]                  // Nd·Nc² values per site
 	sites  *halo.Halo[complex128]                  // Nc² values per site (gauge transformations)
 	diag   [decomp.MaxDims][decomp.MaxDims][]int32 // diag[μ][ν][s] = index of s + μ − ν
@@ -29,8 +30,9 @@ type Space struct {
 // NewSpace prepares gauge fields of SU(Nc) (Nc = 3) or U(1) (Nc = 1) on the
 // block ly of the domain communicator comm.
 func NewSpace(comm mpi.Comm, ly *decomp.Layout, nc int) (*Space, error) {
-	if err := checkNc(nc); err != nil {
-		return nil, err
+	grp, err := group.Of(nc)
+	if err != nil {
+		return nil, fmt.Errorf("gauge: %w", err)
 	}
 	nd := ly.Lattice().NumDims()
 	if nd < 2 {
@@ -40,7 +42,7 @@ func NewSpace(comm mpi.Comm, ly *decomp.Layout, nc int) (*Space, error) {
 	if err != nil {
 		return nil, err
 	}
-	sp := &Space{comm: comm, ly: ly, zone: zone, nc: nc, nd: nd}
+	sp := &Space{comm: comm, ly: ly, zone: zone, nc: nc, nd: nd, grp: grp}
 	if sp.links, err = halo.New[complex128](comm, zone, nd*nc*nc, nil); err != nil {
 		return nil, err
 	}
@@ -71,6 +73,9 @@ func (sp *Space) Close() {
 
 // Nc is the number of colours (1: U(1), 3: SU(3)).
 func (sp *Space) Nc() int { return sp.nc }
+
+// Group is the gauge group.
+func (sp *Space) Group() group.Group { return sp.grp }
 
 // Nd is the number of lattice directions.
 func (sp *Space) Nd() int { return sp.nd }
@@ -127,7 +132,7 @@ func (u *Field) Clone() *Field { return &Field{sp: u.sp, f: u.f.Clone()} }
 func (u *Field) SetCold() {
 	for s := 0; s < u.sp.ly.Volume(); s++ {
 		for mu := 0; mu < u.sp.nd; mu++ {
-			setIdentity(u.Link(s, mu), u.sp.nc)
+			u.sp.grp.SetIdentity(u.Link(s, mu))
 		}
 	}
 }
@@ -139,7 +144,7 @@ func (u *Field) SetHot(key rng.Key) {
 	for s := 0; s < u.sp.ly.Volume(); s++ {
 		st := key.Stream(uint64(u.sp.ly.GlobalIndex(s)))
 		for mu := 0; mu < u.sp.nd; mu++ {
-			haar(u.Link(s, mu), &st, u.sp.nc)
+			u.sp.grp.Haar(u.Link(s, mu), &st)
 		}
 	}
 }
@@ -152,11 +157,11 @@ func (u *Field) SetNearIdentity(key rng.Key, eps float64) {
 	for s := 0; s < u.sp.ly.Volume(); s++ {
 		st := key.Stream(uint64(u.sp.ly.GlobalIndex(s)))
 		for mu := 0; mu < u.sp.nd; mu++ {
-			randomAlgebra(x, &st, u.sp.nc)
+			u.sp.grp.RandomAlgebra(x, &st)
 			for i := range x {
 				x[i] *= complex(eps, 0)
 			}
-			expAlg(u.Link(s, mu), x, u.sp.nc)
+			u.sp.grp.Exp(u.Link(s, mu), x)
 		}
 	}
 }
@@ -167,12 +172,7 @@ func (u *Field) SetNearIdentity(key rng.Key, eps float64) {
 func (u *Field) Reunitarize() {
 	for s := 0; s < u.sp.ly.Volume(); s++ {
 		for mu := 0; mu < u.sp.nd; mu++ {
-			l := u.Link(s, mu)
-			if u.sp.nc == 1 {
-				l[0] = u1.Project(l[0])
-			} else {
-				*m3(l) = m3(l).Unitarize()
-			}
+			u.sp.grp.Project(u.Link(s, mu))
 		}
 	}
 }
@@ -195,7 +195,7 @@ func (u *Field) MaxDistanceFromGroup() float64 {
 	d := 0.0
 	for s := 0; s < u.sp.ly.Volume(); s++ {
 		for mu := 0; mu < u.sp.nd; mu++ {
-			d = max(d, distance(u.Link(s, mu), u.sp.nc))
+			d = max(d, u.sp.grp.Distance(u.Link(s, mu)))
 		}
 	}
 	return mpi.MaxFloat64(u.sp.comm, d)
@@ -229,7 +229,7 @@ func (x *Algebra) SetGaussian(key rng.Key) {
 	for s := 0; s < x.sp.ly.Volume(); s++ {
 		st := key.Stream(uint64(x.sp.ly.GlobalIndex(s)))
 		for mu := 0; mu < x.sp.nd; mu++ {
-			randomAlgebra(x.At(s, mu), &st, x.sp.nc)
+			x.sp.grp.RandomAlgebra(x.At(s, mu), &st)
 		}
 	}
 }
@@ -239,7 +239,7 @@ func (x *Algebra) Dot(y *Algebra) float64 {
 	sum := 0.0
 	for s := 0; s < x.sp.ly.Volume(); s++ {
 		for mu := 0; mu < x.sp.nd; mu++ {
-			sum += algDot(x.At(s, mu), y.At(s, mu), x.sp.nc)
+			sum += x.sp.grp.AlgebraDot(x.At(s, mu), y.At(s, mu))
 		}
 	}
 	return mpi.SumFloat64(x.sp.comm, sum)
@@ -281,9 +281,9 @@ func (u *Field) Update(eps float64, x *Algebra) {
 			for i, v := range x.At(s, mu) {
 				scaled[i] = complex(eps, 0) * v
 			}
-			expAlg(e, scaled, u.sp.nc)
+			u.sp.grp.Exp(e, scaled)
 			l := u.Link(s, mu)
-			mul(tmp, e, l, u.sp.nc)
+			u.sp.grp.Mul(tmp, e, l)
 			copy(l, tmp)
 		}
 	}
@@ -299,7 +299,7 @@ type Transform struct {
 func (sp *Space) NewTransform() *Transform {
 	g := &Transform{sp: sp, f: field.New[complex128](sp.zone, sp.nc*sp.nc)}
 	for s := 0; s < sp.ly.Volume(); s++ {
-		setIdentity(g.At(s), sp.nc)
+		sp.grp.SetIdentity(g.At(s))
 	}
 	return g
 }
@@ -310,7 +310,7 @@ func (sp *Space) RandomTransform(key rng.Key) *Transform {
 	g := sp.NewTransform()
 	for s := 0; s < sp.ly.Volume(); s++ {
 		st := key.Stream(uint64(sp.ly.GlobalIndex(s)))
-		haar(g.At(s), &st, sp.nc)
+		sp.grp.Haar(g.At(s), &st)
 	}
 	return g
 }
@@ -330,8 +330,8 @@ func (u *Field) Transform(g *Transform) {
 	for s := 0; s < sp.ly.Volume(); s++ {
 		for mu := 0; mu < sp.nd; mu++ {
 			l := u.Link(s, mu)
-			mul(tmp, g.At(s), l, sp.nc)
-			mulAdj(l, tmp, g.At(int(sp.zone.Up(mu)[s])), sp.nc)
+			sp.grp.Mul(tmp, g.At(s), l)
+			sp.grp.MulAdj(l, tmp, g.At(int(sp.zone.Up(mu)[s])))
 		}
 	}
 }
@@ -355,7 +355,7 @@ func (u *Field) SetAngles(theta []float64) {
 }
 
 func (u *Field) checkU1(n int) {
-	if u.sp.nc != 1 {
+	if !u.sp.grp.Abelian() {
 		panic("gauge: angles are the U(1) representation; the field is SU(3)")
 	}
 	if n != u.sp.ly.Volume()*u.sp.nd {

@@ -12,14 +12,14 @@ import (
 // local site s into dst (Nc² values). The halo must be current (Exchange).
 func (u *Field) Plaquette(dst []complex128, s, mu, nu int) {
 	sp := u.sp
-	nc := sp.nc
+	nc, grp := sp.nc, sp.grp
 	var buf [18]complex128
 	a, b := buf[:nc*nc], buf[9:9+nc*nc]
 	up := sp.zone.Up(mu)[s]
 	vp := sp.zone.Up(nu)[s]
-	mul(a, u.Link(s, mu), u.Link(int(up), nu), nc)
-	mulAdj(b, a, u.Link(int(vp), mu), nc)
-	mulAdj(dst, b, u.Link(s, nu), nc)
+	grp.Mul(a, u.Link(s, mu), u.Link(int(up), nu))
+	grp.MulAdj(b, a, u.Link(int(vp), mu))
+	grp.MulAdj(dst, b, u.Link(s, nu))
 }
 
 // PlaquetteSum returns Σ_x Σ_{μ<ν} Re Tr P_μν(x) over the whole lattice.
@@ -32,7 +32,7 @@ func (u *Field) PlaquetteSum() float64 {
 		for mu := 0; mu < sp.nd; mu++ {
 			for nu := mu + 1; nu < sp.nd; nu++ {
 				u.Plaquette(p[:sp.nc*sp.nc], s, mu, nu)
-				sum += real(trace(p[:], sp.nc))
+				sum += real(sp.grp.Trace(p[:]))
 			}
 		}
 	}
@@ -64,7 +64,7 @@ func (u *Field) Action(beta float64) float64 {
 // plaquettes containing U_μ(x) is Re Tr(U_μ(x) A_μ(x)).
 func (u *Field) staple(dst []complex128, s, mu int) {
 	sp := u.sp
-	nc := sp.nc
+	nc, grp := sp.nc, sp.grp
 	n := nc * nc
 	var buf [27]complex128
 	a, b, c := buf[:n], buf[9:9+n], buf[18:18+n]
@@ -78,11 +78,11 @@ func (u *Field) staple(dst []complex128, s, mu int) {
 		vm := int(sp.zone.Dn(nu)[s])
 		umv := int(sp.diag[mu][nu][s])
 		// upper: U_ν(x+μ) U_μ†(x+ν) U_ν†(x)
-		mulAdj(a, u.Link(up, nu), u.Link(vp, mu), nc)
-		mulAdj(b, a, u.Link(s, nu), nc)
+		grp.MulAdj(a, u.Link(up, nu), u.Link(vp, mu))
+		grp.MulAdj(b, a, u.Link(s, nu))
 		// lower: U_ν†(x+μ−ν) U_μ†(x−ν) U_ν(x−ν) = (U_μ(x−ν) U_ν(x+μ−ν))† U_ν(x−ν)
-		mul(a, u.Link(vm, mu), u.Link(umv, nu), nc)
-		adjMul(c, a, u.Link(vm, nu), nc)
+		grp.Mul(a, u.Link(vm, mu), u.Link(umv, nu))
+		grp.AdjMul(c, a, u.Link(vm, nu))
 		for i := 0; i < n; i++ {
 			dst[i] += b[i] + c[i]
 		}
@@ -99,7 +99,7 @@ func (u *Field) staple(dst []complex128, s, mu int) {
 func (u *Field) Force(beta float64, f *Algebra) {
 	u.Exchange()
 	sp := u.sp
-	nc := sp.nc
+	nc, grp := sp.nc, sp.grp
 	n := nc * nc
 	var buf [18]complex128
 	a, m := buf[:n], buf[9:9+n]
@@ -107,9 +107,9 @@ func (u *Field) Force(beta float64, f *Algebra) {
 	for s := 0; s < sp.ly.Volume(); s++ {
 		for mu := 0; mu < sp.nd; mu++ {
 			u.staple(a, s, mu)
-			mul(m, u.Link(s, mu), a, nc)
+			grp.Mul(m, u.Link(s, mu), a)
 			dst := f.At(s, mu)
-			dual(dst, m, nc)
+			grp.Dual(dst, m)
 			for i := range dst {
 				dst[i] *= scale
 			}
@@ -121,7 +121,7 @@ func (u *Field) Force(beta float64, f *Algebra) {
 // two-dimensional U(1) field: an integer up to rounding.
 func (u *Field) TopologicalCharge() (float64, error) {
 	sp := u.sp
-	if sp.nc != 1 || sp.nd != 2 {
+	if !sp.grp.Abelian() || sp.nd != 2 {
 		return 0, fmt.Errorf("gauge: the topological charge is defined here for 2D U(1), not %dD with Nc = %d", sp.nd, sp.nc)
 	}
 	u.Exchange()
@@ -140,7 +140,7 @@ func (u *Field) PolyakovLoop() complex128 {
 	sp := u.sp
 	ly := sp.ly
 	lat := ly.Lattice()
-	nc := sp.nc
+	nc, grp := sp.nc, sp.grp
 	n := nc * nc
 	local := lat.Local()
 	spatial := ly.Volume() / local[0] // spatial sites of this block
@@ -150,7 +150,7 @@ func (u *Field) PolyakovLoop() complex128 {
 	tmp := make([]complex128, n)
 	y := make([]int, sp.nd)
 	for i := 0; i < spatial; i++ {
-		setIdentity(part[i*n:(i+1)*n], nc)
+		grp.SetIdentity(part[i*n : (i+1)*n])
 		k := i
 		for mu := sp.nd - 1; mu >= 1; mu-- {
 			y[mu] = k % local[mu]
@@ -158,7 +158,7 @@ func (u *Field) PolyakovLoop() complex128 {
 		}
 		for t := 0; t < local[0]; t++ {
 			y[0] = t
-			mul(tmp, part[i*n:(i+1)*n], u.Link(ly.SiteAt(y), 0), nc)
+			grp.Mul(tmp, part[i*n:(i+1)*n], u.Link(ly.SiteAt(y), 0))
 			copy(part[i*n:(i+1)*n], tmp)
 		}
 	}
@@ -181,15 +181,15 @@ func (u *Field) PolyakovLoop() complex128 {
 				continue
 			}
 			for i := 0; i < spatial; i++ {
-				setIdentity(prod, nc)
+				grp.SetIdentity(prod)
 				for c0 := 0; c0 < grid[0]; c0++ {
 					coord[0] = c0
 					q := lat.RankAt(coord)
-					mul(tmp, prod, all[(q*spatial+i)*n:(q*spatial+i+1)*n], nc)
+					grp.Mul(tmp, prod, all[(q*spatial+i)*n:(q*spatial+i+1)*n])
 					copy(prod, tmp)
 				}
 				coord[0] = 0
-				sum += trace(prod, nc)
+				sum += grp.Trace(prod)
 			}
 		}
 		spatialGlobal := float64(lat.GlobalVolume()) / float64(lat.Dims()[0])

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"pfmpi/group"
 	"strings"
 
 	"pfmpi/field"
@@ -57,8 +58,8 @@ func FormatOf(path string) (Format, error) {
 
 // Group names the gauge group of Nc colours.
 func Group(nc int) string {
-	if nc == 1 {
-		return "u1"
+	if g, err := group.Of(nc); err == nil {
+		return g.String()
 	}
 	return fmt.Sprintf("su%d", nc)
 }
@@ -124,11 +125,17 @@ func WriteFormat(path string, c *Config, f Format) error {
 // not make a reader allocate terabytes.
 const maxExtent = 1 << 14
 
+// validNc reports whether nc is the Nc of a group pfmpi implements.
+func validNc(nc int) bool {
+	_, err := group.Of(nc)
+	return err == nil
+}
+
 // plausible reports whether a header's geometry is one pfmpi could have
 // written (2 to 4 extents of 1 … maxExtent, Nc 1 or 3), before anything is
 // allocated for it.
 func plausible(dims []int, nc int) error {
-	if len(dims) < 2 || len(dims) > 4 || (nc != 1 && nc != 3) {
+	if len(dims) < 2 || len(dims) > 4 || !validNc(nc) {
 		return fmt.Errorf("geometry dims %v, nc %d is not one pfmpi writes", dims, nc)
 	}
 	for _, l := range dims {

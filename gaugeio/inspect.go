@@ -88,7 +88,7 @@ func Inspect(path string, beta float64) (Summary, error) {
 			s := u.Action(b)
 			rep.Beta, rep.Action = &b, &s
 		}
-		if sp.Nc() == 1 && sp.Nd() == 2 {
+		if sp.Group().Abelian() && sp.Nd() == 2 {
 			q, err := u.TopologicalCharge()
 			if err != nil {
 				return err

@@ -60,7 +60,7 @@ func readNPY(r io.Reader, size int64) (*Config, error) {
 	}
 	nd, nc := shape[0], shape[len(shape)-1]
 	c := &Config{Dims: append([]int(nil), shape[1:1+nd]...), Nc: nc, Meta: Meta{Plaquette: math.NaN(), Format: NumPy, Checksum: "none in .npy"}}
-	if nc != 1 && nc != 3 {
+	if !validNc(nc) {
 		return nil, fmt.Errorf("shape %v: Nc = %d; pfmpi handles U(1) and SU(3)", shape, nc)
 	}
 	if err := plausible(c.Dims, nc); err != nil {

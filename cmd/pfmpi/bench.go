@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"pfmpi/group"
 	"runtime/pprof"
 	"slices"
 	"strings"
@@ -29,7 +30,7 @@ func benchCommand(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) int
 	strong := fs.String("strong", "", "strong scaling: measure -ops on a `LATTICE` (e.g. 64x64) split over these ranks")
 	gridFlag := fs.String("grid", "", "with -weak/-strong: the process `GRID` (e.g. 2x1; default: ranks spread over the directions)")
 	ops := fs.String("ops", strings.Join(bench.ScalingOps(), ","), "with -weak/-strong: the `operations`")
-	group := fs.String("group", "u1", "with -weak/-strong: the gauge `group` (u1, su3)")
+	groupName := fs.String("group", group.U1.String(), "with -weak/-strong: the gauge `group` (u1, su3)")
 	csvPath := fs.String("csv", "", "with -weak/-strong: append the points to `FILE` (CSV)")
 	report := fs.Bool("report", false, "read the CSV files given as arguments and print the weak-scaling efficiencies")
 	png := fs.String("png", "", "with -report: also plot them to `FILE`")
@@ -112,8 +113,9 @@ func benchCommand(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) int
 				return exitUsage
 			}
 		}
-		if *group != "u1" && *group != "su3" {
-			fmt.Fprintf(stderr, "pfmpi bench -group %q: use u1 or su3\n", *group)
+		grp, err := group.Parse(*groupName)
+		if err != nil {
+			fmt.Fprintln(stderr, "pfmpi bench -group:", err)
 			return exitUsage
 		}
 		opList := strings.Split(*ops, ",")
@@ -124,7 +126,7 @@ func benchCommand(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) int
 			}
 		}
 		return launchBody(*ranks, stderr, func(c mpi.Comm) error {
-			sw := bench.Sweep{Ops: opList, Size: size, Strong: *strong != "", Grid: grid, Group: *group, Repeats: *repeats,
+			sw := bench.Sweep{Ops: opList, Size: size, Strong: *strong != "", Grid: grid, Group: grp, Repeats: *repeats,
 				Run: runFile}
 			pts, err := sw.Points(c)
 			if err != nil || c.Rank() != 0 {
@@ -180,7 +182,7 @@ func trainStepBench(world mpi.Comm, cfg *config.Config, ly *layout, report func(
 	t.Steps, t.ESSEvery, t.CheckpointEvery = cfg.Bench.Repeats+1, 0, 0
 	c.Train, c.Sample, c.HMC, c.Bench = &t, nil, nil, nil
 	note := ""
-	if split := ly.lat.DomainSize() > 1; split && c.Lattice.Group == "su3" && c.Model.SU3Coupling != "plaquette" {
+	if split := ly.lat.DomainSize() > 1; split && c.Lattice.GaugeGroup() == group.SU3 && c.Model.SU3Coupling != "plaquette" {
 		c.Model.SU3Coupling = "plaquette"
 		note = "; SU(3) plaquette layers (string layers need each lattice on one rank)"
 	}
@@ -227,11 +229,7 @@ func benchPhase(world, domain mpi.Comm, cfg *config.Config, ly *layout, stdout i
 	if kappa == 0 {
 		kappa = 0.12
 	}
-	nc := 1
-	if cfg.Lattice.Group == "su3" {
-		nc = 3
-	}
-	s := bench.Setup{Dims: cfg.Lattice.Dims, Grid: ly.lat.Grid(), Nc: nc, Kappa: kappa}
+	s := bench.Setup{Dims: cfg.Lattice.Dims, Grid: ly.lat.Grid(), Nc: cfg.Lattice.GaugeGroup().Nc(), Kappa: kappa}
 	ops := slices.DeleteFunc(slices.Clone(cfg.Bench.Ops), func(op string) bool { return op == "train_step" })
 	opt := bench.Options{Ops: ops, Repeats: cfg.Bench.Repeats, Iterations: 10, TriadN: 1 << 23}
 	var all []bench.Result

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"pfmpi/group"
 	"strings"
 
 	"pfmpi/action"
@@ -159,7 +160,7 @@ func newModel(env Env) (*model, error) {
 	if cfg.Action.Kappa == 0 {
 		v := int(env.Layout.Lattice().GlobalVolume())
 		logPartition := measure.U1LogPartition
-		if cfg.Lattice.Group == "su3" {
+		if cfg.Lattice.GaugeGroup() == group.SU3 {
 			logPartition = measure.SU3LogPartition
 		}
 		if lz, err := logPartition(cfg.Action.Beta, v); err == nil {
@@ -378,7 +379,7 @@ func (m *model) holdAllButMarginal(n int) error {
 // newGaugeFlow builds the gauge flow of the run file on geo.
 func (m *model) newGaugeFlow(geo *nnlayers.Geometry) (flow.GaugeFlow, error) {
 	cfg, mc := m.cfg, m.cfg.Model
-	if cfg.Lattice.Group == "su3" {
+	if cfg.Lattice.GaugeGroup() == group.SU3 {
 		if mc.SU3Coupling != "plaquette" && m.env.Domain.Size() > 1 {
 			return nil, cfg.Errorf("model.su3_coupling", "string layers need each lattice on one rank, but parallel.grid splits it over %d ranks; use parallel.grid = [1, 1] (further ranks become replicas) or su3_coupling = \"plaquette\"", m.env.Domain.Size())
 		}
@@ -468,11 +469,7 @@ func (p *targetParts) close() {
 // without for sampling) and, on small lattices held by one rank, the exact
 // determinant for the marginal ESS.
 func buildTarget(comm mpi.Comm, ly *decomp.Layout, cfg *config.Config) (*targetParts, error) {
-	nc := 1
-	if cfg.Lattice.Group == "su3" {
-		nc = 3
-	}
-	sp, err := gauge.NewSpace(comm, ly, nc)
+	sp, err := gauge.NewSpace(comm, ly, cfg.Lattice.GaugeGroup().Nc())
 	if err != nil {
 		return nil, err
 	}
@@ -551,10 +548,7 @@ func (m *model) newJoint(monomials int) error {
 // newPFModel builds the conditional flows of the joint model on geo.
 func (m *model) newPFModel(geo *nnlayers.Geometry, monomials int) (*pfflow.Model, error) {
 	cfg, mc := m.cfg, m.cfg.Model
-	nc := 1
-	if cfg.Lattice.Group == "su3" {
-		nc = 3
-	}
+	nc := cfg.Lattice.GaugeGroup().Nc()
 	if mc.PFPolyakov && geo.Comm().Size() > 1 {
 		return nil, cfg.Errorf("model.pf_polyakov", "Polyakov-line context features need each lattice on one rank, but parallel.grid splits it over %d ranks; use parallel.grid = [1, 1] (further ranks become replicas) or pf_polyakov = false", geo.Comm().Size())
 	}

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"pfmpi/group"
 	"slices"
 	"time"
 
@@ -244,7 +245,7 @@ func (m *model) sampleValues(smp *flow.Samples, chain []int, accepted int, elaps
 			v["plaquette"] = a.Mean
 			tau["plaquette"] = a.TauInt
 		}
-		if m.cfg.Lattice.Group == "u1" { // 2D SU(N) has no topology
+		if m.cfg.Lattice.GaugeGroup().Abelian() { // 2D SU(N) has no topology
 			if a, err := measure.Gamma(q2); err == nil {
 				v["topological_susceptibility"] = measure.Estimate{Value: a.Mean.Value / vol, Error: a.Mean.Error / vol}
 				tau["topological_charge_squared"] = a.TauInt
@@ -257,7 +258,7 @@ func (m *model) sampleValues(smp *flow.Samples, chain []int, accepted int, elaps
 	}
 	if m.cfg.Action.Kappa == 0 {
 		exact, err := measure.U1Plaquette(m.cfg.Action.Beta, int(vol))
-		if m.cfg.Lattice.Group == "su3" {
+		if m.cfg.Lattice.GaugeGroup() == group.SU3 {
 			exact, err = measure.SU3Plaquette(m.cfg.Action.Beta, int(vol))
 		}
 		if err == nil {

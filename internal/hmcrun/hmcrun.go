@@ -87,11 +87,8 @@ func Run(env Env) error {
 	p := &phase{env: env, cfg: cfg, h: cfg.HMC, replica: env.World.Rank() / env.Domain.Size(),
 		replicas: env.World.Size() / env.Domain.Size(), total: cfg.HMC.Thermalize + cfg.HMC.Trajectories}
 	p.nd = len(cfg.Lattice.Dims)
-	p.nc = 1
-	if cfg.Lattice.Group == "su3" {
-		p.nc = 3
-	}
-	p.topology = p.nd == 2 && p.nc == 1
+	p.nc = cfg.Lattice.GaugeGroup().Nc()
+	p.topology = p.nd == 2 && cfg.Lattice.GaugeGroup().Abelian()
 	sp, err := gauge.NewSpace(env.Domain, env.Layout, p.nc)
 	if err != nil {
 		return err

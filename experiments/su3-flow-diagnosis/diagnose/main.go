@@ -32,6 +32,7 @@ import (
 	"math/cmplx"
 	"os"
 	"path/filepath"
+	"pfmpi/group"
 
 	"pfmpi/config"
 	"pfmpi/coupling"
@@ -115,7 +116,7 @@ func diagnose(dir string, n, batch, bins int) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	if cfg.Lattice.Group != "su3" || cfg.Action.Kappa != 0 {
+	if cfg.Lattice.GaugeGroup() != group.SU3 || cfg.Action.Kappa != 0 {
 		return Result{}, errors.New("not a pure-gauge SU(3) run")
 	}
 	dims := cfg.Lattice.Dims

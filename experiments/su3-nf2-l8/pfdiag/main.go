@@ -77,10 +77,7 @@ func diagnose(dir string, n int) error {
 	if cfg.Action.Kappa == 0 || cfg.Model.Fermions != "pseudofermion" {
 		return fmt.Errorf("not a joint model with fermions")
 	}
-	nc := 1
-	if cfg.Lattice.Group == "su3" {
-		nc = 3
-	}
+	nc := cfg.Lattice.GaugeGroup().Nc()
 	lat, err := decomp.NewLattice(cfg.Lattice.Dims, []int{1, 1}, false)
 	if err != nil {
 		return err

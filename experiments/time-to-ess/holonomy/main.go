@@ -40,6 +40,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"pfmpi/group"
 	"sort"
 
 	"pfmpi/action"
@@ -70,7 +71,7 @@ func run(dir string, n, maxCfg int) error {
 	if err != nil {
 		return err
 	}
-	if cfg.Lattice.Group != "u1" || cfg.Action.Kappa == 0 || len(cfg.Lattice.Dims) != 2 {
+	if cfg.Lattice.GaugeGroup() != group.U1 || cfg.Action.Kappa == 0 || len(cfg.Lattice.Dims) != 2 {
 		return fmt.Errorf("%s: not a 2D U(1) run with fermions", dir)
 	}
 	files, err := filepath.Glob(filepath.Join(dir, "configs", "*.pfg"))
