@@ -2,12 +2,12 @@ package bench
 
 import (
 	"fmt"
-	"pfmpi/group"
 	"time"
 
 	"pfmpi/decomp"
 	"pfmpi/dslash"
 	"pfmpi/gauge"
+	"pfmpi/group"
 	"pfmpi/halo"
 	"pfmpi/mpi"
 	"pfmpi/rng"

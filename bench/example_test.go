@@ -2,9 +2,9 @@ package bench_test
 
 import (
 	"fmt"
-	"pfmpi/group"
 
 	"pfmpi/bench"
+	"pfmpi/group"
 )
 
 // A CG iteration on a 32⁴ SU(3) lattice over 256 ranks, with compute per

@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"pfmpi/group"
 
 	"pfmpi/decomp"
+	"pfmpi/group"
 )
 
 // Model is pfmpi's performance model: the time of an operation on P ranks

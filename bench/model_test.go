@@ -6,8 +6,9 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"pfmpi/group"
 	"testing"
+
+	"pfmpi/group"
 )
 
 // The model's own numbers, fed back as measurements, calibrate it to

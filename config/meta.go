@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"pfmpi/group"
 	"reflect"
 	"slices"
 	"strconv"
@@ -12,6 +11,8 @@ import (
 	"sync"
 
 	"github.com/BurntSushi/toml"
+
+	"pfmpi/group"
 )
 
 // sectionInfo and keyInfo are the schema read from the struct tags.

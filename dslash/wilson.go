@@ -3,10 +3,10 @@ package dslash
 import (
 	"fmt"
 	"math/cmplx"
-	"pfmpi/group"
 
 	"pfmpi/decomp"
 	"pfmpi/gauge"
+	"pfmpi/group"
 	"pfmpi/halo"
 )
 

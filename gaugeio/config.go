@@ -8,11 +8,11 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"pfmpi/group"
 	"strings"
 
 	"pfmpi/field"
 	"pfmpi/gauge"
+	"pfmpi/group"
 	"pfmpi/internal/atomicfile"
 	"pfmpi/mpi"
 )

@@ -18,6 +18,7 @@ import (
 	"pfmpi/decomp"
 	"pfmpi/examples"
 	"pfmpi/halo"
+	"pfmpi/internal/driver"
 	"pfmpi/internal/flowrun"
 	"pfmpi/internal/hmcrun"
 	"pfmpi/internal/rundir"
@@ -361,14 +362,14 @@ func execute(world mpi.Comm, cmd, file string, limits rundir.Limits, stdout io.W
 	} else {
 		p("  output       %s\n", cfg.Run.Output)
 	}
+	dly, err := ly.lat.Layout(domain.Rank())
+	if err != nil {
+		return err
+	}
+	env := driver.Env{World: world, Domain: domain, Replica: replica, Layout: dly, Config: cfg, Dir: dir, Out: stdout}
 	for _, phase := range cfg.Phases() {
 		switch phase {
 		case "train", "sample":
-			dly, err := ly.lat.Layout(domain.Rank())
-			if err != nil {
-				return err
-			}
-			env := flowrun.Env{World: world, Domain: domain, Replica: replica, Layout: dly, Config: cfg, Dir: dir, Out: stdout}
 			run := flowrun.Train
 			if phase == "sample" {
 				run = flowrun.Sample
@@ -377,12 +378,7 @@ func execute(world mpi.Comm, cmd, file string, limits rundir.Limits, stdout io.W
 				return err
 			}
 		case "hmc":
-			dly, err := ly.lat.Layout(domain.Rank())
-			if err != nil {
-				return err
-			}
-			if err := hmcrun.Run(hmcrun.Env{World: world, Domain: domain, Replica: replica, Layout: dly,
-				Config: cfg, Dir: dir, Out: stdout}); err != nil {
+			if err := hmcrun.Run(env); err != nil {
 				return err
 			}
 		case "bench":

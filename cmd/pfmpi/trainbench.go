@@ -9,6 +9,7 @@ import (
 
 	"pfmpi/decomp"
 	"pfmpi/gemm"
+	"pfmpi/internal/driver"
 	"pfmpi/internal/flowrun"
 	"pfmpi/mpi"
 )
@@ -68,7 +69,7 @@ func trainBench(o trainBenchOptions) int {
 		// The peak first, on a quiet core.
 		peakDur := time.Duration(o.peakSeconds * float64(time.Second))
 		p64, p32 := gemm.PeakFlops[float64](arch, peakDur), gemm.PeakFlops[float32](arch, peakDur)
-		b, err := flowrun.BenchTrain(flowrun.Env{World: c, Domain: c, Replica: c, Layout: ly, Config: cfg},
+		b, err := flowrun.BenchTrain(driver.Env{World: c, Domain: c, Replica: c, Layout: ly, Config: cfg},
 			flowrun.BenchOptions{Steps: o.steps, Warmup: o.warmup, Kernels: arch})
 		if err != nil {
 			return err

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"pfmpi/gemm"
+	"pfmpi/internal/driver"
 	"pfmpi/nnlayers"
 )
 
@@ -57,7 +58,7 @@ func (b *TrainBench) Median() float64 {
 // settings on env (the model as `pfmpi run` builds it; no output is
 // written): Warmup steps, then Steps timed ones with a profile of the
 // tape's operations.
-func BenchTrain(env Env, opt BenchOptions) (*TrainBench, error) {
+func BenchTrain(env driver.Env, opt BenchOptions) (*TrainBench, error) {
 	if env.Config.Train == nil {
 		return nil, fmt.Errorf("%s has no [train] section: the training benchmark times its steps", env.Config.File())
 	}

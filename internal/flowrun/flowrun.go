@@ -6,7 +6,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"pfmpi/group"
 	"strings"
 
 	"pfmpi/action"
@@ -15,22 +14,15 @@ import (
 	"pfmpi/dslash"
 	"pfmpi/flow"
 	"pfmpi/gauge"
+	"pfmpi/group"
 	"pfmpi/internal/atomicfile"
+	"pfmpi/internal/driver"
 	"pfmpi/internal/rundir"
 	"pfmpi/measure"
 	"pfmpi/mpi"
 	"pfmpi/nnlayers"
 	"pfmpi/pfflow"
 )
-
-// Env is what a phase runs in.
-type Env struct {
-	World, Domain, Replica mpi.Comm
-	Layout                 *decomp.Layout
-	Config                 *config.Config
-	Dir                    *rundir.Dir
-	Out                    io.Writer
-}
 
 // Supported reports whether the flow phases exist for cfg yet, and why not.
 func Supported(cfg *config.Config) error {
@@ -71,7 +63,7 @@ func joint(cfg *config.Config) bool {
 
 // model is a flow with its target and trainer on this rank.
 type model struct {
-	env     Env
+	env     driver.Env
 	cfg     *config.Config
 	geo     *nnlayers.Geometry
 	sp      *gauge.Space
@@ -127,15 +119,11 @@ func (m *model) close() {
 	m.sp.Close()
 }
 
-func (m *model) printf(format string, args ...any) {
-	if m.env.World.Rank() == 0 && m.env.Out != nil {
-		fmt.Fprintf(m.env.Out, format, args...)
-	}
-}
+func (m *model) printf(format string, args ...any) { m.env.Printf(format, args...) }
 
 // newModel builds the flow, the target and (with a [train] section) the
 // optimizer.
-func newModel(env Env) (*model, error) {
+func newModel(env driver.Env) (*model, error) {
 	cfg := env.Config
 	if err := Supported(cfg); err != nil {
 		return nil, err
@@ -215,8 +203,8 @@ func newModel(env Env) (*model, error) {
 			}
 		}
 	}
-	replicas := env.World.Size() / env.Domain.Size()
-	fenv := flow.Env{World: env.World, Domain: env.Domain, Replica: env.World.Rank() / env.Domain.Size(), Replicas: replicas}
+	replicas := env.ReplicaCount()
+	fenv := env.Flow()
 	if batch%replicas != 0 {
 		batch = replicas // sampling only: the trainer's batch is unused
 	}
@@ -469,19 +457,16 @@ func (p *targetParts) close() {
 // without for sampling) and, on small lattices held by one rank, the exact
 // determinant for the marginal ESS.
 func buildTarget(comm mpi.Comm, ly *decomp.Layout, cfg *config.Config) (*targetParts, error) {
-	sp, err := gauge.NewSpace(comm, ly, cfg.Lattice.GaugeGroup().Nc())
+	th, err := driver.BuildTheory(comm, ly, cfg)
 	if err != nil {
 		return nil, err
 	}
-	p := &targetParts{sp: sp}
-	u := sp.NewField()
-	ms := []action.Monomial{action.NewGauge(u, cfg.Action.Beta)}
+	p := &targetParts{sp: th.Space, op: th.Op}
+	u := th.U
+	ms := []action.Monomial{th.Gauge}
 	var det *action.ExactDeterminant
 	gaugeAction := ms[0]
-	if cfg.Action.Kappa > 0 {
-		if p.op, err = dslash.NewWilson(u, cfg.Action.Kappa); err != nil {
-			return nil, err
-		}
+	if p.op != nil {
 		dense := ly.Lattice().GlobalVolume()*int64(p.op.PerSite()) <= exactDeterminantLimit
 		if comm.Size() == 1 && (dense || !joint(cfg)) {
 			if det, err = action.NewExactDeterminant(comm, p.op); err != nil {
@@ -501,15 +486,11 @@ func buildTarget(comm mpi.Comm, ly *decomp.Layout, cfg *config.Config) (*targetP
 	if !joint(cfg) {
 		return p, nil
 	}
-	ac := cfg.Action
-	fer := action.Fermions{EvenOdd: ac.Precondition == "eo", Shifts: ac.Hasenbusch,
-		Solves: action.Solves{MD: cfg.Solver.TolMD, Action: cfg.Solver.Tol, MaxIter: cfg.Solver.MaxIter}}
-	if p.sample, err = action.NewPseudofermions(comm, p.op, fer); err != nil {
-		return nil, cfg.Errorf("action.hasenbusch", "%v", err)
+	if p.sample, err = th.Pseudofermions(0); err != nil {
+		return nil, err
 	}
-	fer.Regulator = ac.TrainRegulator
-	if p.train, err = action.NewPseudofermions(comm, p.op, fer); err != nil {
-		return nil, cfg.Errorf("action.train_regulator", "%v", err)
+	if p.train, err = th.Pseudofermions(cfg.Action.TrainRegulator); err != nil {
+		return nil, err
 	}
 	if err := p.target.SetPseudofermions(p.train, p.sample); err != nil {
 		return nil, err

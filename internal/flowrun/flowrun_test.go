@@ -21,6 +21,7 @@ import (
 	"pfmpi/decomp"
 	"pfmpi/flow"
 	"pfmpi/internal/atomicfile"
+	"pfmpi/internal/driver"
 	"pfmpi/internal/mpitest"
 	"pfmpi/internal/rundir"
 	"pfmpi/measure"
@@ -95,7 +96,7 @@ func run(world mpi.Comm, text string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	env := Env{World: world, Domain: domain, Replica: replica, Layout: ly, Config: cfg, Dir: dir, Out: &out}
+	env := driver.Env{World: world, Domain: domain, Replica: replica, Layout: ly, Config: cfg, Dir: dir, Out: &out}
 	for _, phase := range cfg.Phases() {
 		switch phase {
 		case "train":
@@ -778,7 +779,7 @@ func TestSU3MarginalDefault(t *testing.T) {
 			if err != nil {
 				return nil, err
 			}
-			return newModel(Env{World: c, Domain: c, Replica: c, Layout: ly, Config: cfg, Out: io.Discard})
+			return newModel(driver.Env{World: c, Domain: c, Replica: c, Layout: ly, Config: cfg, Out: io.Discard})
 		}
 		for _, tc := range []struct {
 			extra    string

@@ -6,21 +6,21 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"pfmpi/group"
 	"slices"
 	"time"
 
 	"pfmpi/action"
 	"pfmpi/decomp"
 	"pfmpi/dslash"
-	"pfmpi/solver"
-
 	"pfmpi/flow"
 	"pfmpi/gaugeio"
+	"pfmpi/group"
+	"pfmpi/internal/driver"
 	"pfmpi/internal/rundir"
 	"pfmpi/measure"
 	"pfmpi/mpi"
 	"pfmpi/rng"
+	"pfmpi/solver"
 )
 
 // SampleRecord is one line of metrics.jsonl in the sample phase: one batch
@@ -36,7 +36,7 @@ type SampleRecord struct {
 // Sample runs the [sample] phase: it draws sample.n proposals from the
 // trained flow, measures the ESS, runs the independence Metropolis chain and
 // reweights, and writes the estimates to summary.json.
-func Sample(env Env) error {
+func Sample(env driver.Env) error {
 	m, err := newModel(env)
 	if err != nil {
 		return err
@@ -81,12 +81,9 @@ func Sample(env Env) error {
 	resumedAt := done
 	every := max(1, s.N/batch/20)
 	calls := 0
-	var longest time.Duration
-	for done < s.N {
-		if r := env.Dir.StopReason(longest); r != rundir.NoStop {
-			return env.Dir.Stop(r, "sample", done, s.N)
-		}
-		t0 := time.Now()
+	// The steps of the loop are chunks, each saved as it ends.
+	first := done / chunk
+	sampleChunk := func(int) error {
 		end := min(done+chunk, s.N)
 		m.trainer.Progress = func(d, total int) {
 			calls++
@@ -108,10 +105,14 @@ func Sample(env Env) error {
 			return err
 		}
 		done = end
-		if err := m.saveSamples(part); err != nil {
-			return err
+		return m.saveSamples(part)
+	}
+	saved := func(int) error { return nil }
+	if err := env.Dir.Steps("sample", first, first+(s.N-done+chunk-1)/chunk, 1, sampleChunk, saved); err != nil {
+		if stop, ok := rundir.IsStopped(err); ok {
+			stop.Done, stop.Total = done, s.N // in proposals, not chunks
 		}
-		longest = max(longest, time.Since(t0))
+		return err
 	}
 	elapsed := time.Since(began).Seconds()
 	var chain []int

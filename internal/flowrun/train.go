@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"pfmpi/flow"
-	"pfmpi/internal/rundir"
+	"pfmpi/internal/driver"
 	"pfmpi/measure"
 	"pfmpi/mpi"
 )
@@ -41,7 +41,7 @@ type TrainRecord struct {
 }
 
 // Train runs the [train] phase.
-func Train(env Env) error {
+func Train(env driver.Env) error {
 	m, err := newModel(env)
 	if err != nil {
 		return err
@@ -82,22 +82,9 @@ func Train(env Env) error {
 	essBatch := m.sampleBatch(t.ESSBatch)
 	began := time.Now()
 	var last TrainRecord
-	longest, err := env.Dir.LongestStep("train") // a step with its ESS and checkpoint
-	if err != nil {
-		return err
-	}
-	saved := start
 	var klWindow []float64 // the last klWarnSteps exact KL estimates
 	warned := false
-	for n := start; n < t.Steps; n++ {
-		if r := env.Dir.StopReason(longest); r != rundir.NoStop {
-			if n > saved {
-				if err := m.save(n); err != nil {
-					return err
-				}
-			}
-			return env.Dir.Stop(r, "train", n, t.Steps)
-		}
+	step := func(n int) error {
 		t0 := time.Now()
 		res, err := m.trainer.Step(n)
 		if err != nil {
@@ -142,13 +129,10 @@ func Train(env Env) error {
 		}
 		m.progress(n, start, t.Steps, rec, began)
 		last = rec
-		if (n+1)%max(t.CheckpointEvery, 1) == 0 || n+1 == t.Steps {
-			if err := m.save(n + 1); err != nil {
-				return err
-			}
-			saved = n + 1
-		}
-		longest = max(longest, time.Since(t0))
+		return nil
+	}
+	if err := env.Dir.Steps("train", start, t.Steps, max(t.CheckpointEvery, 1), step, m.save); err != nil {
+		return err
 	}
 	return m.trainSummary(last)
 }

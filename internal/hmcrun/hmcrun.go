@@ -4,12 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"os"
 	"path/filepath"
 	"slices"
-	"time"
 
 	"pfmpi/action"
 	"pfmpi/config"
@@ -19,20 +17,12 @@ import (
 	"pfmpi/gaugeio"
 	"pfmpi/hmc"
 	"pfmpi/internal/atomicfile"
+	"pfmpi/internal/driver"
 	"pfmpi/internal/rundir"
 	"pfmpi/measure"
 	"pfmpi/mpi"
 	"pfmpi/rng"
 )
-
-// Env is what the phase runs in.
-type Env struct {
-	World, Domain, Replica mpi.Comm
-	Layout                 *decomp.Layout // this rank's block of its replica's lattice
-	Config                 *config.Config
-	Dir                    *rundir.Dir
-	Out                    io.Writer // progress and summary (world rank 0)
-}
 
 // Record is one line of metrics.jsonl: one trajectory of one replica.
 type Record struct {
@@ -57,7 +47,8 @@ type Record struct {
 
 // phase is the state of one run of the phase on one rank.
 type phase struct {
-	env      Env
+	env      driver.Env
+	th       *driver.Theory
 	cfg      *config.Config
 	h        *config.HMC
 	replica  int
@@ -82,24 +73,21 @@ type kernel struct {
 }
 
 // Run executes the phase.
-func Run(env Env) error {
+func Run(env driver.Env) error {
 	cfg := env.Config
-	p := &phase{env: env, cfg: cfg, h: cfg.HMC, replica: env.World.Rank() / env.Domain.Size(),
-		replicas: env.World.Size() / env.Domain.Size(), total: cfg.HMC.Thermalize + cfg.HMC.Trajectories}
+	p := &phase{env: env, cfg: cfg, h: cfg.HMC, replica: env.ReplicaIndex(),
+		replicas: env.ReplicaCount(), total: cfg.HMC.Thermalize + cfg.HMC.Trajectories}
 	p.nd = len(cfg.Lattice.Dims)
 	p.nc = cfg.Lattice.GaugeGroup().Nc()
 	p.topology = p.nd == 2 && cfg.Lattice.GaugeGroup().Abelian()
-	sp, err := gauge.NewSpace(env.Domain, env.Layout, p.nc)
+	th, err := driver.BuildTheory(env.Domain, env.Layout, cfg)
 	if err != nil {
 		return err
 	}
-	defer sp.Close()
-	p.u = sp.NewField()
+	defer th.Close()
+	p.th, p.u, p.op = th, th.U, th.Op
 	if err := p.build(); err != nil {
 		return err
-	}
-	if p.op != nil {
-		defer p.op.Close()
 	}
 	next, err := p.restore()
 	if err != nil {
@@ -107,59 +95,23 @@ func Run(env Env) error {
 	}
 	p.chain.SetNext(next)
 	p.describe(next)
-	longest, err := env.Dir.LongestStep("hmc") // a trajectory with its measurements and checkpoint
-	if err != nil {
+	if err := env.Dir.Steps("hmc", next, p.total, p.h.CheckpointEvery, p.trajectory, p.checkpoint); err != nil {
 		return err
-	}
-	saved := next
-	for n := next; n < p.total; n++ {
-		if r := env.Dir.StopReason(longest); r != rundir.NoStop {
-			if n > saved {
-				if err := p.checkpoint(n); err != nil {
-					return err
-				}
-			}
-			return env.Dir.Stop(r, "hmc", n, p.total)
-		}
-		t0 := time.Now()
-		if err := p.trajectory(n); err != nil {
-			return err
-		}
-		if (n+1)%p.h.CheckpointEvery == 0 || n+1 == p.total {
-			if err := p.checkpoint(n + 1); err != nil {
-				return err
-			}
-			saved = n + 1
-		}
-		longest = max(longest, time.Since(t0))
 	}
 	return p.summarize()
 }
 
-func (p *phase) printf(format string, args ...any) {
-	if p.env.World.Rank() == 0 && p.env.Out != nil {
-		fmt.Fprintf(p.env.Out, format, args...)
-	}
-}
+func (p *phase) printf(format string, args ...any) { p.env.Printf(format, args...) }
 
 // build makes the monomials, the integrator, the chain and the measurements.
 func (p *phase) build() error {
 	cfg, h := p.cfg, p.h
-	monomials := []action.Monomial{action.NewGauge(p.u, cfg.Action.Beta)}
+	monomials := []action.Monomial{p.th.Gauge}
 	steps := append([]int{h.Steps}, h.InnerSteps...)
 	level := []int{len(steps) - 1}
-	if k := cfg.Action.Kappa; k > 0 {
-		op, err := dslash.NewWilson(p.u, k)
-		if err != nil {
-			return err
-		}
-		p.op = op
-		p.pfs, err = action.NewPseudofermions(p.env.Domain, op, action.Fermions{
-			EvenOdd: cfg.Action.Precondition == "eo",
-			Shifts:  cfg.Action.Hasenbusch,
-			Solves:  action.Solves{MD: cfg.Solver.TolMD, Action: cfg.Solver.Tol, MaxIter: cfg.Solver.MaxIter},
-		})
-		if err != nil {
+	if op := p.op; op != nil {
+		var err error
+		if p.pfs, err = p.th.Pseudofermions(0); err != nil {
 			return err
 		}
 		for i, pf := range p.pfs {

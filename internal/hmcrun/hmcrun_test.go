@@ -15,6 +15,7 @@ import (
 
 	"pfmpi/config"
 	"pfmpi/decomp"
+	"pfmpi/internal/driver"
 	"pfmpi/internal/mpitest"
 	"pfmpi/internal/rundir"
 	"pfmpi/mpi"
@@ -74,7 +75,7 @@ func runPhase(world mpi.Comm, text string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	err = Run(Env{World: world, Domain: domain, Replica: replica, Layout: ly, Config: cfg, Dir: dir, Out: &out})
+	err = Run(driver.Env{World: world, Domain: domain, Replica: replica, Layout: ly, Config: cfg, Dir: dir, Out: &out})
 	return out.String(), errors.Join(err, dir.Close())
 }
 

@@ -1,9 +1,11 @@
 package rundir
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -178,5 +180,50 @@ func TestResumeRunFromOlderVersion(t *testing.T) {
 		if got := strings.Join(diff, ", "); got != c.want {
 			t.Errorf("stored file without the new keys, run file %q: differences %q, want %q", c.train, got, c.want)
 		}
+	}
+}
+
+// TestSteps checks the phase loop: the checkpoints it asks for, and a STOP
+// file that ends it with the progress saved and the file removed.
+func TestSteps(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "run")
+	d, err := open(t, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	err = mpi.Run(1, func(c mpi.Comm) error {
+		d.world = c
+		var ran, saved []int
+		step := func(n int) error {
+			ran = append(ran, n)
+			if n == 5 { // a STOP file appears during step 5
+				return os.WriteFile(filepath.Join(dir, StopFile), nil, 0o644)
+			}
+			return nil
+		}
+		save := func(n int) error { saved = append(saved, n); return nil }
+		if err := d.Steps("train", 2, 9, 3, step, save); err == nil {
+			return fmt.Errorf("the loop ran through a STOP file")
+		} else if s, ok := IsStopped(err); !ok || s.Reason != StopRequested || s.Done != 6 || s.Total != 9 {
+			return fmt.Errorf("stopped with %v, want a STOP request after 6 of 9", err)
+		}
+		if !slices.Equal(ran, []int{2, 3, 4, 5}) || !slices.Equal(saved, []int{3, 6}) {
+			return fmt.Errorf("ran %v and saved before steps %v; want 2…5 and 3, 6", ran, saved)
+		}
+		if _, err := os.Stat(filepath.Join(dir, StopFile)); !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("the STOP file was not removed: %v", err)
+		}
+		ran, saved = nil, nil
+		if err := d.Steps("train", 6, 9, 0, step, save); err != nil {
+			return err
+		}
+		if !slices.Equal(ran, []int{6, 7, 8}) || !slices.Equal(saved, []int{9}) {
+			return fmt.Errorf("resumed: ran %v and saved %v; want 6…8 and 9", ran, saved)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Error(err)
 	}
 }

@@ -143,3 +143,40 @@ func (d *Dir) LongestStep(phase string) (time.Duration, error) {
 	longest = mpi.MaxFloat64(d.world, longest)
 	return time.Duration(longest * float64(time.Second)), nil
 }
+
+// Steps is the step loop every phase runs: steps next, …, total−1 of phase,
+// each by step(n). Before a step it asks StopReason (the longest step so far,
+// with its checkpoint, from this run or the metrics of an earlier one) and,
+// when the run must stop, saves the progress not yet saved (save(n): the
+// state before step n) and returns the Stopped error. After step n it saves
+// when n+1 is a multiple of every (every ≤ 0: only at the end) and after the
+// last step. Collective.
+func (d *Dir) Steps(phase string, next, total, every int, step func(n int) error, save func(n int) error) error {
+	longest, err := d.LongestStep(phase)
+	if err != nil {
+		return err
+	}
+	saved := next
+	for n := next; n < total; n++ {
+		if r := d.StopReason(longest); r != NoStop {
+			if n > saved {
+				if err := save(n); err != nil {
+					return err
+				}
+			}
+			return d.Stop(r, phase, n, total)
+		}
+		t0 := time.Now()
+		if err := step(n); err != nil {
+			return err
+		}
+		if (every > 0 && (n+1)%every == 0) || n+1 == total {
+			if err := save(n + 1); err != nil {
+				return err
+			}
+			saved = n + 1
+		}
+		longest = max(longest, time.Since(t0))
+	}
+	return nil
+}

@@ -32,12 +32,12 @@ import (
 	"math/cmplx"
 	"os"
 	"path/filepath"
-	"pfmpi/group"
 
 	"pfmpi/config"
 	"pfmpi/coupling"
 	"pfmpi/decomp"
 	"pfmpi/flow"
+	"pfmpi/group"
 	"pfmpi/measure"
 	"pfmpi/mpi"
 	"pfmpi/nnlayers"

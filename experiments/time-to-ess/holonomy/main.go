@@ -40,7 +40,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"pfmpi/group"
 	"sort"
 
 	"pfmpi/action"
@@ -49,6 +48,7 @@ import (
 	"pfmpi/dslash"
 	"pfmpi/gauge"
 	"pfmpi/gaugeio"
+	"pfmpi/group"
 	"pfmpi/mpi"
 )
 
