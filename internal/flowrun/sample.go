@@ -146,11 +146,11 @@ func Sample(env driver.Env) error {
 			return err
 		}
 	}
-	var values map[string]any
+	var values *SampleSummary
 	if env.World.Rank() == 0 {
 		values, err = m.sampleValues(smp, chain, accepted, elapsed)
 		if values != nil && cond != nil {
-			values["condition_number_mean"] = cond
+			values.ConditionNumberMean = cond
 			for _, k := range slices.Sorted(maps.Keys(cond)) {
 				m.printf("  condition number %-11s %s (mean over %d flow samples)\n", k, cond[k], min(s.N, conditionSamples))
 			}
@@ -197,10 +197,45 @@ func (m *model) saveChain(chain []int, every int) error {
 	return nil
 }
 
+// SampleSummary is the sample section of summary.json: the ESS of the
+// proposals (Eqs. 42–44), the independence Metropolis chain and the
+// observables along it (Γ-method errors), and the reweighted plaquette.
+type SampleSummary struct {
+	Proposals           int                         `json:"proposals"`
+	Seconds             float64                     `json:"seconds"`
+	ESS                 *measure.Estimate           `json:"ess,omitempty"`          // marginal flows
+	ESSJoint            *measure.Estimate           `json:"ess_joint,omitempty"`    // joint models
+	ESSMarginal         *measure.Estimate           `json:"ess_marginal,omitempty"` // with the exact determinant
+	ESSNpf              []NpfRow                    `json:"ess_npf,omitempty"`      // joint models: per Npf of sample.npf
+	ESSNpfFit           *NpfFit                     `json:"ess_npf_fit,omitempty"`  // Eq. 45
+	Acceptance          *measure.Estimate           `json:"acceptance,omitempty"`   // of the Metropolis chain
+	Plaquette           *measure.Estimate           `json:"plaquette,omitempty"`    // along the chain
+	PlaquetteReweighted *measure.Estimate           `json:"plaquette_reweighted,omitempty"`
+	PlaquetteExact      *float64                    `json:"plaquette_exact,omitempty"` // pure gauge, 2D
+	TopologicalSuscept  *measure.Estimate           `json:"topological_susceptibility,omitempty"`
+	TauInt              map[string]measure.Estimate `json:"tau_int,omitempty"`
+	ConditionNumberMean map[string]measure.Estimate `json:"condition_number_mean,omitempty"`
+}
+
+// NpfRow is ESS(Npf) (Eq. 44) with the pseudo-marginal chain of Npf draws.
+type NpfRow struct {
+	Npf             int               `json:"npf"`
+	ESS             measure.Estimate  `json:"ess"`
+	Acceptance      *measure.Estimate `json:"acceptance,omitempty"`
+	Plaquette       *measure.Estimate `json:"plaquette,omitempty"`
+	TauIntPlaquette *measure.Estimate `json:"tau_int_plaquette,omitempty"`
+}
+
+// NpfFit is the fit ESS(Npf) = ESS(∞)/(1 + C/Npf) (Eq. 45).
+type NpfFit struct {
+	ESSInf measure.Estimate `json:"ess_inf"`
+	C      measure.Estimate `json:"c"`
+}
+
 // sampleValues computes the summary of the sample phase (rank 0).
-func (m *model) sampleValues(smp *flow.Samples, chain []int, accepted int, elapsed float64) (map[string]any, error) {
+func (m *model) sampleValues(smp *flow.Samples, chain []int, accepted int, elapsed float64) (*SampleSummary, error) {
 	n := len(smp.LogW)
-	v := map[string]any{"proposals": n, "seconds": elapsed}
+	v := &SampleSummary{Proposals: n, Seconds: elapsed}
 	bin := max(1, n/100)
 	ess, w, err := essEstimate(smp.LogW, bin)
 	if err != nil {
@@ -208,20 +243,20 @@ func (m *model) sampleValues(smp *flow.Samples, chain []int, accepted int, elaps
 	}
 	switch {
 	case m.pf != nil:
-		v["ess_joint"] = ess
+		v.ESSJoint = &ess
 		if smp.LogWMarginal != nil {
 			if em, _, err := essEstimate(smp.LogWMarginal, bin); err == nil {
-				v["ess_marginal"] = em
+				v.ESSMarginal = &em
 			}
 		}
 		if err := m.npfValues(v, smp, bin); err != nil {
 			return nil, err
 		}
 	case m.cfg.Action.Kappa > 0:
-		v["ess"] = ess
-		v["ess_marginal"] = ess // the flow models the gauge marginal with the exact determinant
+		v.ESS = &ess
+		v.ESSMarginal = &ess // the flow models the gauge marginal with the exact determinant
 	default:
-		v["ess"] = ess
+		v.ESS = &ess
 	}
 	// Reweighted plaquette: Σ w P / Σ w.
 	wp := make([]float64, n)
@@ -229,13 +264,13 @@ func (m *model) sampleValues(smp *flow.Samples, chain []int, accepted int, elaps
 		wp[i] = w[i] * smp.Plaquette[i]
 	}
 	if rw, err := measure.Jackknife([][]float64{wp, w}, bin, func(mm []float64) (float64, error) { return mm[0] / mm[1], nil }); err == nil {
-		v["plaquette_reweighted"] = rw
+		v.PlaquetteReweighted = &rw
 	}
 	vol := float64(m.env.Layout.Lattice().GlobalVolume())
 	tau := map[string]measure.Estimate{}
 	if chain != nil {
 		acc := float64(accepted) / float64(n-1)
-		v["acceptance"] = measure.Estimate{Value: acc, Error: math.Sqrt(acc * (1 - acc) / float64(n-1))}
+		v.Acceptance = &measure.Estimate{Value: acc, Error: math.Sqrt(acc * (1 - acc) / float64(n-1))}
 		p, q2, q := make([]float64, n), make([]float64, n), make([]float64, n)
 		for i, k := range chain {
 			p[i] = smp.Plaquette[k]
@@ -243,19 +278,19 @@ func (m *model) sampleValues(smp *flow.Samples, chain []int, accepted int, elaps
 			q2[i] = q[i] * q[i]
 		}
 		if a, err := measure.Gamma(p); err == nil {
-			v["plaquette"] = a.Mean
+			v.Plaquette = &a.Mean
 			tau["plaquette"] = a.TauInt
 		}
 		if m.cfg.Lattice.GaugeGroup().Abelian() { // 2D SU(N) has no topology
 			if a, err := measure.Gamma(q2); err == nil {
-				v["topological_susceptibility"] = measure.Estimate{Value: a.Mean.Value / vol, Error: a.Mean.Error / vol}
+				v.TopologicalSuscept = &measure.Estimate{Value: a.Mean.Value / vol, Error: a.Mean.Error / vol}
 				tau["topological_charge_squared"] = a.TauInt
 			}
 			if a, err := measure.Gamma(q); err == nil {
 				tau["topological_charge"] = a.TauInt
 			}
 		}
-		v["tau_int"] = tau
+		v.TauInt = tau
 	}
 	if m.cfg.Action.Kappa == 0 {
 		exact, err := measure.U1Plaquette(m.cfg.Action.Beta, int(vol))
@@ -263,32 +298,34 @@ func (m *model) sampleValues(smp *flow.Samples, chain []int, accepted int, elaps
 			exact, err = measure.SU3Plaquette(m.cfg.Action.Beta, int(vol))
 		}
 		if err == nil {
-			v["plaquette_exact"] = exact
+			v.PlaquetteExact = &exact
 		}
 	}
 	m.printf("sample summary (%d proposals, %.3g s):\n", n, elapsed)
-	for _, k := range []string{"ess", "ess_joint", "ess_marginal", "acceptance", "plaquette", "plaquette_reweighted", "topological_susceptibility"} {
-		if e, ok := v[k].(measure.Estimate); ok {
-			m.printf("  %-28s %s\n", k, e)
+	for _, e := range []struct {
+		name string
+		e    *measure.Estimate
+	}{{"ess", v.ESS}, {"ess_joint", v.ESSJoint}, {"ess_marginal", v.ESSMarginal}, {"acceptance", v.Acceptance},
+		{"plaquette", v.Plaquette}, {"plaquette_reweighted", v.PlaquetteReweighted}, {"topological_susceptibility", v.TopologicalSuscept}} {
+		if e.e != nil {
+			m.printf("  %-28s %s\n", e.name, *e.e)
 		}
 	}
-	if e, ok := v["plaquette_exact"].(float64); ok {
-		m.printf("  %-28s %.6f\n", "plaquette_exact", e)
+	if e := v.PlaquetteExact; e != nil {
+		m.printf("  %-28s %.6f\n", "plaquette_exact", *e)
 	}
 	if t, ok := tau["plaquette"]; ok {
 		m.printf("  %-28s %s\n", "τ_int plaquette", t)
 	}
-	if rows, ok := v["ess_npf"].([]map[string]any); ok {
-		for _, r := range rows {
-			m.printf("  ESS(Npf = %-3d)               %s   acceptance %s", r["npf"], r["ess"], r["acceptance"])
-			if p, ok := r["plaquette"]; ok {
-				m.printf("   plaquette %s (τ_int %s)", p, r["tau_int_plaquette"])
-			}
-			m.printf("\n")
+	for _, r := range v.ESSNpf {
+		m.printf("  ESS(Npf = %-3d)               %s   acceptance %s", r.Npf, r.ESS, show(r.Acceptance))
+		if r.Plaquette != nil {
+			m.printf("   plaquette %s (τ_int %s)", *r.Plaquette, show(r.TauIntPlaquette))
 		}
-		if f, ok := v["ess_npf_fit"].(map[string]any); ok {
-			m.printf("  %-28s ESS(∞) = %s, C = %s\n", "fit ESS(∞)/(1 + C/Npf)", f["ess_inf"], f["c"])
-		}
+		m.printf("\n")
+	}
+	if f := v.ESSNpfFit; f != nil {
+		m.printf("  %-28s ESS(∞) = %s, C = %s\n", "fit ESS(∞)/(1 + C/Npf)", f.ESSInf, f.C)
 	}
 	return v, nil
 }
@@ -313,8 +350,8 @@ func essEstimate(logw []float64, bin int) (measure.Estimate, []float64, error) {
 // independence Metropolis chain with Npf draws and the plaquette along it
 // (Γ-method), the fit of Eq. 45 and the
 // plot plots/ess_npf.png (Fig. 3 style).
-func (m *model) npfValues(v map[string]any, smp *flow.Samples, bin int) error {
-	var rows []map[string]any
+func (m *model) npfValues(v *SampleSummary, smp *flow.Samples, bin int) error {
+	var rows []NpfRow
 	var xs, ys, es []float64
 	for _, npf := range m.cfg.Sample.NPF {
 		lw := smp.LogWNpf(npf)
@@ -322,36 +359,32 @@ func (m *model) npfValues(v map[string]any, smp *flow.Samples, bin int) error {
 		if err != nil {
 			return err
 		}
-		row := map[string]any{"npf": npf, "ess": e}
+		row := NpfRow{Npf: npf, ESS: e}
 		if m.cfg.Sample.Metropolis {
 			chain, acc := flow.Metropolis(lw, rng.New(uint64(m.cfg.Run.Seed), fmt.Sprintf("flow-metropolis-npf-%d", npf)))
 			a := float64(acc) / float64(len(lw)-1)
-			row["acceptance"] = measure.Estimate{Value: a, Error: math.Sqrt(a * (1 - a) / float64(len(lw)-1))}
+			row.Acceptance = &measure.Estimate{Value: a, Error: math.Sqrt(a * (1 - a) / float64(len(lw)-1))}
 			// The plaquette along the pseudo-marginal chain (exact for any Npf).
 			p := make([]float64, len(chain))
 			for i, k := range chain {
 				p[i] = smp.Plaquette[k]
 			}
 			if g, err := measure.Gamma(p); err == nil {
-				row["plaquette"], row["tau_int_plaquette"] = g.Mean, g.TauInt
+				row.Plaquette, row.TauIntPlaquette = &g.Mean, &g.TauInt
 			}
 		}
 		rows = append(rows, row)
 		xs, ys, es = append(xs, 1/float64(npf)), append(ys, e.Value), append(es, e.Error)
 	}
-	v["ess_npf"] = rows
+	v.ESSNpf = rows
 	var fit *essFit
 	if len(xs) >= 2 {
 		if f, err := fitNpf(xs, ys, es); err == nil {
 			fit = &f
-			v["ess_npf_fit"] = map[string]any{"ess_inf": f.essInf, "c": f.c}
+			v.ESSNpfFit = &NpfFit{ESSInf: f.essInf, C: f.c}
 		}
 	}
-	var marginal *measure.Estimate
-	if e, ok := v["ess_marginal"].(measure.Estimate); ok {
-		marginal = &e
-	}
-	return plotNpf(m.env.Dir, xs, ys, es, fit, marginal)
+	return plotNpf(m.env.Dir, xs, ys, es, fit, v.ESSMarginal)
 }
 
 // essFit is ESS(Npf) = ESS(∞)/(1 + C/Npf) (Eq. 45).
@@ -473,4 +506,12 @@ func pfNames(pfs []*action.Pseudofermion) []string {
 		out = append(out, p.Name())
 	}
 	return out
+}
+
+// show prints an optional estimate ("—" when absent).
+func show(e *measure.Estimate) string {
+	if e == nil {
+		return "—"
+	}
+	return e.String()
 }

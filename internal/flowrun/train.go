@@ -193,9 +193,24 @@ func (m *model) progress(n, start, steps int, rec TrainRecord, began time.Time) 
 	m.printf("%s", line)
 }
 
+// TrainSummary is the train section of summary.json.
+type TrainSummary struct {
+	Steps            int               `json:"steps"`
+	Parameters       int               `json:"parameters"`
+	ParametersGauge  int               `json:"parameters_gauge"`
+	Seconds          *float64          `json:"seconds,omitempty"`          // of all steps (this and earlier runs)
+	SecondsPerStep   *float64          `json:"seconds_per_step,omitempty"` // their mean
+	LossFinal        *float64          `json:"loss_final,omitempty"`
+	KLFinal          *float64          `json:"kl_final,omitempty"`            // pure gauge: KL with the exact log Z
+	KLMinusLogZFinal *measure.Estimate `json:"kl_minus_logz_final,omitempty"` // joint models: over the last tenth of the steps
+	ESSFinal         *float64          `json:"ess_final,omitempty"`           // marginal flows: the last training-time ESS
+	ESSJointFinal    *float64          `json:"ess_joint_final,omitempty"`     // joint models
+	ESSMarginalFinal *float64          `json:"ess_marginal_final,omitempty"`
+}
+
 // trainSummary writes the train section of summary.json and the plots.
 func (m *model) trainSummary(last TrainRecord) error {
-	var values map[string]any
+	var values *TrainSummary
 	var err error
 	if m.env.World.Rank() == 0 {
 		values, err = m.trainValues()
@@ -209,7 +224,7 @@ func (m *model) trainSummary(last TrainRecord) error {
 	return m.env.Dir.Summarize("train", values)
 }
 
-func (m *model) trainValues() (map[string]any, error) {
+func (m *model) trainValues() (*TrainSummary, error) {
 	raws, err := m.env.Dir.Records("train")
 	if err != nil {
 		return nil, err
@@ -218,7 +233,7 @@ func (m *model) trainValues() (map[string]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := map[string]any{"steps": len(recs), "parameters": m.params.Size(), "parameters_gauge": m.flow.Params().Size()}
+	v := &TrainSummary{Steps: len(recs), Parameters: m.params.Size(), ParametersGauge: m.flow.Params().Size()}
 	var secs []float64
 	var ess, essM []float64
 	for _, r := range recs {
@@ -238,12 +253,9 @@ func (m *model) trainValues() (map[string]any, error) {
 		total += s
 	}
 	if len(secs) > 0 {
-		v["seconds_per_step"] = total / float64(len(secs))
-		v["seconds"] = total
-		v["loss_final"] = recs[len(recs)-1].Loss
-		if k := recs[len(recs)-1].KL; k != nil {
-			v["kl_final"] = *k
-		}
+		v.SecondsPerStep, v.Seconds = ptr(total/float64(len(secs))), ptr(total)
+		v.LossFinal = ptr(recs[len(recs)-1].Loss)
+		v.KLFinal = recs[len(recs)-1].KL
 		// Mean and error of KL − log Z over the last tenth of the steps.
 		var ks []float64
 		for _, r := range recs[len(recs)-max(1, len(recs)/10):] {
@@ -260,27 +272,29 @@ func (m *model) trainValues() (map[string]any, error) {
 			for _, k := range ks {
 				v2 += (k - mean) * (k - mean)
 			}
-			v["kl_minus_logz_final"] = measure.Estimate{Value: mean, Error: math.Sqrt(v2 / float64(len(ks)-1) / float64(len(ks)))}
+			v.KLMinusLogZFinal = &measure.Estimate{Value: mean, Error: math.Sqrt(v2 / float64(len(ks)-1) / float64(len(ks)))}
 		}
 	}
 	if len(ess) > 0 {
 		e := ess[len(ess)-1]
 		name := "ESS"
 		if m.pf != nil {
-			v["ess_joint_final"] = e
+			v.ESSJointFinal = ptr(e)
 			name = "joint ESS"
 		} else {
-			v["ess_final"] = e
+			v.ESSFinal = ptr(e)
 		}
 		extra := ""
 		if len(essM) > 0 {
-			v["ess_marginal_final"] = essM[len(essM)-1]
+			v.ESSMarginalFinal = ptr(essM[len(essM)-1])
 			extra = fmt.Sprintf(", marginal ESS %.4f", essM[len(essM)-1])
 		}
 		m.printf("train summary: %d steps, final %s %.4f%s, %.3g s/step\n", len(recs), name, e, extra, total/math.Max(1, float64(len(secs))))
 	}
 	return v, nil
 }
+
+func ptr[T any](x T) *T { return &x }
 
 // targetString lists the pseudofermion monomials (training or sampling).
 func (m *model) targetString(train bool) string {

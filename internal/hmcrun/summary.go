@@ -3,6 +3,7 @@ package hmcrun
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"sort"
@@ -11,10 +12,42 @@ import (
 	"pfmpi/mpi"
 )
 
+// Summary is the hmc section of summary.json: means with Γ-method errors
+// over the chains of every replica after thermalisation.
+type Summary struct {
+	Trajectories                int                          `json:"trajectories"` // per replica
+	Thermalize                  int                          `json:"thermalize"`
+	Replicas                    int                          `json:"replicas"`
+	Plaquette                   *measure.Estimate            `json:"plaquette,omitempty"`
+	Acceptance                  *measure.Estimate            `json:"acceptance,omitempty"`
+	ExpMinusDeltaH              *measure.Estimate            `json:"exp_minus_delta_h,omitempty"` // ⟨e^{−ΔH}⟩ = 1 for an exact integrator
+	AbsDeltaH                   *measure.Estimate            `json:"abs_delta_h,omitempty"`
+	PolyakovLoop                *measure.Estimate            `json:"polyakov_loop,omitempty"`
+	TopologicalCharge           *measure.Estimate            `json:"topological_charge,omitempty"` // 2D U(1)
+	TopologicalSusceptibility   *measure.Estimate            `json:"topological_susceptibility,omitempty"`
+	SecondsPerTrajectory        measure.Estimate             `json:"seconds_per_trajectory"`
+	CGIterationsPerTrajectory   map[string]measure.Estimate  `json:"cg_iterations_per_trajectory,omitempty"` // per monomial
+	Reversibility               *Reversibility               `json:"reversibility,omitempty"`
+	ConditionNumberMeanByKernel *map[string]measure.Estimate `json:"condition_number_mean_by_kernel,omitempty"` // present when measured (empty: no estimate)
+	ConditionNumberMean         *measure.Estimate            `json:"condition_number_mean,omitempty"`           // of the kernel of action.precondition
+	PionCorrelator              []measure.Estimate           `json:"pion_correlator,omitempty"`                 // folded
+	PionEffectiveMass           []*measure.Estimate          `json:"pion_effective_mass,omitempty"`             // null where the correlator is noise
+	PionMass                    *measure.Estimate            `json:"pion_mass,omitempty"`                       // cosh fit over pion_fit_range
+	PionFitRange                []int                        `json:"pion_fit_range,omitempty"`
+	TauInt                      map[string]measure.Estimate  `json:"tau_int"`
+}
+
+// Reversibility is the result of the integrator's reversibility checks.
+type Reversibility struct {
+	Checks        int     `json:"checks"`
+	MaxLinkChange float64 `json:"max_link_change"`
+	MaxAbsDeltaH  float64 `json:"max_abs_delta_h"`
+}
+
 // summarize computes summary.json from the records in metrics.jsonl (so
 // that a resumed run summarises the whole chain) and prints it.
 func (p *phase) summarize() error {
-	var values map[string]any
+	var values *Summary
 	var err error
 	if p.env.World.Rank() == 0 {
 		values, err = p.summary()
@@ -25,7 +58,7 @@ func (p *phase) summarize() error {
 	return p.env.Dir.Summarize("hmc", values)
 }
 
-func (p *phase) summary() (map[string]any, error) {
+func (p *phase) summary() (*Summary, error) {
 	raws, err := p.env.Dir.Records("hmc")
 	if err != nil {
 		return nil, err
@@ -46,29 +79,27 @@ func (p *phase) summary() (map[string]any, error) {
 	for _, rs := range byReplica {
 		sort.Slice(rs, func(i, j int) bool { return rs[i].Step < rs[j].Step })
 	}
-	s := &summaryBuilder{values: map[string]any{}, tau: map[string]measure.Estimate{}, byReplica: byReplica}
-	v := s.values
-	v["trajectories"] = len(byReplica[0])
-	v["thermalize"] = p.h.Thermalize
-	v["replicas"] = p.replicas
-	s.primary("plaquette", "plaquette", func(r Record) (float64, bool) { return r.Plaquette, true })
-	s.primary("acceptance", "", func(r Record) (float64, bool) { return b2f(r.Accepted), true })
-	s.primary("exp_minus_delta_h", "", func(r Record) (float64, bool) { return math.Exp(-r.DeltaH), true })
-	s.primary("abs_delta_h", "", func(r Record) (float64, bool) { return math.Abs(r.DeltaH), true })
-	s.primary("polyakov_loop", "polyakov_loop", func(r Record) (float64, bool) { return r.Polyakov[0], true })
+	v := &Summary{Trajectories: len(byReplica[0]), Thermalize: p.h.Thermalize, Replicas: p.replicas,
+		TauInt: map[string]measure.Estimate{}}
+	s := &summaryBuilder{values: v, byReplica: byReplica}
+	s.primary(&v.Plaquette, "plaquette", func(r Record) (float64, bool) { return r.Plaquette, true })
+	s.primary(&v.Acceptance, "", func(r Record) (float64, bool) { return b2f(r.Accepted), true })
+	s.primary(&v.ExpMinusDeltaH, "", func(r Record) (float64, bool) { return math.Exp(-r.DeltaH), true })
+	s.primary(&v.AbsDeltaH, "", func(r Record) (float64, bool) { return math.Abs(r.DeltaH), true })
+	s.primary(&v.PolyakovLoop, "polyakov_loop", func(r Record) (float64, bool) { return r.Polyakov[0], true })
 	if p.topology {
 		vol := 1.0
 		for _, l := range p.cfg.Lattice.Dims {
 			vol *= float64(l)
 		}
-		s.primary("topological_charge", "topological_charge", func(r Record) (float64, bool) {
+		s.primary(&v.TopologicalCharge, "topological_charge", func(r Record) (float64, bool) {
 			return deref(r.TopologicalCharge), r.TopologicalCharge != nil
 		})
-		if a, ok := s.gamma("topological_charge_squared", func(r Record) (float64, bool) {
+		if a, ok := s.gamma(func(r Record) (float64, bool) {
 			q := deref(r.TopologicalCharge)
 			return q * q, r.TopologicalCharge != nil
 		}); ok {
-			v["topological_susceptibility"] = measure.Estimate{Value: a.Mean.Value / vol, Error: a.Mean.Error / vol}
+			v.TopologicalSusceptibility = &measure.Estimate{Value: a.Mean.Value / vol, Error: a.Mean.Error / vol}
 		}
 	}
 	// Cost: wall-clock seconds and CG iterations per trajectory.
@@ -82,13 +113,13 @@ func (p *phase) summary() (map[string]any, error) {
 			}
 		}
 	}
-	v["seconds_per_trajectory"] = naive(secs)
+	v.SecondsPerTrajectory = naive(secs)
 	if len(its) > 0 {
 		m := map[string]measure.Estimate{}
 		for k, x := range its {
 			m[k] = naive(x)
 		}
-		v["cg_iterations_per_trajectory"] = m
+		v.CGIterationsPerTrajectory = m
 	}
 	// Reversibility checks.
 	var dU, dH float64
@@ -102,25 +133,23 @@ func (p *phase) summary() (map[string]any, error) {
 		}
 	}
 	if checks > 0 {
-		v["reversibility"] = map[string]any{"checks": checks, "max_link_change": dU, "max_abs_delta_h": dH}
+		v.Reversibility = &Reversibility{Checks: checks, MaxLinkChange: dU, MaxAbsDeltaH: dH}
 	}
 	s.conditions(p)
 	if err := s.pion(p); err != nil {
 		return nil, err
 	}
-	v["tau_int"] = s.tau
 	p.report(v)
 	return v, nil
 }
 
 type summaryBuilder struct {
-	values    map[string]any
-	tau       map[string]measure.Estimate
+	values    *Summary
 	byReplica [][]Record
 }
 
 // gamma runs the Γ-method on one observable over the replicas.
-func (s *summaryBuilder) gamma(name string, get func(Record) (float64, bool)) (measure.Autocorrelation, bool) {
+func (s *summaryBuilder) gamma(get func(Record) (float64, bool)) (measure.Autocorrelation, bool) {
 	var series [][]float64
 	for _, rs := range s.byReplica {
 		var x []float64
@@ -143,15 +172,16 @@ func (s *summaryBuilder) gamma(name string, get func(Record) (float64, bool)) (m
 	return a, true
 }
 
-// primary stores the mean of an observable and, with a tau name, its τ_int.
-func (s *summaryBuilder) primary(key, tauName string, get func(Record) (float64, bool)) {
-	a, ok := s.gamma(key, get)
+// primary stores the mean of an observable in *dst and, with a tau name,
+// its τ_int.
+func (s *summaryBuilder) primary(dst **measure.Estimate, tauName string, get func(Record) (float64, bool)) {
+	a, ok := s.gamma(get)
 	if !ok {
 		return
 	}
-	s.values[key] = a.Mean
+	*dst = &a.Mean
 	if tauName != "" {
-		s.tau[tauName] = a.TauInt
+		s.values.TauInt[tauName] = a.TauInt
 	}
 }
 
@@ -170,7 +200,7 @@ func (s *summaryBuilder) conditions(p *phase) {
 	}
 	byKernel := map[string]measure.Estimate{}
 	for k := range names {
-		a, ok := s.gamma("condition "+k, func(r Record) (float64, bool) {
+		a, ok := s.gamma(func(r Record) (float64, bool) {
 			c, ok := r.Condition[k]
 			return c, ok
 		})
@@ -178,13 +208,13 @@ func (s *summaryBuilder) conditions(p *phase) {
 			byKernel[k] = a.Mean
 		}
 	}
-	s.values["condition_number_mean_by_kernel"] = byKernel
+	s.values.ConditionNumberMeanByKernel = &byKernel
 	main := "DD†"
 	if p.cfg.Action.Precondition == "eo" {
 		main = "DscDsc†"
 	}
 	if e, ok := byKernel[main]; ok {
-		s.values["condition_number_mean"] = e
+		s.values.ConditionNumberMean = &e
 	}
 }
 
@@ -232,7 +262,7 @@ func (s *summaryBuilder) pion(p *phase) error {
 		}
 		corr[t], sigma[t] = e, e.Error
 	}
-	s.values["pion_correlator"] = corr
+	s.values.PionCorrelator = corr
 	meff := make([]measure.Estimate, nt-1)
 	for t := range meff {
 		e, err := measure.Jackknife([][]float64{series[t], series[t+1]}, bin, func(m []float64) (float64, error) {
@@ -243,14 +273,14 @@ func (s *summaryBuilder) pion(p *phase) error {
 		}
 		meff[t] = e
 	}
-	s.values["pion_effective_mass"] = sanitize(meff)
+	s.values.PionEffectiveMass = sanitize(meff)
 	fit, err := measure.Jackknife(series, bin, func(m []float64) (float64, error) {
 		mass, _, err := measure.FitCosh(m, sigma, period, tmin, tmax)
 		return mass, err
 	})
 	if err == nil {
-		s.values["pion_mass"] = fit
-		s.values["pion_fit_range"] = []int{tmin, tmax}
+		s.values.PionMass = &fit
+		s.values.PionFitRange = []int{tmin, tmax}
 	}
 	return nil
 }
@@ -268,30 +298,26 @@ func sanitize(es []measure.Estimate) []*measure.Estimate {
 }
 
 // report prints the main results.
-func (p *phase) report(v map[string]any) {
-	p.printf("hmc summary (%v trajectories × %v replica(s) after %v thermalisation):\n", v["trajectories"], v["replicas"], v["thermalize"])
-	keys := []string{"plaquette", "acceptance", "exp_minus_delta_h", "abs_delta_h", "topological_susceptibility",
-		"polyakov_loop", "pion_mass", "condition_number_mean", "seconds_per_trajectory"}
-	for _, k := range keys {
-		if e, ok := v[k].(measure.Estimate); ok {
-			p.printf("  %-28s %s\n", k, e)
+func (p *phase) report(v *Summary) {
+	p.printf("hmc summary (%v trajectories × %v replica(s) after %v thermalisation):\n", v.Trajectories, v.Replicas, v.Thermalize)
+	for _, e := range []struct {
+		name string
+		e    *measure.Estimate
+	}{{"plaquette", v.Plaquette}, {"acceptance", v.Acceptance}, {"exp_minus_delta_h", v.ExpMinusDeltaH}, {"abs_delta_h", v.AbsDeltaH},
+		{"topological_susceptibility", v.TopologicalSusceptibility}, {"polyakov_loop", v.PolyakovLoop}, {"pion_mass", v.PionMass},
+		{"condition_number_mean", v.ConditionNumberMean}, {"seconds_per_trajectory", &v.SecondsPerTrajectory}} {
+		if e.e != nil {
+			p.printf("  %-28s %s\n", e.name, *e.e)
 		}
 	}
-	if m, ok := v["condition_number_mean_by_kernel"].(map[string]measure.Estimate); ok {
-		names := make([]string, 0, len(m))
-		for k := range m {
-			names = append(names, k)
-		}
-		slices.Sort(names)
-		for _, k := range names {
-			p.printf("  condition number %-11s %s\n", k, m[k])
+	if m := v.ConditionNumberMeanByKernel; m != nil {
+		for _, k := range slices.Sorted(maps.Keys(*m)) {
+			p.printf("  condition number %-11s %s\n", k, (*m)[k])
 		}
 	}
-	if t, ok := v["tau_int"].(map[string]measure.Estimate); ok {
-		for _, k := range []string{"plaquette", "topological_charge", "polyakov_loop"} {
-			if e, ok := t[k]; ok {
-				p.printf("  τ_int %-22s %s\n", k, e)
-			}
+	for _, k := range []string{"plaquette", "topological_charge", "polyakov_loop"} {
+		if e, ok := v.TauInt[k]; ok {
+			p.printf("  τ_int %-22s %s\n", k, e)
 		}
 	}
 }

@@ -349,18 +349,27 @@ func (d *Dir) truncate(phase string, from int) error {
 	return nil
 }
 
-// Summarize merges values into summary.json: every key at the top level
+// Summarize merges a phase's summary (a struct or map that encodes to a
+// JSON object; nil: nothing) into summary.json: every key at the top level
 // (a later phase overwrites a key an earlier one wrote) and the whole set
 // under the phase's name (rank 0; collective).
-func (d *Dir) Summarize(phase string, values map[string]any) error {
+func (d *Dir) Summarize(phase string, summary any) error {
 	var err error
 	if d.world.Rank() == 0 {
-		err = d.summarize(phase, values)
+		err = d.summarize(phase, summary)
 	}
 	return mpi.RootError(d.world, err)
 }
 
-func (d *Dir) summarize(phase string, values map[string]any) error {
+func (d *Dir) summarize(phase string, summary any) error {
+	b, err := json.Marshal(summary)
+	if err != nil {
+		return fmt.Errorf("summary of %s: %w", phase, err)
+	}
+	var values map[string]any
+	if err := json.Unmarshal(b, &values); err != nil {
+		return fmt.Errorf("summary of %s is not a JSON object: %w", phase, err)
+	}
 	path := filepath.Join(d.path, "summary.json")
 	sum := map[string]any{}
 	if b, err := os.ReadFile(path); err == nil {
