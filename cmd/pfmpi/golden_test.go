@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -26,17 +27,19 @@ type golden struct {
 // TestGoldenSummaries runs the run files of testdata/golden (HMC of U(1)
 // and SU(3) with Hasenbusch, measurements and reversibility checks; flow
 // training and sampling of joint models of both groups) and compares their
-// summaries with the stored ones: bit for bit when this CPU runs the
-// kernels they were stored with (a refactoring changes no result), else
-// to 1e-6 relative (the flows' products sum in another order with other
-// kernels). After a change of results on purpose, regenerate them with
-// go test ./cmd/pfmpi -run TestGoldenSummaries -update.
+// summaries with the stored ones: bit for bit when this machine runs the
+// architecture and matrix-product kernels they were stored with (a
+// refactoring changes no result). Elsewhere the HMC summaries are compared
+// to 1e-9 relative and the flows' are skipped: their products sum in
+// another order with other kernels, and a training run carries the last
+// bits into every number. After a change of results on purpose, regenerate
+// them with go test ./cmd/pfmpi -run TestGoldenSummaries -update.
 func TestGoldenSummaries(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join("testdata", "golden", "*.toml"))
 	if err != nil || len(files) < 4 {
 		t.Fatalf("golden run files: %v, %v", files, err)
 	}
-	kernels := gemm.Best().String()
+	kernels := runtime.GOARCH + "/" + gemm.Best().String()
 	for _, file := range files {
 		name := strings.TrimSuffix(filepath.Base(file), ".toml")
 		t.Run(name, func(t *testing.T) {
@@ -83,9 +86,12 @@ func TestGoldenSummaries(t *testing.T) {
 				}
 				return
 			}
-			t.Logf("kernels %s, stored with %s: comparing to 1e-6", kernels, want.Kernels)
-			if d := firstDifference("", got, want.Summary, 1e-6); d != "" {
-				t.Errorf("the summary differs from %s beyond 1e-6: %s", path, d)
+			if strings.HasPrefix(name, "flow") {
+				t.Skipf("stored with the kernels %s, this machine runs %s: flow results differ in the last bits", want.Kernels, kernels)
+			}
+			t.Logf("kernels %s, stored with %s: comparing to 1e-9", kernels, want.Kernels)
+			if d := firstDifference("", got, want.Summary, 1e-9); d != "" {
+				t.Errorf("the summary differs from %s beyond 1e-9: %s", path, d)
 			}
 		})
 	}
