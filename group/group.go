@@ -245,3 +245,12 @@ func (g Group) Project(a []complex128) {
 	}
 	*m3(a) = m3(a).Unitarize()
 }
+
+// Adj sets dst = a† (dst and a must not alias).
+func (g Group) Adj(dst, a []complex128) {
+	if g == U1 {
+		dst[0] = cmplx.Conj(a[0])
+		return
+	}
+	*m3(dst) = m3(a).Adj()
+}

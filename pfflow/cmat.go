@@ -2,30 +2,9 @@ package pfflow
 
 import "math/cmplx"
 
-// Small dense complex matrices (n × n, row-major) for the colour and spin
-// algebra of the transports and the A(x) of the layers.
-
-// matMul sets c = a·b (all n × n).
-func matMul(c, a, b []complex128, n int) {
-	for i := range n {
-		for j := range n {
-			var s complex128
-			for k := range n {
-				s += a[i*n+k] * b[k*n+j]
-			}
-			c[i*n+j] = s
-		}
-	}
-}
-
-// matDagger sets c = a† (c and a must not alias).
-func matDagger(c, a []complex128, n int) {
-	for i := range n {
-		for j := range n {
-			c[i*n+j] = cmplx.Conj(a[j*n+i])
-		}
-	}
-}
+// Small dense complex matrices (n × n, row-major, n = Ns·Nc) for the A(x)
+// of the layers; colour matrices (links) use the group's own arithmetic
+// (package group).
 
 // invert sets inv = a⁻¹ by Gauss–Jordan elimination with partial pivoting
 // and returns det a; work holds 2n² values. A singular matrix gives det 0

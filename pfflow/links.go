@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"pfmpi/decomp"
+	"pfmpi/group"
 	"pfmpi/halo"
 	"pfmpi/nnlayers"
 )
@@ -35,6 +36,7 @@ func U1Links(t *nnlayers.Tape, theta *nnlayers.Tensor) *nnlayers.Tensor {
 type Context struct {
 	geo    *nnlayers.Geometry
 	nd, nc int
+	grp    group.Group
 	up     [][]int32 // box zone of depth 1
 	coords [][]float64
 	lines  [][][]int32 // Polyakov features: per direction, the lines of sites in order of x_μ (nil: none)
@@ -47,7 +49,11 @@ type Context struct {
 func NewContext(geo *nnlayers.Geometry, nc int, polyakov bool) (*Context, error) {
 	ly := geo.Layout()
 	nd := ly.Lattice().NumDims()
-	c := &Context{geo: geo, nd: nd, nc: nc}
+	grp, err := group.Of(nc)
+	if err != nil {
+		return nil, fmt.Errorf("pfflow: %w", err)
+	}
+	c := &Context{geo: geo, nd: nd, nc: nc, grp: grp}
 	if polyakov {
 		if geo.Comm().Size() != 1 {
 			return nil, fmt.Errorf("pfflow: Polyakov-line context features need the lattice on one rank (a process grid of ones; parallelise over replicas), got %d ranks per lattice", geo.Comm().Size())
@@ -183,7 +189,7 @@ func (o *contextOp) addGrad(g []complex128, s, b, mu int) {
 
 func (o *contextOp) Run(w, chunk int) {
 	c := o.c
-	nc, nn := c.nc, c.nc*c.nc
+	nc, nn, grp := c.nc, c.nc*c.nc, c.grp
 	m := o.work[w]
 	u1, u2, u3, u4 := m[0:nn], m[nn:2*nn], m[2*nn:3*nn], m[3*nn:4*nn]
 	a, bb, p, g := m[4*nn:5*nn], m[5*nn:6*nn], m[6*nn:7*nn], m[7*nn:8*nn]
@@ -200,12 +206,12 @@ func (o *contextOp) Run(w, chunk int) {
 					o.load(u2, int(c.up[mu][s]), b, nu)
 					o.load(u3, int(c.up[nu][s]), b, mu)
 					o.load(u4, s, b, nu)
-					matDagger(d3, u3, nc)
-					matDagger(d4, u4, nc)
+					grp.Adj(d3, u3)
+					grp.Adj(d4, u4)
 					if !o.back {
-						matMul(a, u1, u2, nc)
-						matMul(bb, a, d3, nc)
-						matMul(p, bb, d4, nc)
+						grp.Mul(a, u1, u2)
+						grp.Mul(bb, a, d3)
+						grp.Mul(p, bb, d4)
 						var tr complex128
 						for i := range nc {
 							tr += p[i*nc+i]
@@ -221,22 +227,22 @@ func (o *contextOp) Run(w, chunk int) {
 					}
 					// G_U1 = G (U2 U3† U4†)†, G_U2 = G (U3† U4† U1)†,
 					// G_U3 = Ḡ U4† U1 U2, G_U4 = Ḡ U1 U2 U3†.
-					matMul(a, u2, d3, nc)
-					matMul(bb, a, d4, nc)
-					matDagger(g, bb, nc)
+					grp.Mul(a, u2, d3)
+					grp.Mul(bb, a, d4)
+					grp.Adj(g, bb)
 					scaleMat(g, G)
 					o.addGrad(g, s, b, mu)
-					matMul(a, d3, d4, nc)
-					matMul(bb, a, u1, nc)
-					matDagger(g, bb, nc)
+					grp.Mul(a, d3, d4)
+					grp.Mul(bb, a, u1)
+					grp.Adj(g, bb)
 					scaleMat(g, G)
 					o.addGrad(g, int(c.up[mu][s]), b, nu)
-					matMul(a, d4, u1, nc)
-					matMul(g, a, u2, nc)
+					grp.Mul(a, d4, u1)
+					grp.Mul(g, a, u2)
 					scaleMat(g, conj(G))
 					o.addGrad(g, int(c.up[nu][s]), b, mu)
-					matMul(a, u1, u2, nc)
-					matMul(g, a, d3, nc)
+					grp.Mul(a, u1, u2)
+					grp.Mul(g, a, d3)
 					scaleMat(g, conj(G))
 					o.addGrad(g, s, b, nu)
 				}
@@ -262,7 +268,7 @@ func (o *contextOp) Run(w, chunk int) {
 // G_{U_k} = G R_k†.
 func (o *contextOp) polyakov(b int, m []complex128) {
 	c := o.c
-	nc, nn := c.nc, c.nc*c.nc
+	nc, nn, grp := c.nc, c.nc*c.nc, c.grp
 	first := c.nd*(c.nd-1) + c.nd // channel of the first Polyakov feature
 	u, a, g := m[:nn], m[nn:2*nn], m[2*nn:3*nn]
 	pre := m[3*nn:] // pre[k] = U_1 ⋯ U_k (pre[0] = 1), then suf[k] = U_{k+1} ⋯ U_L
@@ -274,7 +280,7 @@ func (o *contextOp) polyakov(b int, m []complex128) {
 			setIdentity(pre[:nn], nc)
 			for k, s := range line {
 				o.load(u, int(s), b, mu)
-				matMul(pre[(k+1)*nn:(k+2)*nn], pre[k*nn:(k+1)*nn], u, nc)
+				grp.Mul(pre[(k+1)*nn:(k+2)*nn], pre[k*nn:(k+1)*nn], u)
 			}
 			if !o.back {
 				var tr complex128
@@ -298,12 +304,12 @@ func (o *contextOp) polyakov(b int, m []complex128) {
 			setIdentity(suf[n*nn:(n+1)*nn], nc)
 			for k := n - 1; k >= 0; k-- {
 				o.load(u, int(line[k]), b, mu)
-				matMul(suf[k*nn:(k+1)*nn], u, suf[(k+1)*nn:(k+2)*nn], nc)
+				grp.Mul(suf[k*nn:(k+1)*nn], u, suf[(k+1)*nn:(k+2)*nn])
 			}
 			for k, s := range line {
 				// R_k = (U_{k+1} ⋯ U_L)(U_1 ⋯ U_{k−1}) = suf[k+1] pre[k] (0-based k).
-				matMul(a, suf[(k+1)*nn:(k+2)*nn], pre[k*nn:(k+1)*nn], nc)
-				matDagger(g, a, nc)
+				grp.Mul(a, suf[(k+1)*nn:(k+2)*nn], pre[k*nn:(k+1)*nn])
+				grp.Adj(g, a)
 				scaleMat(g, G)
 				o.addGrad(g, int(s), b, mu)
 			}

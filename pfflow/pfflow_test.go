@@ -902,3 +902,27 @@ func TestContextVJP(t *testing.T) {
 		return nil
 	})
 }
+
+// The plain products of n × n row-major matrices the tests compare with.
+
+// matMul sets c = a·b (all n × n).
+func matMul(c, a, b []complex128, n int) {
+	for i := range n {
+		for j := range n {
+			var s complex128
+			for k := range n {
+				s += a[i*n+k] * b[k*n+j]
+			}
+			c[i*n+j] = s
+		}
+	}
+}
+
+// matDagger sets c = a† (c and a must not alias).
+func matDagger(c, a []complex128, n int) {
+	for i := range n {
+		for j := range n {
+			c[i*n+j] = cmplx.Conj(a[j*n+i])
+		}
+	}
+}
