@@ -130,7 +130,7 @@ func newSetupWorkers(world mpi.Comm, workers int, c config) (*setup, error) {
 	if err != nil {
 		return nil, err
 	}
-	env := Env{World: world, Domain: domain, Replica: world.Rank() / domain.Size(), Replicas: world.Size() / domain.Size()}
+	env := Ranks{World: world, Domain: domain, Replica: world.Rank() / domain.Size(), Replicas: world.Size() / domain.Size()}
 	if s.trainer, err = NewTrainer(env, s.flow, target, opt, s.tape, 5, c.batch); err != nil {
 		return nil, err
 	}

@@ -31,21 +31,21 @@ type GaugeFlow interface {
 	Links(t *nnlayers.Tape, out *nnlayers.Tensor) *nnlayers.Tensor
 }
 
-// Env is the parallel setting of a run: the world, this rank's domain (one
+// Ranks is the parallel setting of a trainer: the world, this rank's domain (one
 // lattice), and which of the replicas (copies of the lattice splitting the
 // batch) this rank belongs to.
-type Env struct {
+type Ranks struct {
 	World, Domain     mpi.Comm
 	Replica, Replicas int
 }
 
 // Single is the setting of one rank without replicas.
-func Single(c mpi.Comm) Env { return Env{World: c, Domain: c, Replica: 0, Replicas: 1} }
+func Single(c mpi.Comm) Ranks { return Ranks{World: c, Domain: c, Replica: 0, Replicas: 1} }
 
 // Trainer trains a U(1) flow by reverse KL self-training (Eq. B1) and
 // draws samples from it.
 type Trainer struct {
-	env        Env
+	env        Ranks
 	flow       GaugeFlow
 	pf         *pfflow.Model // conditional flows of a joint model (nil: marginal only)
 	draws      *nnlayers.Tape
@@ -75,7 +75,7 @@ type Trainer struct {
 
 // NewTrainer returns the trainer of f against target with optimizer opt
 // (nil: sampling only); batch is the global batch, split over the replicas.
-func NewTrainer(env Env, f GaugeFlow, target *Target, opt *nnlayers.Adam, tape *nnlayers.Tape, seed uint64, batch int) (*Trainer, error) {
+func NewTrainer(env Ranks, f GaugeFlow, target *Target, opt *nnlayers.Adam, tape *nnlayers.Tape, seed uint64, batch int) (*Trainer, error) {
 	if batch%env.Replicas != 0 {
 		return nil, fmt.Errorf("flow: a batch of %d does not split over %d replicas", batch, env.Replicas)
 	}

@@ -32,8 +32,8 @@ func (e Env) ReplicaIndex() int { return e.World.Rank() / e.Domain.Size() }
 func (e Env) ReplicaCount() int { return e.World.Size() / e.Domain.Size() }
 
 // Flow is the parallel setting the flow library takes.
-func (e Env) Flow() flow.Env {
-	return flow.Env{World: e.World, Domain: e.Domain, Replica: e.ReplicaIndex(), Replicas: e.ReplicaCount()}
+func (e Env) Flow() flow.Ranks {
+	return flow.Ranks{World: e.World, Domain: e.Domain, Replica: e.ReplicaIndex(), Replicas: e.ReplicaCount()}
 }
 
 // Printf prints on world rank 0.

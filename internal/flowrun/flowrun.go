@@ -260,7 +260,7 @@ func (m *model) useMarginalLoss() bool {
 
 // setGaugeTrainer makes the gauge flow train on the exact marginal KL
 // (train.gauge_loss = "marginal").
-func (m *model) setGaugeTrainer(fenv flow.Env, batch int) error {
+func (m *model) setGaugeTrainer(fenv flow.Ranks, batch int) error {
 	cfg := m.cfg
 	if m.pf == nil {
 		return cfg.Errorf("train.gauge_loss", "\"marginal\" trains the gauge flow of a joint model on the exact determinant, but this model has no pseudofermion flows (action.kappa = 0 or model.fermions = \"exact\", which already trains on it); use \"joint\"")
