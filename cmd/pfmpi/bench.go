@@ -46,6 +46,7 @@ func benchCommand(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) int
 	kernels := fs.String("kernels", "auto", "with -train: kernel `family` of the convolutions (auto, avx512, avx2, generic)")
 	precision := fs.String("precision", "", "with -train: override model.precision (float64, float32)")
 	peakTime := fs.Float64("peak-time", 0.3, "with -train: seconds to measure the core's peak")
+	compare := fs.String("compare", "", "time D side by side with the C reference `PROGRAM` (build it: make -C bench/cref) on one rank")
 	profile := fs.String("cpuprofile", "", "write a CPU profile of the benchmark to `FILE` (go tool pprof)")
 	pos, code, ok := parseArgs(fs, args)
 	if !ok {
@@ -74,6 +75,22 @@ func benchCommand(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) int
 		}
 		return trainBench(trainBenchOptions{file: *train, steps: *steps, warmup: *warmup, workers: *workers, kernels: *kernels,
 			precision: *precision, asJSON: *asJSON, peakSeconds: *peakTime, stdout: stdout, stderr: stderr})
+	}
+	if *compare != "" {
+		if len(pos) != 0 || *repeats < 1 || *ranks > 1 {
+			fmt.Fprintln(stderr, "pfmpi bench -compare PROGRAM [-quick] [-repeats R] [-json]: one rank, no other arguments")
+			return exitUsage
+		}
+		return launchBody(*ranks, stderr, func(c mpi.Comm) error {
+			return bench.Compare(c, *compare, bench.CompareVolumes(*quick), *repeats, func(r bench.CompareRow) {
+				if *asJSON {
+					b, _ := json.Marshal(r)
+					fmt.Fprintln(stdout, string(b))
+					return
+				}
+				fmt.Fprintln(stdout, r)
+			})
+		})
 	}
 	if *report || *model {
 		if len(pos) == 0 {

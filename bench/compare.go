@@ -1,0 +1,191 @@
+package bench
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"math/cmplx"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"pfmpi/mpi"
+)
+
+//go:generate make -C cref
+
+// CompareRow is one lattice of the side-by-side comparison of this build's
+// Wilson operator with the plain C reference of bench/cref.
+type CompareRow struct {
+	Group   string  `json:"group"`
+	Dims    []int   `json:"dims"`
+	CNs     float64 `json:"c_ns_per_site"`  // the C reference, best of five
+	GoNs    float64 `json:"go_ns_per_site"` // this build, best of the repetitions
+	Speed   float64 `json:"speed"`          // CNs / GoNs: ≥ 1 where pfmpi is as fast as C or faster
+	GBytes  float64 `json:"go_gbytes"`      // GB/s of this build by dslash.Cost (no cache reuse)
+	MaxDiff float64 `json:"max_diff"`       // max |D_C ψ − D ψ| / max |D ψ| over the lattice
+}
+
+func (r CompareRow) String() string {
+	return fmt.Sprintf("%-4s %-16s C %8.2f ns/site   pfmpi %8.2f ns/site   speed %5.2f× C   %6.2f GB/s   |Δ| %.1e",
+		r.Group, Dims(r.Dims), r.CNs, r.GoNs, r.Speed, r.GBytes, r.MaxDiff)
+}
+
+// CompareVolumes is the set of lattices of `pfmpi bench -compare`: U(1) 2D
+// 64²–1024², SU(3) 2D 32²–256², SU(3) 4D 8⁴–20⁴ (quick: one small lattice
+// of each).
+func CompareVolumes(quick bool) []Setup {
+	var s []Setup
+	add := func(nd, nc int, ls ...int) {
+		for _, l := range ls {
+			dims := make([]int, nd)
+			for i := range dims {
+				dims[i] = l
+			}
+			s = append(s, Setup{Dims: dims, Grid: ones(nd), Nc: nc, Kappa: 0.12})
+		}
+	}
+	if quick {
+		add(2, 1, 16)
+		add(2, 3, 8)
+		add(4, 3, 4)
+		return s
+	}
+	add(2, 1, 64, 128, 256, 512, 1024)
+	add(2, 3, 32, 64, 128, 256)
+	add(4, 3, 8, 12, 16, 20)
+	return s
+}
+
+func ones(n int) []int {
+	g := make([]int, n)
+	for i := range g {
+		g[i] = 1
+	}
+	return g
+}
+
+// Compare runs D on each setup's lattice with this build and with the C
+// reference program cref (bench/cref/wilson-cref, built by `make -C
+// bench/cref`) on the same gauge field and spinor, checks that both give
+// the same result, and reports the time per site of each. Both run on one
+// core: comm must have one rank.
+func Compare(comm mpi.Comm, cref string, setups []Setup, repeats int, report func(CompareRow)) error {
+	if comm.Size() != 1 {
+		return fmt.Errorf("bench: the comparison with C runs on one rank, not %d", comm.Size())
+	}
+	if _, err := os.Stat(cref); err != nil {
+		return fmt.Errorf("bench: the C reference %s: %w (build it with `make -C bench/cref`)", cref, err)
+	}
+	dir, err := os.MkdirTemp("", "pfmpi-compare-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	for _, s := range setups {
+		row, err := compareOne(comm, cref, dir, s, repeats)
+		if err != nil {
+			return err
+		}
+		report(row)
+	}
+	return nil
+}
+
+func compareOne(comm mpi.Comm, cref, dir string, s Setup, repeats int) (CompareRow, error) {
+	s.Grid = ones(len(s.Dims))
+	w, err := s.operator(comm)
+	if err != nil {
+		return CompareRow{}, err
+	}
+	defer s.close(w)
+	ly, n, nd, nc := w.Layout(), w.PerSite(), len(s.Dims), s.Nc
+	v := ly.Volume()
+	in := randomVector(w)
+	out := make([]complex128, len(in))
+	// The C program's order: lexicographic, direction 0 slowest.
+	lexIn := make([]complex128, len(in))
+	lexLinks := make([]complex128, v*nd*nc*nc)
+	lexOf := make([]int, v)
+	for site := 0; site < v; site++ {
+		i := int(ly.GlobalIndex(site))
+		lexOf[site] = i
+		copy(lexIn[i*n:(i+1)*n], in[site*n:(site+1)*n])
+		for mu := 0; mu < nd; mu++ {
+			copy(lexLinks[(i*nd+mu)*nc*nc:], w.Gauge().Link(site, mu))
+		}
+	}
+	if err := writeComplex(filepath.Join(dir, "in.bin"), lexIn); err != nil {
+		return CompareRow{}, err
+	}
+	if err := writeComplex(filepath.Join(dir, "links.bin"), lexLinks); err != nil {
+		return CompareRow{}, err
+	}
+	reps := max(1, (1<<24)/(v*n*nd))
+	args := []string{dir, strconv.Itoa(nd), strconv.Itoa(nc)}
+	for _, l := range s.Dims {
+		args = append(args, strconv.Itoa(l))
+	}
+	args = append(args, strconv.FormatFloat(s.Kappa, 'g', -1, 64), strconv.Itoa(reps))
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(cref, args...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return CompareRow{}, fmt.Errorf("bench: %s %s: %v: %s", cref, strings.Join(args, " "), err, stderr.String())
+	}
+	f := strings.Fields(stdout.String())
+	if len(f) != 2 || f[0] != "ns_per_site" {
+		return CompareRow{}, fmt.Errorf("bench: %s printed %q, want \"ns_per_site VALUE\"", cref, stdout.String())
+	}
+	cNs, err := strconv.ParseFloat(f[1], 64)
+	if err != nil {
+		return CompareRow{}, fmt.Errorf("bench: %s: %v", cref, err)
+	}
+	lexOut, err := readComplex(filepath.Join(dir, "out.bin"), len(in))
+	if err != nil {
+		return CompareRow{}, err
+	}
+	w.M(out, in)
+	var diff, scale float64
+	for site := 0; site < v; site++ {
+		i := lexOf[site]
+		for k := 0; k < n; k++ {
+			diff = max(diff, cmplx.Abs(lexOut[i*n+k]-out[site*n+k]))
+			scale = max(scale, cmplx.Abs(out[site*n+k]))
+		}
+	}
+	sec := timeIt(comm, repeats, func() {
+		for range reps {
+			w.M(out, in)
+		}
+	}) / float64(reps)
+	row := CompareRow{Group: s.group(), Dims: s.Dims, CNs: cNs, GoNs: sec * 1e9 / float64(v), MaxDiff: diff / scale}
+	row.Speed = row.CNs / row.GoNs
+	row.GBytes = float64(w.Cost().Bytes) / sec / 1e9
+	if row.MaxDiff > 1e-12 {
+		return row, fmt.Errorf("bench: the C reference and pfmpi disagree on %s %s: max |Δ| %.3g (relative); they do not compute the same operator", row.Group, Dims(s.Dims), row.MaxDiff)
+	}
+	return row, nil
+}
+
+func writeComplex(path string, x []complex128) error {
+	var b bytes.Buffer
+	if err := binary.Write(&b, binary.LittleEndian, x); err != nil {
+		return err
+	}
+	return os.WriteFile(path, b.Bytes(), 0o644)
+}
+
+func readComplex(path string, n int) ([]complex128, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if len(data) != 16*n {
+		return nil, fmt.Errorf("bench: %s has %d bytes, want %d", path, len(data), 16*n)
+	}
+	x := make([]complex128, n)
+	return x, binary.Read(bytes.NewReader(data), binary.LittleEndian, x)
+}
