@@ -20,14 +20,11 @@ func BenchmarkWilsonM(b *testing.B) {
 		{[]int{32, 32}, 3}, {[]int{128, 128}, 3}, {[]int{256, 256}, 3},
 		{[]int{8, 8, 8, 8}, 3}, {[]int{12, 12, 12, 12}, 3}, {[]int{16, 16, 16, 16}, 3},
 	} {
-		for _, scalar := range []bool{false, true} {
-			if scalar && !(simdKernels && len(c.dims) == 4 && c.nc == 3) {
+		for _, path := range []kernelPath{pathGenerated, pathSIMD, pathAVX2, pathAVX512} {
+			if !path.runs(len(c.dims), c.nc) {
 				continue
 			}
-			name := fmt.Sprintf("Nc%d/%v", c.nc, c.dims)
-			if scalar {
-				name += "/scalar"
-			}
+			name := fmt.Sprintf("Nc%d/%v/%v", c.nc, c.dims, path)
 			b.Run(name, func(b *testing.B) {
 				mpitest.Run(b, 1, func(comm mpi.Comm) error {
 					w, err := setup(comm, c.dims, nil, c.nc, 0.1)
@@ -35,7 +32,7 @@ func BenchmarkWilsonM(b *testing.B) {
 						return err
 					}
 					defer w.Close()
-					w.noSIMD = scalar
+					w.setKernel(path)
 					in := randomSpinor(w, rng.New(1, "bench"))
 					out := make([]complex128, len(in))
 					b.ResetTimer()

@@ -127,6 +127,24 @@ func TestGammaAlgebra(t *testing.T) {
 	}
 }
 
+type kernelVariant struct {
+	overlap bool
+	path    kernelPath
+}
+
+// kernelVariants are the hop's variants to test on w: every kernel path
+// this CPU and build run for its Nd, Nc (with the halo overlapped), and
+// the default path without overlap.
+func kernelVariants(w *Wilson) []kernelVariant {
+	v := []kernelVariant{{false, pathAuto}}
+	for _, p := range []kernelPath{pathAuto, pathGeneric, pathGenerated, pathSIMD, pathAVX2, pathAVX512} {
+		if p.runs(w.nd, w.nc) {
+			v = append(v, kernelVariant{true, p})
+		}
+	}
+	return v
+}
+
 // TestFastMatchesReference compares M and M† of the fast kernel (with and
 // without overlap) against the plain reference on every process grid, for
 // U(1) and SU(3), and checks that every grid gives the one-rank result.
@@ -149,8 +167,9 @@ func TestFastMatchesReference(t *testing.T) {
 					got, want := make([]complex128, len(psi)), make([]complex128, len(psi))
 					var errs []string
 					for _, dag := range []bool{false, true} {
-						for _, variant := range []struct{ overlap, generic, noSIMD bool }{{true, false, false}, {false, false, false}, {true, true, false}, {true, false, true}} {
-							w.Overlap, w.generic, w.noSIMD = variant.overlap, variant.generic, variant.noSIMD
+						for _, variant := range kernelVariants(w) {
+							w.Overlap = variant.overlap
+							w.setKernel(variant.path)
 							if dag {
 								w.Mdag(got, psi)
 								ref.Mdag(want, psi)
@@ -164,7 +183,8 @@ func TestFastMatchesReference(t *testing.T) {
 						}
 					}
 					// One-rank result of the same fields.
-					w.Overlap, w.generic, w.noSIMD = true, false, false
+					w.Overlap = true
+					w.setKernel(pathAuto)
 					w.M(got, psi)
 					self := c.Split(c.Rank(), 0)
 					defer self.Free()

@@ -73,8 +73,12 @@ type Wilson struct {
 	// Overlap controls whether hops compute interior sites while the halo
 	// is in flight (default true); switch it off to measure the gain.
 	Overlap bool
-	generic bool // use the generic kernel even where a specialised one exists (tests)
-	noSIMD  bool // use the scalar kernels even where a SIMD one runs (tests, benchmarks)
+	// kernel is the implementation of the hop (tests and benchmarks force
+	// each one); path is what it resolves to for this operator.
+	kernel kernelPath
+	path   kernelPath
+	hopAsm [2]hopFunc // the assembly kernels of path for D and D†, if any
+	nbr    []int32    // neighbours of site y: nbr[(y·Nd + μ)·2 + {0: forward, 1: backward}]
 }
 
 // Phases is the fermion boundary phase per direction: −1 in time
@@ -140,6 +144,13 @@ func NewWilson(u *gauge.Field, kappa float64) (*Wilson, error) {
 	for mu := 0; mu < w.nd; mu++ {
 		w.up[mu], w.dn[mu] = zone.Up(mu), zone.Dn(mu)
 	}
+	w.nbr = make([]int32, 2*w.nd*w.v)
+	for y := 0; y < w.v; y++ {
+		for mu := 0; mu < w.nd; mu++ {
+			w.nbr[2*(y*w.nd+mu)], w.nbr[2*(y*w.nd+mu)+1] = w.up[mu][y], w.dn[mu][y]
+		}
+	}
+	w.setKernel(pathAuto)
 	for _, p := range []decomp.Parity{decomp.Even, decomp.Odd, decomp.All} {
 		lo, hi := ly.Sites(p)
 		for s := lo; s < hi; s++ {
@@ -155,6 +166,20 @@ func NewWilson(u *gauge.Field, kappa float64) (*Wilson, error) {
 		}
 	}
 	return w, nil
+}
+
+// setKernel selects the hop's implementation (pathAuto: the fastest that
+// runs here); a path without a kernel for this Nd, Nc falls back to the
+// generic Go.
+func (w *Wilson) setKernel(p kernelPath) {
+	w.kernel, w.path = p, p
+	if p == pathAuto {
+		w.path = bestPath(w.nd, w.nc)
+	}
+	if !w.path.runs(w.nd, w.nc) {
+		w.path = pathGeneric
+	}
+	w.hopAsm = [2]hopFunc{asmKernel(w.path, w.nd, w.nc, false), asmKernel(w.path, w.nd, w.nc, true)}
 }
 
 // Close releases the communication plans.
@@ -315,11 +340,28 @@ func (w *Wilson) finishHalo(pIn decomp.Parity) {
 // inLo), others from the half-spinor halo.
 func (w *Wilson) hop(out []complex128, outLo int, sites []int32, in []complex128, inLo int, dag bool, x []complex128) {
 	sF, sB := signs(dag)
-	if !w.generic && simdKernels && !w.noSIMD && w.nd == 4 && w.nc == 3 {
+	switch w.path {
+	case pathAVX2, pathAVX512:
+		if len(sites) == 0 {
+			return
+		}
+		fn := w.hopAsm[0]
+		if dag {
+			fn = w.hopAsm[1]
+		}
+		var xp, hp *complex128
+		if x != nil {
+			xp = &x[0]
+		}
+		if len(w.ex.halfHalo) > 0 {
+			hp = &w.ex.halfHalo[0]
+		}
+		fn(&out[0], outLo, &sites[0], len(sites), &in[0], inLo, &w.u.Data().Data()[0], hp, &w.nbr[0], w.v, xp, w.kappa)
+		return
+	case pathSIMD:
 		w.hop4D3SIMD(out, outLo, sites, in, inLo, sF, x)
 		return
-	}
-	if !w.generic {
+	case pathGenerated:
 		var kernel func(out []complex128, outLo int, sites []int32, in []complex128, inLo int, x []complex128)
 		switch {
 		case w.nd == 2 && w.nc == 1 && !dag:
@@ -332,13 +374,11 @@ func (w *Wilson) hop(out []complex128, outLo int, sites []int32, in []complex128
 			kernel = w.hop2D3Ddag
 		case w.nd == 4 && w.nc == 3 && !dag:
 			kernel = w.hop4D3D
-		case w.nd == 4 && w.nc == 3:
+		default:
 			kernel = w.hop4D3Ddag
 		}
-		if kernel != nil {
-			kernel(out, outLo, sites, in, inLo, x)
-			return
-		}
+		kernel(out, outLo, sites, in, inLo, x)
+		return
 	}
 	nc, n, hn, half, grp := w.nc, w.n, w.hn, w.basis.half, w.grp
 	v := w.v

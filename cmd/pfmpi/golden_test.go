@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"pfmpi/dslash"
 	"pfmpi/gemm"
 )
 
@@ -39,7 +40,7 @@ func TestGoldenSummaries(t *testing.T) {
 	if err != nil || len(files) < 4 {
 		t.Fatalf("golden run files: %v, %v", files, err)
 	}
-	kernels := runtime.GOARCH + "/" + gemm.Best().String()
+	kernels := runtime.GOARCH + "/" + gemm.Best().String() + "/dslash-" + dslash.Kernel()
 	for _, file := range files {
 		name := strings.TrimSuffix(filepath.Base(file), ".toml")
 		t.Run(name, func(t *testing.T) {
