@@ -2,6 +2,7 @@ package bench
 
 import (
 	"fmt"
+	"pfmpi/hugemem"
 	"time"
 
 	"pfmpi/decomp"
@@ -110,7 +111,7 @@ func (s Setup) close(w *dslash.Wilson) {
 
 func randomVector(w *dslash.Wilson) []complex128 {
 	ly, n := w.Layout(), w.PerSite()
-	x := make([]complex128, ly.Volume()*n)
+	x := hugemem.Make[complex128](ly.Volume() * n)
 	for s := 0; s < ly.Volume(); s++ {
 		st := rng.New(2, "bench-vector").Stream(uint64(ly.GlobalIndex(s)))
 		for i := 0; i < n; i++ {
@@ -133,7 +134,7 @@ func Dslash(comm mpi.Comm, s Setup, repeats int, triad float64) ([]Result, error
 	}
 	defer s.close(w)
 	in := randomVector(w)
-	out := make([]complex128, len(in))
+	out := hugemem.Make[complex128](len(in))
 	cost := w.Cost()
 	flops := mpi.SumFloat64(comm, float64(cost.Flops))
 	bytes := mpi.SumFloat64(comm, float64(cost.Bytes))
@@ -160,14 +161,14 @@ func CG(comm mpi.Comm, s Setup, repeats, iterations int, triad float64) ([]Resul
 	}
 	defer s.close(w)
 	b := randomVector(w)
-	x := make([]complex128, len(b))
+	x := hugemem.Make[complex128](len(b))
 	m := dslash.NewNormal(w, 0, len(b))
 	cg := solver.NewCG(comm, len(b))
 	sec := timeIt(comm, repeats, func() {
 		clear(x)
 		cg.Solve(m, x, b, 1e-30, iterations) // runs all iterations; the "no convergence" error is expected
 	}) / float64(iterations)
-	out := make([]complex128, len(b))
+	out := hugemem.Make[complex128](len(b))
 	d := timeIt(comm, repeats, func() { w.M(out, b) })
 	cost := w.Cost()
 	flops := 2 * mpi.SumFloat64(comm, float64(cost.Flops))

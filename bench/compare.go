@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"pfmpi/hugemem"
 	"strconv"
 	"strings"
 
@@ -104,7 +105,7 @@ func compareOne(comm mpi.Comm, cref, dir string, s Setup, repeats int) (CompareR
 	ly, n, nd, nc := w.Layout(), w.PerSite(), len(s.Dims), s.Nc
 	v := ly.Volume()
 	in := randomVector(w)
-	out := make([]complex128, len(in))
+	out := hugemem.Make[complex128](len(in))
 	// The C program's order: lexicographic, direction 0 slowest.
 	lexIn := make([]complex128, len(in))
 	lexLinks := make([]complex128, v*nd*nc*nc)

@@ -130,16 +130,23 @@ func TestGammaAlgebra(t *testing.T) {
 type kernelVariant struct {
 	overlap bool
 	path    kernelPath
+	stream  bool // the assembly's non-temporal stores at any size
+	// parityOrder visits full vectors parity by parity (the order of
+	// large 4D lattices) instead of lexicographically
+	parityOrder bool
 }
 
 // kernelVariants are the hop's variants to test on w: every kernel path
 // this CPU and build run for its Nd, Nc (with the halo overlapped), and
 // the default path without overlap.
 func kernelVariants(w *Wilson) []kernelVariant {
-	v := []kernelVariant{{false, pathAuto}}
+	v := []kernelVariant{{false, pathAuto, false, false}, {true, pathAuto, false, true}}
 	for _, p := range []kernelPath{pathAuto, pathGeneric, pathGenerated, pathSIMD, pathAVX2, pathAVX512} {
 		if p.runs(w.nd, w.nc) {
-			v = append(v, kernelVariant{true, p})
+			v = append(v, kernelVariant{true, p, false, false})
+			if p == pathAVX2 || p == pathAVX512 {
+				v = append(v, kernelVariant{true, p, true, false})
+			}
 		}
 	}
 	return v
@@ -168,8 +175,13 @@ func TestFastMatchesReference(t *testing.T) {
 					var errs []string
 					for _, dag := range []bool{false, true} {
 						for _, variant := range kernelVariants(w) {
+							w.siteLists(!variant.parityOrder)
 							w.Overlap = variant.overlap
 							w.setKernel(variant.path)
+							w.streamBytes = 1 << 62
+							if variant.stream {
+								w.streamBytes = 0
+							}
 							if dag {
 								w.Mdag(got, psi)
 								ref.Mdag(want, psi)
@@ -185,6 +197,7 @@ func TestFastMatchesReference(t *testing.T) {
 					// One-rank result of the same fields.
 					w.Overlap = true
 					w.setKernel(pathAuto)
+					w.streamBytes = streamBytes
 					w.M(got, psi)
 					self := c.Split(c.Rank(), 0)
 					defer self.Free()

@@ -1,6 +1,10 @@
 package dslash
 
-import "fmt"
+import (
+	"fmt"
+
+	"pfmpi/hugemem"
+)
 
 // Matrix is an operator with its adjoint on vectors of one length: the full
 // operator (Wilson, Reference) or the Schur complement.
@@ -19,7 +23,7 @@ type Schur struct {
 // extents).
 func NewSchur(op Operator) *Schur {
 	ly := op.Layout()
-	return &Schur{op: op, odd: make([]complex128, (ly.Volume()-ly.EvenCount())*op.PerSite())}
+	return &Schur{op: op, odd: hugemem.Make[complex128]((ly.Volume() - ly.EvenCount()) * op.PerSite())}
 }
 
 // Len is the number of values of an even vector.
@@ -52,7 +56,7 @@ type Normal struct {
 
 // NewNormal returns A A† + μ on vectors of n values.
 func NewNormal(a Matrix, mu float64, n int) *Normal {
-	return &Normal{a: a, mu: mu, tmp: make([]complex128, n)}
+	return &Normal{a: a, mu: mu, tmp: hugemem.Make[complex128](n)}
 }
 
 // Apply sets out = A A† in + μ in.

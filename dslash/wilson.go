@@ -3,6 +3,8 @@ package dslash
 import (
 	"fmt"
 	"math/cmplx"
+	"pfmpi/hugemem"
+	"unsafe"
 
 	"pfmpi/decomp"
 	"pfmpi/gauge"
@@ -78,8 +80,21 @@ type Wilson struct {
 	kernel kernelPath
 	path   kernelPath
 	hopAsm [2]hopFunc // the assembly kernels of path for D and D†, if any
-	nbr    []int32    // neighbours of site y: nbr[(y·Nd + μ)·2 + {0: forward, 1: backward}]
+	// streamBytes is the size of an output vector from which the assembly
+	// kernels write it with non-temporal stores (it would not stay in the
+	// caches anyway); tests set it to 0 to check that path.
+	streamBytes int
+	nbr         []int32 // neighbours of site y: nbr[(y·Nd + μ)·2 + {0: forward, 1: backward}]
 }
+
+// streamBytes is the default Wilson.streamBytes: outputs larger than the
+// last-level cache share of a core.
+const streamBytes = 8 << 20
+
+// lexSliceBytes is the largest slice (the sites of one coordinate of
+// direction 0, their spinors in and out and their links) for which full
+// vectors are visited in lexicographic order.
+const lexSliceBytes = 512 << 10
 
 // Phases is the fermion boundary phase per direction: −1 in time
 // (antiperiodic), +1 in space. Every fermion field's halo uses it
@@ -139,21 +154,43 @@ func NewWilson(u *gauge.Field, kappa float64) (*Wilson, error) {
 		return nil, err
 	}
 	for i := range w.scratch {
-		w.scratch[i] = make([]complex128, zone.Len()*w.n)
+		w.scratch[i] = hugemem.Make[complex128](zone.Len() * w.n)
 	}
 	for mu := 0; mu < w.nd; mu++ {
 		w.up[mu], w.dn[mu] = zone.Up(mu), zone.Dn(mu)
 	}
-	w.nbr = make([]int32, 2*w.nd*w.v)
+	w.nbr = hugemem.Make[int32](2 * w.nd * w.v)
 	for y := 0; y < w.v; y++ {
 		for mu := 0; mu < w.nd; mu++ {
 			w.nbr[2*(y*w.nd+mu)], w.nbr[2*(y*w.nd+mu)+1] = w.up[mu][y], w.dn[mu][y]
 		}
 	}
 	w.setKernel(pathAuto)
+	w.streamBytes = streamBytes
+	slice := w.v / lat.Local()[0] * (2*w.n + w.nd*w.nc*w.nc) * 16
+	w.siteLists(slice <= lexSliceBytes)
+	return w, nil
+}
+
+// siteLists sorts the sites of each output parity into those whose hops
+// stay on the rank (interior) and the others (boundary), in the order the
+// hop visits them. Sites of one parity are visited in storage order. Full
+// vectors are visited in lexicographic order, both parities interleaved,
+// if lex is set — when a slice of the lattice across the slowest direction
+// fits in a core's cache: a site's backward neighbours and their links
+// were then read a few sites before, rather than in a second pass over the
+// other parity (measured: 1.3× on 2D lattices; on 4D 16⁴ and 20⁴ the reuse
+// distance exceeds the cache and the two streaming passes are faster).
+func (w *Wilson) siteLists(lex bool) {
+	lexOrder := w.ly.LexToSite()
 	for _, p := range []decomp.Parity{decomp.Even, decomp.Odd, decomp.All} {
-		lo, hi := ly.Sites(p)
-		for s := lo; s < hi; s++ {
+		w.interior[p], w.boundary[p] = w.interior[p][:0], w.boundary[p][:0]
+		lo, hi := w.ly.Sites(p)
+		for i := lo; i < hi; i++ {
+			s := i
+			if p == decomp.All && lex {
+				s = int(lexOrder[i])
+			}
 			inside := true
 			for mu := 0; mu < w.nd; mu++ {
 				inside = inside && int(w.up[mu][s]) < w.v && int(w.dn[mu][s]) < w.v
@@ -165,7 +202,6 @@ func NewWilson(u *gauge.Field, kappa float64) (*Wilson, error) {
 			}
 		}
 	}
-	return w, nil
 }
 
 // setKernel selects the hop's implementation (pathAuto: the fastest that
@@ -356,7 +392,8 @@ func (w *Wilson) hop(out []complex128, outLo int, sites []int32, in []complex128
 		if len(w.ex.halfHalo) > 0 {
 			hp = &w.ex.halfHalo[0]
 		}
-		fn(&out[0], outLo, &sites[0], len(sites), &in[0], inLo, &w.u.Data().Data()[0], hp, &w.nbr[0], w.v, xp, w.kappa)
+		stream := len(out)*16 >= w.streamBytes && uintptr(unsafe.Pointer(&out[0]))%16 == 0
+		fn(&out[0], outLo, &sites[0], len(sites), &in[0], inLo, &w.u.Data().Data()[0], hp, &w.nbr[0], w.v, xp, w.kappa, stream)
 		return
 	case pathSIMD:
 		w.hop4D3SIMD(out, outLo, sites, in, inLo, sF, x)

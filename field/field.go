@@ -2,6 +2,7 @@ package field
 
 import (
 	"fmt"
+	"pfmpi/hugemem"
 
 	"pfmpi/decomp"
 	"pfmpi/halo"
@@ -24,7 +25,7 @@ func New[T Elem](zone *decomp.Zone, n int) *Field[T] {
 	if n < 1 {
 		panic(fmt.Sprintf("field: %d values per site; need at least 1", n))
 	}
-	return &Field[T]{zone: zone, n: n, data: make([]T, zone.Len()*n)}
+	return &Field[T]{zone: zone, n: n, data: hugemem.Make[T](zone.Len() * n)}
 }
 
 // Zone returns the zone the field lives on.

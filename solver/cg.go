@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/cmplx"
+	"pfmpi/hugemem"
 
 	"pfmpi/mpi"
 )
@@ -62,7 +63,7 @@ type CG struct {
 
 // NewCG returns a solver for vectors of n local values over comm.
 func NewCG(comm mpi.Comm, n int) *CG {
-	return &CG{comm: comm, r: make([]complex128, n), p: make([]complex128, n), ap: make([]complex128, n)}
+	return &CG{comm: comm, r: hugemem.Make[complex128](n), p: hugemem.Make[complex128](n), ap: hugemem.Make[complex128](n)}
 }
 
 // Solve improves x (the initial guess, zero for none) until |b − Ax| ≤ tol·|b|

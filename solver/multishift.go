@@ -2,6 +2,7 @@ package solver
 
 import (
 	"fmt"
+	"pfmpi/hugemem"
 
 	"pfmpi/mpi"
 )
@@ -18,7 +19,7 @@ type MultiShiftCG struct {
 
 // NewMultiShiftCG returns a solver for vectors of n local values over comm.
 func NewMultiShiftCG(comm mpi.Comm, n int) *MultiShiftCG {
-	return &MultiShiftCG{comm: comm, r: make([]complex128, n), p: make([]complex128, n), ap: make([]complex128, n)}
+	return &MultiShiftCG{comm: comm, r: hugemem.Make[complex128](n), p: hugemem.Make[complex128](n), ap: hugemem.Make[complex128](n)}
 }
 
 // Solve sets xs[i] = (A + shifts[i])⁻¹ b (the x_i start from zero) to
@@ -29,7 +30,7 @@ func (ms *MultiShiftCG) Solve(a Linear, shifts []float64, xs [][]complex128, b [
 		panic(fmt.Sprintf("solver: multi-shift CG with %d shifts, %d solutions, b of %d (want %d)", len(shifts), len(xs), len(b), n))
 	}
 	for len(ms.ps) < len(shifts) {
-		ms.ps = append(ms.ps, make([]complex128, n))
+		ms.ps = append(ms.ps, hugemem.Make[complex128](n))
 	}
 	r, p, ap := ms.r, ms.p, ms.ap
 	ns := len(shifts)

@@ -70,6 +70,8 @@ type kernel struct {
 	half, n, hn int // Ns/2, values per site, per half spinor
 	lanes       int // complex numbers per vector register: 1 (2D) or 2 (4D)
 	prefix      string
+	// loop-invariant registers
+	v, links, in, halo reg.GPVirtual
 }
 
 func main() {
@@ -130,9 +132,9 @@ func gen(nd, nc int, dag, avx512 bool) {
 	}
 	k.name = fmt.Sprintf("hop%dD%d%s%s", nd, nc, op, flavour)
 	k.prefix = k.name + "_"
-	TEXT(k.name, NOSPLIT, "func(out *complex128, outLo int, sites *int32, nsites int, in *complex128, inLo int, links, halo *complex128, nbr *int32, v int, x *complex128, kappa float64)")
+	TEXT(k.name, NOSPLIT, "func(out *complex128, outLo int, sites *int32, nsites int, in *complex128, inLo int, links, halo *complex128, nbr *int32, v int, x *complex128, kappa float64, stream bool)")
 	Pragma("noescape")
-	Doc(fmt.Sprintf("%s computes out(y) = x(y) − κ H ψ(y) (x nil: −κ H ψ(y)) of %s for %dD %s at the nsites output sites of sites, with the neighbour table nbr (2·%d int32 per site, forward and backward per direction), ψ = in from site inLo, out from site outLo, and the projected halo half spinors at halo (cells from v).", k.name, map[bool]string{false: "D", true: "D†"}[dag], nd, map[int]string{1: "U(1)", 3: "SU(3)"}[nc], nd))
+	Doc(fmt.Sprintf("%s computes out(y) = x(y) − κ H ψ(y) (x nil: −κ H ψ(y); stream: with non-temporal stores) of %s for %dD %s at the nsites output sites of sites, with the neighbour table nbr (2·%d int32 per site, forward and backward per direction), ψ = in from site inLo, out from site outLo, and the projected halo half spinors at halo (cells from v).", k.name, map[bool]string{false: "D", true: "D†"}[dag], nd, map[int]string{1: "U(1)", 3: "SU(3)"}[nc], nd))
 	k.body()
 }
 
@@ -159,6 +161,20 @@ func (k *kernel) label(s string, mu, dir int) string {
 func (k *kernel) body() {
 	sites := Load(Param("sites"), GP64())
 	count := Load(Param("nsites"), GP64())
+	// Loop invariants: v, links, in − inLo·(bytes per site) and halo −
+	// v·(bytes per half spinor), so that a neighbour's address is one
+	// multiplication and one base+index operand.
+	k.v, k.links, k.in, k.halo = GP64(), GP64(), GP64(), GP64()
+	MOVQ(param("v"), k.v)
+	MOVQ(param("links"), k.links)
+	t := GP64()
+	MOVQ(param("in"), k.in)
+	MOVQ(param("inLo"), t)
+	IMUL3Q(U32(16*k.n), t, t)
+	SUBQ(t, k.in)
+	MOVQ(param("halo"), k.halo)
+	IMUL3Q(U32(16*k.hn), k.v, t)
+	SUBQ(t, k.halo)
 	Label(k.prefix + "loop")
 	TESTQ(count, count)
 	JZ(LabelRef(k.prefix + "done"))
@@ -179,7 +195,7 @@ func (k *kernel) body() {
 	ADDQ(param("nbr"), row)
 	uy := GP64()
 	IMUL3Q(U32(16*k.nd*k.nc*k.nc), y, uy)
-	ADDQ(param("links"), uy)
+	ADDQ(k.links, uy)
 	for mu := 0; mu < k.nd; mu++ {
 		k.forward(acc, row, uy, mu, sF)
 		k.backward(acc, row, mu, sB)
@@ -210,13 +226,24 @@ func (k *kernel) body() {
 	}
 	Label(k.prefix + "store")
 	ADDQ(param("out"), o)
+	st := GP8()
+	MOVB(param("stream"), st)
+	TESTB(st, st)
+	JNZ(LabelRef(k.prefix + "stream"))
 	for i := range acc {
-		k.storeVec(acc[i], Mem{Base: o}, i)
+		k.storeVec(acc[i], Mem{Base: o}, i, false)
 	}
+	JMP(LabelRef(k.prefix + "next"))
+	Label(k.prefix + "stream")
+	for i := range acc {
+		k.storeVec(acc[i], Mem{Base: o}, i, true)
+	}
+	Label(k.prefix + "next")
 	ADDQ(U8(4), sites)
 	DECQ(count)
 	JMP(LabelRef(k.prefix + "loop"))
 	Label(k.prefix + "done")
+	SFENCE() // order the streaming stores before whatever reads out next
 	VZEROUPPER()
 	RET()
 }
@@ -259,14 +286,27 @@ func (k *kernel) addVec(base Mem, i int, acc reg.VecVirtual) {
 	VADDPD(t, acc, acc)
 }
 
-func (k *kernel) storeVec(acc reg.VecVirtual, base Mem, i int) {
+// storeVec stores accumulator register i of a site at base; stream: with
+// non-temporal stores, which bypass the caches and skip the read for
+// ownership (out is then written at the cost of its bytes once; base must
+// be 16-byte aligned, as every complex128 of a large allocation is).
+func (k *kernel) storeVec(acc reg.VecVirtual, base Mem, i int, stream bool) {
 	offs := k.vecOffsets(i)
-	if len(offs) == 1 {
-		VMOVUPD(acc, base.Offset(offs[0]))
+	if !stream {
+		if len(offs) == 1 {
+			VMOVUPD(acc, base.Offset(offs[0]))
+			return
+		}
+		VMOVUPD(acc.AsX(), base.Offset(offs[0]))
+		VEXTRACTF128(U8(1), acc, base.Offset(offs[1]))
 		return
 	}
-	VMOVUPD(acc.AsX(), base.Offset(offs[0]))
-	VEXTRACTF128(U8(1), acc, base.Offset(offs[1]))
+	VMOVNTPD(acc.AsX(), base.Offset(offs[0]))
+	if len(offs) == 2 {
+		hi := XMM()
+		VEXTRACTF128(U8(1), acc, hi)
+		VMOVNTPD(hi, base.Offset(offs[1]))
+	}
 }
 
 // project sets h = ψ_up + s A_μ ψ_dn of the spinor at base, one register
@@ -444,20 +484,16 @@ func (k *kernel) forward(acc []reg.VecVirtual, row, uy reg.GPVirtual, mu, s int)
 	for c := range h {
 		h[c] = k.vec()
 	}
-	CMPQ(f, param("v"))
+	CMPQ(f, k.v)
 	JAE(LabelRef(k.label("fhalo", mu, 0)))
 	// ψ(f) projected
-	SUBQ(param("inLo"), f)
 	IMUL3Q(U32(16*k.n), f, f)
-	ADDQ(param("in"), f)
-	k.project(Mem{Base: f}, mu, s, h)
+	k.project(Mem{Base: k.in, Index: f, Scale: 1}, mu, s, h)
 	JMP(LabelRef(k.label("fmul", mu, 0)))
 	Label(k.label("fhalo", mu, 0))
-	SUBQ(param("v"), f)
 	IMUL3Q(U32(16*k.hn), f, f)
-	ADDQ(param("halo"), f)
 	for c := range h {
-		k.loadAt(Mem{Base: f}, k.halfOffsets(c), h[c])
+		k.loadAt(Mem{Base: k.halo, Index: f, Scale: 1}, k.halfOffsets(c), h[c])
 	}
 	Label(k.label("fmul", mu, 0))
 	k.matvec(Mem{Base: uy, Disp: 16 * mu * k.nc * k.nc}, h, false, nil, func(c int, r reg.VecVirtual) {
@@ -472,27 +508,23 @@ func (k *kernel) backward(acc []reg.VecVirtual, row reg.GPVirtual, mu, s int) {
 	for c := range g {
 		g[c] = k.vec()
 	}
-	CMPQ(b, param("v"))
+	CMPQ(b, k.v)
 	JAE(LabelRef(k.label("bhalo", mu, 1)))
 	u := GP64()
 	IMUL3Q(U32(16*k.nd*k.nc*k.nc), b, u)
-	ADDQ(param("links"), u)
-	SUBQ(param("inLo"), b)
+	ADDQ(k.links, u)
 	IMUL3Q(U32(16*k.n), b, b)
-	ADDQ(param("in"), b)
 	h := make([]reg.VecVirtual, k.nc)
 	for c := range h {
 		h[c] = k.vec()
 	}
-	k.project(Mem{Base: b}, mu, s, h)
+	k.project(Mem{Base: k.in, Index: b, Scale: 1}, mu, s, h)
 	k.matvec(Mem{Base: u, Disp: 16 * mu * k.nc * k.nc}, h, true, g, nil)
 	JMP(LabelRef(k.label("brec", mu, 1)))
 	Label(k.label("bhalo", mu, 1))
-	SUBQ(param("v"), b)
 	IMUL3Q(U32(16*k.hn), b, b)
-	ADDQ(param("halo"), b)
 	for c := range g {
-		k.loadAt(Mem{Base: b}, k.halfOffsets(c), g[c])
+		k.loadAt(Mem{Base: k.halo, Index: b, Scale: 1}, k.halfOffsets(c), g[c])
 	}
 	Label(k.label("brec", mu, 1))
 	for c := range g {
