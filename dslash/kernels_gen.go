@@ -3,11 +3,11 @@
 package dslash
 
 // hop2D1D is the hop of D for 2D U(1).
-func (w *Wilson) hop2D1D(out []complex128, outLo int, sites []int32, in []complex128, inLo int, x []complex128) {
+func (w *Wilson) hop2D1D(out []complex128, outLo int, sites []int32, in []complex128, inLo int, x []complex128, kappa float64) {
 	links := w.u.Data().Data()
 	hh := w.ex.halfHalo
 	v := w.v
-	k := -w.kappa
+	k := -kappa
 	up0, dn0 := w.up[0], w.dn[0]
 	up1, dn1 := w.up[1], w.dn[1]
 	for _, ys := range sites {
@@ -73,11 +73,11 @@ func (w *Wilson) hop2D1D(out []complex128, outLo int, sites []int32, in []comple
 }
 
 // hop2D1Ddag is the hop of D† for 2D U(1).
-func (w *Wilson) hop2D1Ddag(out []complex128, outLo int, sites []int32, in []complex128, inLo int, x []complex128) {
+func (w *Wilson) hop2D1Ddag(out []complex128, outLo int, sites []int32, in []complex128, inLo int, x []complex128, kappa float64) {
 	links := w.u.Data().Data()
 	hh := w.ex.halfHalo
 	v := w.v
-	k := -w.kappa
+	k := -kappa
 	up0, dn0 := w.up[0], w.dn[0]
 	up1, dn1 := w.up[1], w.dn[1]
 	for _, ys := range sites {
@@ -143,11 +143,11 @@ func (w *Wilson) hop2D1Ddag(out []complex128, outLo int, sites []int32, in []com
 }
 
 // hop2D3D is the hop of D for 2D SU(3).
-func (w *Wilson) hop2D3D(out []complex128, outLo int, sites []int32, in []complex128, inLo int, x []complex128) {
+func (w *Wilson) hop2D3D(out []complex128, outLo int, sites []int32, in []complex128, inLo int, x []complex128, kappa float64) {
 	links := w.u.Data().Data()
 	hh := w.ex.halfHalo
 	v := w.v
-	k := -w.kappa
+	k := -kappa
 	up0, dn0 := w.up[0], w.dn[0]
 	up1, dn1 := w.up[1], w.dn[1]
 	for _, ys := range sites {
@@ -229,11 +229,11 @@ func (w *Wilson) hop2D3D(out []complex128, outLo int, sites []int32, in []comple
 }
 
 // hop2D3Ddag is the hop of D† for 2D SU(3).
-func (w *Wilson) hop2D3Ddag(out []complex128, outLo int, sites []int32, in []complex128, inLo int, x []complex128) {
+func (w *Wilson) hop2D3Ddag(out []complex128, outLo int, sites []int32, in []complex128, inLo int, x []complex128, kappa float64) {
 	links := w.u.Data().Data()
 	hh := w.ex.halfHalo
 	v := w.v
-	k := -w.kappa
+	k := -kappa
 	up0, dn0 := w.up[0], w.dn[0]
 	up1, dn1 := w.up[1], w.dn[1]
 	for _, ys := range sites {
@@ -315,11 +315,11 @@ func (w *Wilson) hop2D3Ddag(out []complex128, outLo int, sites []int32, in []com
 }
 
 // hop4D3D is the hop of D for 4D SU(3).
-func (w *Wilson) hop4D3D(out []complex128, outLo int, sites []int32, in []complex128, inLo int, x []complex128) {
+func (w *Wilson) hop4D3D(out []complex128, outLo int, sites []int32, in []complex128, inLo int, x []complex128, kappa float64) {
 	links := w.u.Data().Data()
 	hh := w.ex.halfHalo
 	v := w.v
-	k := -w.kappa
+	k := -kappa
 	up0, dn0 := w.up[0], w.dn[0]
 	up1, dn1 := w.up[1], w.dn[1]
 	up2, dn2 := w.up[2], w.dn[2]
@@ -527,11 +527,11 @@ func (w *Wilson) hop4D3D(out []complex128, outLo int, sites []int32, in []comple
 }
 
 // hop4D3Ddag is the hop of D† for 4D SU(3).
-func (w *Wilson) hop4D3Ddag(out []complex128, outLo int, sites []int32, in []complex128, inLo int, x []complex128) {
+func (w *Wilson) hop4D3Ddag(out []complex128, outLo int, sites []int32, in []complex128, inLo int, x []complex128, kappa float64) {
 	links := w.u.Data().Data()
 	hh := w.ex.halfHalo
 	v := w.v
-	k := -w.kappa
+	k := -kappa
 	up0, dn0 := w.up[0], w.dn[0]
 	up1, dn1 := w.up[1], w.dn[1]
 	up2, dn2 := w.up[2], w.dn[2]

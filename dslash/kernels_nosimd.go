@@ -6,6 +6,6 @@ package dslash
 // GOEXPERIMENT=simd on amd64 to get them).
 const simdKernels = false
 
-func (w *Wilson) hop4D3SIMD(out []complex128, outLo int, sites []int32, in []complex128, inLo int, sF float64, x []complex128) {
+func (w *Wilson) hop4D3SIMD(out []complex128, outLo int, sites []int32, in []complex128, inLo int, sF float64, x []complex128, kappa float64) {
 	panic("dslash: SIMD kernel called in a build without SIMD")
 }

@@ -115,11 +115,11 @@ func amv4(u *[9]complex128, h0, h1, h2 f4) (r0, r1, r2 f4) {
 
 // hop4D3SIMD is hop for 4D SU(3) (sF: sign of the forward projector). The
 // projector table is the one of hop4D3D in kernels_gen.go.
-func (w *Wilson) hop4D3SIMD(out []complex128, outLo int, sites []int32, in []complex128, inLo int, sF float64, x []complex128) {
+func (w *Wilson) hop4D3SIMD(out []complex128, outLo int, sites []int32, in []complex128, inLo int, sF float64, x []complex128, kappa float64) {
 	links := w.u.Data().Data()
 	hh := w.ex.halfHalo
 	v := w.v
-	k := bc(-w.kappa)
+	k := bc(-kappa)
 	// Projection h = ψ_up + C∘Y, Y = [ψ_a, ψ_b] (pair-swapped for imaginary
 	// coefficients); reconstruction lower += C'∘R' with R' = R, half- and/or
 	// pair-swapped.

@@ -40,10 +40,20 @@ func (s *Schur) apply(out, in []complex128, dag bool) {
 		panic(fmt.Sprintf("dslash: Schur complement on %d and %d values, want even vectors of %d", len(out), len(in), s.Len()))
 	}
 	s.op.Moe(s.odd, in, dag)
+	if f, ok := s.op.(meoSubtracter); ok {
+		f.meoSubtract(out, in, s.odd, dag)
+		return
+	}
 	s.op.Meo(out, s.odd, dag)
 	for i := range out {
 		out[i] = in[i] - out[i]
 	}
+}
+
+// meoSubtracter is an operator that computes x − D_eo in (dag: of D†) in
+// the pass of the hop, without a pass of its own.
+type meoSubtracter interface {
+	meoSubtract(out, x, in []complex128, dag bool)
 }
 
 // Normal is the Hermitian positive operator A A† + μ (μ ≥ 0): M = DD†,

@@ -256,19 +256,19 @@ func (w *Wilson) checkLen(what string, x []complex128, sites int) {
 func (w *Wilson) M(out, in []complex128) {
 	w.checkLen("M output", out, w.v)
 	w.checkLen("M input", in, w.v)
-	w.apply(out, decomp.All, in, decomp.All, false, in)
+	w.apply(out, decomp.All, in, decomp.All, false, in, w.kappa)
 }
 
 func (w *Wilson) Mdag(out, in []complex128) {
 	w.checkLen("Mdag output", out, w.v)
 	w.checkLen("Mdag input", in, w.v)
-	w.apply(out, decomp.All, in, decomp.All, true, in)
+	w.apply(out, decomp.All, in, decomp.All, true, in, w.kappa)
 }
 
 func (w *Wilson) Dhop(out, in []complex128, dag bool) {
 	w.checkLen("Dhop output", out, w.v)
 	w.checkLen("Dhop input", in, w.v)
-	w.apply(out, decomp.All, in, decomp.All, dag, nil)
+	w.apply(out, decomp.All, in, decomp.All, dag, nil, w.kappa)
 }
 
 func (w *Wilson) requireEO() {
@@ -281,31 +281,42 @@ func (w *Wilson) Meo(out, in []complex128, dag bool) {
 	w.requireEO()
 	w.checkLen("Meo output", out, w.ve)
 	w.checkLen("Meo input", in, w.v-w.ve)
-	w.apply(out, decomp.Even, in, decomp.Odd, dag, nil)
+	w.apply(out, decomp.Even, in, decomp.Odd, dag, nil, w.kappa)
+}
+
+// meoSubtract sets out (even) = x − D_eo in (dag: (D†)_eo): x + κ H_eo in,
+// the hop with the sign of κ turned (the Schur complement's second half).
+func (w *Wilson) meoSubtract(out, x, in []complex128, dag bool) {
+	w.requireEO()
+	w.checkLen("Meo output", out, w.ve)
+	w.checkLen("Meo x", x, w.ve)
+	w.checkLen("Meo input", in, w.v-w.ve)
+	w.apply(out, decomp.Even, in, decomp.Odd, dag, x, -w.kappa)
 }
 
 func (w *Wilson) Moe(out, in []complex128, dag bool) {
 	w.requireEO()
 	w.checkLen("Moe output", out, w.v-w.ve)
 	w.checkLen("Moe input", in, w.ve)
-	w.apply(out, decomp.Odd, in, decomp.Even, dag, nil)
+	w.apply(out, decomp.Odd, in, decomp.Even, dag, nil, w.kappa)
 }
 
 // apply computes out = x − κ H in on the sites of parity pOut from in on
 // parity pIn (x nil: out = −κ H in), exchanging projected half spinors and,
-// with Overlap, computing interior sites while they travel.
-func (w *Wilson) apply(out []complex128, pOut decomp.Parity, in []complex128, pIn decomp.Parity, dag bool, x []complex128) {
+// with Overlap, computing interior sites while they travel. κ is the
+// operator's or, for fused sums such as x + κH in, its negative.
+func (w *Wilson) apply(out []complex128, pOut decomp.Parity, in []complex128, pIn decomp.Parity, dag bool, x []complex128, kappa float64) {
 	outLo, _ := w.ly.Sites(pOut)
 	inLo, _ := w.ly.Sites(pIn)
 	w.startHalo(in, inLo, pIn, dag)
 	if w.Overlap {
-		w.hop(out, outLo, w.interior[pOut], in, inLo, dag, x)
+		w.hop(out, outLo, w.interior[pOut], in, inLo, dag, x, kappa)
 		w.finishHalo(pIn)
 	} else {
 		w.finishHalo(pIn)
-		w.hop(out, outLo, w.interior[pOut], in, inLo, dag, x)
+		w.hop(out, outLo, w.interior[pOut], in, inLo, dag, x, kappa)
 	}
-	w.hop(out, outLo, w.boundary[pOut], in, inLo, dag, x)
+	w.hop(out, outLo, w.boundary[pOut], in, inLo, dag, x, kappa)
 }
 
 // signs returns the projector signs s of (1 + sγ) for the forward and the
@@ -374,7 +385,7 @@ func (w *Wilson) finishHalo(pIn decomp.Parity) {
 // hop computes, for each output site y in sites, out(y) = x(y) − κ Σ_μ [hops]
 // (x nil: −κ Σ). Neighbours below V are read from in (covering sites from
 // inLo), others from the half-spinor halo.
-func (w *Wilson) hop(out []complex128, outLo int, sites []int32, in []complex128, inLo int, dag bool, x []complex128) {
+func (w *Wilson) hop(out []complex128, outLo int, sites []int32, in []complex128, inLo int, dag bool, x []complex128, kappa float64) {
 	sF, sB := signs(dag)
 	switch w.path {
 	case pathAVX2, pathAVX512:
@@ -393,13 +404,13 @@ func (w *Wilson) hop(out []complex128, outLo int, sites []int32, in []complex128
 			hp = &w.ex.halfHalo[0]
 		}
 		stream := len(out)*16 >= w.streamBytes && uintptr(unsafe.Pointer(&out[0]))%16 == 0
-		fn(&out[0], outLo, &sites[0], len(sites), &in[0], inLo, &w.u.Data().Data()[0], hp, &w.nbr[0], w.v, xp, w.kappa, stream)
+		fn(&out[0], outLo, &sites[0], len(sites), &in[0], inLo, &w.u.Data().Data()[0], hp, &w.nbr[0], w.v, xp, kappa, stream)
 		return
 	case pathSIMD:
-		w.hop4D3SIMD(out, outLo, sites, in, inLo, sF, x)
+		w.hop4D3SIMD(out, outLo, sites, in, inLo, sF, x, kappa)
 		return
 	case pathGenerated:
-		var kernel func(out []complex128, outLo int, sites []int32, in []complex128, inLo int, x []complex128)
+		var kernel func(out []complex128, outLo int, sites []int32, in []complex128, inLo int, x []complex128, kappa float64)
 		switch {
 		case w.nd == 2 && w.nc == 1 && !dag:
 			kernel = w.hop2D1D
@@ -414,7 +425,7 @@ func (w *Wilson) hop(out []complex128, outLo int, sites []int32, in []complex128
 		default:
 			kernel = w.hop4D3Ddag
 		}
-		kernel(out, outLo, sites, in, inLo, x)
+		kernel(out, outLo, sites, in, inLo, x, kappa)
 		return
 	}
 	nc, n, hn, half, grp := w.nc, w.n, w.hn, w.basis.half, w.grp
@@ -423,7 +434,7 @@ func (w *Wilson) hop(out []complex128, outLo int, sites []int32, in []complex128
 	nl := w.nd * nc * nc
 	nn := nc * nc
 	halfHalo := w.ex.halfHalo
-	kappa := complex(-w.kappa, 0)
+	k := complex(-kappa, 0)
 	var accBuf [12]complex128
 	var hBuf, h2Buf [6]complex128
 	acc, h, h2 := accBuf[:n], hBuf[:hn], h2Buf[:hn]
@@ -462,11 +473,11 @@ func (w *Wilson) hop(out []complex128, outLo int, sites []int32, in []complex128
 		if x != nil {
 			xy := x[(y-outLo)*n : (y-outLo+1)*n]
 			for i := range o {
-				o[i] = xy[i] + kappa*acc[i]
+				o[i] = xy[i] + k*acc[i]
 			}
 		} else {
 			for i := range o {
-				o[i] = kappa * acc[i]
+				o[i] = k * acc[i]
 			}
 		}
 	}

@@ -96,8 +96,8 @@ func (k kernel) write(b *bytes.Buffer) {
 		sF, sB = 1, -1
 	}
 	fmt.Fprintf(b, "// %s is the hop of %s for %dD %s.\n", k.name(), map[bool]string{false: "D", true: "D†"}[k.dag], nd, map[int]string{1: "U(1)", 3: "SU(3)"}[nc])
-	fmt.Fprintf(b, "func (w *Wilson) %s(out []complex128, outLo int, sites []int32, in []complex128, inLo int, x []complex128) {\n", k.name())
-	b.WriteString("\tlinks := w.u.Data().Data()\n\thh := w.ex.halfHalo\n\tv := w.v\n\tk := -w.kappa\n")
+	fmt.Fprintf(b, "func (w *Wilson) %s(out []complex128, outLo int, sites []int32, in []complex128, inLo int, x []complex128, kappa float64) {\n", k.name())
+	b.WriteString("\tlinks := w.u.Data().Data()\n\thh := w.ex.halfHalo\n\tv := w.v\n\tk := -kappa\n")
 	for mu := 0; mu < nd; mu++ {
 		fmt.Fprintf(b, "\tup%d, dn%d := w.up[%d], w.dn[%d]\n", mu, mu, mu, mu)
 	}
