@@ -12,7 +12,9 @@ import (
 	"strconv"
 	"strings"
 
+	"pfmpi/dslash"
 	"pfmpi/mpi"
+	"pfmpi/solver"
 )
 
 //go:generate make -C cref
@@ -26,12 +28,17 @@ type CompareRow struct {
 	GoNs    float64 `json:"go_ns_per_site"` // this build, best of the repetitions
 	Speed   float64 `json:"speed"`          // CNs / GoNs: ≥ 1 where pfmpi is as fast as C or faster
 	GBytes  float64 `json:"go_gbytes"`      // GB/s of this build by dslash.Cost (no cache reuse)
+	Triad   float64 `json:"triad_fraction"` // GBytes over the STREAM triad of this rank
 	MaxDiff float64 `json:"max_diff"`       // max |D_C ψ − D ψ| / max |D ψ| over the lattice
+	CGRatio float64 `json:"cg_ratio"`       // one CG iteration on DD† over two applications of D (this build)
+	// CGPlain is CGRatio for CG's general iteration (the operator's fused
+	// applications hidden), for comparison.
+	CGPlain float64 `json:"cg_plain_ratio"`
 }
 
 func (r CompareRow) String() string {
-	return fmt.Sprintf("%-4s %-16s C %8.2f ns/site   pfmpi %8.2f ns/site   speed %5.2f× C   %6.2f GB/s   |Δ| %.1e",
-		r.Group, Dims(r.Dims), r.CNs, r.GoNs, r.Speed, r.GBytes, r.MaxDiff)
+	return fmt.Sprintf("%-4s %-16s C %8.2f ns/site   pfmpi %8.2f ns/site   speed %5.2f× C   %6.2f GB/s (%3.0f%% of triad)   CG iteration %4.2f × 2 D (unfused %4.2f)   |Δ| %.1e",
+		r.Group, Dims(r.Dims), r.CNs, r.GoNs, r.Speed, r.GBytes, 100*r.Triad, r.CGRatio, r.CGPlain, r.MaxDiff)
 }
 
 // CompareVolumes is the set of lattices of `pfmpi bench -compare`: U(1) 2D
@@ -85,11 +92,13 @@ func Compare(comm mpi.Comm, cref string, setups []Setup, repeats int, report fun
 		return err
 	}
 	defer os.RemoveAll(dir)
+	triad := Triad(comm, 1<<23, repeats)
 	for _, s := range setups {
 		row, err := compareOne(comm, cref, dir, s, repeats)
 		if err != nil {
 			return err
 		}
+		row.Triad = row.GBytes / triad
 		report(row)
 	}
 	return nil
@@ -163,12 +172,43 @@ func compareOne(comm mpi.Comm, cref, dir string, s Setup, repeats int) (CompareR
 		}
 	}) / float64(reps)
 	row := CompareRow{Group: s.group(), Dims: s.Dims, CNs: cNs, GoNs: sec * 1e9 / float64(v), MaxDiff: diff / scale}
+	// One CG iteration on DD†, as the solves of HMC and the pseudofermion
+	// actions run it: the time of solves of 20 iterations less that of 10
+	// (the set-up and the final residual cancel), over 10. A random source
+	// does not converge in so few at κ = 0.12, which is expected.
+	m := dslash.NewNormal(w, 0, len(in))
+	row.CGRatio = cgIteration(comm, m, in, repeats, reps) / (2 * sec)
+	row.CGPlain = cgIteration(comm, plainLinear{m}, in, repeats, reps) / (2 * sec)
+
 	row.Speed = row.CNs / row.GoNs
 	row.GBytes = float64(w.Cost().Bytes) / sec / 1e9
 	if row.MaxDiff > 1e-12 {
 		return row, fmt.Errorf("bench: the C reference and pfmpi disagree on %s %s: max |Δ| %.3g (relative); they do not compute the same operator", row.Group, Dims(s.Dims), row.MaxDiff)
 	}
 	return row, nil
+}
+
+// plainLinear hides an operator's fused CG applications (solver.Factored).
+type plainLinear struct{ a solver.Linear }
+
+func (p plainLinear) Apply(out, in []complex128) { p.a.Apply(out, in) }
+
+// cgIteration returns the seconds of one CG iteration on a with source b:
+// (T(20 iterations) − T(10 iterations))/10, each timed over enough solves
+// to fill about reps applications of D.
+func cgIteration(comm mpi.Comm, a solver.Linear, b []complex128, repeats, reps int) float64 {
+	cg := solver.NewCG(comm, len(b))
+	x := hugemem.Make[complex128](len(b))
+	solves := max(1, reps/40)
+	timeOf := func(iters int) float64 {
+		return timeIt(comm, repeats, func() {
+			for range solves {
+				clear(x)
+				cg.Solve(a, x, b, 1e-30, iters) // does not converge: the error is expected
+			}
+		}) / float64(solves)
+	}
+	return (timeOf(20) - timeOf(10)) / 10
 }
 
 func writeComplex(path string, x []complex128) error {

@@ -613,3 +613,80 @@ func TestSchurMatchesBlocks(t *testing.T) {
 		}
 	}
 }
+
+// TestFusedApplications checks the applications that fold CG's steps in —
+// MdagNorm (out = A†in and |out|²) and MUpdate (r −= αA in and |r|²) of
+// the Wilson operator and the Schur complement — against the plain
+// operators, on every kernel path (streaming stores or not) and grid.
+func TestFusedApplications(t *testing.T) {
+	for _, nc := range []int{1, 3} {
+		for _, g := range mpitest.Grids() {
+			t.Run(fmt.Sprintf("Nc%d/%v/%v", nc, g.Dims, g.Grid), func(t *testing.T) {
+				mpitest.Run(t, g.Ranks(), func(c mpi.Comm) error {
+					w, err := setup(c, g.Dims, g.Grid, nc, 0.13)
+					if err != nil {
+						return err
+					}
+					defer w.Close()
+					ops := []fusedMatrix{w}
+					if w.eo {
+						ops = append(ops, NewSchur(w))
+					}
+					full := randomSpinor(w, rng.New(8, "in"))
+					r0 := randomSpinor(w, rng.New(9, "r"))
+					const alpha = 0.37
+					for _, op := range ops {
+						m := op.(Matrix)
+						size := len(full)
+						if s, ok := op.(*Schur); ok {
+							size = s.Len()
+						}
+						in := full[:size]
+						wantDag, wantM := make([]complex128, size), make([]complex128, size)
+						m.Mdag(wantDag, in)
+						m.M(wantM, in)
+						wantR := make([]complex128, size)
+						for i := range wantR {
+							wantR[i] = r0[i] - alpha*wantM[i]
+						}
+						for _, variant := range kernelVariants(w) {
+							w.setKernel(variant.path)
+							w.Overlap = variant.overlap
+							w.streamBytes = 1 << 62
+							if variant.stream {
+								w.streamBytes = 0
+							}
+							got := make([]complex128, size)
+							norm := mpi.SumFloat64(c, op.MdagNorm(got, in))
+							if d := maxDiff(c, got, wantDag); d > 1e-13 {
+								return fmt.Errorf("%T %+v: MdagNorm − Mdag = %g", op, variant, d)
+							}
+							if want := solverNorm2(c, wantDag); math.Abs(norm-want) > 1e-12*want {
+								return fmt.Errorf("%T %+v: MdagNorm's |out|² = %v, want %v", op, variant, norm, want)
+							}
+							r := slices.Clone(r0[:size])
+							norm = mpi.SumFloat64(c, op.MUpdate(r, in, alpha))
+							if d := maxDiff(c, r, wantR); d > 1e-13 {
+								return fmt.Errorf("%T %+v: MUpdate − (r − αM in) = %g", op, variant, d)
+							}
+							if want := solverNorm2(c, wantR); math.Abs(norm-want) > 1e-12*want {
+								return fmt.Errorf("%T %+v: MUpdate's |r|² = %v, want %v", op, variant, norm, want)
+							}
+						}
+						w.setKernel(pathAuto)
+						w.streamBytes = streamBytes
+					}
+					return nil
+				})
+			})
+		}
+	}
+}
+
+func solverNorm2(c mpi.Comm, x []complex128) float64 {
+	s := 0.0
+	for _, z := range x {
+		s += real(z)*real(z) + imag(z)*imag(z)
+	}
+	return mpi.SumFloat64(c, s)
+}

@@ -4,62 +4,62 @@
 
 package dslash
 
-// hop2D1DAVX2 computes out(y) = x(y) − κ H ψ(y) (x nil: −κ H ψ(y); stream: with non-temporal stores) of D for 2D U(1) at the nsites output sites of sites, with the neighbour table nbr (2·2 int32 per site, forward and backward per direction), ψ = in from site inLo, out from site outLo, and the projected halo half spinors at halo (cells from v).
+// hop2D1DAVX2 computes out(y) = x(y) − κ H ψ(y) (x nil: −κ H ψ(y); update: out(y) −= α·that instead; stream: with non-temporal stores) and returns Σ |out(y)|² of D for 2D U(1) at the nsites output sites of sites, with the neighbour table nbr (2·2 int32 per site, forward and backward per direction), ψ = in from site inLo, out from site outLo, and the projected halo half spinors at halo (cells from v).
 //
 //go:noescape
-func hop2D1DAVX2(out *complex128, outLo int, sites *int32, nsites int, in *complex128, inLo int, links *complex128, halo *complex128, nbr *int32, v int, x *complex128, kappa float64, stream bool)
+func hop2D1DAVX2(out *complex128, outLo int, sites *int32, nsites int, in *complex128, inLo int, links *complex128, halo *complex128, nbr *int32, v int, x *complex128, kappa float64, stream bool, alpha float64, update bool) (norm float64)
 
-// hop2D1DdagAVX2 computes out(y) = x(y) − κ H ψ(y) (x nil: −κ H ψ(y); stream: with non-temporal stores) of D† for 2D U(1) at the nsites output sites of sites, with the neighbour table nbr (2·2 int32 per site, forward and backward per direction), ψ = in from site inLo, out from site outLo, and the projected halo half spinors at halo (cells from v).
+// hop2D1DdagAVX2 computes out(y) = x(y) − κ H ψ(y) (x nil: −κ H ψ(y); update: out(y) −= α·that instead; stream: with non-temporal stores) and returns Σ |out(y)|² of D† for 2D U(1) at the nsites output sites of sites, with the neighbour table nbr (2·2 int32 per site, forward and backward per direction), ψ = in from site inLo, out from site outLo, and the projected halo half spinors at halo (cells from v).
 //
 //go:noescape
-func hop2D1DdagAVX2(out *complex128, outLo int, sites *int32, nsites int, in *complex128, inLo int, links *complex128, halo *complex128, nbr *int32, v int, x *complex128, kappa float64, stream bool)
+func hop2D1DdagAVX2(out *complex128, outLo int, sites *int32, nsites int, in *complex128, inLo int, links *complex128, halo *complex128, nbr *int32, v int, x *complex128, kappa float64, stream bool, alpha float64, update bool) (norm float64)
 
-// hop2D3DAVX2 computes out(y) = x(y) − κ H ψ(y) (x nil: −κ H ψ(y); stream: with non-temporal stores) of D for 2D SU(3) at the nsites output sites of sites, with the neighbour table nbr (2·2 int32 per site, forward and backward per direction), ψ = in from site inLo, out from site outLo, and the projected halo half spinors at halo (cells from v).
+// hop2D3DAVX2 computes out(y) = x(y) − κ H ψ(y) (x nil: −κ H ψ(y); update: out(y) −= α·that instead; stream: with non-temporal stores) and returns Σ |out(y)|² of D for 2D SU(3) at the nsites output sites of sites, with the neighbour table nbr (2·2 int32 per site, forward and backward per direction), ψ = in from site inLo, out from site outLo, and the projected halo half spinors at halo (cells from v).
 //
 //go:noescape
-func hop2D3DAVX2(out *complex128, outLo int, sites *int32, nsites int, in *complex128, inLo int, links *complex128, halo *complex128, nbr *int32, v int, x *complex128, kappa float64, stream bool)
+func hop2D3DAVX2(out *complex128, outLo int, sites *int32, nsites int, in *complex128, inLo int, links *complex128, halo *complex128, nbr *int32, v int, x *complex128, kappa float64, stream bool, alpha float64, update bool) (norm float64)
 
-// hop2D3DdagAVX2 computes out(y) = x(y) − κ H ψ(y) (x nil: −κ H ψ(y); stream: with non-temporal stores) of D† for 2D SU(3) at the nsites output sites of sites, with the neighbour table nbr (2·2 int32 per site, forward and backward per direction), ψ = in from site inLo, out from site outLo, and the projected halo half spinors at halo (cells from v).
+// hop2D3DdagAVX2 computes out(y) = x(y) − κ H ψ(y) (x nil: −κ H ψ(y); update: out(y) −= α·that instead; stream: with non-temporal stores) and returns Σ |out(y)|² of D† for 2D SU(3) at the nsites output sites of sites, with the neighbour table nbr (2·2 int32 per site, forward and backward per direction), ψ = in from site inLo, out from site outLo, and the projected halo half spinors at halo (cells from v).
 //
 //go:noescape
-func hop2D3DdagAVX2(out *complex128, outLo int, sites *int32, nsites int, in *complex128, inLo int, links *complex128, halo *complex128, nbr *int32, v int, x *complex128, kappa float64, stream bool)
+func hop2D3DdagAVX2(out *complex128, outLo int, sites *int32, nsites int, in *complex128, inLo int, links *complex128, halo *complex128, nbr *int32, v int, x *complex128, kappa float64, stream bool, alpha float64, update bool) (norm float64)
 
-// hop4D3DAVX2 computes out(y) = x(y) − κ H ψ(y) (x nil: −κ H ψ(y); stream: with non-temporal stores) of D for 4D SU(3) at the nsites output sites of sites, with the neighbour table nbr (2·4 int32 per site, forward and backward per direction), ψ = in from site inLo, out from site outLo, and the projected halo half spinors at halo (cells from v).
+// hop4D3DAVX2 computes out(y) = x(y) − κ H ψ(y) (x nil: −κ H ψ(y); update: out(y) −= α·that instead; stream: with non-temporal stores) and returns Σ |out(y)|² of D for 4D SU(3) at the nsites output sites of sites, with the neighbour table nbr (2·4 int32 per site, forward and backward per direction), ψ = in from site inLo, out from site outLo, and the projected halo half spinors at halo (cells from v).
 //
 //go:noescape
-func hop4D3DAVX2(out *complex128, outLo int, sites *int32, nsites int, in *complex128, inLo int, links *complex128, halo *complex128, nbr *int32, v int, x *complex128, kappa float64, stream bool)
+func hop4D3DAVX2(out *complex128, outLo int, sites *int32, nsites int, in *complex128, inLo int, links *complex128, halo *complex128, nbr *int32, v int, x *complex128, kappa float64, stream bool, alpha float64, update bool) (norm float64)
 
-// hop4D3DdagAVX2 computes out(y) = x(y) − κ H ψ(y) (x nil: −κ H ψ(y); stream: with non-temporal stores) of D† for 4D SU(3) at the nsites output sites of sites, with the neighbour table nbr (2·4 int32 per site, forward and backward per direction), ψ = in from site inLo, out from site outLo, and the projected halo half spinors at halo (cells from v).
+// hop4D3DdagAVX2 computes out(y) = x(y) − κ H ψ(y) (x nil: −κ H ψ(y); update: out(y) −= α·that instead; stream: with non-temporal stores) and returns Σ |out(y)|² of D† for 4D SU(3) at the nsites output sites of sites, with the neighbour table nbr (2·4 int32 per site, forward and backward per direction), ψ = in from site inLo, out from site outLo, and the projected halo half spinors at halo (cells from v).
 //
 //go:noescape
-func hop4D3DdagAVX2(out *complex128, outLo int, sites *int32, nsites int, in *complex128, inLo int, links *complex128, halo *complex128, nbr *int32, v int, x *complex128, kappa float64, stream bool)
+func hop4D3DdagAVX2(out *complex128, outLo int, sites *int32, nsites int, in *complex128, inLo int, links *complex128, halo *complex128, nbr *int32, v int, x *complex128, kappa float64, stream bool, alpha float64, update bool) (norm float64)
 
-// hop2D1DAVX512 computes out(y) = x(y) − κ H ψ(y) (x nil: −κ H ψ(y); stream: with non-temporal stores) of D for 2D U(1) at the nsites output sites of sites, with the neighbour table nbr (2·2 int32 per site, forward and backward per direction), ψ = in from site inLo, out from site outLo, and the projected halo half spinors at halo (cells from v).
+// hop2D1DAVX512 computes out(y) = x(y) − κ H ψ(y) (x nil: −κ H ψ(y); update: out(y) −= α·that instead; stream: with non-temporal stores) and returns Σ |out(y)|² of D for 2D U(1) at the nsites output sites of sites, with the neighbour table nbr (2·2 int32 per site, forward and backward per direction), ψ = in from site inLo, out from site outLo, and the projected halo half spinors at halo (cells from v).
 //
 //go:noescape
-func hop2D1DAVX512(out *complex128, outLo int, sites *int32, nsites int, in *complex128, inLo int, links *complex128, halo *complex128, nbr *int32, v int, x *complex128, kappa float64, stream bool)
+func hop2D1DAVX512(out *complex128, outLo int, sites *int32, nsites int, in *complex128, inLo int, links *complex128, halo *complex128, nbr *int32, v int, x *complex128, kappa float64, stream bool, alpha float64, update bool) (norm float64)
 
-// hop2D1DdagAVX512 computes out(y) = x(y) − κ H ψ(y) (x nil: −κ H ψ(y); stream: with non-temporal stores) of D† for 2D U(1) at the nsites output sites of sites, with the neighbour table nbr (2·2 int32 per site, forward and backward per direction), ψ = in from site inLo, out from site outLo, and the projected halo half spinors at halo (cells from v).
+// hop2D1DdagAVX512 computes out(y) = x(y) − κ H ψ(y) (x nil: −κ H ψ(y); update: out(y) −= α·that instead; stream: with non-temporal stores) and returns Σ |out(y)|² of D† for 2D U(1) at the nsites output sites of sites, with the neighbour table nbr (2·2 int32 per site, forward and backward per direction), ψ = in from site inLo, out from site outLo, and the projected halo half spinors at halo (cells from v).
 //
 //go:noescape
-func hop2D1DdagAVX512(out *complex128, outLo int, sites *int32, nsites int, in *complex128, inLo int, links *complex128, halo *complex128, nbr *int32, v int, x *complex128, kappa float64, stream bool)
+func hop2D1DdagAVX512(out *complex128, outLo int, sites *int32, nsites int, in *complex128, inLo int, links *complex128, halo *complex128, nbr *int32, v int, x *complex128, kappa float64, stream bool, alpha float64, update bool) (norm float64)
 
-// hop2D3DAVX512 computes out(y) = x(y) − κ H ψ(y) (x nil: −κ H ψ(y); stream: with non-temporal stores) of D for 2D SU(3) at the nsites output sites of sites, with the neighbour table nbr (2·2 int32 per site, forward and backward per direction), ψ = in from site inLo, out from site outLo, and the projected halo half spinors at halo (cells from v).
+// hop2D3DAVX512 computes out(y) = x(y) − κ H ψ(y) (x nil: −κ H ψ(y); update: out(y) −= α·that instead; stream: with non-temporal stores) and returns Σ |out(y)|² of D for 2D SU(3) at the nsites output sites of sites, with the neighbour table nbr (2·2 int32 per site, forward and backward per direction), ψ = in from site inLo, out from site outLo, and the projected halo half spinors at halo (cells from v).
 //
 //go:noescape
-func hop2D3DAVX512(out *complex128, outLo int, sites *int32, nsites int, in *complex128, inLo int, links *complex128, halo *complex128, nbr *int32, v int, x *complex128, kappa float64, stream bool)
+func hop2D3DAVX512(out *complex128, outLo int, sites *int32, nsites int, in *complex128, inLo int, links *complex128, halo *complex128, nbr *int32, v int, x *complex128, kappa float64, stream bool, alpha float64, update bool) (norm float64)
 
-// hop2D3DdagAVX512 computes out(y) = x(y) − κ H ψ(y) (x nil: −κ H ψ(y); stream: with non-temporal stores) of D† for 2D SU(3) at the nsites output sites of sites, with the neighbour table nbr (2·2 int32 per site, forward and backward per direction), ψ = in from site inLo, out from site outLo, and the projected halo half spinors at halo (cells from v).
+// hop2D3DdagAVX512 computes out(y) = x(y) − κ H ψ(y) (x nil: −κ H ψ(y); update: out(y) −= α·that instead; stream: with non-temporal stores) and returns Σ |out(y)|² of D† for 2D SU(3) at the nsites output sites of sites, with the neighbour table nbr (2·2 int32 per site, forward and backward per direction), ψ = in from site inLo, out from site outLo, and the projected halo half spinors at halo (cells from v).
 //
 //go:noescape
-func hop2D3DdagAVX512(out *complex128, outLo int, sites *int32, nsites int, in *complex128, inLo int, links *complex128, halo *complex128, nbr *int32, v int, x *complex128, kappa float64, stream bool)
+func hop2D3DdagAVX512(out *complex128, outLo int, sites *int32, nsites int, in *complex128, inLo int, links *complex128, halo *complex128, nbr *int32, v int, x *complex128, kappa float64, stream bool, alpha float64, update bool) (norm float64)
 
-// hop4D3DAVX512 computes out(y) = x(y) − κ H ψ(y) (x nil: −κ H ψ(y); stream: with non-temporal stores) of D for 4D SU(3) at the nsites output sites of sites, with the neighbour table nbr (2·4 int32 per site, forward and backward per direction), ψ = in from site inLo, out from site outLo, and the projected halo half spinors at halo (cells from v).
+// hop4D3DAVX512 computes out(y) = x(y) − κ H ψ(y) (x nil: −κ H ψ(y); update: out(y) −= α·that instead; stream: with non-temporal stores) and returns Σ |out(y)|² of D for 4D SU(3) at the nsites output sites of sites, with the neighbour table nbr (2·4 int32 per site, forward and backward per direction), ψ = in from site inLo, out from site outLo, and the projected halo half spinors at halo (cells from v).
 //
 //go:noescape
-func hop4D3DAVX512(out *complex128, outLo int, sites *int32, nsites int, in *complex128, inLo int, links *complex128, halo *complex128, nbr *int32, v int, x *complex128, kappa float64, stream bool)
+func hop4D3DAVX512(out *complex128, outLo int, sites *int32, nsites int, in *complex128, inLo int, links *complex128, halo *complex128, nbr *int32, v int, x *complex128, kappa float64, stream bool, alpha float64, update bool) (norm float64)
 
-// hop4D3DdagAVX512 computes out(y) = x(y) − κ H ψ(y) (x nil: −κ H ψ(y); stream: with non-temporal stores) of D† for 4D SU(3) at the nsites output sites of sites, with the neighbour table nbr (2·4 int32 per site, forward and backward per direction), ψ = in from site inLo, out from site outLo, and the projected halo half spinors at halo (cells from v).
+// hop4D3DdagAVX512 computes out(y) = x(y) − κ H ψ(y) (x nil: −κ H ψ(y); update: out(y) −= α·that instead; stream: with non-temporal stores) and returns Σ |out(y)|² of D† for 4D SU(3) at the nsites output sites of sites, with the neighbour table nbr (2·4 int32 per site, forward and backward per direction), ψ = in from site inLo, out from site outLo, and the projected halo half spinors at halo (cells from v).
 //
 //go:noescape
-func hop4D3DdagAVX512(out *complex128, outLo int, sites *int32, nsites int, in *complex128, inLo int, links *complex128, halo *complex128, nbr *int32, v int, x *complex128, kappa float64, stream bool)
+func hop4D3DdagAVX512(out *complex128, outLo int, sites *int32, nsites int, in *complex128, inLo int, links *complex128, halo *complex128, nbr *int32, v int, x *complex128, kappa float64, stream bool, alpha float64, update bool) (norm float64)

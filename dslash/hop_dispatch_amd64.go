@@ -5,7 +5,7 @@ import "golang.org/x/sys/cpu"
 //go:generate sh -c "cd ../internal/asmgen && go run ./dslash -out ../../dslash/hop_amd64.s -stubs ../../dslash/hop_amd64.go"
 
 // hopFunc is the signature of the assembly hop kernels (hop_amd64.s).
-type hopFunc func(out *complex128, outLo int, sites *int32, nsites int, in *complex128, inLo int, links, halo *complex128, nbr *int32, v int, x *complex128, kappa float64, stream bool)
+type hopFunc func(out *complex128, outLo int, sites *int32, nsites int, in *complex128, inLo int, links, halo *complex128, nbr *int32, v int, x *complex128, kappa float64, stream bool, alpha float64, update bool) float64
 
 // asmKernel returns the assembly kernel of path for nd, nc and dag, or nil
 // where there is none or the CPU cannot run it.

@@ -3,7 +3,7 @@
 package dslash
 
 // hopFunc is the signature of the assembly hop kernels (amd64 only).
-type hopFunc func(out *complex128, outLo int, sites *int32, nsites int, in *complex128, inLo int, links, halo *complex128, nbr *int32, v int, x *complex128, kappa float64, stream bool)
+type hopFunc func(out *complex128, outLo int, sites *int32, nsites int, in *complex128, inLo int, links, halo *complex128, nbr *int32, v int, x *complex128, kappa float64, stream bool, alpha float64, update bool) float64
 
 // asmKernel returns nil: this architecture has no assembly kernels.
 func asmKernel(path kernelPath, nd, nc int, dag bool) hopFunc { return nil }

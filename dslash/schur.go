@@ -17,6 +17,7 @@ type Matrix interface {
 type Schur struct {
 	op  Operator
 	odd []complex128
+	buf []complex128 // D_eo D_oe in for a fused update without a fused operator
 }
 
 // NewSchur returns the Schur complement of op (which must have even global
@@ -36,24 +37,54 @@ func (s *Schur) M(out, in []complex128) { s.apply(out, in, false) }
 func (s *Schur) Mdag(out, in []complex128) { s.apply(out, in, true) }
 
 func (s *Schur) apply(out, in []complex128, dag bool) {
+	s.applyFused(out, in, dag, nil)
+}
+
+// MdagNorm sets out = D_sc† in and returns |out|² on this rank.
+func (s *Schur) MdagNorm(out, in []complex128) float64 { return s.applyFused(out, in, true, &fusion{}) }
+
+// MUpdate sets r −= α D_sc in and returns |r|² on this rank (D_sc in is
+// not stored).
+func (s *Schur) MUpdate(r, in []complex128, alpha float64) float64 {
+	return s.applyFused(r, in, false, &fusion{alpha: alpha, update: true})
+}
+
+// applyFused computes D_sc in (dag: D_sc† in) into out, or with fu the
+// fused step of fu, and returns Σ |out|² on this rank when fu is set.
+func (s *Schur) applyFused(out, in []complex128, dag bool, fu *fusion) float64 {
 	if len(in) != s.Len() || len(out) != s.Len() {
 		panic(fmt.Sprintf("dslash: Schur complement on %d and %d values, want even vectors of %d", len(out), len(in), s.Len()))
 	}
 	s.op.Moe(s.odd, in, dag)
 	if f, ok := s.op.(meoSubtracter); ok {
-		f.meoSubtract(out, in, s.odd, dag)
-		return
+		return f.meoSubtract(out, in, s.odd, dag, fu)
+	}
+	if fu != nil && fu.update {
+		if len(s.buf) != len(out) {
+			s.buf = make([]complex128, len(out))
+		}
+		s.op.Meo(s.buf, s.odd, dag)
+		norm := 0.0
+		for i := range out {
+			out[i] -= complex(fu.alpha, 0) * (in[i] - s.buf[i])
+			norm += real(out[i])*real(out[i]) + imag(out[i])*imag(out[i])
+		}
+		return norm
 	}
 	s.op.Meo(out, s.odd, dag)
+	norm := 0.0
 	for i := range out {
 		out[i] = in[i] - out[i]
+		norm += real(out[i])*real(out[i]) + imag(out[i])*imag(out[i])
 	}
+	return norm
 }
 
 // meoSubtracter is an operator that computes x − D_eo in (dag: of D†) in
-// the pass of the hop, without a pass of its own.
+// the pass of the hop, without a pass of its own, optionally fusing a step
+// of CG.
 type meoSubtracter interface {
-	meoSubtract(out, x, in []complex128, dag bool)
+	meoSubtract(out, x, in []complex128, dag bool, fu *fusion) float64
 }
 
 // Normal is the Hermitian positive operator A A† + μ (μ ≥ 0): M = DD†,
@@ -62,6 +93,7 @@ type Normal struct {
 	a   Matrix
 	mu  float64
 	tmp []complex128
+	buf []complex128 // A t in Update when A has no fused application
 }
 
 // NewNormal returns A A† + μ on vectors of n values.
@@ -79,4 +111,57 @@ func (m *Normal) Apply(out, in []complex128) {
 			out[i] += mu * in[i]
 		}
 	}
+}
+
+// fusedMatrix is a Matrix whose applications fold in CG's reductions and
+// update ([Wilson], [Schur]).
+type fusedMatrix interface {
+	MdagNorm(out, in []complex128) float64
+	MUpdate(r, in []complex128, alpha float64) float64
+}
+
+// Shift is μ.
+func (m *Normal) Shift() float64 { return m.mu }
+
+// Scratch is the vector AdjointNorm and Update pass between them.
+func (m *Normal) Scratch() []complex128 { return m.tmp }
+
+// AdjointNorm sets t = A† p and returns |t|² on this rank: ⟨p, (AA† + μ)p⟩
+// = |A†p|² + μ|p|².
+func (m *Normal) AdjointNorm(t, p []complex128) float64 {
+	if f, ok := m.a.(fusedMatrix); ok {
+		return f.MdagNorm(t, p)
+	}
+	m.a.Mdag(t, p)
+	return norm2(t)
+}
+
+// Update sets r −= α (A t + μ p) for t = A† p and returns |r|² on this
+// rank; A t is not stored.
+func (m *Normal) Update(r, t, p []complex128, alpha float64) float64 {
+	if m.mu != 0 {
+		c := complex(alpha*m.mu, 0)
+		for i := range r {
+			r[i] -= c * p[i]
+		}
+	}
+	if f, ok := m.a.(fusedMatrix); ok {
+		return f.MUpdate(r, t, alpha)
+	}
+	if len(m.buf) != len(r) {
+		m.buf = make([]complex128, len(r))
+	}
+	m.a.M(m.buf, t)
+	for i := range r {
+		r[i] -= complex(alpha, 0) * m.buf[i]
+	}
+	return norm2(r)
+}
+
+func norm2(x []complex128) float64 {
+	s := 0.0
+	for _, z := range x {
+		s += real(z)*real(z) + imag(z)*imag(z)
+	}
+	return s
 }

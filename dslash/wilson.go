@@ -84,7 +84,8 @@ type Wilson struct {
 	// kernels write it with non-temporal stores (it would not stay in the
 	// caches anyway); tests set it to 0 to check that path.
 	streamBytes int
-	nbr         []int32 // neighbours of site y: nbr[(y·Nd + μ)·2 + {0: forward, 1: backward}]
+	fuseBuf     []complex128 // the Go kernels' result when a fused hop updates out
+	nbr         []int32      // neighbours of site y: nbr[(y·Nd + μ)·2 + {0: forward, 1: backward}]
 }
 
 // streamBytes is the default Wilson.streamBytes: outputs larger than the
@@ -265,6 +266,22 @@ func (w *Wilson) Mdag(out, in []complex128) {
 	w.apply(out, decomp.All, in, decomp.All, true, in, w.kappa)
 }
 
+// MdagNorm sets out = D† in and returns |out|² on this rank, in the pass of
+// D† (CG on DD† needs ⟨p, DD†p⟩ = |D†p|²).
+func (w *Wilson) MdagNorm(out, in []complex128) float64 {
+	w.checkLen("MdagNorm output", out, w.v)
+	w.checkLen("MdagNorm input", in, w.v)
+	return w.applyFused(out, decomp.All, in, decomp.All, true, in, w.kappa, &fusion{})
+}
+
+// MUpdate sets r −= α D in and returns |r|² on this rank, in the pass of D
+// (D in is not stored).
+func (w *Wilson) MUpdate(r, in []complex128, alpha float64) float64 {
+	w.checkLen("MUpdate r", r, w.v)
+	w.checkLen("MUpdate input", in, w.v)
+	return w.applyFused(r, decomp.All, in, decomp.All, false, in, w.kappa, &fusion{alpha: alpha, update: true})
+}
+
 func (w *Wilson) Dhop(out, in []complex128, dag bool) {
 	w.checkLen("Dhop output", out, w.v)
 	w.checkLen("Dhop input", in, w.v)
@@ -286,12 +303,13 @@ func (w *Wilson) Meo(out, in []complex128, dag bool) {
 
 // meoSubtract sets out (even) = x − D_eo in (dag: (D†)_eo): x + κ H_eo in,
 // the hop with the sign of κ turned (the Schur complement's second half).
-func (w *Wilson) meoSubtract(out, x, in []complex128, dag bool) {
+// With fu set it fuses that step and returns Σ |out(y)|² (see fusion).
+func (w *Wilson) meoSubtract(out, x, in []complex128, dag bool, fu *fusion) float64 {
 	w.requireEO()
 	w.checkLen("Meo output", out, w.ve)
 	w.checkLen("Meo x", x, w.ve)
 	w.checkLen("Meo input", in, w.v-w.ve)
-	w.apply(out, decomp.Even, in, decomp.Odd, dag, x, -w.kappa)
+	return w.applyFused(out, decomp.Even, in, decomp.Odd, dag, x, -w.kappa, fu)
 }
 
 func (w *Wilson) Moe(out, in []complex128, dag bool) {
@@ -306,17 +324,32 @@ func (w *Wilson) Moe(out, in []complex128, dag bool) {
 // with Overlap, computing interior sites while they travel. κ is the
 // operator's or, for fused sums such as x + κH in, its negative.
 func (w *Wilson) apply(out []complex128, pOut decomp.Parity, in []complex128, pIn decomp.Parity, dag bool, x []complex128, kappa float64) {
+	w.applyFused(out, pOut, in, pIn, dag, x, kappa, nil)
+}
+
+// fusion folds a step of CG into a hop's pass: with update, out(y) −= α·r(y)
+// for the hop's result r(y) instead of out(y) = r(y); a fused hop returns
+// Σ |out(y)|² over its sites.
+type fusion struct {
+	alpha  float64
+	update bool
+}
+
+// applyFused is apply with a fused step (fu nil: none); it returns
+// Σ |out(y)|² over this rank's output sites when fu is set.
+func (w *Wilson) applyFused(out []complex128, pOut decomp.Parity, in []complex128, pIn decomp.Parity, dag bool, x []complex128, kappa float64, fu *fusion) float64 {
 	outLo, _ := w.ly.Sites(pOut)
 	inLo, _ := w.ly.Sites(pIn)
 	w.startHalo(in, inLo, pIn, dag)
+	var norm float64
 	if w.Overlap {
-		w.hop(out, outLo, w.interior[pOut], in, inLo, dag, x, kappa)
+		norm = w.hop(out, outLo, w.interior[pOut], in, inLo, dag, x, kappa, fu)
 		w.finishHalo(pIn)
 	} else {
 		w.finishHalo(pIn)
-		w.hop(out, outLo, w.interior[pOut], in, inLo, dag, x, kappa)
+		norm = w.hop(out, outLo, w.interior[pOut], in, inLo, dag, x, kappa, fu)
 	}
-	w.hop(out, outLo, w.boundary[pOut], in, inLo, dag, x, kappa)
+	return norm + w.hop(out, outLo, w.boundary[pOut], in, inLo, dag, x, kappa, fu)
 }
 
 // signs returns the projector signs s of (1 + sγ) for the forward and the
@@ -385,13 +418,11 @@ func (w *Wilson) finishHalo(pIn decomp.Parity) {
 // hop computes, for each output site y in sites, out(y) = x(y) − κ Σ_μ [hops]
 // (x nil: −κ Σ). Neighbours below V are read from in (covering sites from
 // inLo), others from the half-spinor halo.
-func (w *Wilson) hop(out []complex128, outLo int, sites []int32, in []complex128, inLo int, dag bool, x []complex128, kappa float64) {
-	sF, sB := signs(dag)
-	switch w.path {
-	case pathAVX2, pathAVX512:
-		if len(sites) == 0 {
-			return
-		}
+func (w *Wilson) hop(out []complex128, outLo int, sites []int32, in []complex128, inLo int, dag bool, x []complex128, kappa float64, fu *fusion) float64 {
+	if len(sites) == 0 {
+		return 0
+	}
+	if w.path == pathAVX2 || w.path == pathAVX512 {
 		fn := w.hopAsm[0]
 		if dag {
 			fn = w.hopAsm[1]
@@ -404,8 +435,45 @@ func (w *Wilson) hop(out []complex128, outLo int, sites []int32, in []complex128
 			hp = &w.ex.halfHalo[0]
 		}
 		stream := len(out)*16 >= w.streamBytes && uintptr(unsafe.Pointer(&out[0]))%16 == 0
-		fn(&out[0], outLo, &sites[0], len(sites), &in[0], inLo, &w.u.Data().Data()[0], hp, &w.nbr[0], w.v, xp, kappa, stream)
-		return
+		var f fusion
+		if fu != nil {
+			f = *fu
+		}
+		return fn(&out[0], outLo, &sites[0], len(sites), &in[0], inLo, &w.u.Data().Data()[0], hp, &w.nbr[0], w.v, xp, kappa, stream, f.alpha, f.update)
+	}
+	// The Go kernels fuse after the fact: the result goes to scratch when
+	// it updates out.
+	dst := out
+	if fu != nil && fu.update {
+		if len(w.fuseBuf) < len(out) {
+			w.fuseBuf = make([]complex128, len(out))
+		}
+		dst = w.fuseBuf[:len(out)]
+	}
+	w.hopGo(dst, outLo, sites, in, inLo, dag, x, kappa)
+	if fu == nil {
+		return 0
+	}
+	norm, n := 0.0, w.n
+	for _, ys := range sites {
+		o := out[(int(ys)-outLo)*n : (int(ys)-outLo+1)*n]
+		if fu.update {
+			r := dst[(int(ys)-outLo)*n : (int(ys)-outLo+1)*n]
+			for i := range o {
+				o[i] -= complex(fu.alpha, 0) * r[i]
+			}
+		}
+		for _, z := range o {
+			norm += real(z)*real(z) + imag(z)*imag(z)
+		}
+	}
+	return norm
+}
+
+// hopGo is the hop by the Go kernels of w.path (generated, archsimd or generic).
+func (w *Wilson) hopGo(out []complex128, outLo int, sites []int32, in []complex128, inLo int, dag bool, x []complex128, kappa float64) {
+	sF, sB := signs(dag)
+	switch w.path {
 	case pathSIMD:
 		w.hop4D3SIMD(out, outLo, sites, in, inLo, sF, x, kappa)
 		return

@@ -37,6 +37,25 @@ func Norm2(c mpi.Comm, a []complex128) float64 {
 	return mpi.SumFloat64(c, s)
 }
 
+// Factored is an operator A A† + μ whose CG iteration can fold its
+// reductions and the residual's update into the applications of A and A†
+// (dslash.Normal): ⟨p, (AA† + μ)p⟩ = |A†p|² + μ|p|² is taken while A†p is
+// written, and r −= α(AA† + μ)p while A(A†p) is computed, without storing
+// it. CG runs that iteration for such operators: per iteration the two
+// applications and one pass over x, r and p.
+type Factored interface {
+	Linear
+	// Shift is μ.
+	Shift() float64
+	// Scratch is a vector of the operator's length that CG passes from
+	// AdjointNorm to Update.
+	Scratch() []complex128
+	// AdjointNorm sets t = A† p and returns |t|² on this rank.
+	AdjointNorm(t, p []complex128) float64
+	// Update sets r −= α (A t + μ p) for t = A† p and returns |r|² on this rank.
+	Update(r, t, p []complex128, alpha float64) float64
+}
+
 // Result describes a solve.
 type Result struct {
 	Iterations int
@@ -90,6 +109,11 @@ func (cg *CG) Solve(a Linear, x, b []complex128, tol float64, maxIter int) (Resu
 	copy(p, r)
 	rr := Norm2(cg.comm, r)
 	stop := tol * tol * bb
+	if f, ok := a.(Factored); ok {
+		k, rr := cg.fused(f, x, rr, stop, maxIter)
+		res := finish(cg.comm, a, 0, x, b, ap, bb, k, tol, rr <= stop)
+		return res, check("CG", res, tol, maxIter, rr <= stop)
+	}
 	k := 0
 	for ; k < maxIter && rr > stop; k++ {
 		a.Apply(ap, p)
@@ -111,6 +135,41 @@ func (cg *CG) Solve(a Linear, x, b []complex128, tol float64, maxIter int) (Resu
 	}
 	res := finish(cg.comm, a, 0, x, b, ap, bb, k, tol, rr <= stop)
 	return res, check("CG", res, tol, maxIter, rr <= stop)
+}
+
+// fused runs CG iterations on a Factored operator from r = p = b − Ax with
+// |r|² = rr and returns their number and the final |r|². Two global sums per iteration, as in
+// Solve: ⟨p, Ap⟩ (with |p|² of this rank from the previous pass) and |r|².
+func (cg *CG) fused(f Factored, x []complex128, rr, stop float64, maxIter int) (int, float64) {
+	r, p := cg.r, cg.p
+	t := f.Scratch()
+	mu := f.Shift()
+	pp := localNorm2(p)
+	k := 0
+	for ; k < maxIter && rr > stop; k++ {
+		alpha := rr / mpi.SumFloat64(cg.comm, f.AdjointNorm(t, p)+mu*pp)
+		rrNew := mpi.SumFloat64(cg.comm, f.Update(r, t, p, alpha))
+		beta := rrNew / rr
+		// x += αp and p = r + βp (with |p|²) in one pass
+		pp = 0
+		for i := range x {
+			pi := p[i]
+			x[i] += complex(alpha*real(pi), alpha*imag(pi))
+			pi = r[i] + complex(beta*real(pi), beta*imag(pi))
+			p[i] = pi
+			pp += real(pi)*real(pi) + imag(pi)*imag(pi)
+		}
+		rr = rrNew
+	}
+	return k, rr
+}
+
+func localNorm2(a []complex128) float64 {
+	s := 0.0
+	for _, z := range a {
+		s += real(z)*real(z) + imag(z)*imag(z)
+	}
+	return s
 }
 
 // finish returns the result of a solve of (A+σ)x = b after k iterations:

@@ -132,9 +132,9 @@ func gen(nd, nc int, dag, avx512 bool) {
 	}
 	k.name = fmt.Sprintf("hop%dD%d%s%s", nd, nc, op, flavour)
 	k.prefix = k.name + "_"
-	TEXT(k.name, NOSPLIT, "func(out *complex128, outLo int, sites *int32, nsites int, in *complex128, inLo int, links, halo *complex128, nbr *int32, v int, x *complex128, kappa float64, stream bool)")
+	TEXT(k.name, NOSPLIT, "func(out *complex128, outLo int, sites *int32, nsites int, in *complex128, inLo int, links, halo *complex128, nbr *int32, v int, x *complex128, kappa float64, stream bool, alpha float64, update bool) (norm float64)")
 	Pragma("noescape")
-	Doc(fmt.Sprintf("%s computes out(y) = x(y) − κ H ψ(y) (x nil: −κ H ψ(y); stream: with non-temporal stores) of %s for %dD %s at the nsites output sites of sites, with the neighbour table nbr (2·%d int32 per site, forward and backward per direction), ψ = in from site inLo, out from site outLo, and the projected halo half spinors at halo (cells from v).", k.name, map[bool]string{false: "D", true: "D†"}[dag], nd, map[int]string{1: "U(1)", 3: "SU(3)"}[nc], nd))
+	Doc(fmt.Sprintf("%s computes out(y) = x(y) − κ H ψ(y) (x nil: −κ H ψ(y); update: out(y) −= α·that instead; stream: with non-temporal stores) and returns Σ |out(y)|² of %s for %dD %s at the nsites output sites of sites, with the neighbour table nbr (2·%d int32 per site, forward and backward per direction), ψ = in from site inLo, out from site outLo, and the projected halo half spinors at halo (cells from v).", k.name, map[bool]string{false: "D", true: "D†"}[dag], nd, map[int]string{1: "U(1)", 3: "SU(3)"}[nc], nd))
 	k.body()
 }
 
@@ -175,6 +175,9 @@ func (k *kernel) body() {
 	MOVQ(param("halo"), k.halo)
 	IMUL3Q(U32(16*k.hn), k.v, t)
 	SUBQ(t, k.halo)
+	// Σ |out(y)|², the norm CG needs, accumulated on the way out.
+	nrm := k.vec()
+	VXORPD(nrm, nrm, nrm)
 	Label(k.prefix + "loop")
 	TESTQ(count, count)
 	JZ(LabelRef(k.prefix + "done"))
@@ -226,6 +229,26 @@ func (k *kernel) body() {
 	}
 	Label(k.prefix + "store")
 	ADDQ(param("out"), o)
+	// update: out(y) −= α·(the above)
+	up := GP8()
+	MOVB(param("update"), up)
+	TESTB(up, up)
+	JZ(LabelRef(k.prefix + "norm"))
+	alpha := k.vec()
+	if k.lanes == 1 {
+		VMOVDDUP(param("alpha"), alpha)
+	} else {
+		VBROADCASTSD(param("alpha"), alpha)
+	}
+	for i := range acc {
+		r := k.loadAt(Mem{Base: o}, k.vecOffsets(i), nil)
+		VFNMADD231PD(alpha, acc[i], r)
+		VMOVAPD(r, acc[i])
+	}
+	Label(k.prefix + "norm")
+	for i := range acc {
+		VFMADD231PD(acc[i], acc[i], nrm)
+	}
 	st := GP8()
 	MOVB(param("stream"), st)
 	TESTB(st, st)
@@ -244,6 +267,17 @@ func (k *kernel) body() {
 	JMP(LabelRef(k.prefix + "loop"))
 	Label(k.prefix + "done")
 	SFENCE() // order the streaming stores before whatever reads out next
+	sum := XMM()
+	if k.lanes == 1 {
+		VMOVAPD(nrm, sum)
+	} else {
+		VEXTRACTF128(U8(1), nrm, sum)
+		VADDPD(nrm.AsX(), sum, sum)
+	}
+	sw := XMM()
+	VPERMILPD(U8(1), sum, sw)
+	VADDSD(sw, sum, sum)
+	Store(sum, ReturnIndex(0))
 	VZEROUPPER()
 	RET()
 }
