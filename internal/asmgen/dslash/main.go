@@ -72,6 +72,19 @@ type kernel struct {
 	prefix      string
 	// loop-invariant registers
 	v, links, in, halo reg.GPVirtual
+	outLo, outBase     reg.GPVirtual // outLo·(bytes per site), out less that
+	xBase              Mem
+	kap                reg.VecVirtual // −κ, kept in a register where there is room (2D U(1))
+}
+
+// negKappa broadcasts −κ into r.
+func (k *kernel) negKappa(r reg.VecVirtual) {
+	if k.lanes == 1 {
+		VMOVDDUP(param("kappa"), r)
+	} else {
+		VBROADCASTSD(param("kappa"), r)
+	}
+	VXORPD(mask(0b1111), r, r)
 }
 
 func main() {
@@ -175,6 +188,17 @@ func (k *kernel) body() {
 	MOVQ(param("halo"), k.halo)
 	IMUL3Q(U32(16*k.hn), k.v, t)
 	SUBQ(t, k.halo)
+	// out − outLo·(bytes per site); x is offset per site (nil stays nil).
+	k.outLo, k.outBase, k.xBase = GP64(), GP64(), Mem{}
+	MOVQ(param("outLo"), k.outLo)
+	scale(k.outLo, 16*k.n)
+	MOVQ(param("out"), k.outBase)
+	SUBQ(k.outLo, k.outBase)
+	k.xBase = param("x")
+	if k.lanes == 1 && k.nc == 1 {
+		k.kap = k.vec()
+		k.negKappa(k.kap)
+	}
 	// Σ |out(y)|², the norm CG needs, accumulated on the way out.
 	nrm := k.vec()
 	VXORPD(nrm, nrm, nrm)
@@ -203,32 +227,36 @@ func (k *kernel) body() {
 		k.forward(acc, row, uy, mu, sF)
 		k.backward(acc, row, mu, sB)
 	}
-	// out = x + (−κ) acc
+	// out = x + (−κ) acc, at (y − outLo)·(bytes per site) from out and x
 	o := GP64()
-	MOVQ(y, o)
-	SUBQ(param("outLo"), o)
-	IMUL3Q(U32(16*k.n), o, o)
-	xp := GP64()
-	MOVQ(param("x"), xp)
-	kap := k.vec()
-	if k.lanes == 1 {
-		VMOVDDUP(param("kappa"), kap)
-	} else {
-		VBROADCASTSD(param("kappa"), kap)
+	MOVLQSX(Mem{Base: sites}, o)
+	scale(o, 16*k.n)
+	kap := k.kap
+	if kap == nil {
+		kap = k.vec()
+		k.negKappa(kap)
 	}
-	// kap = −κ
-	VXORPD(mask(0b1111), kap, kap)
+	xp := GP64()
+	MOVQ(k.xBase, xp)
+	TESTQ(xp, xp)
+	JNZ(LabelRef(k.prefix + "x"))
 	for i := range acc {
 		VMULPD(kap, acc[i], acc[i])
 	}
-	TESTQ(xp, xp)
-	JZ(LabelRef(k.prefix + "store"))
+	JMP(LabelRef(k.prefix + "store"))
+	Label(k.prefix + "x")
+	SUBQ(k.outLo, xp)
 	ADDQ(o, xp)
 	for i := range acc {
-		k.addVec(Mem{Base: xp}, i, acc[i])
+		offs := k.vecOffsets(i)
+		if len(offs) == 1 {
+			VFMADD213PD(Mem{Base: xp}.Offset(offs[0]), kap, acc[i])
+		} else {
+			VFMADD213PD(k.loadAt(Mem{Base: xp}, offs, nil), kap, acc[i])
+		}
 	}
 	Label(k.prefix + "store")
-	ADDQ(param("out"), o)
+	ADDQ(k.outBase, o)
 	// update: out(y) −= α·(the above)
 	up := GP8()
 	MOVB(param("update"), up)
@@ -426,6 +454,33 @@ func (k *kernel) addPhased(a, z reg.VecVirtual, codes []int, dst reg.VecVirtual)
 // as it is ready.
 func (k *kernel) matvec(u Mem, h []reg.VecVirtual, dag bool, dst []reg.VecVirtual, emit func(a int, r reg.VecVirtual)) {
 	nc := k.nc
+	if nc == 1 {
+		// u h = fmaddsub(h, Re u, swap(Im u · h)); conj(u) h = fmsubadd(…)
+		t := k.vec()
+		if dst != nil {
+			t = dst[0]
+		}
+		k.fma(u.Offset(8), h[0], t, true, false)
+		VPERMILPD(U8(0b0101), t, t)
+		switch {
+		case k.avx512 && dag:
+			VFMSUBADD231PD_BCST(u, h[0], t)
+		case k.avx512:
+			VFMADDSUB231PD_BCST(u, h[0], t)
+		default:
+			b := k.vec()
+			VMOVDDUP(u, b)
+			if dag {
+				VFMSUBADD231PD(b, h[0], t)
+			} else {
+				VFMADDSUB231PD(b, h[0], t)
+			}
+		}
+		if emit != nil {
+			emit(0, t)
+		}
+		return
+	}
 	for a := range nc {
 		re, im := k.vec(), k.vec()
 		for b := range nc {
@@ -521,11 +576,11 @@ func (k *kernel) forward(acc []reg.VecVirtual, row, uy reg.GPVirtual, mu, s int)
 	CMPQ(f, k.v)
 	JAE(LabelRef(k.label("fhalo", mu, 0)))
 	// ψ(f) projected
-	IMUL3Q(U32(16*k.n), f, f)
+	scale(f, 16*k.n)
 	k.project(Mem{Base: k.in, Index: f, Scale: 1}, mu, s, h)
 	JMP(LabelRef(k.label("fmul", mu, 0)))
 	Label(k.label("fhalo", mu, 0))
-	IMUL3Q(U32(16*k.hn), f, f)
+	scale(f, 16*k.hn)
 	for c := range h {
 		k.loadAt(Mem{Base: k.halo, Index: f, Scale: 1}, k.halfOffsets(c), h[c])
 	}
@@ -544,19 +599,27 @@ func (k *kernel) backward(acc []reg.VecVirtual, row reg.GPVirtual, mu, s int) {
 	}
 	CMPQ(b, k.v)
 	JAE(LabelRef(k.label("bhalo", mu, 1)))
-	u := GP64()
-	IMUL3Q(U32(16*k.nd*k.nc*k.nc), b, u)
-	ADDQ(k.links, u)
-	IMUL3Q(U32(16*k.n), b, b)
+	// (b) the neighbour's links; for 2D U(1) at the spinor's offset
+	var ub Mem
+	if 16*k.nd*k.nc*k.nc == 16*k.n {
+		scale(b, 16*k.n)
+		ub = Mem{Base: k.links, Index: b, Scale: 1}
+	} else {
+		u := GP64()
+		IMUL3Q(U32(16*k.nd*k.nc*k.nc), b, u)
+		ADDQ(k.links, u)
+		scale(b, 16*k.n)
+		ub = Mem{Base: u}
+	}
 	h := make([]reg.VecVirtual, k.nc)
 	for c := range h {
 		h[c] = k.vec()
 	}
 	k.project(Mem{Base: k.in, Index: b, Scale: 1}, mu, s, h)
-	k.matvec(Mem{Base: u, Disp: 16 * mu * k.nc * k.nc}, h, true, g, nil)
+	k.matvec(ub.Offset(16*mu*k.nc*k.nc), h, true, g, nil)
 	JMP(LabelRef(k.label("brec", mu, 1)))
 	Label(k.label("bhalo", mu, 1))
-	IMUL3Q(U32(16*k.hn), b, b)
+	scale(b, 16*k.hn)
 	for c := range g {
 		k.loadAt(Mem{Base: k.halo, Index: b, Scale: 1}, k.halfOffsets(c), g[c])
 	}
@@ -564,6 +627,19 @@ func (k *kernel) backward(acc []reg.VecVirtual, row reg.GPVirtual, mu, s int) {
 	for c := range g {
 		k.reconstruct(acc, c, g[c], mu, s)
 	}
+}
+
+// scale sets r *= m, by a shift where m is a power of two.
+func scale(r reg.GPVirtual, m int) {
+	if m&(m-1) == 0 {
+		sh := 0
+		for 1<<sh < m {
+			sh++
+		}
+		SHLQ(U8(sh), r)
+		return
+	}
+	IMUL3Q(U32(m), r, r)
 }
 
 // halfOffsets are the byte offsets of colour c's register in a half spinor.
