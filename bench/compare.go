@@ -177,8 +177,9 @@ func compareOne(comm mpi.Comm, cref, dir string, s Setup, repeats int) (CompareR
 	// (the set-up and the final residual cancel), over 10. A random source
 	// does not converge in so few at κ = 0.12, which is expected.
 	m := dslash.NewNormal(w, 0, len(in))
-	row.CGRatio = cgIteration(comm, m, in, repeats, reps) / (2 * sec)
-	row.CGPlain = cgIteration(comm, plainLinear{m}, in, repeats, reps) / (2 * sec)
+	solves := max(1, reps/40)
+	row.CGRatio = cgIteration(comm, m, in, repeats, solves) / (2 * sec)
+	row.CGPlain = cgIteration(comm, plainLinear{m}, in, repeats, solves) / (2 * sec)
 
 	row.Speed = row.CNs / row.GoNs
 	row.GBytes = float64(w.Cost().Bytes) / sec / 1e9
@@ -194,12 +195,10 @@ type plainLinear struct{ a solver.Linear }
 func (p plainLinear) Apply(out, in []complex128) { p.a.Apply(out, in) }
 
 // cgIteration returns the seconds of one CG iteration on a with source b:
-// (T(20 iterations) − T(10 iterations))/10, each timed over enough solves
-// to fill about reps applications of D.
-func cgIteration(comm mpi.Comm, a solver.Linear, b []complex128, repeats, reps int) float64 {
+// (T(20 iterations) − T(10 iterations))/10, each timed over that many solves.
+func cgIteration(comm mpi.Comm, a solver.Linear, b []complex128, repeats, solves int) float64 {
 	cg := solver.NewCG(comm, len(b))
 	x := hugemem.Make[complex128](len(b))
-	solves := max(1, reps/40)
 	timeOf := func(iters int) float64 {
 		return timeIt(comm, repeats, func() {
 			for range solves {
