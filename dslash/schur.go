@@ -37,21 +37,21 @@ func (s *Schur) M(out, in []complex128) { s.apply(out, in, false) }
 func (s *Schur) Mdag(out, in []complex128) { s.apply(out, in, true) }
 
 func (s *Schur) apply(out, in []complex128, dag bool) {
-	s.applyFused(out, in, dag, nil)
+	s.applyFused(out, in, dag, fusion{})
 }
 
 // MdagNorm sets out = D_sc† in and returns |out|² on this rank.
-func (s *Schur) MdagNorm(out, in []complex128) float64 { return s.applyFused(out, in, true, &fusion{}) }
+func (s *Schur) MdagNorm(out, in []complex128) float64 { return s.applyFused(out, in, true, fusion{on: true}) }
 
 // MUpdate sets r −= α D_sc in and returns |r|² on this rank (D_sc in is
 // not stored).
 func (s *Schur) MUpdate(r, in []complex128, alpha float64) float64 {
-	return s.applyFused(r, in, false, &fusion{alpha: alpha, update: true})
+	return s.applyFused(r, in, false, fusion{on: true, alpha: alpha, update: true})
 }
 
 // applyFused computes D_sc in (dag: D_sc† in) into out, or with fu the
-// fused step of fu, and returns Σ |out|² on this rank when fu is set.
-func (s *Schur) applyFused(out, in []complex128, dag bool, fu *fusion) float64 {
+// fused step of fu, and returns Σ |out|² on this rank when fu is on.
+func (s *Schur) applyFused(out, in []complex128, dag bool, fu fusion) float64 {
 	if len(in) != s.Len() || len(out) != s.Len() {
 		panic(fmt.Sprintf("dslash: Schur complement on %d and %d values, want even vectors of %d", len(out), len(in), s.Len()))
 	}
@@ -59,7 +59,7 @@ func (s *Schur) applyFused(out, in []complex128, dag bool, fu *fusion) float64 {
 	if f, ok := s.op.(meoSubtracter); ok {
 		return f.meoSubtract(out, in, s.odd, dag, fu)
 	}
-	if fu != nil && fu.update {
+	if fu.update {
 		if len(s.buf) != len(out) {
 			s.buf = make([]complex128, len(out))
 		}
@@ -84,7 +84,7 @@ func (s *Schur) applyFused(out, in []complex128, dag bool, fu *fusion) float64 {
 // the pass of the hop, without a pass of its own, optionally fusing a step
 // of CG.
 type meoSubtracter interface {
-	meoSubtract(out, x, in []complex128, dag bool, fu *fusion) float64
+	meoSubtract(out, x, in []complex128, dag bool, fu fusion) float64
 }
 
 // Normal is the Hermitian positive operator A A† + μ (μ ≥ 0): M = DD†,

@@ -271,7 +271,7 @@ func (w *Wilson) Mdag(out, in []complex128) {
 func (w *Wilson) MdagNorm(out, in []complex128) float64 {
 	w.checkLen("MdagNorm output", out, w.v)
 	w.checkLen("MdagNorm input", in, w.v)
-	return w.applyFused(out, decomp.All, in, decomp.All, true, in, w.kappa, &fusion{})
+	return w.applyFused(out, decomp.All, in, decomp.All, true, in, w.kappa, fusion{on: true})
 }
 
 // MUpdate sets r −= α D in and returns |r|² on this rank, in the pass of D
@@ -279,7 +279,7 @@ func (w *Wilson) MdagNorm(out, in []complex128) float64 {
 func (w *Wilson) MUpdate(r, in []complex128, alpha float64) float64 {
 	w.checkLen("MUpdate r", r, w.v)
 	w.checkLen("MUpdate input", in, w.v)
-	return w.applyFused(r, decomp.All, in, decomp.All, false, in, w.kappa, &fusion{alpha: alpha, update: true})
+	return w.applyFused(r, decomp.All, in, decomp.All, false, in, w.kappa, fusion{on: true, alpha: alpha, update: true})
 }
 
 func (w *Wilson) Dhop(out, in []complex128, dag bool) {
@@ -304,7 +304,7 @@ func (w *Wilson) Meo(out, in []complex128, dag bool) {
 // meoSubtract sets out (even) = x − D_eo in (dag: (D†)_eo): x + κ H_eo in,
 // the hop with the sign of κ turned (the Schur complement's second half).
 // With fu set it fuses that step and returns Σ |out(y)|² (see fusion).
-func (w *Wilson) meoSubtract(out, x, in []complex128, dag bool, fu *fusion) float64 {
+func (w *Wilson) meoSubtract(out, x, in []complex128, dag bool, fu fusion) float64 {
 	w.requireEO()
 	w.checkLen("Meo output", out, w.ve)
 	w.checkLen("Meo x", x, w.ve)
@@ -324,20 +324,21 @@ func (w *Wilson) Moe(out, in []complex128, dag bool) {
 // with Overlap, computing interior sites while they travel. κ is the
 // operator's or, for fused sums such as x + κH in, its negative.
 func (w *Wilson) apply(out []complex128, pOut decomp.Parity, in []complex128, pIn decomp.Parity, dag bool, x []complex128, kappa float64) {
-	w.applyFused(out, pOut, in, pIn, dag, x, kappa, nil)
+	w.applyFused(out, pOut, in, pIn, dag, x, kappa, fusion{})
 }
 
 // fusion folds a step of CG into a hop's pass: with update, out(y) −= α·r(y)
 // for the hop's result r(y) instead of out(y) = r(y); a fused hop returns
 // Σ |out(y)|² over its sites.
 type fusion struct {
+	on     bool // fuse at all (the zero fusion is a plain hop)
 	alpha  float64
 	update bool
 }
 
-// applyFused is apply with a fused step (fu nil: none); it returns
+// applyFused is apply with a fused step (the zero fu: none); it returns
 // Σ |out(y)|² over this rank's output sites when fu is set.
-func (w *Wilson) applyFused(out []complex128, pOut decomp.Parity, in []complex128, pIn decomp.Parity, dag bool, x []complex128, kappa float64, fu *fusion) float64 {
+func (w *Wilson) applyFused(out []complex128, pOut decomp.Parity, in []complex128, pIn decomp.Parity, dag bool, x []complex128, kappa float64, fu fusion) float64 {
 	outLo, _ := w.ly.Sites(pOut)
 	inLo, _ := w.ly.Sites(pIn)
 	w.startHalo(in, inLo, pIn, dag)
@@ -418,7 +419,7 @@ func (w *Wilson) finishHalo(pIn decomp.Parity) {
 // hop computes, for each output site y in sites, out(y) = x(y) − κ Σ_μ [hops]
 // (x nil: −κ Σ). Neighbours below V are read from in (covering sites from
 // inLo), others from the half-spinor halo.
-func (w *Wilson) hop(out []complex128, outLo int, sites []int32, in []complex128, inLo int, dag bool, x []complex128, kappa float64, fu *fusion) float64 {
+func (w *Wilson) hop(out []complex128, outLo int, sites []int32, in []complex128, inLo int, dag bool, x []complex128, kappa float64, fu fusion) float64 {
 	if len(sites) == 0 {
 		return 0
 	}
@@ -435,23 +436,20 @@ func (w *Wilson) hop(out []complex128, outLo int, sites []int32, in []complex128
 			hp = &w.ex.halfHalo[0]
 		}
 		stream := len(out)*16 >= w.streamBytes && uintptr(unsafe.Pointer(&out[0]))%16 == 0
-		var f fusion
-		if fu != nil {
-			f = *fu
-		}
+		f := fu
 		return fn(&out[0], outLo, &sites[0], len(sites), &in[0], inLo, &w.u.Data().Data()[0], hp, &w.nbr[0], w.v, xp, kappa, stream, f.alpha, f.update)
 	}
 	// The Go kernels fuse after the fact: the result goes to scratch when
 	// it updates out.
 	dst := out
-	if fu != nil && fu.update {
+	if fu.update {
 		if len(w.fuseBuf) < len(out) {
 			w.fuseBuf = make([]complex128, len(out))
 		}
 		dst = w.fuseBuf[:len(out)]
 	}
 	w.hopGo(dst, outLo, sites, in, inLo, dag, x, kappa)
-	if fu == nil {
+	if !fu.on {
 		return 0
 	}
 	norm, n := 0.0, w.n
