@@ -41,7 +41,9 @@ func (s *Schur) apply(out, in []complex128, dag bool) {
 }
 
 // MdagNorm sets out = D_sc† in and returns |out|² on this rank.
-func (s *Schur) MdagNorm(out, in []complex128) float64 { return s.applyFused(out, in, true, fusion{on: true}) }
+func (s *Schur) MdagNorm(out, in []complex128) float64 {
+	return s.applyFused(out, in, true, fusion{on: true})
+}
 
 // MUpdate sets r −= α D_sc in and returns |r|² on this rank (D_sc in is
 // not stored).
