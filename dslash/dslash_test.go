@@ -6,6 +6,7 @@ import (
 	"math/cmplx"
 	"slices"
 	"testing"
+	"unsafe"
 
 	"pfmpi/internal/allocstest"
 	"pfmpi/internal/latticetest"
@@ -689,4 +690,14 @@ func solverNorm2(c mpi.Comm, x []complex128) float64 {
 		s += real(z)*real(z) + imag(z)*imag(z)
 	}
 	return mpi.SumFloat64(c, s)
+}
+
+// TestProjEntryLayout pins the layout of projEntry that the assembly halo
+// packing reads.
+func TestProjEntryLayout(t *testing.T) {
+	var e projEntry
+	if unsafe.Sizeof(e) != 16 || unsafe.Offsetof(e.site) != 0 || unsafe.Offsetof(e.mu) != 4 || unsafe.Offsetof(e.fwd) != 5 || unsafe.Offsetof(e.phase) != 8 {
+		t.Fatalf("projEntry: size %d, offsets %d %d %d %d; the assembly packing reads 16, 0 4 5 8",
+			unsafe.Sizeof(e), unsafe.Offsetof(e.site), unsafe.Offsetof(e.mu), unsafe.Offsetof(e.fwd), unsafe.Offsetof(e.phase))
+	}
 }

@@ -9,57 +9,117 @@ package dslash
 //go:noescape
 func hop2D1DAVX2(out *complex128, outLo int, sites *int32, nsites int, in *complex128, inLo int, links *complex128, halo *complex128, nbr *int32, v int, x *complex128, kappa float64, stream bool, alpha float64, update bool) (norm float64)
 
+// pack2D1DAVX2 writes the n projected half spinors of the halo entries (16 bytes each: site int32, μ int8, fwd bool, phase float64) of D for 2D U(1) to dst, from ψ = in (from site inLo) and the links.
+//
+//go:noescape
+func pack2D1DAVX2(dst *complex128, entries *int32, n int, in *complex128, inLo int, links *complex128)
+
 // hop2D1DdagAVX2 computes out(y) = x(y) − κ H ψ(y) (x nil: −κ H ψ(y); update: out(y) −= α·that instead; stream: with non-temporal stores) and returns Σ |out(y)|² of D† for 2D U(1) at the nsites output sites of sites, with the neighbour table nbr (2·2 int32 per site, forward and backward per direction), ψ = in from site inLo, out from site outLo, and the projected halo half spinors at halo (cells from v).
 //
 //go:noescape
 func hop2D1DdagAVX2(out *complex128, outLo int, sites *int32, nsites int, in *complex128, inLo int, links *complex128, halo *complex128, nbr *int32, v int, x *complex128, kappa float64, stream bool, alpha float64, update bool) (norm float64)
+
+// pack2D1DdagAVX2 writes the n projected half spinors of the halo entries (16 bytes each: site int32, μ int8, fwd bool, phase float64) of D† for 2D U(1) to dst, from ψ = in (from site inLo) and the links.
+//
+//go:noescape
+func pack2D1DdagAVX2(dst *complex128, entries *int32, n int, in *complex128, inLo int, links *complex128)
 
 // hop2D3DAVX2 computes out(y) = x(y) − κ H ψ(y) (x nil: −κ H ψ(y); update: out(y) −= α·that instead; stream: with non-temporal stores) and returns Σ |out(y)|² of D for 2D SU(3) at the nsites output sites of sites, with the neighbour table nbr (2·2 int32 per site, forward and backward per direction), ψ = in from site inLo, out from site outLo, and the projected halo half spinors at halo (cells from v).
 //
 //go:noescape
 func hop2D3DAVX2(out *complex128, outLo int, sites *int32, nsites int, in *complex128, inLo int, links *complex128, halo *complex128, nbr *int32, v int, x *complex128, kappa float64, stream bool, alpha float64, update bool) (norm float64)
 
+// pack2D3DAVX2 writes the n projected half spinors of the halo entries (16 bytes each: site int32, μ int8, fwd bool, phase float64) of D for 2D SU(3) to dst, from ψ = in (from site inLo) and the links.
+//
+//go:noescape
+func pack2D3DAVX2(dst *complex128, entries *int32, n int, in *complex128, inLo int, links *complex128)
+
 // hop2D3DdagAVX2 computes out(y) = x(y) − κ H ψ(y) (x nil: −κ H ψ(y); update: out(y) −= α·that instead; stream: with non-temporal stores) and returns Σ |out(y)|² of D† for 2D SU(3) at the nsites output sites of sites, with the neighbour table nbr (2·2 int32 per site, forward and backward per direction), ψ = in from site inLo, out from site outLo, and the projected halo half spinors at halo (cells from v).
 //
 //go:noescape
 func hop2D3DdagAVX2(out *complex128, outLo int, sites *int32, nsites int, in *complex128, inLo int, links *complex128, halo *complex128, nbr *int32, v int, x *complex128, kappa float64, stream bool, alpha float64, update bool) (norm float64)
+
+// pack2D3DdagAVX2 writes the n projected half spinors of the halo entries (16 bytes each: site int32, μ int8, fwd bool, phase float64) of D† for 2D SU(3) to dst, from ψ = in (from site inLo) and the links.
+//
+//go:noescape
+func pack2D3DdagAVX2(dst *complex128, entries *int32, n int, in *complex128, inLo int, links *complex128)
 
 // hop4D3DAVX2 computes out(y) = x(y) − κ H ψ(y) (x nil: −κ H ψ(y); update: out(y) −= α·that instead; stream: with non-temporal stores) and returns Σ |out(y)|² of D for 4D SU(3) at the nsites output sites of sites, with the neighbour table nbr (2·4 int32 per site, forward and backward per direction), ψ = in from site inLo, out from site outLo, and the projected halo half spinors at halo (cells from v).
 //
 //go:noescape
 func hop4D3DAVX2(out *complex128, outLo int, sites *int32, nsites int, in *complex128, inLo int, links *complex128, halo *complex128, nbr *int32, v int, x *complex128, kappa float64, stream bool, alpha float64, update bool) (norm float64)
 
+// pack4D3DAVX2 writes the n projected half spinors of the halo entries (16 bytes each: site int32, μ int8, fwd bool, phase float64) of D for 4D SU(3) to dst, from ψ = in (from site inLo) and the links.
+//
+//go:noescape
+func pack4D3DAVX2(dst *complex128, entries *int32, n int, in *complex128, inLo int, links *complex128)
+
 // hop4D3DdagAVX2 computes out(y) = x(y) − κ H ψ(y) (x nil: −κ H ψ(y); update: out(y) −= α·that instead; stream: with non-temporal stores) and returns Σ |out(y)|² of D† for 4D SU(3) at the nsites output sites of sites, with the neighbour table nbr (2·4 int32 per site, forward and backward per direction), ψ = in from site inLo, out from site outLo, and the projected halo half spinors at halo (cells from v).
 //
 //go:noescape
 func hop4D3DdagAVX2(out *complex128, outLo int, sites *int32, nsites int, in *complex128, inLo int, links *complex128, halo *complex128, nbr *int32, v int, x *complex128, kappa float64, stream bool, alpha float64, update bool) (norm float64)
+
+// pack4D3DdagAVX2 writes the n projected half spinors of the halo entries (16 bytes each: site int32, μ int8, fwd bool, phase float64) of D† for 4D SU(3) to dst, from ψ = in (from site inLo) and the links.
+//
+//go:noescape
+func pack4D3DdagAVX2(dst *complex128, entries *int32, n int, in *complex128, inLo int, links *complex128)
 
 // hop2D1DAVX512 computes out(y) = x(y) − κ H ψ(y) (x nil: −κ H ψ(y); update: out(y) −= α·that instead; stream: with non-temporal stores) and returns Σ |out(y)|² of D for 2D U(1) at the nsites output sites of sites, with the neighbour table nbr (2·2 int32 per site, forward and backward per direction), ψ = in from site inLo, out from site outLo, and the projected halo half spinors at halo (cells from v).
 //
 //go:noescape
 func hop2D1DAVX512(out *complex128, outLo int, sites *int32, nsites int, in *complex128, inLo int, links *complex128, halo *complex128, nbr *int32, v int, x *complex128, kappa float64, stream bool, alpha float64, update bool) (norm float64)
 
+// pack2D1DAVX512 writes the n projected half spinors of the halo entries (16 bytes each: site int32, μ int8, fwd bool, phase float64) of D for 2D U(1) to dst, from ψ = in (from site inLo) and the links.
+//
+//go:noescape
+func pack2D1DAVX512(dst *complex128, entries *int32, n int, in *complex128, inLo int, links *complex128)
+
 // hop2D1DdagAVX512 computes out(y) = x(y) − κ H ψ(y) (x nil: −κ H ψ(y); update: out(y) −= α·that instead; stream: with non-temporal stores) and returns Σ |out(y)|² of D† for 2D U(1) at the nsites output sites of sites, with the neighbour table nbr (2·2 int32 per site, forward and backward per direction), ψ = in from site inLo, out from site outLo, and the projected halo half spinors at halo (cells from v).
 //
 //go:noescape
 func hop2D1DdagAVX512(out *complex128, outLo int, sites *int32, nsites int, in *complex128, inLo int, links *complex128, halo *complex128, nbr *int32, v int, x *complex128, kappa float64, stream bool, alpha float64, update bool) (norm float64)
+
+// pack2D1DdagAVX512 writes the n projected half spinors of the halo entries (16 bytes each: site int32, μ int8, fwd bool, phase float64) of D† for 2D U(1) to dst, from ψ = in (from site inLo) and the links.
+//
+//go:noescape
+func pack2D1DdagAVX512(dst *complex128, entries *int32, n int, in *complex128, inLo int, links *complex128)
 
 // hop2D3DAVX512 computes out(y) = x(y) − κ H ψ(y) (x nil: −κ H ψ(y); update: out(y) −= α·that instead; stream: with non-temporal stores) and returns Σ |out(y)|² of D for 2D SU(3) at the nsites output sites of sites, with the neighbour table nbr (2·2 int32 per site, forward and backward per direction), ψ = in from site inLo, out from site outLo, and the projected halo half spinors at halo (cells from v).
 //
 //go:noescape
 func hop2D3DAVX512(out *complex128, outLo int, sites *int32, nsites int, in *complex128, inLo int, links *complex128, halo *complex128, nbr *int32, v int, x *complex128, kappa float64, stream bool, alpha float64, update bool) (norm float64)
 
+// pack2D3DAVX512 writes the n projected half spinors of the halo entries (16 bytes each: site int32, μ int8, fwd bool, phase float64) of D for 2D SU(3) to dst, from ψ = in (from site inLo) and the links.
+//
+//go:noescape
+func pack2D3DAVX512(dst *complex128, entries *int32, n int, in *complex128, inLo int, links *complex128)
+
 // hop2D3DdagAVX512 computes out(y) = x(y) − κ H ψ(y) (x nil: −κ H ψ(y); update: out(y) −= α·that instead; stream: with non-temporal stores) and returns Σ |out(y)|² of D† for 2D SU(3) at the nsites output sites of sites, with the neighbour table nbr (2·2 int32 per site, forward and backward per direction), ψ = in from site inLo, out from site outLo, and the projected halo half spinors at halo (cells from v).
 //
 //go:noescape
 func hop2D3DdagAVX512(out *complex128, outLo int, sites *int32, nsites int, in *complex128, inLo int, links *complex128, halo *complex128, nbr *int32, v int, x *complex128, kappa float64, stream bool, alpha float64, update bool) (norm float64)
+
+// pack2D3DdagAVX512 writes the n projected half spinors of the halo entries (16 bytes each: site int32, μ int8, fwd bool, phase float64) of D† for 2D SU(3) to dst, from ψ = in (from site inLo) and the links.
+//
+//go:noescape
+func pack2D3DdagAVX512(dst *complex128, entries *int32, n int, in *complex128, inLo int, links *complex128)
 
 // hop4D3DAVX512 computes out(y) = x(y) − κ H ψ(y) (x nil: −κ H ψ(y); update: out(y) −= α·that instead; stream: with non-temporal stores) and returns Σ |out(y)|² of D for 4D SU(3) at the nsites output sites of sites, with the neighbour table nbr (2·4 int32 per site, forward and backward per direction), ψ = in from site inLo, out from site outLo, and the projected halo half spinors at halo (cells from v).
 //
 //go:noescape
 func hop4D3DAVX512(out *complex128, outLo int, sites *int32, nsites int, in *complex128, inLo int, links *complex128, halo *complex128, nbr *int32, v int, x *complex128, kappa float64, stream bool, alpha float64, update bool) (norm float64)
 
+// pack4D3DAVX512 writes the n projected half spinors of the halo entries (16 bytes each: site int32, μ int8, fwd bool, phase float64) of D for 4D SU(3) to dst, from ψ = in (from site inLo) and the links.
+//
+//go:noescape
+func pack4D3DAVX512(dst *complex128, entries *int32, n int, in *complex128, inLo int, links *complex128)
+
 // hop4D3DdagAVX512 computes out(y) = x(y) − κ H ψ(y) (x nil: −κ H ψ(y); update: out(y) −= α·that instead; stream: with non-temporal stores) and returns Σ |out(y)|² of D† for 4D SU(3) at the nsites output sites of sites, with the neighbour table nbr (2·4 int32 per site, forward and backward per direction), ψ = in from site inLo, out from site outLo, and the projected halo half spinors at halo (cells from v).
 //
 //go:noescape
 func hop4D3DdagAVX512(out *complex128, outLo int, sites *int32, nsites int, in *complex128, inLo int, links *complex128, halo *complex128, nbr *int32, v int, x *complex128, kappa float64, stream bool, alpha float64, update bool) (norm float64)
+
+// pack4D3DdagAVX512 writes the n projected half spinors of the halo entries (16 bytes each: site int32, μ int8, fwd bool, phase float64) of D† for 4D SU(3) to dst, from ψ = in (from site inLo) and the links.
+//
+//go:noescape
+func pack4D3DdagAVX512(dst *complex128, entries *int32, n int, in *complex128, inLo int, links *complex128)

@@ -77,9 +77,10 @@ type Wilson struct {
 	Overlap bool
 	// kernel is the implementation of the hop (tests and benchmarks force
 	// each one); path is what it resolves to for this operator.
-	kernel kernelPath
-	path   kernelPath
-	hopAsm [2]hopFunc // the assembly kernels of path for D and D†, if any
+	kernel  kernelPath
+	path    kernelPath
+	hopAsm  [2]hopFunc  // the assembly kernels of path for D and D†, if any
+	packAsm [2]packFunc // and their halo packing
 	// streamBytes is the size of an output vector from which the assembly
 	// kernels write it with non-temporal stores (it would not stay in the
 	// caches anyway); tests set it to 0 to check that path.
@@ -217,6 +218,7 @@ func (w *Wilson) setKernel(p kernelPath) {
 		w.path = pathGeneric
 	}
 	w.hopAsm = [2]hopFunc{asmKernel(w.path, w.nd, w.nc, false), asmKernel(w.path, w.nd, w.nc, true)}
+	w.packAsm = [2]packFunc{asmPack(w.path, w.nd, w.nc, false), asmPack(w.path, w.nd, w.nc, true)}
 }
 
 // Close releases the communication plans.
@@ -394,20 +396,30 @@ func (w *Wilson) startHalo(in []complex128, inLo int, pIn decomp.Parity, dag boo
 			}
 		}
 	}
+	fn := w.packAsm[0]
+	if dag {
+		fn = w.packAsm[1]
+	}
+	// packRun packs entries lo..hi of pp into dst (hi − lo half spinors).
+	packRun := func(pp *projPeer, lo, hi int, dst []complex128) {
+		if fn != nil && hi > lo {
+			_ = dst[(hi-lo)*w.hn-1]
+			fn(&dst[0], (*int32)(unsafe.Pointer(&pp.entries[lo])), hi-lo, &in[0], inLo, &links[0])
+			return
+		}
+		for k := lo; k < hi; k++ {
+			pack(pp, k, dst[(k-lo)*w.hn:(k-lo+1)*w.hn])
+		}
+	}
 	for i := range e.peers {
 		pp := &e.peers[i]
 		lo, hi := pp.p.SendRange(pIn)
-		for k := lo; k < hi; k++ {
-			pack(pp, k, pp.sendBuf[k*w.hn:(k+1)*w.hn])
-		}
+		packRun(pp, lo, hi, pp.sendBuf[lo*w.hn:hi*w.hn])
 	}
 	e.plans[pIn].Start()
 	if pp := e.self; pp != nil {
 		lo, hi := pp.p.SendRange(pIn)
-		for k := lo; k < hi; k++ {
-			cell := pp.p.RecvLo + k
-			pack(pp, k, e.halfHalo[cell*w.hn:(cell+1)*w.hn])
-		}
+		packRun(pp, lo, hi, e.halfHalo[(pp.p.RecvLo+lo)*w.hn:(pp.p.RecvLo+hi)*w.hn])
 	}
 }
 

@@ -102,6 +102,7 @@ func main() {
 		for _, k := range []struct{ nd, nc int }{{2, 1}, {2, 3}, {4, 3}} {
 			for _, dag := range []bool{false, true} {
 				gen(k.nd, k.nc, dag, avx512)
+				genPack(k.nd, k.nc, dag, avx512)
 			}
 		}
 	}
@@ -149,6 +150,118 @@ func gen(nd, nc int, dag, avx512 bool) {
 	Pragma("noescape")
 	Doc(fmt.Sprintf("%s computes out(y) = x(y) − κ H ψ(y) (x nil: −κ H ψ(y); update: out(y) −= α·that instead; stream: with non-temporal stores) and returns Σ |out(y)|² of %s for %dD %s at the nsites output sites of sites, with the neighbour table nbr (2·%d int32 per site, forward and backward per direction), ψ = in from site inLo, out from site outLo, and the projected halo half spinors at halo (cells from v).", k.name, map[bool]string{false: "D", true: "D†"}[dag], nd, map[int]string{1: "U(1)", 3: "SU(3)"}[nc], nd))
 	k.body()
+}
+
+// genPack emits the packing of projected half spinors for the halo
+// (dslash's startHalo): for each entry (site int32 at 0, μ int8 at 4, fwd
+// bool at 5, boundary phase float64 at 8; 16 bytes), ε·P ψ(site) for a
+// forward entry or ε·U_μ†(site)·P ψ(site) for a backward one, written one
+// half spinor after the other to dst.
+func genPack(nd, nc int, dag, avx512 bool) {
+	k := &kernel{nd: nd, nc: nc, dag: dag, avx512: avx512, half: nd / 2}
+	k.n, k.hn = nd*nc, nd/2*nc
+	k.lanes = 1
+	if nd == 4 {
+		k.lanes = 2
+	}
+	op := "D"
+	if dag {
+		op = "Ddag"
+	}
+	flavour := "AVX2"
+	if avx512 {
+		flavour = "AVX512"
+	}
+	k.name = fmt.Sprintf("pack%dD%d%s%s", nd, nc, op, flavour)
+	k.prefix = k.name + "_"
+	TEXT(k.name, NOSPLIT, "func(dst *complex128, entries *int32, n int, in *complex128, inLo int, links *complex128)")
+	Pragma("noescape")
+	Doc(fmt.Sprintf("%s writes the n projected half spinors of the halo entries (16 bytes each: site int32, μ int8, fwd bool, phase float64) of %s for %dD %s to dst, from ψ = in (from site inLo) and the links.", k.name, map[bool]string{false: "D", true: "D†"}[dag], nd, map[int]string{1: "U(1)", 3: "SU(3)"}[nc]))
+	dst := Load(Param("dst"), GP64())
+	ent := Load(Param("entries"), GP64())
+	count := Load(Param("n"), GP64())
+	k.in, k.links = GP64(), GP64()
+	t := GP64()
+	MOVQ(param("in"), k.in)
+	MOVQ(param("inLo"), t)
+	IMUL3Q(U32(16*k.n), t, t)
+	SUBQ(t, k.in)
+	MOVQ(param("links"), k.links)
+	sF, sB := -1, 1
+	if dag {
+		sF, sB = 1, -1
+	}
+	Label(k.prefix + "loop")
+	TESTQ(count, count)
+	JZ(LabelRef(k.prefix + "done"))
+	idx := GP64()
+	MOVBQZX(Mem{Base: ent, Disp: 4}, idx)
+	SHLQ(U8(1), idx)
+	fw := GP64()
+	MOVBQZX(Mem{Base: ent, Disp: 5}, fw)
+	ADDQ(fw, idx) // 2μ + fwd
+	for mu := 0; mu < nd; mu++ {
+		for fwd := 0; fwd < 2; fwd++ {
+			CMPQ(idx, U8(2*mu+fwd))
+			JE(LabelRef(k.label("entry", mu, fwd)))
+		}
+	}
+	JMP(LabelRef(k.prefix + "next"))
+	for mu := 0; mu < nd; mu++ {
+		for fwd := 0; fwd < 2; fwd++ {
+			Label(k.label("entry", mu, fwd))
+			site := GP64()
+			MOVLQSX(Mem{Base: ent}, site)
+			off := GP64()
+			MOVQ(site, off)
+			scale(off, 16*k.n)
+			h := make([]reg.VecVirtual, nc)
+			for c := range h {
+				h[c] = k.vec()
+			}
+			sign := sB
+			if fwd == 1 {
+				sign = sF
+			}
+			k.project(Mem{Base: k.in, Index: off, Scale: 1}, mu, sign, h)
+			g := h
+			if fwd == 0 {
+				u := GP64()
+				IMUL3Q(U32(16*nd*nc*nc), site, u)
+				ADDQ(k.links, u)
+				g = make([]reg.VecVirtual, nc)
+				for c := range g {
+					g[c] = k.vec()
+				}
+				k.matvec(Mem{Base: u, Disp: 16 * mu * nc * nc}, h, true, g, nil)
+			}
+			ph := k.vec()
+			if k.lanes == 1 {
+				VMOVDDUP(Mem{Base: ent, Disp: 8}, ph)
+			} else {
+				VBROADCASTSD(Mem{Base: ent, Disp: 8}, ph)
+			}
+			for c := range g {
+				VMULPD(ph, g[c], g[c])
+				offs := k.halfOffsets(c)
+				if len(offs) == 1 {
+					VMOVUPD(g[c], Mem{Base: dst, Disp: offs[0]})
+				} else {
+					VMOVUPD(g[c].AsX(), Mem{Base: dst, Disp: offs[0]})
+					VEXTRACTF128(U8(1), g[c], Mem{Base: dst, Disp: offs[1]})
+				}
+			}
+			JMP(LabelRef(k.prefix + "next"))
+		}
+	}
+	Label(k.prefix + "next")
+	ADDQ(U8(16), ent)
+	ADDQ(U32(16*k.hn), dst)
+	DECQ(count)
+	JMP(LabelRef(k.prefix + "loop"))
+	Label(k.prefix + "done")
+	VZEROUPPER()
+	RET()
 }
 
 func param(name string) Mem {
