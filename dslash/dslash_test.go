@@ -138,6 +138,17 @@ type kernelVariant struct {
 	parityOrder bool
 }
 
+// set configures w for the variant.
+func (v kernelVariant) set(w *Wilson) {
+	w.siteLists(!v.parityOrder)
+	w.Overlap = v.overlap
+	w.setKernel(v.path)
+	w.streamBytes = 1 << 62
+	if v.stream {
+		w.streamBytes = 0
+	}
+}
+
 // kernelVariants are the hop's variants to test on w: every kernel path
 // this CPU and build run for its Nd, Nc (with the halo overlapped), and
 // the default path without overlap.
@@ -177,13 +188,7 @@ func TestFastMatchesReference(t *testing.T) {
 					var errs []string
 					for _, dag := range []bool{false, true} {
 						for _, variant := range kernelVariants(w) {
-							w.siteLists(!variant.parityOrder)
-							w.Overlap = variant.overlap
-							w.setKernel(variant.path)
-							w.streamBytes = 1 << 62
-							if variant.stream {
-								w.streamBytes = 0
-							}
+							variant.set(w)
 							if dag {
 								w.Mdag(got, psi)
 								ref.Mdag(want, psi)
@@ -596,8 +601,7 @@ func TestSchurMatchesBlocks(t *testing.T) {
 						}
 						got := make([]complex128, ne)
 						for _, variant := range kernelVariants(w) {
-							w.setKernel(variant.path)
-							w.Overlap = variant.overlap
+							variant.set(w)
 							if dag {
 								s.Mdag(got, even)
 							} else {
@@ -651,12 +655,7 @@ func TestFusedApplications(t *testing.T) {
 							wantR[i] = r0[i] - alpha*wantM[i]
 						}
 						for _, variant := range kernelVariants(w) {
-							w.setKernel(variant.path)
-							w.Overlap = variant.overlap
-							w.streamBytes = 1 << 62
-							if variant.stream {
-								w.streamBytes = 0
-							}
+							variant.set(w)
 							got := make([]complex128, size)
 							norm := mpi.SumFloat64(c, op.MdagNorm(got, in))
 							if d := maxDiff(c, got, wantDag); d > 1e-13 {

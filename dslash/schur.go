@@ -66,20 +66,19 @@ func (s *Schur) applyFused(out, in []complex128, dag bool, fu fusion) float64 {
 			s.buf = make([]complex128, len(out))
 		}
 		s.op.Meo(s.buf, s.odd, dag)
-		norm := 0.0
 		for i := range out {
 			out[i] -= complex(fu.alpha, 0) * (in[i] - s.buf[i])
-			norm += real(out[i])*real(out[i]) + imag(out[i])*imag(out[i])
 		}
-		return norm
+		return norm2(out)
 	}
 	s.op.Meo(out, s.odd, dag)
-	norm := 0.0
 	for i := range out {
 		out[i] = in[i] - out[i]
-		norm += real(out[i])*real(out[i]) + imag(out[i])*imag(out[i])
 	}
-	return norm
+	if !fu.on {
+		return 0
+	}
+	return norm2(out)
 }
 
 // meoSubtracter is an operator that computes x − D_eo in (dag: of D†) in

@@ -25,14 +25,13 @@
 package main
 
 import (
-	"flag"
 	"fmt"
-	"os"
-	"strings"
 
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/operand"
 	"github.com/mmcloughlin/avo/reg"
+
+	"pfmpi/internal/asmgen/avogen"
 )
 
 // monomial is row i of A_μ: entry phase code[i] in column col[i]; codes
@@ -80,9 +79,9 @@ type kernel struct {
 // negKappa broadcasts −κ into r.
 func (k *kernel) negKappa(r reg.VecVirtual) {
 	if k.lanes == 1 {
-		VMOVDDUP(param("kappa"), r)
+		VMOVDDUP(avogen.Param("kappa"), r)
 	} else {
-		VBROADCASTSD(param("kappa"), r)
+		VBROADCASTSD(avogen.Param("kappa"), r)
 	}
 	VXORPD(mask(0b1111), r, r)
 }
@@ -129,23 +128,27 @@ func mask(pattern int) Mem {
 	panic(fmt.Sprintf("no mask %04b", pattern))
 }
 
-func gen(nd, nc int, dag, avx512 bool) {
-	k := &kernel{nd: nd, nc: nc, dag: dag, avx512: avx512, half: nd / 2}
-	k.n, k.hn = nd*nc, nd/2*nc
-	k.lanes = 1
+// newKernel returns the kernel kind (hop, pack) of nd, nc, D or D†
+// (dag), in the AVX2 or AVX-512 flavour, named kind·Nd·D·Nc·op·flavour.
+func newKernel(kind string, nd, nc int, dag, avx512 bool) *kernel {
+	k := &kernel{nd: nd, nc: nc, dag: dag, avx512: avx512, half: nd / 2, n: nd * nc, hn: nd / 2 * nc, lanes: 1}
 	if nd == 4 {
 		k.lanes = 2
 	}
-	op := "D"
+	op, flavour := "D", "AVX2"
 	if dag {
 		op = "Ddag"
 	}
-	flavour := "AVX2"
 	if avx512 {
 		flavour = "AVX512"
 	}
-	k.name = fmt.Sprintf("hop%dD%d%s%s", nd, nc, op, flavour)
+	k.name = fmt.Sprintf("%s%dD%d%s%s", kind, nd, nc, op, flavour)
 	k.prefix = k.name + "_"
+	return k
+}
+
+func gen(nd, nc int, dag, avx512 bool) {
+	k := newKernel("hop", nd, nc, dag, avx512)
 	TEXT(k.name, NOSPLIT, "func(out *complex128, outLo int, sites *int32, nsites int, in *complex128, inLo int, links, halo *complex128, nbr *int32, v int, x *complex128, kappa float64, stream bool, alpha float64, update bool) (norm float64)")
 	Pragma("noescape")
 	Doc(fmt.Sprintf("%s computes out(y) = x(y) − κ H ψ(y) (x nil: −κ H ψ(y); update: out(y) −= α·that instead; stream: with non-temporal stores) and returns Σ |out(y)|² of %s for %dD %s at the nsites output sites of sites, with the neighbour table nbr (2·%d int32 per site, forward and backward per direction), ψ = in from site inLo, out from site outLo, and the projected halo half spinors at halo (cells from v).", k.name, map[bool]string{false: "D", true: "D†"}[dag], nd, map[int]string{1: "U(1)", 3: "SU(3)"}[nc], nd))
@@ -158,22 +161,7 @@ func gen(nd, nc int, dag, avx512 bool) {
 // forward entry or ε·U_μ†(site)·P ψ(site) for a backward one, written one
 // half spinor after the other to dst.
 func genPack(nd, nc int, dag, avx512 bool) {
-	k := &kernel{nd: nd, nc: nc, dag: dag, avx512: avx512, half: nd / 2}
-	k.n, k.hn = nd*nc, nd/2*nc
-	k.lanes = 1
-	if nd == 4 {
-		k.lanes = 2
-	}
-	op := "D"
-	if dag {
-		op = "Ddag"
-	}
-	flavour := "AVX2"
-	if avx512 {
-		flavour = "AVX512"
-	}
-	k.name = fmt.Sprintf("pack%dD%d%s%s", nd, nc, op, flavour)
-	k.prefix = k.name + "_"
+	k := newKernel("pack", nd, nc, dag, avx512)
 	TEXT(k.name, NOSPLIT, "func(dst *complex128, entries *int32, n int, in *complex128, inLo int, links *complex128)")
 	Pragma("noescape")
 	Doc(fmt.Sprintf("%s writes the n projected half spinors of the halo entries (16 bytes each: site int32, μ int8, fwd bool, phase float64) of %s for %dD %s to dst, from ψ = in (from site inLo) and the links.", k.name, map[bool]string{false: "D", true: "D†"}[dag], nd, map[int]string{1: "U(1)", 3: "SU(3)"}[nc]))
@@ -182,11 +170,11 @@ func genPack(nd, nc int, dag, avx512 bool) {
 	count := Load(Param("n"), GP64())
 	k.in, k.links = GP64(), GP64()
 	t := GP64()
-	MOVQ(param("in"), k.in)
-	MOVQ(param("inLo"), t)
+	MOVQ(avogen.Param("in"), k.in)
+	MOVQ(avogen.Param("inLo"), t)
 	IMUL3Q(U32(16*k.n), t, t)
 	SUBQ(t, k.in)
-	MOVQ(param("links"), k.links)
+	MOVQ(avogen.Param("links"), k.links)
 	sF, sB := -1, 1
 	if dag {
 		sF, sB = 1, -1
@@ -264,14 +252,6 @@ func genPack(nd, nc int, dag, avx512 bool) {
 	RET()
 }
 
-func param(name string) Mem {
-	b, err := Param(name).Resolve()
-	if err != nil {
-		panic(err)
-	}
-	return b.Addr
-}
-
 // vec returns a new vector register of the kernel's width.
 func (k *kernel) vec() reg.VecVirtual {
 	if k.lanes == 1 {
@@ -291,23 +271,23 @@ func (k *kernel) body() {
 	// v·(bytes per half spinor), so that a neighbour's address is one
 	// multiplication and one base+index operand.
 	k.v, k.links, k.in, k.halo = GP64(), GP64(), GP64(), GP64()
-	MOVQ(param("v"), k.v)
-	MOVQ(param("links"), k.links)
+	MOVQ(avogen.Param("v"), k.v)
+	MOVQ(avogen.Param("links"), k.links)
 	t := GP64()
-	MOVQ(param("in"), k.in)
-	MOVQ(param("inLo"), t)
+	MOVQ(avogen.Param("in"), k.in)
+	MOVQ(avogen.Param("inLo"), t)
 	IMUL3Q(U32(16*k.n), t, t)
 	SUBQ(t, k.in)
-	MOVQ(param("halo"), k.halo)
+	MOVQ(avogen.Param("halo"), k.halo)
 	IMUL3Q(U32(16*k.hn), k.v, t)
 	SUBQ(t, k.halo)
 	// out − outLo·(bytes per site); x is offset per site (nil stays nil).
 	k.outLo, k.outBase, k.xBase = GP64(), GP64(), Mem{}
-	MOVQ(param("outLo"), k.outLo)
+	MOVQ(avogen.Param("outLo"), k.outLo)
 	scale(k.outLo, 16*k.n)
-	MOVQ(param("out"), k.outBase)
+	MOVQ(avogen.Param("out"), k.outBase)
 	SUBQ(k.outLo, k.outBase)
-	k.xBase = param("x")
+	k.xBase = avogen.Param("x")
 	if k.lanes == 1 && k.nc == 1 {
 		k.kap = k.vec()
 		k.negKappa(k.kap)
@@ -332,7 +312,7 @@ func (k *kernel) body() {
 	}
 	row := GP64()
 	IMUL3Q(U32(8*k.nd), y, row)
-	ADDQ(param("nbr"), row)
+	ADDQ(avogen.Param("nbr"), row)
 	uy := GP64()
 	IMUL3Q(U32(16*k.nd*k.nc*k.nc), y, uy)
 	ADDQ(k.links, uy)
@@ -372,14 +352,14 @@ func (k *kernel) body() {
 	ADDQ(k.outBase, o)
 	// update: out(y) −= α·(the above)
 	up := GP8()
-	MOVB(param("update"), up)
+	MOVB(avogen.Param("update"), up)
 	TESTB(up, up)
 	JZ(LabelRef(k.prefix + "norm"))
 	alpha := k.vec()
 	if k.lanes == 1 {
-		VMOVDDUP(param("alpha"), alpha)
+		VMOVDDUP(avogen.Param("alpha"), alpha)
 	} else {
-		VBROADCASTSD(param("alpha"), alpha)
+		VBROADCASTSD(avogen.Param("alpha"), alpha)
 	}
 	for i := range acc {
 		r := k.loadAt(Mem{Base: o}, k.vecOffsets(i), nil)
@@ -391,7 +371,7 @@ func (k *kernel) body() {
 		VFMADD231PD(acc[i], acc[i], nrm)
 	}
 	st := GP8()
-	MOVB(param("stream"), st)
+	MOVB(avogen.Param("stream"), st)
 	TESTB(st, st)
 	JNZ(LabelRef(k.prefix + "stream"))
 	for i := range acc {
@@ -763,24 +743,8 @@ func (k *kernel) halfOffsets(c int) []int {
 	return []int{16 * c, 16 * (k.nc + c)}
 }
 
-// generate writes the assembly and the Go declarations, the latter in
-// package pkg (avo names the generator's own package otherwise).
+// generate writes the assembly and the Go declarations into package pkg.
 func generate(pkg string) {
 	ConstraintExpr("amd64")
-	flag.Parse()
-	Generate()
-	stubs := flag.Lookup("stubs").Value.String()
-	if stubs == "" {
-		return
-	}
-	b, err := os.ReadFile(stubs)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	s := strings.Replace(string(b), "\npackage asmgen\n", "\npackage "+pkg+"\n", 1)
-	if err := os.WriteFile(stubs, []byte(s), 0o644); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
+	avogen.Generate(pkg)
 }

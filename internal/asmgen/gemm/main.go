@@ -14,14 +14,14 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"os"
-	"strings"
 
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/operand"
 	"github.com/mmcloughlin/avo/reg"
+
+	"pfmpi/internal/asmgen/avogen"
 )
 
 // kernel describes one micro-kernel.
@@ -89,25 +89,9 @@ func main() {
 	generate("gemm")
 }
 
-// generate writes the assembly and the Go declarations, the latter in
-// package pkg (avo names the generator's own package otherwise).
+// generate writes the assembly and the Go declarations into package pkg.
 func generate(pkg string) {
-	flag.Parse()
-	Generate()
-	stubs := flag.Lookup("stubs").Value.String()
-	if stubs == "" {
-		return
-	}
-	b, err := os.ReadFile(stubs)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	s := strings.Replace(string(b), "\npackage asmgen\n", "\npackage "+pkg+"\n", 1)
-	if err := os.WriteFile(stubs, []byte(s), 0o644); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
+	avogen.Generate(pkg)
 }
 
 // micro emits one micro-kernel: for each of `panels` consecutive MR-row

@@ -17,14 +17,11 @@
 package main
 
 import (
-	"flag"
-	"fmt"
-	"os"
-	"strings"
-
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/operand"
 	"github.com/mmcloughlin/avo/reg"
+
+	"pfmpi/internal/asmgen/avogen"
 )
 
 func main() {
@@ -41,15 +38,6 @@ func main() {
 	pad()
 	padBack()
 	generate("pfflow")
-}
-
-// addr returns the address of a parameter in the argument frame.
-func addr(name string) Mem {
-	b, err := Param(name).Resolve()
-	if err != nil {
-		panic(err)
-	}
-	return b.Addr
 }
 
 // cmul returns u·z for u = (ur, ui) broadcast and z two complex numbers:
@@ -153,8 +141,8 @@ func fused(_ Mem) {
 		VMOVUPD(hi, Mem{Base: out, Disp: 16 * a})
 	}
 	advanceRun(self, up, dn, links)
-	ADDQ(addr("msb"), m)
-	ADDQ(addr("osb"), out)
+	ADDQ(avogen.Param("msb"), m)
+	ADDQ(avogen.Param("osb"), out)
 	DECQ(n)
 	JMP(LabelRef("gm_loop"))
 	Label("gm_done")
@@ -260,8 +248,8 @@ func fusedBack(signs Mem) {
 			VMOVUPD(acc, dst)
 		}
 		advanceRun(self, up, dn, links)
-		ADDQ(addr("msb"), m)
-		ADDQ(addr("osb"), g)
+		ADDQ(avogen.Param("msb"), m)
+		ADDQ(avogen.Param("osb"), g)
 		DECQ(n)
 		JMP(LabelRef(label))
 	}
@@ -367,24 +355,8 @@ func padBack() {
 	RET()
 }
 
-// generate writes the assembly and the Go declarations, the latter in
-// package pkg (avo names the generator's own package otherwise).
+// generate writes the assembly and the Go declarations into package pkg.
 func generate(pkg string) {
 	ConstraintExpr("amd64")
-	flag.Parse()
-	Generate()
-	stubs := flag.Lookup("stubs").Value.String()
-	if stubs == "" {
-		return
-	}
-	b, err := os.ReadFile(stubs)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	s := strings.Replace(string(b), "\npackage asmgen\n", "\npackage "+pkg+"\n", 1)
-	if err := os.WriteFile(stubs, []byte(s), 0o644); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
+	avogen.Generate(pkg)
 }

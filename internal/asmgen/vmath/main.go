@@ -18,16 +18,16 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"math"
 	"math/big"
-	"os"
 	"strings"
 
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/operand"
 	"github.com/mmcloughlin/avo/reg"
+
+	"pfmpi/internal/asmgen/avogen"
 )
 
 // isa is one instruction set and precision.
@@ -685,24 +685,8 @@ func conversion(name, sig, doc string) {
 	RET()
 }
 
-// generate writes the assembly and the Go declarations, the latter in
-// package pkg (avo names the generator's own package otherwise).
+// generate writes the assembly and the Go declarations into package pkg.
 func generate(pkg string) {
 	ConstraintExpr("amd64")
-	flag.Parse()
-	Generate()
-	stubs := flag.Lookup("stubs").Value.String()
-	if stubs == "" {
-		return
-	}
-	b, err := os.ReadFile(stubs)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	s := strings.Replace(string(b), "\npackage asmgen\n", "\npackage "+pkg+"\n", 1)
-	if err := os.WriteFile(stubs, []byte(s), 0o644); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
+	avogen.Generate(pkg)
 }
