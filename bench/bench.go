@@ -152,7 +152,7 @@ func Dslash(comm mpi.Comm, s Setup, repeats int, triad float64) ([]Result, error
 }
 
 // CG times one iteration of CG on DD† (the solver's fused iteration;
-// (T(20) − T(10))/10 as in Compare) and compares it with two applications
+// (T(30) − T(10))/20 as in Compare) and compares it with two applications
 // of D.
 func CG(comm mpi.Comm, s Setup, repeats, iterations int, triad float64) ([]Result, error) {
 	w, err := s.operator(comm)

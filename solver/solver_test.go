@@ -362,3 +362,33 @@ func TestFusedCGMatchesPlain(t *testing.T) {
 		})
 	}
 }
+
+// TestUpdateXP checks the fused iteration's vector pass against the
+// definition x += αp, p = r + βp, |p|² element by element, at even and odd
+// lengths.
+func TestUpdateXP(t *testing.T) {
+	for _, n := range []int{1, 2, 7, 64, 101} {
+		st := rng.New(uint64(n), "updatexp").Stream(0)
+		x, p, r := make([]complex128, n), make([]complex128, n), make([]complex128, n)
+		for i := range n {
+			x[i], p[i], r[i] = st.ComplexNormal(), st.ComplexNormal(), st.ComplexNormal()
+		}
+		const alpha, beta = 0.37, -1.21
+		wantX, wantP := make([]complex128, n), make([]complex128, n)
+		wantPP := 0.0
+		for i := range n {
+			wantX[i] = x[i] + complex(alpha, 0)*p[i]
+			wantP[i] = r[i] + complex(beta, 0)*p[i]
+			wantPP += real(wantP[i])*real(wantP[i]) + imag(wantP[i])*imag(wantP[i])
+		}
+		pp := solver.UpdateXP(x, p, r, alpha, beta)
+		for i := range n {
+			if cmplx.Abs(x[i]-wantX[i]) > 1e-15 || cmplx.Abs(p[i]-wantP[i]) > 1e-15 {
+				t.Fatalf("n %d, element %d: x %v p %v, want %v %v", n, i, x[i], p[i], wantX[i], wantP[i])
+			}
+		}
+		if math.Abs(pp-wantPP) > 1e-13*wantPP {
+			t.Errorf("n %d: |p|² %.17g, want %.17g", n, pp, wantPP)
+		}
+	}
+}

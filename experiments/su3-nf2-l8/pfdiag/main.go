@@ -182,45 +182,54 @@ func diagnose(dir string, n int) error {
 	kmat := mat.NewCDense(nv, nv, nil)
 	e := make([]complex128, nv)
 	col := make([]complex128, nv)
+	const chunk = 16
 	for m := range n {
 		target.Load(gauge1, m)
-		// links replicated over nv batch members
-		tape.Reset()
-		links := tape.Tensor(links1.V, nv, links1.C)
-		for s := range links1.V {
-			src := links1.Data[links1.At(s, m, 0) : links1.At(s, m, 0)+links1.C]
-			for k := range nv {
-				copy(links.Data[links.At(s, k, 0):], src)
-			}
-		}
-		ctx, err := pf.Context(tape, links)
-		if err != nil {
-			return err
-		}
 		for i := range monomials {
-			chi := tape.Tensor(gauge1.V, nv, ch)
-			clear(chi.Data)
-			for k := range nv {
-				chi.Data[chi.At(k/per, k, 2*(k%per))] = 1
-			}
-			phi, logJ, err := pf.Conditional(i).Forward(tape, links, ctx, chi)
-			if err != nil {
-				return err
-			}
+			// The flow's columns T e_k, a chunk of unit vectors at a time (the
+			// heads of a whole lattice's worth of batch members do not fit in
+			// memory at 16 × 16).
 			sumLogJ := 0.0
-			for s := range logJ.V {
-				sumLogJ += logJ.Data[logJ.At(s, 0, 0)]
-			}
-			for k := range nv {
-				for j := range nv {
-					b := phi.At(j/per, k, 2*(j%per))
-					tmat.Set(j, k, complex(phi.Data[b], phi.Data[b+1]))
+			for k0 := 0; k0 < nv; k0 += chunk {
+				nb := min(chunk, nv-k0)
+				tape.Reset()
+				links := tape.Tensor(links1.V, nb, links1.C)
+				for s := range links1.V {
+					src := links1.Data[links1.At(s, m, 0) : links1.At(s, m, 0)+links1.C]
+					for k := range nb {
+						copy(links.Data[links.At(s, k, 0):], src)
+					}
 				}
-				// odd sites must stay zero with even/odd preconditioning
-				for s := sites; s < phi.V; s++ {
-					for c := range ch {
-						if v := phi.Data[phi.At(s, k, c)]; v != 0 {
-							return fmt.Errorf("monomial %d: odd site %d holds %g", i, s, v)
+				ctx, err := pf.Context(tape, links)
+				if err != nil {
+					return err
+				}
+				chi := tape.Tensor(gauge1.V, nb, ch)
+				clear(chi.Data)
+				for k := range nb {
+					c := k0 + k
+					chi.Data[chi.At(c/per, k, 2*(c%per))] = 1
+				}
+				phi, logJ, err := pf.Conditional(i).Forward(tape, links, ctx, chi)
+				if err != nil {
+					return err
+				}
+				if k0 == 0 {
+					for s := range logJ.V {
+						sumLogJ += logJ.Data[logJ.At(s, 0, 0)]
+					}
+				}
+				for k := range nb {
+					for j := range nv {
+						b := phi.At(j/per, k, 2*(j%per))
+						tmat.Set(j, k0+k, complex(phi.Data[b], phi.Data[b+1]))
+					}
+					// odd sites must stay zero with even/odd preconditioning
+					for s := sites; s < phi.V; s++ {
+						for c := range ch {
+							if v := phi.Data[phi.At(s, k, c)]; v != 0 {
+								return fmt.Errorf("monomial %d: odd site %d holds %g", i, s, v)
+							}
 						}
 					}
 				}
