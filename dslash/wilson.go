@@ -447,7 +447,12 @@ func (w *Wilson) hop(out []complex128, outLo int, sites []int32, in []complex128
 		if len(w.ex.halfHalo) > 0 {
 			hp = &w.ex.halfHalo[0]
 		}
-		stream := len(out)*16 >= w.streamBytes && uintptr(unsafe.Pointer(&out[0]))%16 == 0
+		// Not in the solver's fused applications: CG reads their output
+		// (A†p) or updates it in place (r) within the same iteration, and a
+		// non-temporal store would send to memory what the next pass reads
+		// from the caches (docs/dirac-kernels.md: one CG iteration on U(1)
+		// 1024² fell from about 1.5 to 1.3 × 2 D without them).
+		stream := !fu.on && len(out)*16 >= w.streamBytes && uintptr(unsafe.Pointer(&out[0]))%16 == 0
 		f := fu
 		return fn(&out[0], outLo, &sites[0], len(sites), &in[0], inLo, &w.u.Data().Data()[0], hp, &w.nbr[0], w.v, xp, kappa, stream, f.alpha, f.update)
 	}
