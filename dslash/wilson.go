@@ -83,7 +83,8 @@ type Wilson struct {
 	packAsm [2]packFunc // and their halo packing
 	// streamBytes is the size of an output vector from which the assembly
 	// kernels write it with non-temporal stores (it would not stay in the
-	// caches anyway); tests set it to 0 to check that path.
+	// caches anyway) — plain applications only, never the solver's fused
+	// ones (see hop); tests set it to 0 to check that path.
 	streamBytes int
 	fuseBuf     []complex128 // the Go kernels' result when a fused hop updates out
 	nbr         []int32      // neighbours of site y: nbr[(y·Nd + μ)·2 + {0: forward, 1: backward}]
