@@ -1036,3 +1036,43 @@ func TestAdamClipMedian(t *testing.T) {
 		t.Fatalf("old state: %d steps, %d norms", opt3.Steps(), len(opt3.norms))
 	}
 }
+
+// TestReadParamsSubset reads part of a record: the parameters asked for get
+// the record's values whatever their order, the others are skipped, and a
+// missing parameter, a wrong shape or a damaged record is refused.
+func TestReadParamsSubset(t *testing.T) {
+	all := Params{NewParam("gauge.a", 2, 3), NewParam("pf.b", 4), NewParam("gauge.c", 5)}
+	for i, p := range all {
+		for j := range p.Value {
+			p.Value[j] = float64(100*i + j + 1)
+		}
+	}
+	var rec bytes.Buffer
+	if err := WriteParams(&rec, all); err != nil {
+		t.Fatal(err)
+	}
+	sub := Params{NewParam("gauge.c", 5), NewParam("gauge.a", 2, 3)}
+	if err := ReadParamsSubset(bytes.NewReader(rec.Bytes()), sub); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range sub {
+		want := all.Get(p.Name)
+		if !slices.Equal(p.Value, want.Value) {
+			t.Errorf("%s: read %v, written %v", p.Name, p.Value, want.Value)
+		}
+	}
+	if err := ReadParams(bytes.NewReader(rec.Bytes()), sub); err == nil {
+		t.Error("ReadParams accepted a record with more parameters than the network")
+	}
+	if err := ReadParamsSubset(bytes.NewReader(rec.Bytes()), Params{NewParam("gauge.a", 2, 3), NewParam("gauge.d", 1)}); err == nil {
+		t.Error("a parameter missing from the record was accepted")
+	}
+	if err := ReadParamsSubset(bytes.NewReader(rec.Bytes()), Params{NewParam("gauge.a", 3, 2)}); err == nil {
+		t.Error("a parameter of another shape was accepted")
+	}
+	bad := bytes.Clone(rec.Bytes())
+	bad[len(bad)-10] ^= 1
+	if err := ReadParamsSubset(bytes.NewReader(bad), sub); err == nil {
+		t.Error("a damaged record was accepted")
+	}
+}

@@ -287,10 +287,10 @@ func (a *Adam) ReadState(r io.Reader) error {
 		if err := binary.Read(r, binary.LittleEndian, &step); err != nil {
 			return err
 		}
-		if err := readSet(r, adamMagic, a.params, func(p *Param) []float64 { return a.m[index[p]] }); err != nil {
+		if err := readSet(r, adamMagic, a.params, false, func(p *Param) []float64 { return a.m[index[p]] }); err != nil {
 			return err
 		}
-		if err := readSet(r, adamMagic, a.params, func(p *Param) []float64 { return a.v[index[p]] }); err != nil {
+		if err := readSet(r, adamMagic, a.params, false, func(p *Param) []float64 { return a.v[index[p]] }); err != nil {
 			return err
 		}
 		a.norms = a.norms[:0]

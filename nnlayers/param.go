@@ -149,7 +149,16 @@ func WriteParams(w io.Writer, ps Params) error {
 // same names and shapes (in any order).
 func ReadParams(r io.Reader, ps Params) error {
 	return readChecked(r, func(r io.Reader) error {
-		return readSet(r, paramsMagic, ps, func(p *Param) []float64 { return p.Value })
+		return readSet(r, paramsMagic, ps, false, func(p *Param) []float64 { return p.Value })
+	})
+}
+
+// ReadParamsSubset sets the values of ps from r, which must hold every one
+// of them (same names and shapes) and may hold others, which it skips: the
+// gauge flow of a joint model's checkpoint whose pseudofermion flows differ.
+func ReadParamsSubset(r io.Reader, ps Params) error {
+	return readChecked(r, func(r io.Reader) error {
+		return readSet(r, paramsMagic, ps, true, func(p *Param) []float64 { return p.Value })
 	})
 }
 
@@ -183,7 +192,7 @@ func writeSet(w io.Writer, magic string, ps Params, values func(*Param) []float6
 	return nil
 }
 
-func readSet(r io.Reader, magic string, ps Params, values func(*Param) []float64) error {
+func readSet(r io.Reader, magic string, ps Params, subset bool, values func(*Param) []float64) error {
 	le := binary.LittleEndian
 	m := make([]byte, len(magic))
 	if _, err := io.ReadFull(r, m); err != nil || string(m) != magic {
@@ -193,7 +202,7 @@ func readSet(r io.Reader, magic string, ps Params, values func(*Param) []float64
 	if err := binary.Read(r, le, &count); err != nil {
 		return err
 	}
-	if int(count) != len(ps) {
+	if int(count) != len(ps) && !(subset && int(count) > len(ps)) {
 		return fmt.Errorf("nnlayers: the record holds %d parameters, the network has %d", count, len(ps))
 	}
 	seen := map[string]bool{}
@@ -221,6 +230,16 @@ func readSet(r io.Reader, magic string, ps Params, values func(*Param) []float64
 			return err
 		}
 		p := ps.Get(string(name))
+		if p == nil && subset {
+			var elems uint64 = 1
+			for _, d := range dims {
+				elems *= uint64(d)
+			}
+			if _, err := io.CopyN(io.Discard, r, int64(8*elems)); err != nil {
+				return err
+			}
+			continue
+		}
 		if p == nil || seen[p.Name] {
 			return fmt.Errorf("nnlayers: the record holds parameter %q, which the network does not (or twice)", name)
 		}
@@ -234,6 +253,13 @@ func readSet(r io.Reader, magic string, ps Params, values func(*Param) []float64
 		}
 		if err := binary.Read(r, le, values(p)); err != nil {
 			return err
+		}
+	}
+	if len(seen) != len(ps) {
+		for _, p := range ps {
+			if !seen[p.Name] {
+				return fmt.Errorf("nnlayers: the record lacks parameter %q", p.Name)
+			}
 		}
 	}
 	return nil

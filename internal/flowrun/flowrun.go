@@ -690,15 +690,27 @@ func (m *model) initFrom() (step int, err error) {
 	if data == nil {
 		return 0, m.cfg.Errorf("train.init_from", "%s holds no training checkpoint; give the output directory of a run that trained", path)
 	}
+	if m.cfg.Train.InitGaugeOnly {
+		if m.pf == nil {
+			return 0, m.cfg.Errorf("train.init_gauge_only", "this model has no pseudofermion flows; remove the key")
+		}
+		if err := nnlayers.ReadParamsSubset(bytesReader(data), m.flow.Params()); err != nil {
+			return 0, m.cfg.Errorf("train.init_from", "%s: %v: its gauge flow differs from this one", dir, err)
+		}
+		m.printf("  init_from    %s: its gauge flow only (train.init_gauge_only): the pseudofermion flows start from their initialisation\n", path)
+		return step, nil
+	}
 	err = nnlayers.ReadParams(bytesReader(data), m.params)
-	if err != nil && m.pf != nil && nnlayers.ReadParams(bytesReader(data), m.flow.Params()) == nil {
-		// A gauge flow alone (a run with fermions = "exact"): the
-		// pseudofermion flows keep their initialisation.
-		m.printf("  init_from    %s holds a gauge flow only: the pseudofermion flows start from their initialisation\n", path)
+	if err != nil && m.pf != nil && nnlayers.ReadParamsSubset(bytesReader(data), m.flow.Params()) == nil {
+		// The same gauge flow, and no pseudofermion flows (a run with
+		// fermions = "exact") or others (other pseudofermion keys or
+		// Hasenbusch masses): the pseudofermion flows keep their
+		// initialisation.
+		m.printf("  init_from    %s: its gauge flow only (its pseudofermion flows, if any, differ from this model's): the pseudofermion flows start from their initialisation\n", path)
 		err = nil
 	}
 	if err != nil {
-		return 0, m.cfg.Errorf("train.init_from", "%s: %v: its model differs from this one; the [model] keys (and group, fermions, preconditioning, Hasenbusch masses) must build the same parameters (a gauge flow alone, from a run with fermions = \"exact\", is also accepted)", dir, err)
+		return 0, m.cfg.Errorf("train.init_from", "%s: %v: its model differs from this one; the [model] keys (and group, fermions, preconditioning, Hasenbusch masses) must build the same parameters, or at least the same gauge flow (the pseudofermion flows then start afresh)", dir, err)
 	}
 	return step, nil
 }

@@ -389,7 +389,7 @@ func TestInitFromGaugeOnly(t *testing.T) {
 			return err
 		}
 		if err := onRoot(c, func() error {
-			if !strings.Contains(out, "holds a gauge flow only") {
+			if !strings.Contains(out, "its gauge flow only") {
 				return fmt.Errorf("output:\n%s", out)
 			}
 			ex, exNames, err := checkpointParams(exact, 3)
@@ -416,6 +416,57 @@ func TestInitFromGaugeOnly(t *testing.T) {
 			}
 			if !moved {
 				return fmt.Errorf("the pseudofermion flows are all zero after 3 steps")
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		// From the joint run with train.init_gauge_only: its gauge flow (the
+		// exact run's, held) and fresh pseudofermion flows, so the same
+		// start as the joint run's and, with the same seed, the same
+		// parameters after the same steps.
+		again := filepath.Join(tmp, "again")
+		s = jointText(again, fmt.Sprintf("init_from = %q\ninit_gauge_only = true\npf_first = 3\n", joint))
+		if _, err := run(c, strings.Split(s, "[sample]")[0]); err != nil {
+			return err
+		}
+		// From the joint run into other pseudofermion flows (pt_hidden 3):
+		// its gauge flow alone is taken.
+		wider := filepath.Join(tmp, "wider")
+		s = strings.Replace(jointText(wider, fmt.Sprintf("init_from = %q\npf_first = 3\n", joint)), "pt_hidden = 2", "pt_hidden = 3", 1)
+		out, err = run(c, strings.Split(s, "[sample]")[0])
+		if err != nil {
+			return err
+		}
+		if err := onRoot(c, func() error {
+			if !strings.Contains(out, "its gauge flow only") {
+				return fmt.Errorf("pt_hidden 3 from pt_hidden 2, output:\n%s", out)
+			}
+			jo, names, err := checkpointParams(joint, 3)
+			if err != nil {
+				return err
+			}
+			ag, _, err := checkpointParams(again, 3)
+			if err != nil {
+				return err
+			}
+			for _, n := range names {
+				if !slices.Equal(jo[n], ag[n]) {
+					return fmt.Errorf("init_gauge_only: parameter %s differs from the run it should repeat", n)
+				}
+			}
+			wi, _, err := checkpointParams(wider, 3)
+			if err != nil {
+				return err
+			}
+			ex, exNames, err := checkpointParams(exact, 3)
+			if err != nil {
+				return err
+			}
+			for _, n := range exNames {
+				if !slices.Equal(ex[n], wi[n]) {
+					return fmt.Errorf("pt_hidden 3: gauge parameter %s is not the loaded one", n)
+				}
 			}
 			return nil
 		}); err != nil {

@@ -49,6 +49,7 @@ import (
 
 func main() {
 	n := flag.Int("n", 32, "gauge fields drawn from the gauge flow")
+	flag.IntVar(&modeBins, "modes", 0, "also print, in this many bins of p's eigenmodes (smallest variance first), q's variance over p's along them")
 	flag.Parse()
 	if flag.NArg() == 0 {
 		fmt.Fprintln(os.Stderr, "usage: pfdiag [-n N] OUTPUT_DIR...")
@@ -62,11 +63,16 @@ func main() {
 	}
 }
 
+// modeBins is the -modes flag: bins of the target's eigenmodes for the
+// per-mode variance ratios (0: none).
+var modeBins int
+
 // stats accumulates one monomial's measurements over gauge fields.
 type stats struct {
 	kl, logDet, logESS []float64
 	lambdas            []float64
-	narrow             int // modes with λ ≤ ½
+	modeRatio, modeKL  []float64 // per bin of p's eigenmodes: mean of r, Σ (r − 1 − log r)
+	narrow             int       // modes with λ ≤ ½
 }
 
 func diagnose(dir string, n int) error {
@@ -262,6 +268,22 @@ func diagnose(dir string, n int) error {
 					logESS += math.Log((2*l - 1) / (l * l))
 				}
 			}
+			if modeBins > 0 {
+				ratio, klm, err := modeRatios(tmat, kmat, modeBins)
+				if err != nil {
+					return err
+				}
+				if st[i].modeRatio == nil {
+					st[i].modeRatio = make([]float64, modeBins)
+					st[i].modeKL = make([]float64, modeBins*modeBins)
+				}
+				for b := range modeBins {
+					st[i].modeRatio[b] += ratio[b] / float64(n)
+				}
+				for b := range klm {
+					st[i].modeKL[b] += klm[b] / float64(n)
+				}
+			}
 			st[i].kl = append(st[i].kl, kl)
 			st[i].logDet = append(st[i].logDet, logDet)
 			st[i].logESS = append(st[i].logESS, logESS)
@@ -288,7 +310,91 @@ func diagnose(dir string, n int) error {
 		fmt.Printf("| %s | %.3f | %.3f | %.3f | %.3f | %.3g | %d/%d | %d | %.3f | %.3f | %.3f | %.3f |\n",
 			mons[i].Name(), mk, ek, md, sd, ess[len(ess)/2], zero, n, s.narrow, q(0.01), q(0.5), q(0.99), s.lambdas[len(s.lambdas)-1])
 	}
+	if modeBins > 0 {
+		fmt.Printf("\nq's covariance against p's along p's eigenmodes, %d bins of equal size, p's smallest variance first (for the last monomial the lowest modes of M, for a ratio the highest)\n", modeBins)
+		for i, s := range st {
+			fmt.Printf("%s: mean q/p variance per bin:", mons[i].Name())
+			for b := range modeBins {
+				fmt.Printf(" %.3f", s.modeRatio[b])
+			}
+			tot := 0.0
+			for _, x := range s.modeKL {
+				tot += x
+			}
+			fmt.Printf("\n  second-order KL ½|E_ab|² by bins (total %.3f):\n", tot)
+			for a := range modeBins {
+				fmt.Print("   ")
+				for b := range modeBins {
+					fmt.Printf(" %6.3f", s.modeKL[a*modeBins+b])
+				}
+				fmt.Println()
+			}
+		}
+	}
 	return nil
+}
+
+// modeRatios returns, in bins of the eigenmodes of K (largest eigenvalue k,
+// i.e. p's smallest variance, first), the mean of r = k v†TT†v — q's
+// variance over p's along the mode — and the second-order KL ½‖E‖²
+// of the whitened error E_ab = √(k_a k_b) v_a†TT†v_b − δ_ab in blocks of
+// bins × bins (row-major): where among p's modes q's covariance is wrong.
+func modeRatios(t, k *mat.CDense, bins int) ([]float64, []float64, error) {
+	n, _ := t.Dims()
+	r := mat.NewSymDense(2*n, nil)
+	for i := range n {
+		for j := i; j < n; j++ {
+			z := (k.At(i, j) + conj(k.At(j, i))) / 2
+			r.SetSym(i, j, real(z))
+			r.SetSym(n+i, n+j, real(z))
+			r.SetSym(i, n+j, -imag(z))
+			r.SetSym(j, n+i, imag(z))
+		}
+	}
+	var eig mat.EigenSym
+	if !eig.Factorize(r, true) {
+		return nil, nil, fmt.Errorf("eigendecomposition of K failed")
+	}
+	vals := eig.Values(nil) // ascending, every value twice
+	var vecs mat.Dense
+	eig.VectorsTo(&vecs)
+	// one complex eigenvector per pair, largest k first
+	v := mat.NewCDense(n, n, nil)
+	kv := make([]float64, n)
+	for c := range n {
+		col := 2*n - 1 - 2*c
+		kv[c] = vals[col]
+		for i := range n {
+			v.Set(i, c, complex(vecs.At(i, col), vecs.At(n+i, col)))
+		}
+	}
+	cq := cmul(t, adjoint(t), false)       // T T†
+	e := cmul(v, cmul(cq, v, false), true) // V† T T† V
+	ratio := make([]float64, bins)
+	kl := make([]float64, bins*bins)
+	for a := range n {
+		ratio[a*bins/n] += math.Sqrt(kv[a]*kv[a]) * real(e.At(a, a)) / float64(n/bins)
+		for b := range n {
+			w := complex(math.Sqrt(kv[a]*kv[b]), 0) * e.At(a, b)
+			if a == b {
+				w -= 1
+			}
+			kl[(a*bins/n)*bins+b*bins/n] += 0.5 * real(w*conj(w))
+		}
+	}
+	return ratio, kl, nil
+}
+
+// adjoint returns a†.
+func adjoint(a *mat.CDense) *mat.CDense {
+	n, _ := a.Dims()
+	c := mat.NewCDense(n, n, nil)
+	for i := range n {
+		for j := range n {
+			c.Set(j, i, conj(a.At(i, j)))
+		}
+	}
+	return c
 }
 
 // spectrum returns the eigenvalues of H = T† K T (Hermitian positive) and
