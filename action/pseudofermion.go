@@ -146,14 +146,14 @@ func (p *Pseudofermion) String() string {
 	if p.ratio {
 		inner := m
 		if p.lo != 0 {
-			inner = fmt.Sprintf("%s + %g", m, p.lo)
+			inner = fmt.Sprintf("%s + %.10g", m, p.lo)
 		}
-		return fmt.Sprintf("%s: φ†(1 + (%g − %g)(%s)⁻¹)φ", p.name, p.hi, p.lo, inner)
+		return fmt.Sprintf("%s: φ†(1 + (%.10g − %.10g)(%s)⁻¹)φ", p.name, p.hi, p.lo, inner)
 	}
 	if p.sigma == 0 {
 		return fmt.Sprintf("%s: φ†(%s)⁻¹φ", p.name, m)
 	}
-	return fmt.Sprintf("%s: φ†(%s + %g)⁻¹φ", p.name, m, p.sigma)
+	return fmt.Sprintf("%s: φ†(%s + %.10g)⁻¹φ", p.name, m, p.sigma)
 }
 
 // Condition returns the condition number of the kernel K given the

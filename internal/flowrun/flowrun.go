@@ -191,6 +191,13 @@ func newModel(env driver.Env) (*model, error) {
 				return nil, err
 			}
 		}
+		if t.InitFrom == "" && (t.InitGaugeOnly || t.InitGaugeFrom != "") {
+			key := "train.init_gauge_only"
+			if t.InitGaugeFrom != "" {
+				key = "train.init_gauge_from"
+			}
+			return nil, cfg.Errorf(key, "qualifies train.init_from, which is not set; set init_from or remove the key")
+		}
 		if n := t.PFFirst; n > 0 {
 			if m.pf == nil {
 				return nil, cfg.Errorf("train.pf_first", "holds the gauge flow while the pseudofermion flows train, but this model has none (action.kappa = 0 or model.fermions = \"exact\"); set it to 0")
@@ -675,21 +682,49 @@ func (m *model) readTrainCheckpoint(dir string) (data []byte, step int, sha stri
 
 // initFrom sets the parameters to those of the last training checkpoint of
 // the run in train.init_from (relative to the run file), for a run that has
-// none of its own: the model keys must build the same parameters, the
-// lattice may differ (the layers' weights do not depend on the volume).
+// none of its own: the model keys must build the same parameters, or the
+// same gauge flow (then it alone is taken); the lattice may differ (the
+// layers' weights do not depend on the volume). train.init_gauge_from then
+// replaces the gauge flow by another run's.
 func (m *model) initFrom() (step int, err error) {
-	path := m.cfg.Train.InitFrom
+	step, err = m.initFromRun()
+	if err != nil || m.cfg.Train.InitGaugeFrom == "" {
+		return step, err
+	}
+	path, data, _, err := m.initCheckpoint("train.init_gauge_from", m.cfg.Train.InitGaugeFrom)
+	if err != nil {
+		return 0, err
+	}
+	if err := nnlayers.ReadParamsSubset(bytesReader(data), m.flow.Params()); err != nil {
+		return 0, m.cfg.Errorf("train.init_gauge_from", "%s: %v: its gauge flow differs from this one (the [model] keys of the gauge flow must be the same)", path, err)
+	}
+	m.printf("  init_gauge_from %s: its gauge flow replaces the one of %s\n", path, m.cfg.Train.InitFrom)
+	return step, nil
+}
+
+// initCheckpoint reads the last training checkpoint of the run in path (the
+// value of key, relative to the run file).
+func (m *model) initCheckpoint(key, path string) (string, []byte, int, error) {
 	if !filepath.IsAbs(path) {
 		path = filepath.Join(filepath.Dir(m.cfg.File()), path)
 	}
-	dir := filepath.Join(path, "checkpoints")
-	data, step, _, err := m.readTrainCheckpoint(dir)
+	data, step, _, err := m.readTrainCheckpoint(filepath.Join(path, "checkpoints"))
 	if err != nil {
-		return 0, m.cfg.Errorf("train.init_from", "%v", err)
+		return path, nil, 0, m.cfg.Errorf(key, "%v", err)
 	}
 	if data == nil {
-		return 0, m.cfg.Errorf("train.init_from", "%s holds no training checkpoint; give the output directory of a run that trained", path)
+		return path, nil, 0, m.cfg.Errorf(key, "%s holds no training checkpoint; give the output directory of a run that trained", path)
 	}
+	return path, data, step, nil
+}
+
+// initFromRun loads train.init_from (see initFrom).
+func (m *model) initFromRun() (step int, err error) {
+	path, data, step, err := m.initCheckpoint("train.init_from", m.cfg.Train.InitFrom)
+	if err != nil {
+		return 0, err
+	}
+	dir := filepath.Join(path, "checkpoints")
 	if m.cfg.Train.InitGaugeOnly {
 		if m.pf == nil {
 			return 0, m.cfg.Errorf("train.init_gauge_only", "this model has no pseudofermion flows; remove the key")

@@ -375,7 +375,11 @@ func TestInitFrom(t *testing.T) {
 // run loads its gauge flow (the pseudofermion flows start afresh), and
 // with train.pf_first covering every step the gauge flow leaves training
 // exactly as loaded while the pseudofermion flows move; pf_first without
-// pseudofermion flows is refused with the key named.
+// pseudofermion flows is refused with the key named. So are the other
+// ways to take a gauge flow alone: train.init_gauge_only (the
+// pseudofermion flows start afresh even where the models agree), a model
+// whose pseudofermion flows differ, and train.init_gauge_from (another
+// run's gauge flow over init_from's).
 func TestInitFromGaugeOnly(t *testing.T) {
 	mpitest.RunDir(t, 1, func(c mpi.Comm, tmp string) error {
 		exact := filepath.Join(tmp, "exact")
@@ -471,6 +475,50 @@ func TestInitFromGaugeOnly(t *testing.T) {
 			return nil
 		}); err != nil {
 			return err
+		}
+		// init_gauge_from: the joint run's model with the gauge flow of an
+		// exact run of 4 steps (held by pf_first, so still its values).
+		exact4 := filepath.Join(tmp, "exact4")
+		if _, err := run(c, fmt.Sprintf(base, exact4, "[1, 1]", 0.2, 4)); err != nil {
+			return err
+		}
+		mixed := filepath.Join(tmp, "mixed")
+		s = jointText(mixed, fmt.Sprintf("init_from = %q\ninit_gauge_from = %q\npf_first = 3\n", joint, exact4))
+		if _, err := run(c, strings.Split(s, "[sample]")[0]); err != nil {
+			return err
+		}
+		if err := onRoot(c, func() error {
+			ex4, names, err := checkpointParams(exact4, 4)
+			if err != nil {
+				return err
+			}
+			mi, _, err := checkpointParams(mixed, 3)
+			if err != nil {
+				return err
+			}
+			ex3, _, err := checkpointParams(exact, 3)
+			if err != nil {
+				return err
+			}
+			differ := false
+			for _, n := range names {
+				if !slices.Equal(ex4[n], mi[n]) {
+					return fmt.Errorf("init_gauge_from: gauge parameter %s is not the loaded one", n)
+				}
+				differ = differ || !slices.Equal(ex4[n], ex3[n])
+			}
+			if !differ {
+				return fmt.Errorf("the gauge flows after 3 and 4 steps are equal: the test cannot tell them apart")
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		for _, key := range []string{"init_gauge_from = \"x\"", "init_gauge_only = true"} {
+			s = jointText(filepath.Join(tmp, "lone"), key+"\n")
+			if _, err := run(c, strings.Split(s, "[sample]")[0]); err == nil || !strings.Contains(err.Error(), "train."+strings.Fields(key)[0]) {
+				return fmt.Errorf("%s without init_from: %v", key, err)
+			}
 		}
 		bad := strings.Replace(fmt.Sprintf(base, filepath.Join(tmp, "bad"), "[1, 1]", 0.2, 3), "ess_batch = 16\n", "ess_batch = 16\npf_first = 2\n", 1)
 		if _, err := run(c, strings.Split(bad, "[sample]")[0]); err == nil || !strings.Contains(err.Error(), "train.pf_first") {

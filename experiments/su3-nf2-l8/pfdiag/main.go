@@ -1,7 +1,7 @@
 // Command pfdiag measures how well the pseudofermion flows q(φ|U) of a
 // trained joint model (U(1) or SU(3)) fit their exact conditionals p(φ|U).
 //
-//	go run ./experiments/su3-nf2-l8/pfdiag [-n 32] OUTPUT_DIR...
+//	go run ./experiments/su3-nf2-l8/pfdiag [-n 32] [-modes 8] OUTPUT_DIR...
 //
 // OUTPUT_DIR is the output directory of a `pfmpi run` of a joint-model run
 // file on a lattice small enough for dense matrices: its config.toml
@@ -22,6 +22,15 @@
 // which sets how far the joint ESS falls below the marginal one and how
 // fast ESS(Npf) approaches it. A mode with λ ≤ ½ (q narrower than half of
 // p's variance) gives weights of infinite variance.
+//
+// With -modes B it also says where among p's eigenmodes q errs: in the
+// eigenbasis K v_a = k_a v_a, sorted by p's variance 1/k_a (smallest first:
+// the lowest modes of the Dirac operator, for every monomial) and cut into
+// B bins, the whitened error E_ab = √(k_a k_b) v_a†TT†v_b − δ_ab (zero for
+// a perfect fit) gives ½ Σ |E_ab|² per pair of bins, the KL to second order,
+// and E_aa the variance ratio per bin: a concentrated error (a few low
+// modes) and a diffuse one (small errors between all modes, growing with
+// the volume) call for different cures.
 package main
 
 import (
@@ -274,10 +283,10 @@ func diagnose(dir string, n int) error {
 					return err
 				}
 				if st[i].modeRatio == nil {
-					st[i].modeRatio = make([]float64, modeBins)
+					st[i].modeRatio = make([]float64, 2*modeBins)
 					st[i].modeKL = make([]float64, modeBins*modeBins)
 				}
-				for b := range modeBins {
+				for b := range ratio {
 					st[i].modeRatio[b] += ratio[b] / float64(n)
 				}
 				for b := range klm {
@@ -311,11 +320,15 @@ func diagnose(dir string, n int) error {
 			mons[i].Name(), mk, ek, md, sd, ess[len(ess)/2], zero, n, s.narrow, q(0.01), q(0.5), q(0.99), s.lambdas[len(s.lambdas)-1])
 	}
 	if modeBins > 0 {
-		fmt.Printf("\nq's covariance against p's along p's eigenmodes, %d bins of equal size, p's smallest variance first (for the last monomial the lowest modes of M, for a ratio the highest)\n", modeBins)
+		fmt.Printf("\nq's covariance against p's along p's eigenmodes, %d bins of equal size, p's smallest variance first (the lowest modes of M, for every monomial)\n", modeBins)
 		for i, s := range st {
 			fmt.Printf("%s: mean q/p variance per bin:", mons[i].Name())
 			for b := range modeBins {
 				fmt.Printf(" %.3f", s.modeRatio[b])
+			}
+			fmt.Printf("\n  p's mean variance per bin:")
+			for b := range modeBins {
+				fmt.Printf(" %.3g", s.modeRatio[modeBins+b])
 			}
 			tot := 0.0
 			for _, x := range s.modeKL {
@@ -339,6 +352,7 @@ func diagnose(dir string, n int) error {
 // variance over p's along the mode — and the second-order KL ½‖E‖²
 // of the whitened error E_ab = √(k_a k_b) v_a†TT†v_b − δ_ab in blocks of
 // bins × bins (row-major): where among p's modes q's covariance is wrong.
+// The ratios' slice continues with p's mean variance 1/k per bin.
 func modeRatios(t, k *mat.CDense, bins int) ([]float64, []float64, error) {
 	n, _ := t.Dims()
 	r := mat.NewSymDense(2*n, nil)
@@ -370,10 +384,11 @@ func modeRatios(t, k *mat.CDense, bins int) ([]float64, []float64, error) {
 	}
 	cq := cmul(t, adjoint(t), false)       // T T†
 	e := cmul(v, cmul(cq, v, false), true) // V† T T† V
-	ratio := make([]float64, bins)
+	ratio := make([]float64, 2*bins)       // then p's mean variance per bin
 	kl := make([]float64, bins*bins)
 	for a := range n {
-		ratio[a*bins/n] += math.Sqrt(kv[a]*kv[a]) * real(e.At(a, a)) / float64(n/bins)
+		ratio[a*bins/n] += kv[a] * real(e.At(a, a)) / float64(n/bins)
+		ratio[bins+a*bins/n] += 1 / kv[a] / float64(n/bins)
 		for b := range n {
 			w := complex(math.Sqrt(kv[a]*kv[b]), 0) * e.At(a, b)
 			if a == b {
