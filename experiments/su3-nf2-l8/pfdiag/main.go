@@ -355,18 +355,8 @@ func diagnose(dir string, n int) error {
 // The ratios' slice continues with p's mean variance 1/k per bin.
 func modeRatios(t, k *mat.CDense, bins int) ([]float64, []float64, error) {
 	n, _ := t.Dims()
-	r := mat.NewSymDense(2*n, nil)
-	for i := range n {
-		for j := i; j < n; j++ {
-			z := (k.At(i, j) + conj(k.At(j, i))) / 2
-			r.SetSym(i, j, real(z))
-			r.SetSym(n+i, n+j, real(z))
-			r.SetSym(i, n+j, -imag(z))
-			r.SetSym(j, n+i, imag(z))
-		}
-	}
 	var eig mat.EigenSym
-	if !eig.Factorize(r, true) {
+	if !eig.Factorize(realEmbedding(k), true) {
 		return nil, nil, fmt.Errorf("eigendecomposition of K failed")
 	}
 	vals := eig.Values(nil) // ascending, every value twice
@@ -400,6 +390,24 @@ func modeRatios(t, k *mat.CDense, bins int) ([]float64, []float64, error) {
 	return ratio, kl, nil
 }
 
+// realEmbedding returns [[A, −B], [B, A]] for the Hermitian part of H =
+// A + iB: every eigenvalue of H twice, the eigenvector z = x + iy as (x, y)
+// and (−y, x).
+func realEmbedding(h *mat.CDense) *mat.SymDense {
+	n, _ := h.Dims()
+	r := mat.NewSymDense(2*n, nil)
+	for i := range n {
+		for j := i; j < n; j++ {
+			z := (h.At(i, j) + conj(h.At(j, i))) / 2
+			r.SetSym(i, j, real(z))
+			r.SetSym(n+i, n+j, real(z))
+			r.SetSym(i, n+j, -imag(z))
+			r.SetSym(j, n+i, imag(z))
+		}
+	}
+	return r
+}
+
 // adjoint returns a†.
 func adjoint(a *mat.CDense) *mat.CDense {
 	n, _ := a.Dims()
@@ -418,19 +426,8 @@ func spectrum(t, k *mat.CDense) ([]float64, float64, error) {
 	n, _ := t.Dims()
 	kt := cmul(k, t, false)
 	h := cmul(t, kt, true)
-	// real embedding [[A, −B], [B, A]] of H = A + iB: every eigenvalue twice
-	r := mat.NewSymDense(2*n, nil)
-	for i := range n {
-		for j := i; j < n; j++ {
-			z := (h.At(i, j) + conj(h.At(j, i))) / 2
-			r.SetSym(i, j, real(z))
-			r.SetSym(n+i, n+j, real(z))
-			r.SetSym(i, n+j, -imag(z))
-			r.SetSym(j, n+i, imag(z))
-		}
-	}
 	var eig mat.EigenSym
-	if !eig.Factorize(r, false) {
+	if !eig.Factorize(realEmbedding(h), false) {
 		return nil, 0, fmt.Errorf("eigendecomposition failed")
 	}
 	all := eig.Values(nil)
