@@ -15,6 +15,8 @@
 //	pfmpi bench -weak LOCAL | -strong LATTICE [-grid G] [-ops …] [-csv F]
 //	                                     scaling points (dslash, CG, halo, HMC, training)
 //	pfmpi bench -report|-model CSV…      scaling efficiencies; the performance model
+//	pfmpi bench -train RUN.toml          a training step, broken down by kind of work
+//	pfmpi bench -compare PROGRAM         D against the C reference (bench/cref)
 //	pfmpi help [config]                  usage, or every run-file key
 //	pfmpi version                        version, Go, communicator backend
 //

@@ -55,6 +55,10 @@ Usage:
                                        train_replicas: LOCAL sites per rank, or LATTICE split
   pfmpi bench -report [-png FILE] CSV…  scaling efficiencies, in-process vs MPI
   pfmpi bench -model [-params N] CSV…   calibrate the performance model, predict 64–4096 ranks
+  pfmpi bench -train RUN.toml [-steps N] [-workers N] [-precision P]
+                                       a training step of a run file's model: s/step, samples/s,
+                                       GFLOP/s by kind of work against the core's peak
+  pfmpi bench -compare PROGRAM [-quick] D side by side with the C reference (make -C bench/cref)
   pfmpi help [config]                  this text, or every run-file key
   pfmpi version                        version, Go, communicator backend
 

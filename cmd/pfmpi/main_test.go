@@ -159,6 +159,16 @@ func TestUsage(t *testing.T) {
 			t.Errorf("help config does not print the schema's help")
 		}
 	}
+	// Every mode of bench is in the usage text.
+	if code, out, _ := runCLI(t, "help"); code != exitOK {
+		t.Errorf("help: exit %d", code)
+	} else {
+		for _, mode := range []string{"bench [-ranks", "bench -weak", "bench -report", "bench -model", "bench -train", "bench -compare"} {
+			if !strings.Contains(out, "pfmpi "+mode) {
+				t.Errorf("help does not list pfmpi %s", mode)
+			}
+		}
+	}
 	if code, out, _ := runCLI(t, "version"); code != exitOK || !strings.Contains(out, "backend") {
 		t.Errorf("version: exit %d\n%s", code, out)
 	}
