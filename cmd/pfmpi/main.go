@@ -58,7 +58,9 @@ Usage:
   pfmpi bench -train RUN.toml [-steps N] [-workers N] [-precision P]
                                        a training step of a run file's model: s/step, samples/s,
                                        GFLOP/s by kind of work against the core's peak
-  pfmpi bench -compare PROGRAM [-quick] D side by side with the C reference (make -C bench/cref)
+  pfmpi bench -compare PROGRAM [-quick]
+                                       the Dirac operator side by side with the C reference
+                                       (make -C bench/cref)
   pfmpi help [config]                  this text, or every run-file key
   pfmpi version                        version, Go, communicator backend
 
